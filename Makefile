@@ -1,0 +1,42 @@
+# The kit's two commands: `make demo` (main job, offline, bundled data) and `make test` (the test-suite).
+# Each creates .venv with pip on first use and installs what it needs; re-runs are fast (a stamp file
+# records that pyproject.toml was installed).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench install clean-venv help
+
+help:
+	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
+	@echo "make test    run the tests (creates .venv)"
+	@echo "make bench   run the benchmarks in benchmarks/"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+# One stamp per extra: reinstalled only when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PIP) install -e ".[$*]"
+	@touch $@
+
+$(VENV)/.installed-base: pyproject.toml | $(PY)
+	$(PIP) install -e .
+	@touch $@
+
+install: $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-base
+	$(PY) -m sr_utils demo
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-base
+	$(PY) benchmarks/imresize_bench.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,158 @@
+"""PSNR and SSIM as the published SR tables compute them.
+
+The kit's evaluation convention ("MATLAB uint8 Y", called A3 in ``../shared/data/benchmark/README.md``):
+
+1. the SR image is quantised to uint8 first (round half away from zero, clip to 0..255);
+2. the HR image is cropped top-left to the SR size when it is larger (an HR that is not a multiple of the scale);
+3. both are converted to luma as MATLAB's ``rgb2ycbcr`` does on uint8 images: BT.601
+   ``16 + (65.481 R + 128.553 G + 24.966 B) / 255``, rounded to integer levels; a single-channel image is its own Y;
+4. ``scale`` pixels are shaved from every border;
+5. PSNR = ``10 log10(255^2 / MSE)`` in float64; SSIM = Wang et al.'s ``ssim_index`` (11x11 Gaussian window,
+   sigma 1.5, K = (0.01, 0.03), L = 255, mean over the 'valid' region).
+
+Bicubic x4 under this convention reproduces MATLAB's per-image numbers to 1e-4 dB (Set5 28.4177 / 0.8101,
+Set14 25.9933 / 0.7023); the published tables' means (Set5 28.42 / 0.8104) come from a float-resize variant,
+also reproduced by the tests. BasicSR/RCAN keep Y unrounded: about +0.01 dB.
+
+SSIM is scikit-image's ``structural_similarity`` with ``gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=255``: the same formula as ``ssim_index``, checked against MATLAB's
+numbers to 1e-6 by the tests (not the tutorial's 7x7 uniform window, whose numbers are not comparable).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .color import rgb_to_y, to_uint8
+
+__all__ = ["psnr", "ssim", "evaluate_sr", "to_y_uint8_levels", "batch_psnr", "batch_ssim", "CONVENTION"]
+
+#: One line describing the evaluation convention, printed under every table the kit writes.
+CONVENTION = ("Y channel (BT.601, MATLAB rgb2ycbcr on uint8, rounded), SR quantised to uint8, "
+              "{scale} px shaved per border; PSNR peak 255; SSIM 11x11 Gaussian (sigma 1.5), 'valid'")
+
+
+def _prepare_pair(a, b, crop_border: int, fn: str) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"{fn}: expects 2-D (H, W) arrays in 0..255 (e.g. Y channels), got {a.shape} and {b.shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"{fn}: images differ in size: {a.shape} vs {b.shape}")
+    if crop_border < 0:
+        raise ValueError(f"{fn}: crop_border must be >= 0, got {crop_border}")
+    if crop_border:
+        a = a[crop_border:-crop_border, crop_border:-crop_border]
+        b = b[crop_border:-crop_border, crop_border:-crop_border]
+    if a.size == 0:
+        raise ValueError(f"{fn}: nothing left after shaving {crop_border} px from a {a.shape} image")
+    return a.astype(np.float64), b.astype(np.float64)
+
+
+def psnr(a, b, crop_border: int = 0) -> float:
+    """PSNR in dB of two ``(H, W)`` arrays in 0..255 (uint8 or float), peak 255, float64; ``inf`` when equal."""
+    a, b = _prepare_pair(a, b, crop_border, "psnr")
+    mse = np.mean((a - b) ** 2)
+    return math.inf if mse == 0 else float(10.0 * np.log10(255.0 ** 2 / mse))
+
+
+def ssim(a, b, crop_border: int = 0) -> float:
+    """SSIM of two ``(H, W)`` arrays in 0..255, exactly MATLAB ``ssim_index`` (11x11 Gaussian sigma 1.5, 'valid')."""
+    from skimage.metrics import structural_similarity
+
+    a, b = _prepare_pair(a, b, crop_border, "ssim")
+    if min(a.shape) < 11:
+        raise ValueError(f"ssim: needs at least 11x11 pixels after shaving, got {a.shape}")
+    return float(structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                       data_range=255.0, K1=0.01, K2=0.03))
+
+
+def to_y_uint8_levels(img) -> np.ndarray:
+    """Luma at integer levels as MATLAB ``rgb2ycbcr`` gives for a uint8 image: float64 ``(H, W)`` in [16, 235].
+
+    ``(H, W, 3)`` RGB or ``(H, W)`` / ``(H, W, 1)`` grey, uint8 or float in 0..255 (quantised to uint8 first).
+    A single-channel image is its own Y.
+    """
+    img = to_uint8(np.asarray(img))
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return img.astype(np.float64)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return to_uint8(rgb_to_y(img)).astype(np.float64)
+    raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {img.shape}")
+
+
+def evaluate_sr(sr, hr, scale: int) -> tuple[float, float]:
+    """(PSNR, SSIM) of a super-resolved image against its ground truth, with the kit's convention (module doc).
+
+    Args:
+        sr: ``(H, W, 3)`` RGB or ``(H, W)`` grey, uint8 or float in 0..255 (rounded half away from zero and
+            clipped to uint8 first), or a ``PIL.Image``.
+        hr: same layouts; at least as large as ``sr`` (cropped top-left to the SR size).
+        scale: the SR factor; that many pixels are shaved from every border.
+    """
+    sr = np.asarray(sr)
+    hr = np.asarray(hr)
+    if sr.ndim != hr.ndim or (sr.ndim == 3 and sr.shape[2] != hr.shape[2]):
+        raise ValueError(f"evaluate_sr: SR {sr.shape} and HR {hr.shape} differ in channels")
+    h, w = sr.shape[:2]
+    if hr.shape[0] < h or hr.shape[1] < w or hr.shape[0] - h >= scale or hr.shape[1] - w >= scale:
+        raise ValueError(f"evaluate_sr: SR {w}x{h} does not match HR {hr.shape[1]}x{hr.shape[0]} at x{scale}: "
+                         f"SR must be HR cropped to a multiple of {scale}")
+    y_sr = to_y_uint8_levels(sr)
+    y_hr = to_y_uint8_levels(hr[:h, :w])
+    return psnr(y_sr, y_hr, crop_border=scale), ssim(y_sr, y_hr, crop_border=scale)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Batched torch metrics for validation during training (no uint8 rounding: a close, fast proxy)
+# ---------------------------------------------------------------------------------------------------------
+def _y255(x):
+    """(N, 3, H, W) in [0, 1] RGB or (N, 1, H, W) grey -> (N, 1, H, W) luma in 0..255 (float64)."""
+    x = x.double()
+    if x.shape[1] == 3:
+        return (rgb_to_y(x) * 255.0).unsqueeze(1)
+    if x.shape[1] == 1:
+        return x * 255.0
+    raise ValueError(f"expected (N, 3, H, W) or (N, 1, H, W) in [0, 1], got {tuple(x.shape)}")
+
+
+def _shave(x, b: int):
+    return x[..., b:-b, b:-b] if b else x
+
+
+def batch_psnr(sr, hr, crop_border: int = 0):
+    """Per-image Y-PSNR ``(N,)`` float64 of tensors ``(N, 3, H, W)`` in [0, 1] (same device), unrounded."""
+    if sr.shape != hr.shape:
+        raise ValueError(f"batch_psnr: shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
+    d = _shave(_y255(sr) - _y255(hr), crop_border)
+    mse = d.pow(2).flatten(1).mean(1)
+    return 10.0 * (255.0 ** 2 / mse).log10()
+
+
+def batch_ssim(sr, hr, crop_border: int = 0):
+    """Per-image Y-SSIM ``(N,)`` float64 of tensors ``(N, 3, H, W)`` in [0, 1], same window as :func:`ssim`."""
+    import torch
+    import torch.nn.functional as F
+
+    if sr.shape != hr.shape:
+        raise ValueError(f"batch_ssim: shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
+    a = _shave(_y255(sr), crop_border)
+    b = _shave(_y255(hr), crop_border)
+    g = torch.arange(11, dtype=torch.float64, device=a.device) - 5
+    g = torch.exp(-(g ** 2) / (2 * 1.5 ** 2))
+    g = g / g.sum()
+    win = (g[:, None] * g[None, :]).view(1, 1, 11, 11)
+
+    def filt(x):
+        return F.conv2d(x, win)  # 'valid'
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = filt(a), filt(b)
+    s_aa = filt(a * a) - mu_a ** 2
+    s_bb = filt(b * b) - mu_b ** 2
+    s_ab = filt(a * b) - mu_a * mu_b
+    m = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (s_aa + s_bb + c2))
+    return m.flatten(1).mean(1)

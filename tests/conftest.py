@@ -1,0 +1,45 @@
+"""Shared fixtures. Tests that need ``../shared/data`` skip with a reason when it is absent — except under CI
+(``CI`` set), where a missing ``../shared`` is a failure so that these tests can never silently skip there."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SR_SHARED_DATA", REPO.parent / "shared" / "data"))
+BENCHMARK = SHARED_DATA / "benchmark"
+
+
+def require_shared(path: Path) -> Path:
+    """Return ``path`` if it exists; skip (or fail under CI) otherwise."""
+    if path.exists():
+        return path
+    msg = (f"{path} is absent: these tests compare against MATLAB-made images from ../shared/data "
+           "(a user's clone has no ../shared; set SR_SHARED_DATA to point elsewhere)")
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but " + msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def benchmark_dir() -> Path:
+    return require_shared(BENCHMARK / "README.md").parent
+
+
+def benchmark_images(set_name: str, lr_folder: str = "LR_bicubic") -> list[tuple[str, Path, Path]]:
+    """(name, HR path, LR path) of one set, listed at collection time (empty when ../shared is absent)."""
+    hr_dir = BENCHMARK / set_name / "HR"
+    if not hr_dir.is_dir():
+        return []
+    return [(p.stem, p, BENCHMARK / set_name / lr_folder / "X4" / f"{p.stem}x4.png") for p in sorted(hr_dir.glob("*.png"))]
+
+
+def read_png(path: Path) -> np.ndarray:
+    """Raw pixels of a PNG as stored (no mode conversion: 'L' stays 2-D)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im).copy()

@@ -37,6 +37,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-base
 	$(PY) benchmarks/imresize_bench.py
+	$(PY) benchmarks/data_bench.py
 
 clean-venv:
 	rm -rf $(VENV)

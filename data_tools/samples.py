@@ -62,3 +62,50 @@ def load_sample_photo(name: str) -> np.ndarray:
     from sr_utils.color import load_rgb
 
     return load_rgb(sample_photo_path(name))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# `samples` command: the bundled dataset in the EDSR layout
+# ---------------------------------------------------------------------------------------------------------
+def build_samples(data_dir: Path, scales=(4,), edge: str = "symmetric", progress: bool = True) -> Path:
+    """Write the bundled dataset under ``<data_dir>/samples`` in the EDSR benchmark layout::
+
+        samples/train/HR/<name>.png     samples/train/LR_bicubic/X4/<name>x4.png
+        samples/test/HR/<name>.png      samples/test/LR_bicubic/X4/<name>x4.png
+
+    HR is cropped top-left to a multiple of every scale; LR is ``imresize(HR, 1/scale, edge=edge)``
+    (MATLAB-exact). Files are written atomically and existing identical files are kept. Returns the folder.
+    """
+    from tqdm.auto import tqdm
+
+    from sr_utils.evaluate import modcrop
+    from sr_utils.imresize import imresize
+
+    from .imageio import write_png
+
+    root = Path(data_dir) / "samples"
+    mod = int(np.lcm.reduce(list(scales)))
+    jobs = [("test", n) for n in SAMPLE_TEST] + [("train", n) for n in SAMPLE_TRAIN]
+    for split, name in tqdm(jobs, desc="samples", unit="photo", disable=not progress):
+        hr = modcrop(load_sample_photo(name), mod)
+        write_png(root / split / "HR" / f"{name}.png", hr)
+        for s in scales:
+            write_png(root / split / "LR_bicubic" / f"X{s}" / f"{name}x{s}.png", imresize(hr, 1 / s, edge=edge))
+    return root
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--scales", type=int, nargs="+", default=[4], help="LR scales to make (default: 4)")
+    parser.add_argument("--edge", choices=["symmetric", "replicate"], default="symmetric",
+                        help="MATLAB edge rule for the LR (default symmetric, as the DIV2K pack)")
+
+
+def run(args) -> int:
+    import time
+
+    t = time.perf_counter()
+    root = build_samples(args.data_dir, scales=args.scales, edge=args.edge)
+    n_train, n_test = len(SAMPLE_TRAIN), len(SAMPLE_TEST)
+    print(f"bundled dataset: {n_train} train + {n_test} test photos in {root} ({time.perf_counter() - t:.1f} s); "
+          f"next: python -m data_tools prepare --data-dir {args.data_dir}")
+    return 0

@@ -7,12 +7,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench install clean-venv help
+.PHONY: demo test bench release install clean-venv help
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
 	@echo "make test    run the tests (creates .venv)"
 	@echo "make bench   run the benchmarks in benchmarks/"
+	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
@@ -38,6 +39,11 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-base
 	$(PY) benchmarks/imresize_bench.py
 	$(PY) benchmarks/data_bench.py
+
+# The student version: commit release/ after running this (tests check that it is in sync with source/).
+release: $(VENV)/.installed-instructor
+	PATH="$(abspath $(VENV))/bin:$$PATH" nbgrader generate_assignment superres --force
+	@find source -name models.py -o -name solver.py | grep . && echo "warning: generated modules in source/ (ignored by nbgrader)" || true
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,58 @@
+"""nbgrader configuration of the SR course kit (nbgrader 0.9.6).
+
+source/ and release/ live at the repository root; everything nbgrader creates at run time (submitted/,
+autograded/, feedback/, the gradebook) lives under course/ and is git-ignored. Every hardening measured in
+``../shared/docs/nbgrader-notes.md`` is applied here, so plain ``nbgrader generate_assignment superres`` and
+``nbgrader autograde superres`` from the repository root need no environment set by hand.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GRADING = os.path.join(HERE, "course", "grading")  # hidden-check scripts: instructor-only, never released
+os.makedirs(os.path.join(HERE, "course"), exist_ok=True)  # sqlite needs the folder before the first command
+sys.path.insert(0, GRADING)
+
+# Inherited by the kernels nbgrader starts: where hidden checks live; no warnings or progress bars on stderr
+# (any stderr output costs a test cell its points).
+os.environ["SR_KIT_GRADING_DIR"] = GRADING
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.root = HERE
+c.CourseDirectory.course_id = "sr-course-kit"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "course/submitted"
+c.CourseDirectory.autograded_directory = "course/autograded"
+c.CourseDirectory.feedback_directory = "course/feedback"
+c.CourseDirectory.solution_directory = "course/solution"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "course", "gradebook.db")
+# Never copy generated modules or run outputs into the release or over a submission (solution leak / stale module).
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback",
+    "models.py", "solver.py", "checkpoints", "results", "submission", "data",
+]
+
+# Autograde: restore deleted or edited test cells, strip cell tags (skip-execution), fixed kernel, CPU timeouts.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader_plugins.StripCellTags",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Execute.kernel_name = "python3"
+c.Execute.timeout = 300  # per cell; training in 03_train is shrunk under NBGRADER_EXECUTION
+c.Execute.interrupt_on_timeout = True
+
+# Feedback never shows the hidden tests' source.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]

@@ -1,0 +1,167 @@
+"""Helpers the assignment notebooks call: modules written by ``%%writefile`` cells, data set-up, hidden checks.
+
+Students write ``models.py`` (notebook 01) and ``solver.py`` (notebook 02) through ``%%writefile`` cells.
+A module on disk can be stale (an old run, a cell edited but not re-run, a file copied from elsewhere), so
+every notebook that imports one first regenerates it from the cells of its notebook:
+:func:`export_modules` reads the saved ``.ipynb`` and replays its ``%%writefile [-a] <file>`` cells in order,
+exactly as IPython would. :func:`load_module` then imports the file fresh (never a cached old version).
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+__all__ = ["export_modules", "writefile_sources", "load_module", "hidden_check", "grading_dir",
+           "in_autograder", "find_project_root", "default_data_dir", "ensure_sample_data"]
+
+_WRITEFILE = re.compile(r"^%%writefile(\s+-a|\s+--append)?\s+(\S+)\s*$")
+
+
+def writefile_sources(notebook) -> dict[str, str]:
+    """``{file name: source}`` of every module written by the ``%%writefile`` cells of ``notebook`` (a path
+    or a notebook dict), replaying ``-a`` appends in cell order. Other cells are ignored."""
+    return _writefile_sources(notebook)[0]
+
+
+def _writefile_sources(notebook) -> tuple[dict[str, str], set[str]]:
+    """(modules, names created by a plain ``%%writefile`` rather than only appended to with ``-a``)."""
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8")) if not isinstance(notebook, dict) else notebook
+    modules: dict[str, str] = {}
+    created: set[str] = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        first, _, body = src.partition("\n")
+        m = _WRITEFILE.match(first.strip())
+        if not m:
+            continue
+        name = m.group(2)
+        if not body.endswith("\n"):
+            body += "\n"
+        modules[name] = (modules.get(name, "") + body) if m.group(1) else body
+        if not m.group(1):
+            created.add(name)
+    return modules, created
+
+
+def export_modules(notebook, dest_dir=".", only: list[str] | None = None, quiet: bool = False) -> list[Path]:
+    """Regenerate the modules written by ``notebook``'s ``%%writefile`` cells into ``dest_dir``.
+
+    Raises ``FileNotFoundError`` naming the notebook when it is missing, and ``ValueError`` when a module in
+    ``only`` is written by no cell (e.g. a ``%%writefile`` line was deleted).
+    """
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: it writes the module(s) this notebook imports; keep the "
+                                "assignment's notebooks together in one folder")
+    modules, created = _writefile_sources(path)
+    wanted = only if only is not None else list(modules)
+    missing = [m for m in wanted if m not in created]
+    if missing:
+        raise ValueError(f"{path.name} has no `%%writefile {missing[0]}` cell: put the `%%writefile` lines back "
+                         "at the top of the cells that write it")
+    written = []
+    for name in wanted:
+        target = Path(dest_dir) / name
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(modules[name], encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    if not quiet:
+        print(f"regenerated {', '.join(p.name for p in written)} from {path.name}")
+    return written
+
+
+def load_module(name: str, folder=".", module_name: str | None = None):
+    """Import ``<folder>/<name>.py`` afresh (a new module object each call; ``sys.modules[name]`` updated so
+    that pickling and ``import name`` elsewhere see the same code)."""
+    path = Path(folder) / f"{name}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the `%%writefile {name}.py` cells first")
+    spec = importlib.util.spec_from_file_location(module_name or name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name or name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Where things are
+# ---------------------------------------------------------------------------------------------------------
+def in_autograder() -> bool:
+    """True while nbgrader executes the notebook (``NBGRADER_EXECUTION`` is ``autograde`` or ``validate``)."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+def find_project_root(start=None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the current one) holding ``nbgrader_config.py``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    return None
+
+
+def default_data_dir() -> Path:
+    """``$SR_DATA_DIR``, else ``<project root>/data``, else ``./data``."""
+    if os.environ.get("SR_DATA_DIR"):
+        return Path(os.environ["SR_DATA_DIR"])
+    root = find_project_root()
+    return (root / "data") if root else Path("data")
+
+
+def ensure_sample_data(data_dir=None, scale: int = 4) -> Path:
+    """Make sure the bundled sample dataset is built and prepared (offline, a few seconds the first time).
+    Returns the data folder."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    lists = data_dir / "lists"
+    if not (lists / f"samples_train_x{scale}.json").is_file() or not (lists / f"samples_test_x{scale}.json").is_file():
+        from data_tools.prepare import prepare
+        from data_tools.samples import build_samples
+
+        build_samples(data_dir, scales=(scale,), progress=not in_autograder())
+        result = prepare(data_dir, scale=scale, progress=not in_autograder())
+        if result["errors"]:
+            raise RuntimeError("preparing the sample data failed:\n" + "\n".join(result["errors"]))
+    return data_dir
+
+
+def grading_dir() -> Path | None:
+    """The instructor's hidden-check scripts: ``$SR_KIT_GRADING_DIR`` (set by ``nbgrader_config.py``), else
+    ``course/grading`` in the project root. Absent on students' machines."""
+    env = os.environ.get("SR_KIT_GRADING_DIR")
+    if env and Path(env, "run_check.py").is_file():
+        return Path(env)
+    root = find_project_root()
+    if root and (root / "course" / "grading" / "run_check.py").is_file():
+        return root / "course" / "grading"
+    return None
+
+
+def hidden_check(check: str, timeout: float = 120.0) -> None:
+    """Run the instructor's hidden check ``check`` on the notebooks in the current folder, in a separate
+    ``python -I`` process (nothing done in this kernel can change its verdict). Raises ``AssertionError`` with
+    the check's one-line explanation when it fails."""
+    folder = grading_dir()
+    if folder is None:
+        raise AssertionError("hidden checks are only available to the instructor's grader")
+    cmd = [sys.executable, "-I", str(folder / "run_check.py"), check, "--submission", str(Path.cwd())]
+    token = uuid.uuid4().hex  # sent on stdin, so code under test cannot print a verdict of its own
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    try:
+        out = subprocess.run(cmd, input=token + "\n", capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"hidden check {check!r} took longer than {timeout:.0f} s (an endless loop?)") from None
+    verdict = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
+    if out.returncode == 0 and verdict and verdict[-1] == f"{token} PASS":
+        return
+    reason = verdict[-1].split(" ", 2)[-1] if verdict else (out.stderr.strip().splitlines() or ["no verdict"])[-1]
+    raise AssertionError(f"hidden check {check!r} failed: {reason}")

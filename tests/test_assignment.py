@@ -1,0 +1,257 @@
+"""The assignment through nbgrader itself: release in sync and clean, autograde round trips, exploits, feedback.
+
+Runs real ``nbgrader generate_assignment`` / ``autograde`` / ``generate_feedback`` in a temporary copy of the
+course (nbgrader_config.py, source/, course/grading/), with the bundled sample data prepared once.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
+NBGRADER = str(Path(sys.executable).parent / "nbgrader")
+
+pytestmark = pytest.mark.skipif(shutil.which(NBGRADER) is None and not Path(NBGRADER).exists(),
+                                reason="nbgrader is not installed (pip install -e '.[test]')")
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _write(path: Path, nb: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1))
+
+
+def _src(cell) -> str:
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A private copy of the course with the sample data prepared; returns (root, env)."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    shutil.copytree(REPO / "source", root / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
+                                                                                   "submission", "__pycache__"))
+    shutil.copytree(REPO / "course" / "grading", root / "course" / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    data = tmp_path_factory.mktemp("data")
+    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
+    env = {**os.environ, "SR_DATA_DIR": str(data),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    subprocess.run([sys.executable, "-c", "from sr_utils.notebook import ensure_sample_data as e; e()"],
+                   env=env, check=True, capture_output=True)
+    out = subprocess.run([NBGRADER, "generate_assignment", "superres", "--force"], cwd=root, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return root, env
+
+
+def test_generate_reproduces_the_committed_release(course):
+    root, _ = course
+    for name in NOTEBOOKS:
+        fresh, committed = _read(root / "release" / "superres" / f"{name}.ipynb"), \
+            _read(REPO / "release" / "superres" / f"{name}.ipynb")
+        assert [(c["cell_type"], _src(c)) for c in fresh["cells"]] == \
+               [(c["cell_type"], _src(c)) for c in committed["cells"]], \
+            f"release/superres/{name}.ipynb is out of date: run `make release` and commit it"
+        assert [_meta(c).get("grade_id") for c in fresh["cells"]] == [_meta(c).get("grade_id") for c in committed["cells"]]
+
+
+def test_release_has_no_solution_no_hidden_test_no_module():
+    files = sorted(p.name for p in (REPO / "release" / "superres").iterdir())
+    assert files == [f"{n}.ipynb" for n in NOTEBOOKS], f"only the notebooks belong in the release, found {files}"
+    for name in NOTEBOOKS:
+        source = _read(REPO / "source" / "superres" / f"{name}.ipynb")
+        release_text = "\n".join(_src(c) for c in _read(REPO / "release" / "superres" / f"{name}.ipynb")["cells"])
+        assert "BEGIN HIDDEN TESTS" not in release_text and "hidden_check" not in release_text, name
+        assert "BEGIN SOLUTION" not in release_text and "Instructor's reference" not in release_text, name
+        solution_lines, other_lines = [], set()
+        for cell in source["cells"]:
+            pattern = r"### BEGIN SOLUTION\n(.*?)### END SOLUTION"
+            for block in re.findall(pattern, _src(cell), re.S):
+                solution_lines += [ln.strip() for ln in block.splitlines() if len(ln.strip()) > 25]
+            other_lines |= {ln.strip() for ln in re.sub(pattern, "", _src(cell), flags=re.S).splitlines()}
+        release_lines = {ln.strip() for ln in release_text.splitlines()}
+        # a line only the solution has must not be in the release (lines the handout also shows are fine)
+        leaked = [ln for ln in solution_lines if ln in release_lines and ln not in other_lines]
+        assert len(solution_lines) > 0 or name == "03_train"
+        assert not leaked, f"{name}: solution lines in the release: {leaked[:3]}"
+
+
+def _submit(root: Path, student: str, notebooks: dict[str, dict], extra_files: dict[str, str] | None = None):
+    folder = root / "course" / "submitted" / student / "superres"
+    for name, nb in notebooks.items():
+        _write(folder / f"{name}.ipynb", nb)
+    for fname, text in (extra_files or {}).items():
+        (folder / fname).write_text(text)
+
+
+def _grades(root: Path, student: str) -> dict[str, tuple[float, float]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
+        sub = gb.find_submission("superres", student)
+        return {g.name: (g.auto_score, g.max_score) for nb in sub.notebooks for g in nb.grades
+                if _is_auto(root, nb.name, g.name)}
+
+
+_AUTO: dict = {}
+
+
+def _is_auto(root, notebook, grade_id) -> bool:
+    if notebook not in _AUTO:
+        nb = _read(root / "source" / "superres" / f"{notebook}.ipynb")
+        _AUTO[notebook] = {_meta(c)["grade_id"] for c in nb["cells"]
+                           if _meta(c).get("grade") and c["cell_type"] == "code"}
+    return grade_id in _AUTO[notebook]
+
+
+def _source_nbs(root):
+    return {n: _read(root / "source" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS}
+
+
+def _release_nbs(root):
+    return {n: _read(root / "release" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS}
+
+
+def _replace_in(nb: dict, old: str, new: str) -> dict:
+    nb = copy.deepcopy(nb)
+    hits = [c for c in nb["cells"] if old in _src(c)]
+    assert len(hits) == 1, f"{old!r} found in {len(hits)} cells"
+    hits[0]["source"] = _src(hits[0]).replace(old, new)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    """Several submissions autograded in one nbgrader run; returns (root, seconds per full submission)."""
+    root, env = course
+    ref, blank = _source_nbs(root), _release_nbs(root)
+    _submit(root, "reference", ref)
+    _submit(root, "untouched", blank)
+    # skip-execution / raises-exception tags on the test cells of an unsolved notebook
+    tagged = copy.deepcopy(blank)
+    for nb in tagged.values():
+        for c in nb["cells"]:
+            if _meta(c).get("grade") and c["cell_type"] == "code":
+                c["metadata"]["tags"] = ["skip-execution", "raises-exception"]
+    _submit(root, "tags", tagged)
+    # test cells edited into no-ops, and test cells deleted
+    edited = copy.deepcopy(blank)
+    for nb in edited.values():
+        for c in nb["cells"]:
+            if _meta(c).get("grade") and c["cell_type"] == "code":
+                c["source"] = "print('all good')"
+    _submit(root, "edited", edited)
+    deleted = copy.deepcopy(ref)
+    for nb in deleted.values():
+        nb["cells"] = [c for c in nb["cells"] if not (_meta(c).get("grade") and c["cell_type"] == "code")]
+    _submit(root, "deleted", deleted)
+    # a wrong SRResNet (no long skip) plus monkeypatched asserts in the kernel
+    patched = copy.deepcopy(ref)
+    patched["01_models"] = _replace_in(patched["01_models"], "self.conv_block2(self.residual_blocks(out)) + residual",
+                                       "self.conv_block2(self.residual_blocks(out))")
+    patched["01_models"]["cells"].insert(2, {
+        "cell_type": "code", "execution_count": None, "id": "student-patch", "metadata": {}, "outputs": [],
+        "source": "import numpy.testing, torch\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
+                  "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"})
+    _submit(root, "monkeypatch", patched)
+    # correct work that emits warnings must keep its points
+    noisy = _replace_in(ref["01_models"], "class SRResNet(nn.Module):",
+                        "import warnings as _w\n_w.warn('a harmless warning from models.py')\n\n\nclass SRResNet(nn.Module):")
+    _submit(root, "warnings", {**ref, "01_models": noisy})
+    # unsolved notebook 01 with a correct models.py left in the folder, and the %%writefile line deleted
+    first = next(c for c in ref["01_models"]["cells"] if _src(c).startswith("%%writefile models.py"))
+    no_writefile = _replace_in(blank["01_models"], "%%writefile models.py\n", "")
+    from sr_utils.notebook import writefile_sources
+
+    good_module = writefile_sources(ref["01_models"])["models.py"]
+    assert first is not None
+    _submit(root, "stale", {**blank, "01_models": no_writefile}, {"models.py": good_module})
+
+    t = time.perf_counter()
+    out = subprocess.run([NBGRADER, "autograde", "superres", "--force"], cwd=root, env=env, capture_output=True,
+                         text=True, timeout=1800)
+    elapsed = time.perf_counter() - t
+    assert out.returncode == 0, out.stderr[-5000:]
+    return root, elapsed
+
+
+def test_reference_gets_full_marks(graded):
+    root, _ = graded
+    grades = _grades(root, "reference")
+    assert len(grades) == 10
+    lost = {k: v for k, v in grades.items() if v[0] != v[1]}
+    assert not lost, f"the reference solution lost points: {lost}"
+
+
+@pytest.mark.parametrize("student", ["untouched", "tags", "edited"])
+def test_unsolved_gets_zero_everywhere(graded, student):
+    root, _ = graded
+    grades = _grades(root, student)
+    assert len(grades) == 10
+    scored = {k: v for k, v in grades.items() if v[0] != 0}
+    assert not scored, f"{student}: an unsolved notebook scored {scored}"
+
+
+def test_deleted_test_cells_are_restored_and_correct_work_keeps_its_points(graded):
+    root, _ = graded
+    grades = _grades(root, "deleted")
+    assert len(grades) == 10 and all(v[0] == v[1] for v in grades.values()), grades
+
+
+def test_monkeypatching_gains_nothing(graded):
+    root, _ = graded
+    grades = _grades(root, "monkeypatch")
+    assert grades["test_srresnet"][0] == 0, "a wrong SRResNet scored with patched asserts"
+    assert grades["test_conv_block"][0] == grades["test_conv_block"][1]
+    assert grades["test_srgan_epoch"][0] == grades["test_srgan_epoch"][1], \
+        "solver tests use the reference models: a wrong models.py must not cost them"
+
+
+def test_warnings_from_correct_work_cost_nothing(graded):
+    root, _ = graded
+    grades = _grades(root, "warnings")
+    assert all(v[0] == v[1] for v in grades.values()), grades
+
+
+def test_stale_module_and_deleted_writefile_gain_nothing(graded):
+    root, _ = graded
+    grades = _grades(root, "stale")
+    for cell in ("test_conv_block", "test_srresnet", "test_discriminator", "test_generator"):
+        assert grades[cell][0] == 0, f"{cell} scored from a models.py the notebook did not write"
+
+
+def test_feedback_shows_no_hidden_test(graded, course):
+    root, env = course
+    out = subprocess.run([NBGRADER, "generate_feedback", "superres", "--student", "reference", "--force"], cwd=root,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    html = "\n".join(p.read_text() for p in (root / "course" / "feedback" / "reference" / "superres").glob("*.html"))
+    assert "01_models" in html or "ConvolutionalBlock" in html
+    assert "hidden_check" not in html and "HIDDEN TESTS" not in html
+
+
+def test_autograde_time_per_submission(graded):
+    """Reported, not asserted strictly: the README quotes it (target <= 60 s per full submission)."""
+    _, elapsed = graded
+    print(f"\nautograde of 8 submissions: {elapsed:.0f} s")
+    assert elapsed < 8 * 120

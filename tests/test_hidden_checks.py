@@ -1,0 +1,594 @@
+"""The hidden checks of ``course/grading`` judged from outside, exactly as the grader runs them.
+
+Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process with a fresh
+token on stdin; a verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS`` and
+the exit code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
+
+1. mutants — one realistic student mistake applied to the reference solution (``old_text`` must occur exactly
+   once, so a mutant can never silently be a no-op); each must FAIL its check for the expected reason, on one line
+   that shows no solution code;
+2. variants — three correct implementations written differently (``tests/grading_variants/``), each PASSes all 8;
+3. the reference notebooks PASS all 8;
+4. exploits — deleted ``%%writefile`` lines, stale modules on disk, patched ``torch.allclose``, fake verdicts and
+   early exits cannot turn a wrong submission into a PASS.
+
+Independent check processes run two at a time (session fixtures): about 1.5 minutes on 2 idle cores.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sr_utils.notebook import writefile_sources
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_CHECK = REPO / "course" / "grading" / "run_check.py"
+SOURCE = REPO / "source" / "superres"
+VARIANTS = Path(__file__).resolve().parent / "grading_variants"
+MODELS_NB, SOLVER_NB = "01_models.ipynb", "02_solver.ipynb"
+MODEL_CHECKS = ("conv_block", "subpixel_block", "residual_block", "srresnet", "generator", "discriminator")
+SOLVER_CHECKS = ("srresnet_epoch", "srgan_epoch")
+ALL_CHECKS = MODEL_CHECKS + SOLVER_CHECKS
+WORKERS = 2
+
+pytestmark = pytest.mark.skipif(not RUN_CHECK.is_file(), reason="course/grading (instructor-only) is absent")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running a check the way the grader does
+# ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    check: str
+    returncode: int
+    line: str | None  # the verdict after the token ("PASS" / "FAIL <reason>"), None when no verdict was printed
+    stdout: str
+    stderr: str
+
+    @property
+    def passed(self) -> bool:
+        return self.returncode == 0 and self.line == "PASS"
+
+    @property
+    def reason(self) -> str | None:
+        return self.line[5:] if self.line and self.line.startswith("FAIL ") else None
+
+    def __str__(self) -> str:
+        tail = self.stderr.strip().splitlines()[-3:]
+        return f"{self.check}: rc={self.returncode} verdict={self.line!r} stderr tail={tail}"
+
+
+def run_check(check: str, folder: Path) -> Verdict:
+    token = uuid.uuid4().hex
+    out = subprocess.run([sys.executable, "-I", str(RUN_CHECK), check, "--submission", str(folder)],
+                         input=token + "\n", capture_output=True, text=True, timeout=300, cwd=folder)
+    lines = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
+    return Verdict(check, out.returncode, lines[-1][len(token) + 1:] if lines else None, out.stdout, out.stderr)
+
+
+def run_many(jobs):
+    """``jobs``: {key: (check, folder)} -> {key: Verdict}, two processes at a time."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {key: pool.submit(run_check, check, folder) for key, (check, folder) in jobs.items()}
+        return {key: f.result() for key, f in futures.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building submissions
+# ---------------------------------------------------------------------------------------------------------
+_NB_TEXT = {name: (SOURCE / name).read_text(encoding="utf-8") for name in (MODELS_NB, SOLVER_NB)}
+
+
+def source_notebook(name: str) -> dict:
+    return json.loads(_NB_TEXT[name])
+
+
+def _src(cell) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def apply_mutant(nb: dict, old: str, new: str) -> dict:
+    """Replace ``old`` by ``new`` in the code cells of ``nb``; ``old`` must occur exactly once in all of them."""
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    hits = sum(_src(c).count(old) for c in code)
+    assert hits == 1, f"mutant text occurs {hits} times in the notebook (must be exactly once): {old!r}"
+    for c in code:
+        if old in _src(c):
+            c["source"] = _src(c).replace(old, new).splitlines(keepends=True)
+    return nb
+
+
+def single_cell_notebook(filename: str, source: str, magic: bool = True) -> dict:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nb.cells.append(nbformat.v4.new_code_cell((f"%%writefile {filename}\n" if magic else "") + source))
+    nbformat.validate(nb)
+    return nb
+
+
+def make_submission(folder: Path, models_nb: dict | None = None, solver_nb: dict | None = None,
+                    files: dict[str, str] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, nb in ((MODELS_NB, models_nb), (SOLVER_NB, solver_nb)):
+        text = _NB_TEXT[name] if nb is None else json.dumps(nb, indent=1)  # None: the source notebook verbatim
+        (folder / name).write_text(text, encoding="utf-8")
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder.resolve()
+
+
+REFERENCE_MODULES = {**writefile_sources(SOURCE / MODELS_NB), **writefile_sources(SOURCE / SOLVER_NB)}
+
+
+def _solution_lines() -> set[str]:
+    """Every non-trivial line of the reference solution (between BEGIN/END SOLUTION) that the instructions
+    (the markdown cells students see) do not already spell out, e.g. ``optimizer.zero_grad()`` is given."""
+    lines, handout = set(), ""
+    for name in (MODELS_NB, SOLVER_NB):
+        handout += "".join(_src(c) for c in source_notebook(name)["cells"] if c["cell_type"] == "markdown")
+    for name in (MODELS_NB, SOLVER_NB):
+        for cell in source_notebook(name)["cells"]:
+            inside = False
+            for line in _src(cell).splitlines():
+                if "### BEGIN SOLUTION" in line:
+                    inside = True
+                elif "### END SOLUTION" in line:
+                    inside = False
+                elif inside and len(line.strip()) >= 12 and line.strip() not in handout:
+                    lines.add(line.strip())
+    return lines
+
+
+SOLUTION_LINES = _solution_lines()
+SKELETON_LINES = {line.strip() for name in (MODELS_NB, SOLVER_NB) for c in source_notebook(name)["cells"]
+                  if c["cell_type"] == "code" for line in _src(c).splitlines()} - SOLUTION_LINES
+
+
+def assert_clean_reason(v: Verdict) -> None:
+    """A failure reason is one non-empty line, no traceback, no line of the reference solution."""
+    assert v.reason, f"no failure reason: {v}"
+    assert "\n" not in v.reason and len(v.reason) <= 300
+    assert "Traceback" not in v.reason and "BEGIN SOLUTION" not in v.reason and 'File "' not in v.reason
+    leaked = [line for line in SOLUTION_LINES if line in v.reason]
+    assert not leaked, f"the failure reason shows solution code {leaked}: {v.reason}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. Mutants: (name, notebook, old_text, new_text, intended check, expected part of the reason)
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    notebook: str
+    old: str
+    new: str
+    check: str
+    expect: str  # a piece of the failure reason: the mutant fails for the intended reason, not by accident
+
+
+M, S = MODELS_NB, SOLVER_NB
+MUTANTS = [
+    # ConvolutionalBlock
+    Mutant("conv_relu_instead_of_prelu", M, "layers.append(nn.PReLU())", "layers.append(nn.ReLU())",
+           "conv_block", 'activation="prelu" should add one PReLU'),
+    Mutant("conv_leakyrelu_slope_0.1", M, "layers.append(nn.LeakyReLU(0.2))", "layers.append(nn.LeakyReLU(0.1))",
+           "conv_block", "LeakyReLU slope should be 0.2, is 0.1"),
+    Mutant("conv_padding_always_1", M, "stride=stride, padding=kernel_size // 2)", "stride=stride, padding=1)",
+           "conv_block", "ConvolutionalBlock(3, 8, kernel_size=9, stride=1) maps (2, 3, 17, 16) to"),
+    Mutant("conv_batchnorm_before_conv", M, "layers.append(nn.BatchNorm2d(out_channels))",
+           "layers.insert(0, nn.BatchNorm2d(in_channels))", "conv_block",
+           "batch-norm should come right after the convolution"),
+    Mutant("conv_unknown_activation_ignored", M,
+           'if activation not in (None, "prelu", "leakyrelu", "tanh"):\n'
+           '            raise ValueError(f"unknown activation {activation!r}")\n        ', "",
+           "conv_block", "an unknown activation"),
+    # SubPixelConvolutionalBlock
+    Mutant("subpixel_relu_instead_of_prelu", M, "self.prelu = nn.PReLU()", "self.prelu = nn.ReLU()",
+           "subpixel_block", "a sub-pixel block ends with one nn.PReLU"),
+    Mutant("subpixel_channels_times_2s", M, "n_channels * scaling_factor ** 2", "n_channels * scaling_factor * 2",
+           "subpixel_block", "raised RuntimeError"),
+    # ResidualBlock
+    Mutant("residual_missing_second_bn", M, "kernel_size, batch_norm=True, activation=None)",
+           "kernel_size, batch_norm=False, activation=None)", "residual_block",
+           "a residual block has 2 batch-norms, found 1"),
+    Mutant("residual_no_identity_shortcut", M, "return x + self.conv_block2(self.conv_block1(x))",
+           "return self.conv_block2(self.conv_block1(x))", "residual_block", "identity shortcut"),
+    # SRResNet
+    Mutant("srresnet_bn_in_first_block", M, 'ConvolutionalBlock(3, n_channels, large_kernel_size, activation="prelu")',
+           'ConvolutionalBlock(3, n_channels, large_kernel_size, batch_norm=True, activation="prelu")',
+           "srresnet", "found 34"),
+    Mutant("srresnet_first_conv_3x3", M, "ConvolutionalBlock(3, n_channels, large_kernel_size",
+           "ConvolutionalBlock(3, n_channels, small_kernel_size", "srresnet", "two 9x9 convolutions"),
+    Mutant("srresnet_one_pixelshuffle_x4", M,
+           "*[SubPixelConvolutionalBlock(small_kernel_size, n_channels, 2) for _ in range(n_subpixel)])",
+           "SubPixelConvolutionalBlock(small_kernel_size, n_channels, scaling_factor))",
+           "srresnet", "needs 2 sub-pixel blocks of factor 2"),
+    Mutant("srresnet_no_long_skip", M, "out = self.conv_block2(self.residual_blocks(out)) + residual  # long skip",
+           "out = self.conv_block2(self.residual_blocks(out))", "srresnet", "long skip connection"),
+    Mutant("srresnet_no_tanh", M, 'ConvolutionalBlock(n_channels, 3, large_kernel_size, activation="tanh")',
+           "ConvolutionalBlock(n_channels, 3, large_kernel_size)", "srresnet", "final tanh"),
+    Mutant("srresnet_prelu_after_trunk", M,
+           "ConvolutionalBlock(n_channels, n_channels, small_kernel_size, batch_norm=True)",
+           'ConvolutionalBlock(n_channels, n_channels, small_kernel_size, batch_norm=True, activation="prelu")',
+           "srresnet", "found 20 PReLU"),
+    Mutant("srresnet_accepts_scale_3", M,
+           'if scaling_factor not in (2, 4, 8):\n'
+           '            raise ValueError(f"scaling_factor must be 2, 4 or 8, got {scaling_factor}")\n        ', "",
+           "srresnet", "scaling_factor=3 should raise ValueError"),
+    # Generator
+    Mutant("generator_ignores_state_dict", M, "self.net.load_state_dict(srresnet_state_dict)",
+           "self.load_state_dict(srresnet_state_dict, strict=False)", "generator",
+           "the generator should compute what the SRResNet computes"),
+    Mutant("generator_default_srresnet", M,
+           "self.net = SRResNet(large_kernel_size, small_kernel_size, n_channels, n_blocks, scaling_factor)",
+           "self.net = SRResNet()", "generator", "exactly an SRResNet"),
+    # Discriminator
+    Mutant("discriminator_sigmoid_output", M,
+           "return self.fc2(self.leaky_relu(self.fc1(out.flatten(1))))  # (N, 1)",
+           "return torch.sigmoid(self.fc2(self.leaky_relu(self.fc1(out.flatten(1)))))",
+           "discriminator", "a logit"),
+    Mutant("discriminator_no_stride_2", M, "stride=1 + i % 2,", "stride=1,", "discriminator",
+           "strides should alternate"),
+    Mutant("discriminator_fc_512", M,
+           "self.fc1 = nn.Linear(out_channels * 6 * 6, fc_size)\n        self.leaky_relu = nn.LeakyReLU(0.2)\n"
+           "        self.fc2 = nn.Linear(fc_size, 1)",
+           "self.fc1 = nn.Linear(out_channels * 6 * 6, 512)\n        self.leaky_relu = nn.LeakyReLU(0.2)\n"
+           "        self.fc2 = nn.Linear(512, 1)", "discriminator", "should have 23,565,505 parameters"),
+    Mutant("discriminator_dense_leakyrelu_0.1", M, "self.leaky_relu = nn.LeakyReLU(0.2)",
+           "self.leaky_relu = nn.LeakyReLU(0.1)", "discriminator", "LeakyReLU(0.2) after each"),
+    Mutant("discriminator_bn_on_first_block", M, "batch_norm=i != 0", "batch_norm=True", "discriminator",
+           "should have 23,565,505 parameters"),
+    # train_srresnet_epoch
+    Mutant("srresnet_epoch_no_zero_grad", S, "optimizer.zero_grad()\n        _backward_step(loss, optimizer, scaler)",
+           "_backward_step(loss, optimizer, scaler)", "srresnet_epoch", "gradients accumulate across batches"),
+    Mutant("srresnet_epoch_hr_rescaled_to_01", S, "loss = F.mse_loss(sr.float(), hr)",
+           "loss = F.mse_loss(sr.float(), (hr + 1) / 2)", "srresnet_epoch",
+           "the first batch's gradient is not that of the pixel MSE"),
+    Mutant("srresnet_epoch_steps_twice", S, "_backward_step(loss, optimizer, scaler)\n        losses.append",
+           "_backward_step(loss, optimizer, scaler)\n        optimizer.step()\n        losses.append",
+           "srresnet_epoch", "optimizer.step() ran 6 times for 3 batches"),
+    Mutant("srresnet_epoch_returns_last_batch_loss", S, "return sum(losses) / len(losses)", "return loss.item()",
+           "srresnet_epoch", "is not the mean of the batch losses"),
+    Mutant("srresnet_epoch_fake_decreasing_loss", S, "return sum(losses) / len(losses)",
+           'train_srresnet_epoch.calls = getattr(train_srresnet_epoch, "calls", 0) + 1\n'
+           "    return 1.0 / (1 + train_srresnet_epoch.calls)", "srresnet_epoch",
+           "is not the mean of the batch losses"),
+    # train_srgan_epoch
+    Mutant("srgan_d_on_undetached_sr", S, "fake_logits = discriminator(sr.detach())", "fake_logits = discriminator(sr)",
+           "srgan_epoch", "raised RuntimeError"),
+    Mutant("srgan_d_labels_swapped", S,
+           "F.binary_cross_entropy_with_logits(hr_logits.float(), torch.ones_like(hr_logits.float()))\n"
+           "                  + F.binary_cross_entropy_with_logits(fake_logits.float(), "
+           "torch.zeros_like(fake_logits.float()))",
+           "F.binary_cross_entropy_with_logits(hr_logits.float(), torch.zeros_like(hr_logits.float()))\n"
+           "                  + F.binary_cross_entropy_with_logits(fake_logits.float(), "
+           "torch.ones_like(fake_logits.float()))",
+           "srgan_epoch", "the discriminator's gradient is wrong"),
+    Mutant("srgan_d_on_concatenated_batch", S,
+           "hr_logits = discriminator(hr)\n            fake_logits = discriminator(sr.detach())",
+           "hr_logits, fake_logits = discriminator(torch.cat([hr, sr.detach()])).chunk(2)",
+           "srgan_epoch", "the discriminator's gradient is wrong"),
+    Mutant("srgan_beta_on_content", S, "g_loss = content + beta * adversarial", "g_loss = beta * content + adversarial",
+           "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srgan_adversarial_target_0", S,
+           "F.binary_cross_entropy_with_logits(sr_logits.float(), torch.ones_like(sr_logits.float()))",
+           "F.binary_cross_entropy_with_logits(sr_logits.float(), torch.zeros_like(sr_logits.float()))",
+           "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srgan_vgg_on_raw_minus1_1", S,
+           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))\n'
+           '                hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
+           "sr_features = truncated_vgg(sr)\n                hr_features = truncated_vgg(hr).detach()",
+           "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srgan_vgg_assumes_01_input", S,
+           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))\n'
+           '                hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
+           'sr_features = truncated_vgg(convert_image(sr, "[0, 1]", "imagenet-norm"))\n'
+           '                hr_features = truncated_vgg(convert_image(hr, "[0, 1]", "imagenet-norm")).detach()',
+           "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srgan_pixel_content_despite_vgg", S, "if truncated_vgg is None:\n            content = F.mse_loss(sr, hr)",
+           "if True:\n            content = F.mse_loss(sr, hr)", "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srgan_l1_content", S, "content = F.mse_loss(sr_features.float(), hr_features.float())",
+           "content = F.l1_loss(sr_features.float(), hr_features.float())", "srgan_epoch",
+           "the generator's gradient is wrong"),
+    Mutant("srgan_g_optimizer_stepped_with_d_loss", S, "_backward_step(d_loss, optimizer_d, scaler_d)",
+           "_backward_step(d_loss, optimizer_g, scaler_d)", "srgan_epoch", "optimizer_g stepped 4 times for 2 batches"),
+    Mutant("srgan_extra_g_step_after_d_backward", S, "_backward_step(d_loss, optimizer_d, scaler_d)",
+           "_backward_step(d_loss, optimizer_d, scaler_d)\n        optimizer_g.step()", "srgan_epoch",
+           "optimizer_g stepped 4 times for 2 batches"),
+    Mutant("srgan_d_step_zeroes_g_optimizer", S, "optimizer_d.zero_grad()\n        _backward_step(d_loss",
+           "optimizer_g.zero_grad()\n        _backward_step(d_loss", "srgan_epoch",
+           "the discriminator's gradient is wrong"),
+    Mutant("srgan_no_zero_grad_g", S, "optimizer_g.zero_grad()\n        _backward_step(g_loss",
+           "_backward_step(g_loss", "srgan_epoch", "the generator's gradients accumulate across batches"),
+    Mutant("srgan_unfreezes_vgg", S, '    totals = {"content": 0.0',
+           '    if truncated_vgg is not None:\n        truncated_vgg.requires_grad_(True)\n'
+           '    totals = {"content": 0.0',
+           "srgan_epoch", "the VGG must stay frozen"),
+    Mutant("srgan_returns_sums_not_means", S, "return {key: value / n_batches for key, value in totals.items()}",
+           "return totals", "srgan_epoch", "is not the mean of the batch values"),
+    Mutant("srgan_fake_decreasing_losses", S, "return {key: value / n_batches for key, value in totals.items()}",
+           'train_srgan_epoch.calls = getattr(train_srgan_epoch, "calls", 0) + 1\n'
+           "    return {key: 1.0 / (1 + train_srgan_epoch.calls) for key in totals}",
+           "srgan_epoch", "is not the mean of the batch values"),
+    # caught by forward-pass checks (layers used once, order, pooling), a non-default beta and a GradScaler stub
+    Mutant("subpixel_forward_skips_prelu", M, "return self.prelu(self.pixel_shuffle(self.conv(x)))",
+           "return self.pixel_shuffle(self.conv(x))", "subpixel_block", "not used in forward"),
+    Mutant("residual_forward_blocks_swapped", M, "return x + self.conv_block2(self.conv_block1(x))",
+           "return x + self.conv_block1(self.conv_block2(x))", "residual_block", "order: conv -> BN -> PReLU"),
+    Mutant("conv_activation_before_bn", M,
+           'if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n'
+           '        if activation == "prelu":\n            layers.append(nn.PReLU())\n'
+           '        elif activation == "leakyrelu":\n            layers.append(nn.LeakyReLU(0.2))\n'
+           '        elif activation == "tanh":\n            layers.append(nn.Tanh())\n',
+           'if activation == "prelu":\n            layers.append(nn.PReLU())\n'
+           '        elif activation == "leakyrelu":\n            layers.append(nn.LeakyReLU(0.2))\n'
+           '        elif activation == "tanh":\n            layers.append(nn.Tanh())\n'
+           '        if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n', "conv_block", "the activation should come after the batch-norm"),
+    Mutant("srresnet_forward_skips_trunk_conv", M,
+           "out = self.conv_block2(self.residual_blocks(out)) + residual  # long skip",
+           "out = self.residual_blocks(out) + residual  # long skip", "srresnet", "not used in forward"),
+    Mutant("discriminator_forward_skips_dense_leakyrelu", M,
+           "return self.fc2(self.leaky_relu(self.fc1(out.flatten(1))))  # (N, 1)",
+           "return self.fc2(self.fc1(out.flatten(1)))  # (N, 1)", "discriminator", "apply LeakyReLU(0.2) between the two dense layers"),
+    Mutant("discriminator_adaptive_max_pool", M, "self.adaptive_pool = nn.AdaptiveAvgPool2d((6, 6))",
+           "self.adaptive_pool = nn.AdaptiveMaxPool2d((6, 6))", "discriminator", "adaptive *average* pool"),
+    Mutant("discriminator_bn_on_first_not_second_block", M, "batch_norm=i != 0", "batch_norm=i != 1",
+           "discriminator", "batch-norm belongs to blocks 2-8"),
+    Mutant("srgan_beta_hardcoded", S, "g_loss = content + beta * adversarial",
+           "g_loss = content + 1e-3 * adversarial", "srgan_epoch", "the generator's gradient is wrong"),
+    Mutant("srresnet_epoch_ignores_scaler", S, "_backward_step(loss, optimizer, scaler)\n        losses",
+           "_backward_step(loss, optimizer, None)\n        losses", "srresnet_epoch", "with a GradScaler"),
+]
+
+assert len({m.name for m in MUTANTS}) == len(MUTANTS)
+
+
+def _mutated_notebooks(m: Mutant) -> tuple[dict, dict]:
+    nbs = {MODELS_NB: source_notebook(MODELS_NB), SOLVER_NB: source_notebook(SOLVER_NB)}
+    apply_mutant(nbs[m.notebook], m.old, m.new)
+    return nbs[MODELS_NB], nbs[SOLVER_NB]
+
+
+@pytest.fixture(scope="session")
+def mutant_verdicts(tmp_path_factory):
+    jobs, errors = {}, {}
+    for m in MUTANTS:
+        try:
+            models_nb, solver_nb = _mutated_notebooks(m)
+        except AssertionError as e:
+            errors[m.name] = e
+            continue
+        jobs[m.name] = (m.check, make_submission(tmp_path_factory.mktemp("mutant"), models_nb, solver_nb))
+    return {**run_many(jobs), **errors}
+
+
+@pytest.mark.parametrize("m", MUTANTS, ids=[m.name for m in MUTANTS])
+def test_mutant_fails_its_check(m: Mutant, mutant_verdicts):
+    # the mutant is a real, importable change of the module (not a no-op, not a syntax error)
+    models_nb, solver_nb = _mutated_notebooks(m)
+    module = "models.py" if m.notebook == MODELS_NB else "solver.py"
+    mutated = writefile_sources(models_nb if m.notebook == MODELS_NB else solver_nb)[module]
+    assert mutated != REFERENCE_MODULES[module]
+    compile(mutated, module, "exec")
+
+    v = mutant_verdicts[m.name]
+    if isinstance(v, Exception):
+        raise v
+    assert not v.passed, f"mutant {m.name} was NOT caught by {m.check}: {v}"
+    assert v.line is not None and v.returncode == 1, str(v)
+    assert_clean_reason(v)
+    assert m.expect in v.reason, f"{m.name} failed, but not for the intended reason: {v.reason}"
+
+
+def test_mutant_catalogue_covers_every_check():
+    assert len(MUTANTS) >= 20
+    assert {m.check for m in MUTANTS} == set(ALL_CHECKS)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2 + 3. Correct implementations: the reference notebooks and three differently written variants
+# ---------------------------------------------------------------------------------------------------------
+VARIANT_NAMES = ("a", "b", "c")
+
+
+def _variant_sources(name: str) -> tuple[str, str]:
+    return ((VARIANTS / f"{name}_models.py").read_text(encoding="utf-8"),
+            (VARIANTS / f"{name}_solver.py").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def correct_verdicts(tmp_path_factory):
+    folders = {"reference": make_submission(tmp_path_factory.mktemp("reference"))}
+    for name in VARIANT_NAMES:
+        models_src, solver_src = _variant_sources(name)
+        folders[name] = make_submission(tmp_path_factory.mktemp(f"variant_{name}"),
+                                        single_cell_notebook("models.py", models_src),
+                                        single_cell_notebook("solver.py", solver_src))
+    return run_many({(who, check): (check, folder) for who, folder in folders.items() for check in ALL_CHECKS})
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_reference_passes(check, correct_verdicts):
+    v = correct_verdicts[("reference", check)]
+    assert v.passed, str(v)
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_variant_passes(variant, check, correct_verdicts):
+    v = correct_verdicts[(variant, check)]
+    assert v.passed, f"correct variant {variant} rejected: {v}"
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_variants_are_not_copies_of_the_reference(variant):
+    """The variants share no solution line of some length with the reference and with each other."""
+    def body_lines(name):  # lines of code the student writes (not the given signatures, imports, docstrings)
+        text = "".join(_variant_sources(name))
+        return {line.strip() for line in text.splitlines() if len(line.strip()) >= 30
+                and line.strip() not in SKELETON_LINES and not line.strip().startswith(('"""', "def ", "class "))}
+
+    own = body_lines(variant)
+    shared = own & SOLUTION_LINES
+    assert len(shared) <= 3, f"variant {variant} copies reference lines: {sorted(shared)}"
+    for other in VARIANT_NAMES:
+        if other != variant:
+            common = own & body_lines(other)
+            assert len(common) <= 3, f"variants {variant} and {other} share {sorted(common)}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. Exploits
+# ---------------------------------------------------------------------------------------------------------
+MUTANT = {m.name: m for m in MUTANTS}
+FIRST_LINE = {"models.py": "%%writefile models.py\n", "solver.py": "%%writefile solver.py\n"}
+
+
+def _drop_first_writefile_line(nb: dict, module: str) -> dict:
+    apply_mutant(nb, FIRST_LINE[module], "")
+    return nb
+
+
+def _models_with_prelude(prelude: str, mutant: str | None = None) -> dict:
+    """The reference models notebook (optionally with a mutant) with ``prelude`` run at the import of models.py."""
+    nb = source_notebook(MODELS_NB)
+    if mutant is not None:
+        apply_mutant(nb, MUTANT[mutant].old, MUTANT[mutant].new)
+    anchor = "from torch import nn\n\n\nclass ConvolutionalBlock"
+    return apply_mutant(nb, anchor, "from torch import nn\n" + prelude + anchor[len("from torch import nn\n"):])
+
+
+def _reference_module_files() -> dict[str, str]:
+    return {"models.py": REFERENCE_MODULES["models.py"], "solver.py": REFERENCE_MODULES["solver.py"]}
+
+
+@pytest.fixture(scope="session")
+def exploit_verdicts(tmp_path_factory):
+    mk = lambda *a, **k: make_submission(tmp_path_factory.mktemp("exploit"), *a, **k)  # noqa: E731
+    variant_models, variant_solver = _variant_sources("a")
+    jobs = {
+        # 1. the first `%%writefile` line deleted; a correct module lies in the folder (must be ignored)
+        "deleted_line_models": ("srresnet", mk(_drop_first_writefile_line(source_notebook(MODELS_NB), "models.py"),
+                                              files=_reference_module_files())),
+        "deleted_line_solver": ("srresnet_epoch", mk(solver_nb=_drop_first_writefile_line(
+            source_notebook(SOLVER_NB), "solver.py"), files=_reference_module_files())),
+        "deleted_line_only_cell_models": ("conv_block", mk(
+            single_cell_notebook("models.py", variant_models, magic=False), files=_reference_module_files())),
+        "deleted_line_only_cell_solver": ("srgan_epoch", mk(
+            solver_nb=single_cell_notebook("solver.py", variant_solver, magic=False), files=_reference_module_files())),
+        # 2. stale correct modules on disk next to wrong notebooks
+        "stale_models": ("srresnet", mk(_mutated_notebooks(MUTANT["srresnet_no_long_skip"])[0],
+                                        files=_reference_module_files())),
+        "stale_solver": ("srresnet_epoch", mk(solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1],
+                                              files=_reference_module_files())),
+        # 3. torch.allclose / torch.equal patched to always agree, at import
+        "patched_allclose_no_long_skip": ("srresnet", mk(_models_with_prelude(
+            "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+            "torch.Tensor.allclose = lambda *a, **k: True\ntorch.Tensor.equal = lambda *a, **k: True\n",
+            "srresnet_no_long_skip"))),
+        "patched_allclose_generator": ("generator", mk(_models_with_prelude(
+            "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n",
+            "generator_ignores_state_dict"))),
+        # 4. fake verdicts and early exits at import
+        "prints_fake_pass": ("srresnet", mk(_models_with_prelude(
+            "import os as _os, sys as _sys\nprint('PASS')\nprint('- PASS')\n_sys.stdout.write('PASS\\n')\n"
+            "_sys.__stdout__.write('- PASS\\n')\n_os.write(1, b'PASS\\n- PASS\\n')\n", "srresnet_no_long_skip"))),
+        "sys_exit_0": ("srresnet", mk(_models_with_prelude("import sys as _sys\n_sys.exit(0)\n",
+                                                           "srresnet_no_long_skip"))),
+        "os_exit_0": ("srresnet", mk(_models_with_prelude("import os as _os\nprint('PASS', flush=True)\n_os._exit(0)\n",
+                                                          "srresnet_no_long_skip"))),
+        "os_exit_0_in_solver": ("srresnet_epoch", mk(solver_nb=apply_mutant(
+            source_notebook(SOLVER_NB), "    model.train()\n", "    model.train()\n    import os\n    os._exit(0)\n"))),
+        # reaching into the check process: the token and the checks module are out of reach by name
+        "reads_token_from_main": ("srresnet", mk(_models_with_prelude(
+            "import os as _os, sys as _sys\n"
+            "_os.write(1, (_sys.modules['__main__'].TOKEN + ' PASS\\n').encode())\n_os._exit(0)\n",
+            "srresnet_no_long_skip"))),
+        "patches_checks_module": ("srresnet", mk(_models_with_prelude(
+            "import sys as _sys\n_checks = _sys.modules.get('checks')\n"
+            "if _checks is not None:\n    _checks.expect = lambda *a, **k: None\n", "srresnet_no_long_skip"))),
+    }
+    return run_many(jobs)
+
+
+def _failed(v: Verdict) -> bool:
+    """What the grader concludes: anything but (exit code 0 and a `<token> PASS` verdict) is a failure."""
+    return not v.passed
+
+
+@pytest.mark.parametrize("case", ["deleted_line_models", "deleted_line_solver"])
+def test_deleted_first_writefile_line_fails_and_ignores_module_on_disk(case, exploit_verdicts):
+    v = exploit_verdicts[case]
+    assert _failed(v) and v.reason, str(v)
+    assert_clean_reason(v)
+
+
+@pytest.mark.parametrize("case", ["deleted_line_models", "deleted_line_solver"])
+def test_deleted_first_writefile_line_says_put_it_back(case, exploit_verdicts):
+    assert "%%writefile" in (exploit_verdicts[case].reason or ""), str(exploit_verdicts[case])
+
+
+@pytest.mark.parametrize("case", ["deleted_line_only_cell_models", "deleted_line_only_cell_solver"])
+def test_no_writefile_cell_says_put_the_line_back(case, exploit_verdicts):
+    v = exploit_verdicts[case]
+    assert _failed(v), str(v)
+    assert "put the `%%writefile` lines back" in v.reason, v.reason
+
+
+@pytest.mark.parametrize("case, mutant", [("stale_models", "srresnet_no_long_skip"),
+                                          ("stale_solver", "srresnet_epoch_no_zero_grad")])
+def test_stale_module_on_disk_does_not_rescue(case, mutant, exploit_verdicts):
+    v = exploit_verdicts[case]
+    assert _failed(v), str(v)
+    assert MUTANT[mutant].expect in v.reason, v.reason
+
+
+@pytest.mark.parametrize("case, mutant", [("patched_allclose_no_long_skip", "srresnet_no_long_skip"),
+                                          ("patched_allclose_generator", "generator_ignores_state_dict")])
+def test_patched_allclose_does_not_pass(case, mutant, exploit_verdicts):
+    v = exploit_verdicts[case]
+    assert _failed(v), str(v)
+    assert MUTANT[mutant].expect in v.reason, v.reason
+
+
+def test_printed_fake_pass_lines_are_ignored(exploit_verdicts):
+    v = exploit_verdicts["prints_fake_pass"]
+    assert _failed(v) and v.returncode == 1, str(v)
+    assert MUTANT["srresnet_no_long_skip"].expect in v.reason, v.reason
+
+
+def test_sys_exit_at_import_fails(exploit_verdicts):
+    v = exploit_verdicts["sys_exit_0"]
+    assert _failed(v) and v.returncode == 1, str(v)
+    assert "SystemExit" in v.reason, v.reason
+
+
+@pytest.mark.parametrize("case", ["os_exit_0", "os_exit_0_in_solver"])
+def test_os_exit_gives_no_verdict_hence_failure(case, exploit_verdicts):
+    v = exploit_verdicts[case]
+    assert v.line is None, str(v)  # no verdict with the token: the grader counts it as a failure
+    assert _failed(v)
+
+
+def test_token_cannot_be_read_by_student_code(exploit_verdicts):
+    assert _failed(exploit_verdicts["reads_token_from_main"]), str(exploit_verdicts["reads_token_from_main"])
+
+
+def test_checks_module_cannot_be_patched(exploit_verdicts):
+    assert _failed(exploit_verdicts["patches_checks_module"]), str(exploit_verdicts["patches_checks_module"])
+
+
+def test_harness_needs_token_and_exit_code():
+    """Sanity of the harness itself: no token line, or a PASS with a non-zero exit code, is no PASS."""
+    assert not Verdict("x", 0, None, "PASS\n- PASS\n", "").passed
+    assert not Verdict("x", 1, "PASS", "", "").passed
+    assert Verdict("x", 0, "PASS", "", "").passed

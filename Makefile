@@ -30,8 +30,9 @@ $(VENV)/.installed-base: pyproject.toml | $(PY)
 
 install: $(VENV)/.installed-base
 
-demo: $(VENV)/.installed-base
-	$(PY) -m sr_utils demo
+# The main job: train, evaluate, pictures, report, release and autograde (needs the instructor tools).
+demo: $(VENV)/.installed-instructor
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m sr_utils demo
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -39,6 +40,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-base
 	$(PY) benchmarks/imresize_bench.py
 	$(PY) benchmarks/data_bench.py
+	$(PY) benchmarks/train_bench.py
 
 # The student version: commit release/ after running this (tests check that it is in sync with source/).
 release: $(VENV)/.installed-instructor

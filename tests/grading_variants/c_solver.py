@@ -24,13 +24,12 @@ def train_srresnet_epoch(model, loader, optimizer, device, amp=False, scaler=Non
         sr = model(lr.to(device))
         loss = _mse(sr, hr.to(device))
         optimizer.zero_grad(set_to_none=False)
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
+        else:
+            optimizer.step()
         history.append(loss.item())
     return statistics.fmean(history)
 

@@ -2,13 +2,12 @@
 
 Commands: ``download`` (DIV2K and the benchmark pack), ``prepare`` (lists, pair checks, missing LR, decoded
 cache), ``samples`` (the bundled offline dataset). The data folder is ``--data-dir`` or ``$SR_DATA_DIR``
-(default ``./data``).
+(default: ``<project root>/data``, else ``./data``).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -20,10 +19,6 @@ COMMANDS = {
 }
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get("SR_DATA_DIR", "data"))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sr-data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,12 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--data-dir", type=Path, default=None,
-                       help="data folder (default: $SR_DATA_DIR or ./data)")
+                       help="data folder (default: $SR_DATA_DIR, else <project root>/data, else ./data)")
         mod = importlib.import_module(module)
         mod.add_arguments(p)
         p.set_defaults(run=mod.run)
     args = parser.parse_args(argv)
-    if args.data_dir is None:
+    if args.data_dir is None:  # the same default as the notebooks and the training commands
+        from sr_utils.notebook import default_data_dir
+
         args.data_dir = default_data_dir()
     try:
         return args.run(args)

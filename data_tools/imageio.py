@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_utils.checkpoint import publish_permissions
+
 __all__ = ["write_png", "atomic_write_bytes"]
 
 
@@ -18,6 +20,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        publish_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

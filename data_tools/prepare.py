@@ -227,6 +227,7 @@ def build_cache(out_dir: Path, split: str, scale: int, progress: bool = True) ->
 
     from tqdm.auto import tqdm
 
+    from sr_utils.checkpoint import publish_permissions
     from sr_utils.color import load_rgb
     from sr_utils.evaluate import modcrop
 
@@ -261,6 +262,7 @@ def build_cache(out_dir: Path, split: str, scale: int, progress: bool = True) ->
                                           "images": entries, "sources": stamp})
         if out.exists():
             shutil.rmtree(out)
+        publish_permissions(tmp, directory=True)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

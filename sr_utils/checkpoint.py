@@ -17,6 +17,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint file cannot be used; the message says why and what to do."""
 
 
+def publish_permissions(path, directory: bool = False) -> None:
+    """Give a file or folder made by ``tempfile`` (always 0600 / 0700) the permissions an ordinary file would
+    have under the current umask, before it is renamed into place: shared data folders and grading sandboxes
+    (which run as another user) must be able to read what the kit writes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~mask)
+
+
 def save_checkpoint(path, **state) -> Path:
     """Save ``state`` (``state_dict``s, numbers, strings, tensors) to ``path`` atomically: written to a temporary
     file in the same folder, flushed to disk, then renamed. A crash mid-save leaves the previous file intact."""
@@ -30,6 +39,7 @@ def save_checkpoint(path, **state) -> Path:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
+        publish_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

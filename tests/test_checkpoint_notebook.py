@@ -52,6 +52,25 @@ def _nb(*sources):
             "nbformat": 4, "nbformat_minor": 5}
 
 
+def test_atomic_writes_get_umask_permissions_not_tempfile_ones(tmp_path):
+    """Shared data folders and the grading sandbox (another uid) must read what the kit writes."""
+    import os
+
+    from data_tools.imageio import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "a.pth", step=1)
+        atomic_write_bytes(tmp_path / "b.json", b"{}")
+        os.umask(0o077)  # a private umask is respected too
+        atomic_write_bytes(tmp_path / "c.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.pth").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "c.json").stat().st_mode & 0o777 == 0o600
+
+
 def test_writefile_cells_are_replayed_in_order(tmp_path):
     nb = _nb("%%writefile m.py\nA = 1", "print('not a module cell')", "%%writefile -a m.py\nB = A + 1",
              "%%writefile other.py\nC = 3", "%%writefile m.py\nA = 10")  # a later plain %%writefile overwrites

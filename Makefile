@@ -7,13 +7,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench release install clean-venv help
+.PHONY: demo test bench release grade sandbox-tools install clean-venv help
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
 	@echo "make test    run the tests (creates .venv)"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
+	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
@@ -34,8 +35,21 @@ install: $(VENV)/.installed-base
 demo: $(VENV)/.installed-instructor
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m sr_utils demo
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test sandbox-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Sandboxed grading runs student code in bubblewrap (Debian/Ubuntu package `bubblewrap`). As root with apt, install
+# it; otherwise say how (the grading command refuses to run without it unless told --unsafe).
+sandbox-tools:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (apt-get)"; \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
+	  else echo "bubblewrap (bwrap) is not installed: sandboxed grading needs it (apt-get/dnf install bubblewrap)"; fi; }
+
+GRADE_ARGS ?=
+grade: $(VENV)/.installed-instructor sandbox-tools
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course.grade superres $(GRADE_ARGS)
 
 bench: $(VENV)/.installed-base
 	$(PY) benchmarks/imresize_bench.py

@@ -56,3 +56,23 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Sandboxed grading (`python -m course.grade`, which sets SR_KIT_SANDBOX): kernels run in bubblewrap through the
+# sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), text output is
+# capped per cell, and hidden checks run in the trusted process after each notebook (course/sandbox.py).
+if os.environ.get("SR_KIT_SANDBOX"):
+    c.Execute.kernel_name = os.environ.get("SR_KIT_KERNEL", "python3")
+    c.KernelManager.transport = "ipc"
+    # IPC socket paths are relative to each process's cwd unless absolute: the grader's private runtime folder
+    c.KernelManager.ip = os.path.join(os.environ.get("JUPYTER_RUNTIME_DIR", HERE), "kernel-ipc")
+    c.Execute.timeout = int(os.environ.get("SR_KIT_CELL_TIMEOUT", "300"))
+    c.Autograde.autograde_preprocessors = [
+        "nbgrader_plugins.LimitedOutputExecute",
+        "nbgrader_plugins.TrustedHiddenChecks",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]

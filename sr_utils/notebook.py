@@ -149,7 +149,13 @@ def grading_dir() -> Path | None:
 def hidden_check(check: str, timeout: float = 120.0) -> None:
     """Run the instructor's hidden check ``check`` on the notebooks in the current folder, in a separate
     ``python -I`` process (nothing done in this kernel can change its verdict). Raises ``AssertionError`` with
-    the check's one-line explanation when it fails."""
+    the check's one-line explanation when it fails.
+
+    Under the sandboxed grading command (``$SR_KIT_HIDDEN_CHECKS`` = ``after-notebook``) the kernel cannot see
+    the checks: the grader runs them itself once the notebook has finished, and marks this cell."""
+    if os.environ.get("SR_KIT_HIDDEN_CHECKS") == "after-notebook":
+        print(f"hidden check {check!r}: run by the grader after this notebook")
+        return
     folder = grading_dir()
     if folder is None:
         raise AssertionError("hidden checks are only available to the instructor's grader")

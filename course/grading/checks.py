@@ -27,8 +27,7 @@ from sr_utils.notebook import default_data_dir, export_modules, load_module
 _equal, _allclose, _isfinite = torch.equal, torch.allclose, math.isfinite
 _np_equal, _np_abs = np.array_equal, np.abs
 
-REPO = Path(__file__).resolve().parents[2]
-SOURCE = REPO / "source" / "superres"
+SOURCE = Path(__file__).resolve().parents[2] / "source" / "superres" if Path(__file__).is_file() else None
 CHECKS = {}
 
 
@@ -84,6 +83,17 @@ class Submission:
 
 
 _reference = {}
+
+
+def set_reference_source(source: str) -> None:
+    """Use this ``models.py`` source as the reference (the sandboxed grader sends it: no file to read back)."""
+    import types
+
+    module = types.ModuleType("sr_reference_models")
+    module.__file__ = "<reference models>"
+    sys.modules["sr_reference_models"] = module
+    exec(compile(source, "<reference models>", "exec"), module.__dict__)
+    _reference["models"] = module
 
 
 def reference_models():

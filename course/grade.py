@@ -1,0 +1,416 @@
+"""Grade a class: collect, autograde in parallel inside sandboxes, feedback, grades and a per-test breakdown.
+
+    python -m course.grade superres                       # what is in course/submitted/
+    python -m course.grade superres --from FOLDER         # FOLDER/<student>/*.ipynb (or <student>/superres/*.ipynb)
+    python -m course.grade superres --lms-zip FILE.zip    # an LMS download, through `nbgrader zip_collect`
+    make grade                                            # the same as the first line
+
+Every submission is autograded by nbgrader itself (the gradebook, formgrader, feedback and export keep working),
+one ``nbgrader autograde --student`` process per submission, ``--workers`` at a time. Student code -- the
+notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/sandbox.py): no network, only
+its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
+CPU time, memory, file size and processes. Without bubblewrap the command refuses unless ``--unsafe`` is given.
+
+Writes ``course/grades/``: ``grades.csv`` (nbgrader export), ``breakdown.csv`` (one row per student and test
+cell, with the reason a cell lost its points), ``summary.txt`` (score histogram, most-failed checks, submissions
+needing manual attention), and feedback HTML in ``course/feedback/`` with hidden tests cleared.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, Cgroup, Limits, SandboxSpec,
+                            SandboxUnavailable, _user_process_count, probe, write_kernelspec)
+
+REPO = Path(__file__).resolve().parents[1]
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+# Canvas/Moodle style download names: <student>_<anything>_<notebook>.ipynb (override with --lms-regexp)
+# (nbgrader matches it against the whole path of each extracted file)
+DEFAULT_LMS_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.@-]+)_.*?(?P<file_id>0[1-5]_[a-z_]+\.ipynb)$"
+
+
+class GradingError(RuntimeError):
+    """Something the instructor must fix before grading can run (the message says what)."""
+
+
+def _nbgrader() -> str:
+    exe = Path(sys.executable).parent / "nbgrader"
+    if not exe.exists():
+        raise GradingError(f"nbgrader is not installed next to {sys.executable}: pip install -e '.[instructor]'")
+    return str(exe)
+
+
+def _env(course_root: Path) -> dict:
+    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
+    return {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+            "SR_KIT_COURSE_ROOT": str(course_root), "SR_KIT_CODE_ROOT": str(REPO)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Collecting submissions
+# ---------------------------------------------------------------------------------------------------------
+def collect_folders(src: Path, submitted: Path, assignment: str) -> list[str]:
+    """Copy ``src/<student>/[<assignment>/]*.ipynb`` to ``submitted/<student>/<assignment>/``."""
+    students = []
+    for sdir in sorted(p for p in Path(src).iterdir() if p.is_dir()):
+        if not STUDENT_ID.match(sdir.name):
+            raise GradingError(f"{sdir}: {sdir.name!r} is not a usable student id (letters, digits, _.@-)")
+        inner = sdir / assignment if (sdir / assignment).is_dir() else sdir
+        notebooks = sorted(inner.glob("*.ipynb"))
+        if not notebooks:
+            print(f"  skipped {sdir}: no notebook in it")
+            continue
+        dest = submitted / sdir.name / assignment
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        for nb in notebooks:
+            if nb.is_symlink():
+                raise GradingError(f"{nb} is a symbolic link: submissions must be plain files")
+            shutil.copyfile(nb, dest / nb.name)
+        students.append(sdir.name)
+    return students
+
+
+def collect_lms_zip(zip_path: Path, course_root: Path, assignment: str, regexp: str) -> None:
+    """Put an LMS download where ``nbgrader zip_collect`` expects it and run it."""
+    if not zipfile.is_zipfile(zip_path):
+        raise GradingError(f"{zip_path} is not a zip file")
+    archive = course_root / "course" / "downloaded" / assignment / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    shutil.copy(zip_path, archive)
+    out = subprocess.run([_nbgrader(), "zip_collect", assignment, "--force",
+                          "--ZipCollectApp.downloaded_directory=course/downloaded",
+                          f"--FileNameCollectorPlugin.named_regexp={regexp}"],
+                         cwd=course_root, env=_env(course_root), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise GradingError("nbgrader zip_collect failed:\n" + out.stderr[-2000:])
+    found = re.search(r"(\d+) files collected(?:, (\d+) files skipped)?", out.stderr + out.stdout)
+    if found is None or found.group(1) == "0":
+        raise GradingError(f"nbgrader zip_collect found no submission in {zip_path}: its file names do not match "
+                           f"--lms-regexp {regexp!r} (groups student_id and file_id, matched against the path)")
+    if found.group(2) not in (None, "0"):
+        print(f"  zip_collect skipped {found.group(2)} files whose names do not match --lms-regexp")
+
+
+def _ensure_assignment(course_root: Path, assignment: str) -> None:
+    """The gradebook must know the assignment's test cells: `nbgrader generate_assignment` records them."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db = course_root / "course" / "gradebook.db"
+    if db.exists():
+        with Gradebook("sqlite:///" + str(db)) as gb:
+            try:
+                if gb.find_assignment(assignment).notebooks:
+                    return
+            except MissingEntry:
+                pass
+    print(f"  the gradebook has no {assignment!r} yet: nbgrader generate_assignment {assignment}")
+    out = subprocess.run([_nbgrader(), "generate_assignment", assignment, "--force"], cwd=course_root,
+                         env=_env(course_root), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise GradingError("nbgrader generate_assignment failed:\n" + out.stderr[-2000:])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Autograding
+# ---------------------------------------------------------------------------------------------------------
+def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
+                  state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None) -> dict:
+    """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds."""
+    cgroups = cgroups or {}
+    runtime = state / "runtime" / student
+    shutil.rmtree(runtime, ignore_errors=True)
+    runtime.mkdir(parents=True)
+    verdicts = state / "verdicts"
+    shutil.rmtree(verdicts / student, ignore_errors=True)
+    if spec.enabled and spec.uid is not None:
+        spec = SandboxSpec(**{**spec.__dict__, "uid": FIRST_SANDBOX_UID + slot,
+                              "cgroup_procs": cgroups[slot].procs if cgroups.get(slot) else []})
+    env = {**_env(course_root), ENV_VAR: spec.to_json(), "SR_KIT_CELL_TIMEOUT": str(cell_timeout),
+           "SR_KIT_VERDICTS_DIR": str(verdicts), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
+           "JUPYTER_PATH": str(state) + os.pathsep + os.environ.get("JUPYTER_PATH", ""),
+           "SR_KIT_KERNEL": KERNEL_NAME if spec.enabled else "python3",
+           "OMP_NUM_THREADS": str(spec.limits.threads)}
+    env.pop("SR_KIT_GRADING_DIR", None)
+    log = state / "logs" / f"{student}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
+                                cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=submission_timeout)
+            status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            status = f"killed after {submission_timeout:.0f} s"
+    shutil.rmtree(runtime, ignore_errors=True)
+    return {"student": student, "status": status, "seconds": time.perf_counter() - t0}
+
+
+def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
+                  cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True) -> list[dict]:
+    """Autograde ``students`` with ``workers`` nbgrader processes at a time (each with its own sandbox uid)."""
+    from tqdm.auto import tqdm
+
+    state = course_root / "course" / ".grading"
+    state.mkdir(parents=True, exist_ok=True)
+    write_kernelspec(state)
+    slots = list(range(workers))
+    lock = threading.Lock()
+    cgroups = {}
+    if spec.enabled:  # as root: one memory + process cgroup per worker (None elsewhere: rlimits only)
+        for slot in slots:
+            cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
+                                          spec.limits.processes)
+
+    def run(student):
+        with lock:
+            slot = slots.pop()
+        try:
+            return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
+                                 submission_timeout, cgroups)
+        finally:
+            with lock:
+                slots.append(slot)
+
+    results = []
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                tqdm(total=len(students), desc="autograde", unit="submission", disable=not progress) as bar:
+            for r in pool.map(run, students):
+                results.append(r)
+                bar.update()
+    finally:
+        for cg in cgroups.values():
+            if cg is not None:
+                cg.remove()
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------------------
+def _cell_reasons(notebook: Path) -> dict[str, str]:
+    """grade_id -> why the cell lost its points (first error, or stderr output), from an autograded notebook."""
+    reasons = {}
+    if not notebook.is_file():
+        return reasons
+    for cell in json.loads(notebook.read_text()).get("cells", []):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                reasons[gid] = f"{out.get('ename')}: {out.get('evalue')}"[:300]
+                break
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                reasons[gid] = "wrote to stderr (a test cell with stderr output scores 0)"
+                break
+    return reasons
+
+
+def breakdown(course_root: Path, assignment: str, students: list[str]) -> list[dict]:
+    """One row per student and graded cell, read from the gradebook (the scores) and the autograded notebooks
+    and hidden-check verdicts (the reasons)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows = []
+    with Gradebook("sqlite:///" + str(course_root / "course" / "gradebook.db")) as gb:
+        for student in students:
+            try:
+                sub = gb.find_submission(assignment, student)
+            except MissingEntry:
+                rows.append({"student": student, "notebook": "", "cell": "", "score": 0, "max_score": 0,
+                             "auto_graded": False, "needs_manual_grade": True, "reason": "no submission graded"})
+                continue
+            for nb in sorted(sub.notebooks, key=lambda n: n.name):
+                reasons = _cell_reasons(course_root / "course" / "autograded" / student / assignment /
+                                        f"{nb.name}.ipynb")
+                for g in sorted(nb.grades, key=lambda g: g.name):
+                    rows.append({"student": student, "notebook": nb.name, "cell": g.name,
+                                 "score": g.score, "max_score": g.max_score,
+                                 "auto_graded": g.cell_type == "code" and g.auto_score is not None,
+                                 "needs_manual_grade": g.needs_manual_grade,
+                                 "reason": "" if g.score == g.max_score else reasons.get(g.name, "")})
+    return rows
+
+
+def _failed_checks(state: Path, students: list[str]) -> Counter:
+    counts = Counter()
+    for student in students:
+        for f in sorted((state / "verdicts" / student).glob("*.json")):
+            for name, v in json.loads(f.read_text()).items():
+                counts[name] += not v["passed"]
+    return counts
+
+
+def summarise(rows: list[dict], results: list[dict], failed_checks: Counter) -> str:
+    """Score histogram, most-failed cells and checks, submissions needing attention, as text."""
+    totals, maxima = Counter(), Counter()
+    for r in rows:
+        if r["auto_graded"]:
+            totals[r["student"]] += r["score"] or 0
+            maxima[r["student"]] += r["max_score"] or 0
+    auto_max = max(maxima.values(), default=0)
+    lines = [f"Autograded score (out of {auto_max:g}), {len(results)} submissions:"]
+    bins = 10
+    hist = Counter(min(bins - 1, int(bins * totals[r["student"]] / auto_max)) if auto_max else 0 for r in results)
+    for b in range(bins):
+        lo, hi = auto_max * b / bins, auto_max * (b + 1) / bins
+        lines.append(f"  {lo:5.1f}-{hi:5.1f} | {'#' * hist[b]} {hist[b] or ''}")
+    lost = Counter(f"{r['notebook']}/{r['cell']}" for r in rows if r["auto_graded"] and r["score"] < r["max_score"])
+    lines.append("Test cells most often failed:" + ("" if lost else " none"))
+    lines += [f"  {n:3d}  {cell}" for cell, n in lost.most_common(8)]
+    lines.append("Hidden checks most often failed:" + ("" if any(failed_checks.values()) else " none"))
+    lines += [f"  {n:3d}  {name}" for name, n in failed_checks.most_common(8) if n]
+    attention = [r for r in results if r["status"] != "ok"]
+    lines.append(f"Needing manual attention ({len(attention)}):" if attention else "No submission needs attention "
+                 "beyond the manually graded answers.")
+    lines += [f"  {r['student']}: {r['status']}" for r in attention]
+    return "\n".join(lines)
+
+
+def write_outputs(course_root: Path, assignment: str, students: list[str], results: list[dict]) -> dict:
+    out_dir = course_root / "course" / "grades"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = breakdown(course_root, assignment, students)
+    tmp = out_dir / "breakdown.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student"])
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, out_dir / "breakdown.csv")
+    subprocess.run([_nbgrader(), "export", f"--CsvExportPlugin.to={out_dir / 'grades.csv'}"], cwd=course_root,
+                   env=_env(course_root), capture_output=True, check=True)
+    summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students))
+    (out_dir / "summary.txt").write_text(summary + "\n")
+    return {"breakdown": out_dir / "breakdown.csv", "grades": out_dir / "grades.csv",
+            "summary": out_dir / "summary.txt", "summary_text": summary}
+
+
+def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
+    for student in students:
+        subprocess.run([_nbgrader(), "generate_feedback", assignment, "--student", student, "--force"],
+                       cwd=course_root, env=_env(course_root), capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------------------
+def make_spec(course_root: Path, unsafe: bool, limits: Limits) -> SandboxSpec:
+    import data_tools
+    import sr_utils
+    from sr_utils.notebook import ensure_sample_data
+
+    # what the notebooks' default_data_dir() resolves to under the course root; read-only in the sandbox, so it
+    # is prepared here first
+    data = ensure_sample_data(Path(os.environ.get("SR_DATA_DIR") or course_root / "data"))
+    code = [str(Path(m.__file__).resolve().parent) for m in (sr_utils, data_tools)]
+    root = os.geteuid() == 0
+    if root and not unsafe:  # student code runs as another uid: it must be able to read the data and the code
+        for folder in [data, *code]:
+            for dirpath, _, files in os.walk(folder):
+                for name in [".", *files]:
+                    mode = os.stat(os.path.join(dirpath, name)).st_mode
+                    if not mode & 0o004 or (name == "." and not mode & 0o001):
+                        raise GradingError(f"{os.path.join(dirpath, name)} is not readable by other users, and "
+                                           f"graded code runs as an unprivileged user: chmod -R a+rX {folder}")
+    spec = SandboxSpec(enabled=not unsafe, data_dir=str(Path(data).resolve()), code_dirs=code,
+                       course_root=str(course_root), uid=FIRST_SANDBOX_UID if root else None,
+                       base_processes=0 if root else _user_process_count(os.getuid()), limits=limits)
+    return spec
+
+
+def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lms_zip: Path | None = None,
+          lms_regexp: str = DEFAULT_LMS_REGEXP, students: list[str] | None = None, workers: int | None = None,
+          unsafe: bool = False, cell_timeout: int = 300, submission_timeout: float = 3600,
+          limits: Limits | None = None, feedback: bool = True, progress: bool = True, log=print) -> dict:
+    """The whole grading run; returns the per-submission results and the paths written."""
+    course_root = Path(course_root).resolve()
+    workers = workers or os.cpu_count() or 1
+    limits = limits or Limits(threads=max(1, (os.cpu_count() or 1) // workers))
+    if not unsafe:
+        try:
+            probe()
+        except SandboxUnavailable as e:
+            raise GradingError(f"refusing to grade: {e}. Student code would run with your rights (it could read "
+                               "the solutions and the gradebook or change grades). Install bubblewrap, or grade "
+                               "inside Docker (README), or pass --unsafe to grade anyway.") from None
+    else:
+        log("WARNING: --unsafe: student code runs with your rights, outside any sandbox")
+    spec = make_spec(course_root, unsafe, limits)
+    submitted = course_root / "course" / "submitted"
+    if src is not None:
+        collect_folders(Path(src), submitted, assignment)
+    if lms_zip is not None:
+        collect_lms_zip(Path(lms_zip), course_root, assignment, lms_regexp)
+    found = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir())
+    students = [s for s in found if s in students] if students else found
+    if not students:
+        raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
+    _ensure_assignment(course_root, assignment)
+    log(f"grading {len(students)} submissions with {workers} workers "
+        f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
+    t0 = time.perf_counter()
+    results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
+                            progress)
+    seconds = time.perf_counter() - t0
+    if feedback:
+        generate_feedback(course_root, assignment, [r["student"] for r in results if r["status"] == "ok"])
+    outputs = write_outputs(course_root, assignment, students, results)
+    log(outputs["summary_text"])
+    log(f"autograded in {seconds:.0f} s; wrote {outputs['grades']}, {outputs['breakdown']}, {outputs['summary']}"
+        + (f" and feedback in {course_root / 'course' / 'feedback'}" if feedback else ""))
+    return {"results": results, "seconds": seconds, **outputs}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("assignment", help="assignment name (superres)")
+    ap.add_argument("--course-dir", type=Path, default=REPO, help="course root holding nbgrader_config.py")
+    ap.add_argument("--from", dest="src", type=Path, help="plain folders: FOLDER/<student>/*.ipynb")
+    ap.add_argument("--lms-zip", type=Path, help="an LMS download (zip) collected with nbgrader zip_collect")
+    ap.add_argument("--lms-regexp", default=DEFAULT_LMS_REGEXP, help="file name pattern of the LMS download "
+                    "(named groups student_id and file_id)")
+    ap.add_argument("--student", action="append", help="grade only these students (repeatable)")
+    ap.add_argument("--workers", type=int, default=None, help="parallel nbgrader processes (default: cores)")
+    ap.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell")
+    ap.add_argument("--submission-timeout", type=float, default=3600, help="seconds per submission, all in")
+    ap.add_argument("--memory-gb", type=float, default=4, help="memory per sandboxed process")
+    ap.add_argument("--cpu-seconds", type=int, default=3600, help="CPU time per sandboxed process")
+    ap.add_argument("--no-feedback", action="store_true", help="do not generate feedback HTML")
+    ap.add_argument("--unsafe", action="store_true", help="grade without a sandbox (only for trusted code)")
+    args = ap.parse_args(argv)
+    workers = args.workers or os.cpu_count() or 1
+    limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gb * (1 << 30)),
+                    threads=max(1, (os.cpu_count() or 1) // workers))
+    if not (args.course_dir / "nbgrader_config.py").is_file():
+        print(f"error: {args.course_dir} has no nbgrader_config.py (--course-dir)", file=sys.stderr)
+        return 2
+    try:
+        grade(args.assignment, args.course_dir, args.src, args.lms_zip, args.lms_regexp, args.student, workers,
+              args.unsafe, args.cell_timeout, args.submission_timeout, limits, not args.no_feedback)
+    except GradingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

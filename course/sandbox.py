@@ -1,0 +1,449 @@
+"""Sandboxes for untrusted student code, built on bubblewrap (``bwrap``, Debian/Ubuntu package ``bubblewrap``).
+
+Two things run student code while grading, and both run here:
+
+* the Jupyter kernel that executes a submitted notebook (``kernel`` entry point, used as the first ``argv`` item
+  of the ``sr-sandbox`` kernelspec that :func:`write_kernelspec` writes);
+* the hidden checks, which import the student's modules (:func:`run_checks`). The check code and the
+  reference solution reach the sandbox on stdin, never as files it could read back.
+
+What the sandbox sees: the system folders (``/usr``, ``/etc``, ...) and the Python installation read-only, the
+kit's public code (``sr_utils``, ``data_tools``) and the data folder read-only, the submission's own grading
+folder read-write, a private size-limited ``/tmp``. Nothing else of the machine's ``/home``, ``/root``, ``/tmp``,
+``/work``...: no ``source/``, no ``course/grading/``, no gradebook, no other student. No network (new network
+namespace: not even 127.0.0.1), own PID namespace (it cannot signal the grader; all its processes die with it),
+``--die-with-parent``, ``--new-session``. Limits (``setrlimit``): CPU seconds, data memory, file size, processes.
+
+As root, the sandboxed process drops to a dedicated unprivileged uid (one per grading worker) after the mounts
+are made, so that the process limit applies (Linux does not enforce ``RLIMIT_NPROC`` on root) and nothing it
+does runs with root's rights. As an ordinary user, bwrap builds the sandbox in a user namespace.
+
+The settings travel as JSON in ``$SR_KIT_SANDBOX`` from the grading command to nbgrader and its kernels
+(:class:`SandboxSpec`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ENV_VAR = "SR_KIT_SANDBOX"
+KERNEL_NAME = "sr-sandbox"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/opt")
+FIRST_SANDBOX_UID = 61000  # worker k runs student code as uid 61000 + k when the grader is root
+
+
+@dataclasses.dataclass
+class Limits:
+    """Resource limits of one sandboxed process tree (per process, except ``processes``)."""
+
+    cpu_seconds: int = 3600          # RLIMIT_CPU: an endless loop is killed by SIGXCPU at the latest here
+    memory_bytes: int = 4 << 30      # RLIMIT_DATA: heap/anonymous memory (torch alone needs ~0.8 GB)
+    file_bytes: int = 512 << 20      # RLIMIT_FSIZE: largest file it may write
+    processes: int = 256             # RLIMIT_NPROC: processes and threads of the sandbox user (fork bombs)
+    tmp_bytes: int = 512 << 20       # size of its private /tmp
+    threads: int = 1                 # OMP/MKL/torch threads (workers x threads <= cores)
+
+
+@dataclasses.dataclass
+class SandboxSpec:
+    """Everything a sandbox needs, serialisable to JSON (``$SR_KIT_SANDBOX``)."""
+
+    enabled: bool = True             # False: --unsafe (no sandbox; refused unless asked for)
+    data_dir: str = ""               # read-only data folder (SR_DATA_DIR inside)
+    code_dirs: list = dataclasses.field(default_factory=list)  # read-only public packages (sr_utils, data_tools)
+    course_root: str = ""            # kernels may only run in <course_root>/course/autograded/...
+    uid: int | None = None           # as root: the unprivileged uid student code runs as
+    cgroup_procs: list = dataclasses.field(default_factory=list)  # as root: the worker's Cgroup.procs
+    base_processes: int = 0          # as a user: its processes now (kernels < 5.14 count them in RLIMIT_NPROC)
+    limits: Limits = dataclasses.field(default_factory=Limits)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "SandboxSpec":
+        d = json.loads(text)
+        d["limits"] = Limits(**d.get("limits", {}))
+        return cls(**d)
+
+    @classmethod
+    def from_env(cls) -> "SandboxSpec | None":
+        text = os.environ.get(ENV_VAR)
+        return cls.from_json(text) if text else None
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces here."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the bwrap command
+# ---------------------------------------------------------------------------------------------------------
+def _python_dirs() -> list[str]:
+    """Folders the Python installation needs (venv, base interpreter), outside any course folder."""
+    dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    return sorted(d for d in dirs if os.path.isdir(d))
+
+
+def _bind_system(args: list[str]) -> None:
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+
+
+def _user_process_count(uid: int) -> int:
+    n = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                n += os.stat(f"/proc/{pid}").st_uid == uid
+            except OSError:
+                pass
+    return n
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_supports(option: str) -> bool:
+    """Whether the installed bwrap knows ``option``."""
+    out = subprocess.run(["bwrap", "--help"], capture_output=True, text=True)
+    return option in out.stdout + out.stderr
+
+
+def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: list[str] = (),
+                  readonly: list[str] = (), env: dict | None = None) -> list[str]:
+    """The full command running ``argv`` in a sandbox with ``writable`` folders bound read-write and
+    ``readonly`` ones read-only (besides the system, Python, code and data folders).
+
+    ``argv`` runs as the sandbox uid (as root) under :class:`Limits`; ``env`` replaces the environment.
+    """
+    lim = spec.limits
+    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if os.geteuid() != 0:
+        args.append("--unshare-user")
+        if _bwrap_supports("--disable-userns"):  # bubblewrap >= 0.8: no nested namespace with a tmpfs of its own
+            args.append("--disable-userns")
+    _bind_system(args)
+    args += ["--dev", "/dev", "--proc", "/proc",
+             "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
+             "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/dev/shm"]
+    binds = [("--ro-bind", d) for d in [*_python_dirs(), *spec.code_dirs, spec.data_dir, *readonly]
+             if d and os.path.isdir(d)]
+    binds += [("--bind", d) for d in writable]
+    made = {"/", "/tmp", "/dev", "/proc", *SYSTEM_DIRS}
+    for _, d in binds:  # parents made by bwrap would copy the host's modes (/root is 0700): make them 0755
+        for parent in reversed(Path(d).parents):
+            if str(parent) not in made and not any(str(parent).startswith(b + "/") for _, b in binds):
+                made.add(str(parent))
+                args += ["--perms", "0755", "--dir", str(parent)]
+    for kind, d in binds:
+        args += [kind, d, d]
+    # bwrap's root is an unlimited tmpfs which, in a user namespace, belongs to the sandboxed user: writes to /
+    # or to the folders made above would bypass the size-limited /tmp
+    args += ["--remount-ro", "/"]
+    args += ["--chdir", cwd, "--clearenv"]
+    for k, v in (env or {}).items():
+        args += ["--setenv", k, str(v)]
+    nproc = lim.processes if os.geteuid() == 0 else spec.base_processes + lim.processes
+    launch = [sys.executable, "-I", "-c", _LAUNCH,
+              json.dumps({"uid": spec.uid if os.geteuid() == 0 else None, "cpu": lim.cpu_seconds,
+                          "data": lim.memory_bytes, "fsize": lim.file_bytes, "nproc": nproc})]
+    return args + ["--"] + launch + list(argv)
+
+
+# Runs inside the sandbox before the real command: limits, then (as root) drop to the sandbox uid, then exec.
+_LAUNCH = """
+import json, os, resource, sys
+c = json.loads(sys.argv[1])
+for r, v in ((resource.RLIMIT_CPU, c["cpu"]), (resource.RLIMIT_DATA, c["data"]), (resource.RLIMIT_FSIZE, c["fsize"]),
+             (resource.RLIMIT_NPROC, c["nproc"]), (resource.RLIMIT_CORE, 0)):
+    resource.setrlimit(r, (v, v))
+if c["uid"] is not None:
+    os.setgroups([]); os.setgid(c["uid"]); os.setuid(c["uid"])
+    if os.getuid() == 0 or os.geteuid() == 0:
+        sys.exit("sandbox: could not drop root")
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def base_env(spec: SandboxSpec) -> dict:
+    """The environment of sandboxed code: nothing inherited (no instructor paths or secrets)."""
+    threads = str(spec.limits.threads)
+    return {
+        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/.mpl",
+        "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONWARNINGS": "ignore",
+        "TQDM_DISABLE": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+        "SR_DATA_DIR": spec.data_dir, "NBGRADER_EXECUTION": "autograde",
+        # hidden checks are run by the grader after the notebook, outside the kernel (see run_checks)
+        "SR_KIT_HIDDEN_CHECKS": "after-notebook",
+    }
+
+
+def chown_tree(path: str, uid: int) -> None:
+    """Give ``path`` (recursively) to the sandbox uid so that student code can write its own folder."""
+    for root, dirs, files in os.walk(path):
+        os.lchown(root, uid, uid)
+        for name in files + dirs:
+            os.lchown(os.path.join(root, name), uid, uid)
+
+
+def remove_special_files(folder) -> list[str]:
+    """Delete symbolic links, FIFOs, sockets and devices that sandboxed code left in its (writable) folder.
+
+    The trusted grader writes the next notebooks into this folder after the kernel is gone: a link planted by
+    the student (``02_solver.ipynb -> .../gradebook.db``) would make it overwrite a file outside the sandbox,
+    and a FIFO would block it. Returns what was removed (relative paths)."""
+    import stat
+
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                os.unlink(path)
+                removed.append(os.path.relpath(path, folder))
+        dirnames[:] = [d for d in dirnames if os.path.isdir(os.path.join(dirpath, d))]
+    return removed
+
+
+def probe(spec: SandboxSpec | None = None, timeout: float = 60) -> None:
+    """Raise :class:`SandboxUnavailable` with the reason unless a sandbox can be built and runs Python here."""
+    if shutil.which("bwrap") is None:
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` "
+                                 "(or `dnf install bubblewrap`), or grade inside Docker (README)")
+    spec = spec or SandboxSpec(uid=FIRST_SANDBOX_UID if os.geteuid() == 0 else None)
+    cmd = bwrap_command(spec, [sys.executable, "-c", "import socket, os; print(os.getuid())"], cwd="/tmp",
+                        env=base_env(spec))
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SandboxUnavailable("a test sandbox did not start within a minute") from None
+    if out.returncode != 0:
+        raise SandboxUnavailable("bwrap cannot build a sandbox here (user namespaces disabled? in a container "
+                                 "without --privileged?): " + (out.stderr.strip().splitlines() or ["?"])[-1])
+
+
+class Cgroup:
+    """A memory + process cgroup for one grading worker (root only; cgroup v1 or v2, when writable).
+
+    Rlimits bound each process; the cgroup bounds the sandbox as a whole: all its processes' memory, the pages of
+    its tmpfs folders included (OOM-killed past ``memory_bytes``), and its number of tasks. ``create`` returns
+    None where cgroups cannot be used; the rlimits still apply then."""
+
+    V1 = (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids"))
+    V2 = Path("/sys/fs/cgroup")
+
+    def __init__(self, dirs: list[Path]):
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, processes: int) -> "Cgroup | None":
+        if os.geteuid() != 0:
+            return None
+        try:
+            if all((d / "cgroup.procs").is_file() for d in cls.V1):
+                mem, pids = (d / name for d in cls.V1)
+                for d in (mem, pids):
+                    d.mkdir(exist_ok=True)
+                (mem / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                if (mem / "memory.memsw.limit_in_bytes").exists():
+                    (mem / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+                (pids / "pids.max").write_text(str(processes))
+                return cls([mem, pids])
+            control = cls.V2 / "cgroup.subtree_control"
+            if control.is_file() and {"memory", "pids"} <= set(control.read_text().split()):
+                d = cls.V2 / name
+                d.mkdir(exist_ok=True)
+                (d / "memory.max").write_text(str(memory_bytes))
+                if (d / "memory.swap.max").exists():
+                    (d / "memory.swap.max").write_text("0")
+                (d / "pids.max").write_text(str(processes))
+                return cls([d])
+        except OSError:
+            return None
+        return None
+
+    @property
+    def procs(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def remove(self, wait: float = 10.0) -> None:
+        deadline = time.monotonic() + wait
+        for d in self.dirs:
+            while d.exists():
+                try:
+                    d.rmdir()
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.2)
+
+
+def in_cgroups(spec: SandboxSpec, argv: list[str]) -> list[str]:
+    """``argv`` preceded by a tiny launcher that moves itself into the spec's cgroups, then execs ``argv``
+    (a launcher, not ``preexec_fn``: the grader is multi-threaded)."""
+    if not spec.cgroup_procs or os.geteuid() != 0:
+        return argv
+    return [sys.executable, "-I", "-c", _JOIN, os.pathsep.join(spec.cgroup_procs), *argv]
+
+
+_JOIN = ("import os, sys\nfor f in sys.argv[1].split(os.pathsep):\n    open(f, 'w').write(str(os.getpid()))\n"
+         "os.execvp(sys.argv[2], sys.argv[2:])\n")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The kernel
+# ---------------------------------------------------------------------------------------------------------
+def write_kernelspec(folder: Path) -> Path:
+    """Write the ``sr-sandbox`` kernelspec under ``folder/kernels`` (put ``folder`` on ``JUPYTER_PATH``).
+
+    Interrupts travel as messages: a signal sent to bwrap would not reach the kernel inside."""
+    kdir = Path(folder) / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-I", str(Path(__file__).resolve()), "kernel", "{connection_file}"],
+            "display_name": "Python 3 (SR kit grading sandbox)", "language": "python",
+            "interrupt_mode": "message", "metadata": {"debugger": False}}
+    (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return kdir
+
+
+def kernel_main(connection_file: str) -> None:
+    """Entry point of the kernelspec: wrap ``ipykernel`` in a sandbox rooted at the current folder."""
+    spec = SandboxSpec.from_env()
+    if spec is None or not spec.enabled:
+        sys.exit(f"{KERNEL_NAME} kernel started without ${ENV_VAR}: use `python -m course.grade`")
+    cwd = os.path.realpath(os.getcwd())
+    allowed = os.path.realpath(os.path.join(spec.course_root, "course", "autograded")) + os.sep
+    if not cwd.startswith(allowed):
+        sys.exit(f"{KERNEL_NAME} kernel refuses to run outside {allowed} (cwd {cwd})")
+    runtime = os.path.dirname(os.path.realpath(connection_file))
+    runtimes = os.path.realpath(os.path.join(spec.course_root, "course", ".grading", "runtime")) + os.sep
+    if not runtime.startswith(runtimes):  # it is bound read-write into the sandbox: never a shared folder
+        sys.exit(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
+                 "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")
+    if spec.uid is not None and os.geteuid() == 0:
+        chown_tree(cwd, spec.uid)
+        os.chown(runtime, spec.uid, spec.uid)
+        os.chown(connection_file, spec.uid, spec.uid)
+    cmd = bwrap_command(spec, [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file], cwd=cwd,
+                        writable=[cwd, runtime], env=base_env(spec))
+    cmd = in_cgroups(spec, cmd)
+    os.execvp(cmd[0], cmd)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hidden checks
+# ---------------------------------------------------------------------------------------------------------
+# Runs in the sandbox: reads the bundle (runner source, checks source, reference solution) from stdin.
+_BOOT = ("import json, sys\nb = json.loads(sys.stdin.readline())\ng = {'__name__': '__sr_runner__'}\n"
+         "exec(compile(b.pop('runner'), '<runner>', 'exec'), g)\ng['main'](b)\n")
+
+
+def check_bundle(grading_dir: Path, source_dir: Path) -> dict:
+    """The files the hidden checks need, read by the (trusted) grader: sent to the sandbox on stdin."""
+    from sr_utils.notebook import writefile_sources
+
+    return {"runner": (grading_dir / "check_runner.py").read_text(),
+            "checks_py": (grading_dir / "checks.py").read_text(),
+            "reference_models_py": writefile_sources(source_dir / "01_models.ipynb")["models.py"]}
+
+
+def run_checks(spec: SandboxSpec | None, bundle: dict, folder: Path, checks: list[str],
+               timeout: float = 180.0, max_output: int = 1 << 20) -> dict[str, tuple[bool, str]]:
+    """Run the hidden ``checks`` on the submission ``folder`` (read-only) and return ``{check: (passed, reason)}``.
+
+    One process runs the checks in turn; a check that exceeds ``timeout`` seconds, or kills its process, fails
+    and the remaining checks continue in a fresh process. Verdicts carry a one-time token; everything else the
+    process prints is discarded (at most ``max_output`` bytes are read)."""
+    verdicts: dict[str, tuple[bool, str]] = {}
+    todo = list(checks)
+    while todo:
+        token = uuid.uuid4().hex
+        payload = json.dumps({**bundle, "token": token, "checks": todo, "submission": str(folder)}) + "\n"
+        argv = [sys.executable, "-I", "-c", _BOOT]
+        if spec is not None and spec.enabled:
+            argv = bwrap_command(spec, argv, cwd=str(folder), readonly=[str(folder)], env=base_env(spec))
+            argv = in_cgroups(spec, argv)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                cwd=str(folder), start_new_session=True)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_read_lines, args=(proc.stdout, lines, token, max_output), daemon=True).start()
+        try:
+            proc.stdin.write(payload.encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        current, deadline = None, time.monotonic() + timeout
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = "TIMEOUT"
+            if line is None or line == "TIMEOUT" or line == "FLOOD":
+                _kill(proc)
+                name = current or todo[0]
+                why = {"TIMEOUT": f"took longer than {timeout:.0f} s (an endless loop?)",
+                       "FLOOD": "printed too much output"}.get(line, f"the check process died (exit code "
+                                                                     f"{proc.returncode})")
+                verdicts[name] = (False, why)
+                break
+            kind, _, rest = line.partition(" ")
+            if kind == "ERROR":  # before any student code ran: the grading set-up is broken, not the student
+                _kill(proc)
+                raise RuntimeError(f"the hidden checks could not start in the sandbox: {rest}")
+            if kind == "START":
+                current, deadline = rest, time.monotonic() + timeout
+            elif kind == "VERDICT":
+                name, _, verdict = rest.partition(" ")
+                if name in todo and name not in verdicts:
+                    verdicts[name] = (verdict == "PASS", verdict.partition(" ")[2])
+                current = None
+                if all(c in verdicts for c in todo):
+                    _kill(proc)
+                    break
+        todo = [c for c in todo if c not in verdicts]
+    return verdicts
+
+
+def _read_lines(stream, out: queue.Queue, token: str, max_output: int) -> None:
+    """Forward ``<token> ...`` lines (token stripped); None at EOF, "FLOOD" past ``max_output`` bytes."""
+    total, prefix = 0, token.encode() + b" "
+    for raw in iter(lambda: stream.readline(8192), b""):
+        total += len(raw)
+        if total > max_output:
+            out.put("FLOOD")
+            return
+        if raw.startswith(prefix) and raw.endswith(b"\n"):
+            out.put(raw[len(prefix):].decode(errors="replace").rstrip("\n"))
+    out.put(None)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "kernel":
+        kernel_main(sys.argv[2])
+    else:
+        sys.exit(f"usage: {sys.argv[0]} kernel CONNECTION_FILE (started by Jupyter, not by hand)")

@@ -1,0 +1,535 @@
+"""The sandboxed grading command against a class with hostile and broken submissions (issue: grading a class).
+
+One batch, graded by ``python -m course.grade`` with 2 workers in a private course copy: two copies of the
+reference solution, a partly solved submission, and 20 attacks, each built on the unsolved student release (so
+that any point it gets is a point it stole). Afterwards: every attack scored 0, nothing outside its own folder
+changed, nothing secret shows up anywhere it could have been printed, no connection reached the test's server,
+no sandboxed process is left, the other students' grades equal those they get when graded alone, the per-test
+breakdown agrees with the gradebook, and the feedback shows no hidden test.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NBGRADER = Path(sys.executable).parent / "nbgrader"
+sys.path.insert(0, str(REPO))
+
+pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
+
+
+def require_bwrap() -> None:
+    """Skip without bubblewrap -- except under CI, where `make test` installs it and its absence is a failure."""
+    if shutil.which("bwrap"):
+        return
+    msg = "bubblewrap (bwrap) is not installed (`make test` installs it with apt-get when run as root)"
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but " + msg)
+    pytest.skip(msg)
+
+
+def _sandboxed(code: str, limits=None, cgroup=None) -> subprocess.CompletedProcess:
+    """Run ``code`` with the sandbox the grader gives student code (as root: uid 61000 + 60)."""
+    import sr_utils
+    from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, base_env, bwrap_command, in_cgroups
+
+    spec = SandboxSpec(uid=FIRST_SANDBOX_UID + 60 if os.geteuid() == 0 else None, limits=limits or Limits(),
+                       code_dirs=[str(Path(sr_utils.__file__).parent)], cgroup_procs=cgroup.procs if cgroup else [])
+    argv = in_cgroups(spec, bwrap_command(spec, [sys.executable, "-c", code], cwd="/tmp", env=base_env(spec)))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_the_sandbox_sees_and_reaches_only_what_it_should(tmp_path):
+    require_bwrap()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    server = Server()
+    code = f"""
+import os, socket
+import sr_utils.metrics  # the kit's public code is there
+print("uid", os.getuid())
+print("secret", os.path.exists({str(secret)!r}), os.path.exists({str(REPO / "source")!r}),
+      os.path.exists({str(REPO / "course")!r}), os.path.exists("/root/.bashrc"))
+for path in ("/written", {str(REPO / "sr_utils" / "x.py")!r}):
+    try:
+        open(path, "w").write("x")
+        print("wrote", path)
+    except OSError as e:
+        print("refused", type(e).__name__)
+open("/tmp/ok", "w").write("x")
+s = socket.socket(); s.settimeout(3)
+print("connect", s.connect_ex(("127.0.0.1", {server.port})))
+"""
+    out = _sandboxed(code)
+    assert out.returncode == 0, out.stderr
+    lines = dict(ln.split(" ", 1) for ln in out.stdout.splitlines())
+    assert lines["secret"] == "False False False False"
+    assert "wrote" not in out.stdout and out.stdout.count("refused") == 2
+    assert lines["connect"] != "0" and server.accepted == []
+    if os.geteuid() == 0:
+        assert lines["uid"] == str(61060), "as root, student code runs as an unprivileged uid"
+    assert not (REPO / "sr_utils" / "x.py").exists() and not Path("/written").exists()
+
+
+def test_a_cgroup_bounds_the_whole_sandbox_memory_tmpfs_included(tmp_path):
+    """rlimits bound each process; the worker's cgroup also counts the sandbox's tmpfs pages (root only)."""
+    require_bwrap()
+    from course.sandbox import Cgroup, Limits
+
+    cgroup = Cgroup.create(f"sr-kit-test-{os.getpid()}", 256 << 20, 64)
+    if cgroup is None:
+        pytest.skip("no writable cgroup memory/pids controllers here (not root, or a read-only cgroupfs)")
+    try:
+        limits = Limits(memory_bytes=256 << 20, tmp_bytes=1 << 30)
+        out = _sandboxed("f = open('/tmp/fill', 'wb')\nfor _ in range(40):\n    f.write(b'x' * (10 << 20))\n"
+                         "f.flush()\nprint('wrote 400 MB')", limits, cgroup)
+        assert "wrote 400 MB" not in out.stdout, "400 MB of tmpfs should not fit in a 256 MB cgroup"
+        small = _sandboxed("open('/tmp/fill', 'wb').write(b'x' * (50 << 20))\nprint('ok')", limits, cgroup)
+        assert small.stdout.strip() == "ok", small.stderr
+    finally:
+        cgroup.remove()
+
+
+def test_refuses_without_a_sandbox_unless_unsafe(tmp_path):
+    (tmp_path / "course" / "submitted").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no /usr/bin: no bwrap
+    cmd = [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(tmp_path)]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "refusing to grade" in out.stderr and "bubblewrap" in out.stderr and "--unsafe" in out.stderr
+    assert "Docker" in out.stderr
+    out = subprocess.run(cmd + ["--unsafe"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert "refusing" not in out.stderr and "no submission" in out.stderr, out.stderr
+    assert "WARNING: --unsafe" in out.stdout
+
+CORRECT = ["ref_a", "ref_b"]
+HOST_TMP_MARK = Path("/tmp") / f"sr_kit_pwned_{os.getpid()}"
+
+
+def _nb(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _src(cell) -> str:
+    s = cell["source"]
+    return "".join(s) if isinstance(s, list) else s
+
+
+def _code(source: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+
+
+def _write_submission(folder: Path, notebooks: dict[str, dict]) -> None:
+    folder.mkdir(parents=True)
+    for name, nb in notebooks.items():
+        (folder / name).write_text(json.dumps(nb, indent=1))
+
+
+class Server:
+    """A TCP server on 127.0.0.1 that records every connection it accepts."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, addr = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(addr)
+            conn.close()
+
+
+def _attacks(course: Path, port: int) -> dict[str, dict]:
+    """name -> where the attack goes: {"cell": code run in the kernel of 01_models} and/or {"module": code put at
+    the top of models.py (it runs in the hidden checks too)} and/or {"edit": a function changing notebooks}."""
+    secrets = [course / "source" / "superres" / "01_models.ipynb", course / "course" / "grading" / "checks.py",
+               course / "course" / "gradebook.db", course / "course" / "submitted" / "ref_a" / "superres" /
+               "01_models.ipynb", course / "course" / "autograded" / "ref_a" / "superres" / "models.py",
+               REPO / "source" / "superres" / "01_models.ipynb", REPO / "course" / "grading" / "checks.py"]
+    read = (f"import os\nfor _p in {[str(p) for p in secrets]!r}:\n"
+            "    try:\n        print('LEAK', _p, open(_p, errors='replace').read())\n"
+            "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n")
+    # (the Python installation is public, and nbgrader's own test files in it hold notebooks and a gradebook)
+    hunt = ("import os, sys\nfor _root, _dirs, _files in os.walk('/'):\n"
+            "    _dirs[:] = [d for d in _dirs if os.path.join(_root, d) not in ('/proc', '/sys', '/usr', '/dev',"
+            " sys.prefix, sys.base_prefix)]\n"
+            "    for _f in _files:\n"
+            "        if _f in ('checks.py', 'gradebook.db', 'check_runner.py') or _f.endswith('.ipynb'):\n"
+            "            try:\n                _t = open(os.path.join(_root, _f), errors='replace').read()\n"
+            "            except Exception:\n                continue\n"
+            "            if 'BEGIN SOLUTION' in _t or 'CheckFailed' in _t or 'SQLite' in _t:\n"
+            "                print('LEAK', os.path.join(_root, _f), _t)\n")
+    write = (f"for _p in [{str(course / 'course' / 'gradebook.db')!r}, {str(course / 'pwned.txt')!r},\n"
+             f"           {str(course / 'source' / 'superres' / 'pwned.txt')!r}, {str(HOST_TMP_MARK)!r},\n"
+             f"           {str(REPO / 'sr_utils' / 'pwned.py')!r},\n"
+             f"           {str(course / 'course' / 'submitted' / 'ref_a' / 'superres' / '01_models.ipynb')!r}]:\n"
+             "    try:\n        open(_p, 'a').write('PWNED')\n        print('WROTE', _p)\n"
+             "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n")
+    return {
+        "infinite_loop": {"cell": "while True:\n    pass\n"},
+        "sigint_immune": {"cell": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"},
+        "memory_bomb": {"cell": "_hog = []\nwhile True:\n    _hog.append(bytearray(256 << 20))\n"},
+        "fork_bomb": {"cell": "import os, time\nfor _ in range(100000):\n    try:\n        os.fork()\n"
+                              "    except OSError:\n        time.sleep(0.1)\n"},
+        "output_flood": {"cell": "_line = 'x' * 1_000_000\nfor _ in range(4000):\n    print(_line)\n"},
+        "stderr_spam": {"cell": "import sys\nfor _ in range(20000):\n    sys.stderr.write('E' * 500 + '\\n')\n",
+                        "module": "import sys\nsys.stderr.write('E' * 100000)\n"},
+        "disk_bomb": {"cell": "with open('big.bin', 'wb') as _f:\n    for _ in range(64):\n"
+                              "        _f.write(b'\\0' * (32 << 20))\n"},
+        "read_secrets": {"cell": read, "module": read.replace("print('LEAK', _p, ", "raise RuntimeError('LEAK' + ")
+                         .replace("open(_p, errors='replace').read())", "open(_p, errors='replace').read()[:250])")},
+        "hunt_secrets": {"cell": hunt},
+        "write_outside": {"cell": write, "module": write},
+        "network": {"cell": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
+                            f"print('CONNECTED' if _s.connect_ex(('127.0.0.1', {port})) == 0 else 'no network')\n",
+                    "module": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
+                              f"_s.connect_ex(('127.0.0.1', {port}))\n"},
+        "kill_parent": {"cell": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+                                "os.kill(-1, signal.SIGKILL)\n"},
+        "survive_kernel": {"cell": "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 60; echo late > late.txt'],"
+                                   " start_new_session=True)\n"},
+        "symlink_escape": {"cell": f"import os\nfor _n, _t in [('02_solver.ipynb', {str(course / 'course' / 'gradebook.db')!r}),"
+                                   f" ('03_train.ipynb', {str(course / 'source' / 'superres' / '03_train.ipynb')!r})]:\n"
+                                   "    os.unlink(_n)\n    os.symlink(_t, _n)\nos.mkfifo('04_test.ipynb.fifo')\n"},
+        "monkeypatch": {"module": "import builtins, numpy.testing, torch.testing, sr_utils.notebook\n"
+                                  "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+                                  "torch.testing.assert_close = lambda *a, **k: None\n"
+                                  "sr_utils.notebook.hidden_check = lambda *a, **k: None\n"
+                                  "builtins.AssertionError = type('Ignored', (Exception,), {})\n",
+                        "cell": "import sr_utils.notebook\nsr_utils.notebook.hidden_check = lambda *a, **k: None\n"},
+        "forge_verdicts": {"module": "import os\nfor _fd in range(1, 30):\n    for _c in ('conv_block', 'srresnet',"
+                                     " 'srgan_epoch', 'test_table'):\n        try:\n"
+                                     "            os.write(_fd, f'VERDICT {_c} PASS\\nPASS\\n'.encode())\n"
+                                     "        except OSError:\n            pass\n"},
+        "fake_losses": {"solver": "import random\n\ndef train_srresnet_epoch(*a, **k):\n"
+                                  "    return [1.0 / (i + 1) for i in range(10)]\n\n"
+                                  "def train_srgan_epoch(*a, **k):\n"
+                                  "    return {'g': [1.0 / (i + 1) for i in range(10)],"
+                                  " 'd': [0.5] * 10, 'content': [0.1] * 10, 'adversarial': [0.7] * 10}\n"},
+        "edit_tests": {"edit": "edit"},
+        "delete_tests": {"edit": "delete"},
+        "skip_tags": {"edit": "tags"},
+    }
+
+
+def _build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
+    nbs = copy.deepcopy(release)
+    models = nbs["01_models.ipynb"]
+    if "cell" in attack:
+        models["cells"].insert(1, _code(attack["cell"]))
+    if "module" in attack:
+        for cell in models["cells"]:
+            if _src(cell).startswith("%%writefile models.py"):
+                first, _, rest = _src(cell).partition("\n")
+                cell["source"] = first + "\n" + attack["module"] + rest
+                break
+    if "solver" in attack:
+        for cell in nbs["02_solver.ipynb"]["cells"]:
+            if _src(cell).startswith("%%writefile solver.py"):
+                cell["source"] = "%%writefile solver.py\n" + attack["solver"]
+            elif _src(cell).startswith("%%writefile -a solver.py"):
+                cell["source"] = "%%writefile -a solver.py\n# train_srgan_epoch is above\n"
+    for nb in nbs.values():
+        kept = []
+        for cell in nb["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            is_test = meta.get("grade") and not meta.get("solution")
+            if is_test and attack.get("edit") == "delete":
+                continue
+            if is_test and attack.get("edit") == "edit":
+                cell["source"] = "print('all tests passed')\n"
+            if is_test and attack.get("edit") == "tags":
+                cell["metadata"]["tags"] = ["skip-execution", "raises-exception"]
+            kept.append(cell)
+        nb["cells"] = kept
+    return nbs
+
+
+def _snapshot(*folders: Path, skip: tuple = ()) -> dict[str, str]:
+    digest = {}
+    for folder in folders:
+        for p in sorted(folder.rglob("*")):
+            rel = str(p)
+            if any(rel.startswith(str(s)) for s in skip) or "__pycache__" in rel:
+                continue
+            if p.is_file() and not p.is_symlink():
+                digest[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            else:
+                digest[rel] = "link" if p.is_symlink() else "dir"
+    return digest
+
+
+def _scores(course: Path, student: str) -> dict[tuple, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
+        sub = gb.find_submission("superres", student)
+        return {(nb.name, g.name): g.score for nb in sub.notebooks for g in nb.grades}
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade the whole class once; returns the facts the tests look at."""
+    require_bwrap()
+    from course.grade import grade
+    from course.sandbox import Limits
+
+    root = tmp_path_factory.mktemp("class")
+    course = root / "course_root"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "source", course / "source", ignore=shutil.ignore_patterns(
+        "*.py", "checkpoints", "results", "submission", "__pycache__"))
+    shutil.copytree(REPO / "course" / "grading", course / "course" / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    data = root / "data"
+    os.environ["SR_DATA_DIR"] = str(data)  # read by the grading command and inherited by nbgrader
+    from sr_utils.notebook import ensure_sample_data
+
+    ensure_sample_data(data)
+    for p in [root, data, *data.rglob("*")]:  # pytest's folders are 0700: the sandbox user must read the data
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+    release = {p.name: _nb(p) for p in sorted((REPO / "release" / "superres").glob("*.ipynb"))}
+    reference = {p.name: _nb(p) for p in sorted((REPO / "source" / "superres").glob("*.ipynb"))}
+    subs = root / "submissions"
+    for name in CORRECT:
+        _write_submission(subs / name, reference)
+    partial = copy.deepcopy(release)
+    partial["01_models.ipynb"] = reference["01_models.ipynb"]
+    _write_submission(subs / "partial", partial)
+    server = Server()
+    attacks = _attacks(course, server.port)
+    for name, attack in attacks.items():
+        _write_submission(subs / name, _build_hostile(release, attack))
+
+    # nbgrader needs the assignment in the gradebook before the snapshot (generate_assignment writes release/)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    os.environ["PATH"] = env["PATH"]
+    protected = (course / "course" / "autograded", course / "course" / "feedback", course / "course" / "grades",
+                 course / "course" / ".grading", course / "course" / "gradebook.db", course / "course" / "submitted")
+    before = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
+    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1)
+    t0 = time.perf_counter()
+    result = grade("superres", course, src=subs, workers=2, cell_timeout=60, submission_timeout=420,
+                   limits=limits, progress=False, log=lambda *a: None)
+    seconds = time.perf_counter() - t0
+    after = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
+    batch_scores = {s: _scores(course, s) for s in [*CORRECT, "partial"]}
+    leftover = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
+    shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
+    alone = {}
+    for student in [*CORRECT[:1], "partial"]:
+        grade("superres", course, students=[student], workers=1, cell_timeout=60, submission_timeout=420,
+              limits=limits, progress=False, log=lambda *a: None, feedback=False)
+        alone[student] = _scores(course, student)
+    yield {"course": course, "attacks": attacks, "result": result, "before": before, "after": after,
+           "server": server, "batch_scores": batch_scores, "alone": alone, "seconds": seconds,
+           "leftover": leftover, "reference": reference, "release": release}
+    server.sock.close()
+    os.environ.pop("SR_DATA_DIR", None)
+
+
+def _total(course: Path, student: str) -> float:
+    return sum(v or 0 for v in _scores(course, student).values())
+
+
+def test_the_suite_is_large_enough(batch):
+    assert len(batch["attacks"]) >= 15
+
+
+def test_correct_submissions_get_full_marks_and_partial_gets_part(batch):
+    course = batch["course"]
+    rows = [r for r in _read_breakdown(course) if r["auto_graded"] == "True"]
+    full = sum(float(r["max_score"]) for r in rows if r["student"] == "ref_a")
+    for name in CORRECT:
+        assert _total(course, name) == full == 36, f"{name}: {_total(course, name)} / {full}"
+    assert 0 < _total(course, "partial") < full
+
+
+@pytest.mark.parametrize("attack", sorted(_attacks(Path("/x"), 1)))
+def test_each_attack_gains_no_points(batch, attack):
+    assert _total(batch["course"], attack) == 0, _read_reasons(batch["course"], attack)
+
+
+def test_the_batch_completed_and_flags_what_needs_attention(batch):
+    results = {r["student"]: r for r in batch["result"]["results"]}
+    assert set(results) == {*CORRECT, "partial", *batch["attacks"]}
+    for name in [*CORRECT, "partial"]:
+        assert results[name]["status"] == "ok", results[name]
+    summary = batch["result"]["summary_text"]
+    assert "Test cells most often failed" in summary and "Hidden checks most often failed" in summary
+    for r in results.values():
+        if r["status"] != "ok":
+            assert r["student"] in summary
+
+
+def test_nothing_outside_the_submission_folders_changed(batch):
+    before, after = batch["before"], batch["after"]
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"files changed by the batch: {changed[:10]}"
+    assert not HOST_TMP_MARK.exists(), "an attack wrote into the grader's /tmp"
+    for name in ["late.txt"]:
+        assert not (batch["course"] / "course" / "autograded" / "survive_kernel" / "superres" / name).exists(), \
+            "a process started by a kernel outlived it"
+
+
+def test_the_gradebook_holds_only_this_class_and_the_assignment_is_intact(batch):
+    from nbgrader.api import Gradebook
+
+    course = batch["course"]
+    with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
+        students = {s.id for s in gb.students}
+        cells = sorted((nb.name, c.name, c.max_score) for nb in gb.find_assignment("superres").notebooks
+                       for c in nb.grade_cells)
+    assert students == {*CORRECT, "partial", *batch["attacks"]}
+    assert len(cells) == 13 and sum(c[2] for c in cells) == 50
+
+
+def test_no_secret_was_read(batch):
+    course = batch["course"]
+    reference_lines = {ln.strip() for nb in batch["reference"].values() for c in nb["cells"]
+                       for ln in _src(c).splitlines()}
+    release_lines = {ln.strip() for nb in batch["release"].values() for c in nb["cells"]
+                     for ln in _src(c).splitlines()}
+    release_text = "\n".join(_src(c) for nb in batch["release"].values() for c in nb["cells"])
+    solution_only = [ln for ln in reference_lines - release_lines
+                     if len(ln) > 30 and "hidden_check" not in ln and ln not in release_text]
+    checks_only = ["def _oracle_srgan_epoch", "class CheckFailed", "SQLite format 3", "PWNED", "CONNECTED", "WROTE"]
+    assert len(solution_only) > 20
+    texts = {}
+    for name in batch["attacks"]:
+        for folder in (course / "course" / "autograded" / name, course / "course" / "feedback" / name):
+            for p in folder.rglob("*"):
+                if p.is_file() and p.suffix in (".ipynb", ".html", ".txt", ".py"):
+                    texts[str(p)] = p.read_text(errors="replace")
+        for p in (course / "course" / ".grading" / "verdicts" / name).glob("*.json"):
+            texts[str(p)] = p.read_text()
+    texts["breakdown"] = (course.parent / "grades_of_the_batch" / "breakdown.csv").read_text()
+    assert any("denied" in t for t in texts.values()), "the read attacks did not run"
+    for where, text in texts.items():
+        for marker in solution_only + checks_only:
+            assert marker not in text, f"{marker!r} leaked into {where}"
+
+
+def test_no_connection_reached_the_server(batch):
+    assert batch["server"].accepted == []
+    out = (batch["course"] / "course" / "autograded" / "network" / "superres" / "01_models.ipynb").read_text()
+    assert "no network" in out, "the network attack did not run"
+
+
+def test_no_sandboxed_process_is_left(batch):
+    from course.sandbox import FIRST_SANDBOX_UID
+
+    if os.geteuid() != 0:
+        pytest.skip("sandbox uids are used when grading as root")
+    left = [ln for ln in batch["leftover"].splitlines() if FIRST_SANDBOX_UID <= int(ln.split()[0]) < FIRST_SANDBOX_UID + 64]
+    assert not left, left
+
+
+def test_special_files_were_removed_and_nothing_followed(batch):
+    folder = batch["course"] / "course" / "autograded" / "symlink_escape" / "superres"
+    assert not any(p.is_symlink() for p in folder.rglob("*"))
+    assert not (folder / "04_test.ipynb.fifo").exists()
+
+
+def test_others_grades_equal_grades_alone(batch):
+    for student, alone in batch["alone"].items():
+        assert batch["batch_scores"][student] == alone, student
+
+
+def _read_breakdown(course: Path) -> list[dict]:
+    import csv
+
+    with open(course.parent / "grades_of_the_batch" / "breakdown.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _read_reasons(course: Path, student: str) -> str:
+    return "; ".join(f"{r['cell']}={r['score']}" for r in _read_breakdown(course) if r["student"] == student)
+
+
+def test_breakdown_agrees_with_gradebook_and_grades_csv(batch):
+    import csv
+
+    course = batch["course"]
+    rows = _read_breakdown(course)
+    per_student = {}
+    for r in rows:
+        if r["cell"]:
+            per_student.setdefault(r["student"], {})[(r["notebook"], r["cell"])] = float(r["score"] or 0)
+    assert set(per_student) == {*CORRECT, "partial", *batch["attacks"]}
+    for student, scores in per_student.items():
+        if student in batch["alone"]:
+            continue  # regraded alone after the breakdown was written
+        assert scores == {k: v or 0 for k, v in _scores(course, student).items()}, student
+    with open(course.parent / "grades_of_the_batch" / "grades.csv", newline="") as f:
+        totals = {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(f)}
+    for student, scores in per_student.items():
+        if student not in batch["alone"]:
+            assert totals[student] == pytest.approx(sum(scores.values())), student
+    lost = [r for r in rows if r["student"] == "partial" and r["auto_graded"] == "True"
+            and float(r["score"]) < float(r["max_score"])]
+    assert lost and all(r["reason"] for r in lost), "every lost test says why"
+
+
+def test_feedback_shows_no_hidden_test(batch):
+    course = batch["course"]
+    pages = list((course / "course" / "feedback").rglob("*.html"))
+    assert len(pages) >= 5 * 2
+    hidden = {ln.strip() for nb in batch["reference"].values() for c in nb["cells"] if "BEGIN HIDDEN" in _src(c)
+              for ln in _src(c).split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].splitlines()
+              if ln.strip()}
+    assert hidden
+    for page in pages:
+        text = page.read_text()
+        for line in hidden:
+            assert html.escape(line) not in text and line not in text, f"{line!r} in {page}"
+
+
+def test_an_lms_download_is_collected_with_nbgrader_zip_collect(tmp_path):
+    import zipfile
+
+    from course.grade import DEFAULT_LMS_REGEXP, collect_lms_zip
+
+    course = tmp_path / "course_root"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "source", course / "source", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    release = sorted((REPO / "release" / "superres").glob("*.ipynb"))
+    with zipfile.ZipFile(tmp_path / "download.zip", "w") as z:  # Canvas-style names: <student>_<ids>_<file>
+        for student, ids in (("alice", "1203_4501"), ("bob.smith", "77_1")):
+            for nb in release:
+                z.write(nb, f"{student}_{ids}_{nb.name}")
+    collect_lms_zip(tmp_path / "download.zip", course, "superres", DEFAULT_LMS_REGEXP)
+    for student in ("alice", "bob.smith"):
+        got = sorted(p.name for p in (course / "course" / "submitted" / student / "superres").glob("*.ipynb"))
+        assert got == [nb.name for nb in release], (student, got)
+        assert (course / "course" / "submitted" / student / "superres" / "02_solver.ipynb").read_bytes() == \
+            (REPO / "release" / "superres" / "02_solver.ipynb").read_bytes()

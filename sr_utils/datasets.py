@@ -7,8 +7,9 @@ Training never decodes a PNG: patches are cut from a memory map of the cache, so
 page faults per patch instead of a 30 ms PNG decode. Pages read are released to the OS every few hundred
 patches (``madvise(MADV_DONTNEED)``), so the resident memory stays bounded whatever the dataset size.
 
-Randomness (crop position, flips, rotation) is a pure function of ``(seed, epoch, index)``: the same batches
-come out for a given seed whatever the number of DataLoader workers. Call :meth:`SRDataset.set_epoch` each epoch.
+Randomness (crop position, flips, rotation, channel order) is a pure function of ``(seed, epoch, index)``: the same
+batches come out for a given seed whatever the number of DataLoader workers. Call :meth:`SRDataset.set_epoch` each
+epoch.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ __all__ = ["SRDataset", "SREvalDataset", "make_train_loader", "LR_CONVENTIONS", 
 LR_CONVENTIONS = ("[0, 1]", "imagenet-norm")
 HR_CONVENTIONS = ("[-1, 1]", "[0, 1]")
 _RELEASE_EVERY = 512  # patches between releases of the mapped pages
+_RGB_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))  # channel_shuffle's permutations
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -105,6 +107,11 @@ class SRDataset(torch.utils.data.Dataset):
             The LR patch is ``crop_size / scale`` (24 at x4).
         patches_per_image: patches drawn from each image per epoch (default 100, as the course).
         augment: random horizontal flip, vertical flip and 90-degree rotation (each with p = 0.5).
+        channel_shuffle: with ``augment``, also a random permutation of the RGB channels (one of 6, the same for
+            the LR and the HR patch). Bicubic downscaling works channel by channel, so a permuted pair is still an
+            exact LR/HR pair, of another colour: worth it on a small, colour-poor training split (the bundled
+            samples: 7 grey photos of 12), where the model otherwise never sees e.g. saturated blues and shifts
+            them on test photos. Off by default; ``crop_plan`` then gets a 7th column (the permutation's index).
         lr_convention: ``"[0, 1]"`` (default) or ``"imagenet-norm"``.
         hr_convention: ``"[-1, 1]"`` (default, matches SRResNet's tanh output) or ``"[0, 1]"``.
         seed: base seed; crops and flips are a pure function of ``(seed, epoch, index)``.
@@ -114,7 +121,8 @@ class SRDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, list_file, crop_size: int = 96, patches_per_image: int = 100, augment: bool = True,
-                 lr_convention: str = "[0, 1]", hr_convention: str = "[-1, 1]", seed: int = 0):
+                 lr_convention: str = "[0, 1]", hr_convention: str = "[-1, 1]", seed: int = 0,
+                 channel_shuffle: bool = False):
         meta, _ = _read_list(list_file)
         self.scale = int(meta["scale"])
         if crop_size % self.scale:
@@ -129,6 +137,7 @@ class SRDataset(torch.utils.data.Dataset):
         self.crop_size, self.lr_crop = crop_size, crop_size // self.scale
         self.patches_per_image, self.augment, self.seed, self.epoch = patches_per_image, augment, seed, 0
         self.lr_convention, self.hr_convention = lr_convention, hr_convention
+        self.channel_shuffle = channel_shuffle
         self.cache = _Cache(Path(list_file).resolve().parent.parent / "cache" / f"{self.split}_x{self.scale}")
         self.names = [e["name"] for e in self.cache.index]
         if [im["name"] for im in meta["images"]] != self.names:
@@ -147,25 +156,29 @@ class SRDataset(torch.utils.data.Dataset):
         self.epoch = int(epoch)
 
     def crop_plan(self, indices) -> np.ndarray:
-        """``(B, 6)`` int64: image, LR top, LR left, hflip, vflip, transpose for each dataset index."""
+        """``(B, 6)`` int64: image, LR top, LR left, hflip, vflip, transpose for each dataset index (``(B, 7)``
+        with ``channel_shuffle``: + the index of the RGB permutation in ``_RGB_ORDERS``, 0 = unchanged)."""
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} patches")
         image = idx % len(self.names)
-        bits = _random_bits(self.seed, self.epoch, idx, 3)
+        bits = _random_bits(self.seed, self.epoch, idx, 4)  # stream 3 (permutation) leaves streams 0-2 unchanged
         h, w = self.lr_sizes[image, 0], self.lr_sizes[image, 1]
         top = (bits[:, 0] % (h - self.lr_crop + 1).astype(np.uint64)).astype(np.int64)
         left = (bits[:, 1] % (w - self.lr_crop + 1).astype(np.uint64)).astype(np.int64)
         flips = ((bits[:, 2:3] >> np.arange(3, dtype=np.uint64)) & np.uint64(1)).astype(np.int64)
         if not self.augment:
             flips[:] = 0
-        return np.column_stack([image, top, left, flips])
+        if not self.channel_shuffle:
+            return np.column_stack([image, top, left, flips])
+        order = (bits[:, 3] % np.uint64(len(_RGB_ORDERS))).astype(np.int64) * int(self.augment)
+        return np.column_stack([image, top, left, flips, order])
 
     def _patches(self, plan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s, lc, hc = self.scale, self.lr_crop, self.crop_size
         lr = np.empty((len(plan), lc, lc, 3), np.uint8)
         hr = np.empty((len(plan), hc, hc, 3), np.uint8)
-        for b, (i, top, left, hflip, vflip, transpose) in enumerate(plan):
+        for b, (i, top, left, hflip, vflip, transpose, *order) in enumerate(plan):
             lo = self.cache.image("lr", i)[top: top + lc, left: left + lc]
             hi = self.cache.image("hr", i)[top * s: top * s + hc, left * s: left * s + hc]
             if hflip:
@@ -174,6 +187,9 @@ class SRDataset(torch.utils.data.Dataset):
                 lo, hi = lo[::-1], hi[::-1]
             if transpose:
                 lo, hi = lo.transpose(1, 0, 2), hi.transpose(1, 0, 2)
+            if order and order[0]:
+                rgb = _RGB_ORDERS[order[0]]
+                lo, hi = lo[..., rgb], hi[..., rgb]
             lr[b], hr[b] = lo, hi
         self.cache.touched(len(plan))
         return lr, hr

@@ -41,6 +41,7 @@ class TrainConfig:
     crop_size: int = 96
     batch_size: int = 16
     patches_per_image: int = 100
+    channel_shuffle: bool = False  # random RGB permutation of the training pairs (see SRDataset)
     workers: int = 2
     seed: int = 0
     n_channels: int = 64
@@ -69,13 +70,17 @@ PROFILES = {
     # Ledig et al. 2017: SRResNet 1e6 iterations; SRGAN 2e5 iterations with lr x0.1 halfway.
     "paper-srresnet": dict(stage="srresnet", iterations=1_000_000, schedule="constant"),
     "paper-srgan": dict(stage="srgan", iterations=200_000, schedule="step", decay_at=[0.5]),
-    # A laptop CPU: a smaller network on small crops, a few minutes.
+    # A laptop CPU: a smaller network on small crops, a few minutes. channel_shuffle: the bundled training split
+    # (also what this profile is for) is colour-poor — 7 of its 12 photos are grey, the others mostly dark or
+    # reddish — so without it the model shifts the colours it never saw (the blue background of grace_hopper, the
+    # sky of rocket): a large-scale error in Y, worse than bicubic's on those photos. Permuting RGB gives exact LR/HR
+    # pairs in every hue; demo, 3 seeds: +0.18..+0.37 dB over bicubic without it, +0.68..+0.75 dB with it.
     "cpu-small-srresnet": dict(stage="srresnet", n_channels=32, n_blocks=6, crop_size=64, batch_size=16,
                                iterations=4000, lr=1e-3, warmup=100, schedule="cosine", val_every=500,
-                               patches_per_image=200, workers=0),
+                               patches_per_image=200, workers=0, channel_shuffle=True),
     "cpu-small-srgan": dict(stage="srgan", n_channels=32, n_blocks=6, crop_size=96, batch_size=8, iterations=100,
                             lr=5e-5, schedule="step", decay_at=[0.5], val_every=50, d_channels=16, fc_size=128,
-                            patches_per_image=200, workers=0),
+                            patches_per_image=200, workers=0, channel_shuffle=True),
 }
 
 
@@ -233,7 +238,8 @@ def train(cfg: TrainConfig, out_dir, resume: bool = False, stop_after: int | Non
     tlist = Path(cfg.train_list) if cfg.train_list else train_list(data_dir, cfg.scale)
     vlist = Path(cfg.val_list) if cfg.val_list else next(iter(test_lists(data_dir, cfg.scale).values()))
 
-    dataset = SRDataset(tlist, crop_size=cfg.crop_size, patches_per_image=cfg.patches_per_image, seed=cfg.seed)
+    dataset = SRDataset(tlist, crop_size=cfg.crop_size, patches_per_image=cfg.patches_per_image, seed=cfg.seed,
+                        channel_shuffle=cfg.channel_shuffle)
     sampler = ResumableSampler(len(dataset), cfg.seed, rank, world)
     per_rank_batch = cfg.batch_size // world
     if per_rank_batch * world != cfg.batch_size:

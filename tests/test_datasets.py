@@ -1,6 +1,8 @@
 """SRDataset: aligned crops, augmentation, conventions, determinism with workers; SREvalDataset."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -109,3 +111,20 @@ def test_missing_cache_and_stale_list_are_explained(samples, tmp_path):
         SRDataset(root / "lists" / "samples_train_x4.json")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         SRDataset(root / "lists" / "nope_x4.json")
+
+
+def test_channel_shuffle_permutes_lr_and_hr_alike(samples):
+    """Colour augmentation: the same RGB permutation on both patches (bicubic resizing works per channel, so the
+    pair stays exact); off by default, and the crops and flips are those of the unshuffled dataset."""
+    plain = SRDataset(samples, seed=3)
+    ds = SRDataset(samples, seed=3, channel_shuffle=True)
+    idx = np.arange(0, len(ds), 11)
+    plan = ds.crop_plan(idx)
+    assert plain.crop_plan(idx).shape[1] == 6 and np.array_equal(plan[:, :6], plain.crop_plan(idx))
+    assert set(plan[:, 6]) == set(range(6)), "every permutation should occur"
+    lr, hr = ds._patches(plan)
+    lr0, hr0 = plain._patches(plain.crop_plan(idx))
+    for b, p in enumerate(plan[:, 6]):
+        order = list(itertools.permutations(range(3)))[p]
+        assert np.array_equal(lr[b], lr0[b][..., order]) and np.array_equal(hr[b], hr0[b][..., order])
+    assert not SRDataset(samples, seed=3, channel_shuffle=True, augment=False).crop_plan(idx)[:, 6].any()

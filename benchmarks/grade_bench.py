@@ -24,13 +24,9 @@ sys.path.insert(0, str(REPO))
 
 
 def make_course(root: Path, copies: int) -> Path:
-    course = root / "course_root"
-    course.mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "source", course / "source", ignore=shutil.ignore_patterns(
-        "*.py", "checkpoints", "results", "submission", "__pycache__"))
-    shutil.copytree(REPO / "course" / "grading", course / "course" / "grading",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    from sr_utils.pipeline import copy_course
+
+    course = copy_course(root / "course_root")
     for i in range(copies):
         dest = course / "course" / "submitted" / f"student{i:02d}" / "superres"
         dest.mkdir(parents=True)

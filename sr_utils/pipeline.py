@@ -250,20 +250,28 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, 
     return summary
 
 
-def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
-    """Build the student release and autograde the reference solution with nbgrader, in a private course copy."""
+def copy_course(dest) -> Path:
+    """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
+    modules or run outputs) and ``course/grading/``. ``dest`` must not exist or be empty. Returns ``dest``."""
     from .notebook import find_project_root
 
     root = find_project_root(Path(__file__).resolve().parent)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "nbgrader_config.py", dest)
+    shutil.copytree(root / "source", dest / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
+                                                                                   "submission", "__pycache__"))
+    shutil.copytree(root / "course" / "grading", dest / "course" / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
+    """Build the student release and autograde the reference solution with nbgrader, in a private course copy."""
     work = Path(work_dir)
     if work.exists():
         shutil.rmtree(work)
-    work.mkdir(parents=True)
-    shutil.copy(root / "nbgrader_config.py", work)
-    shutil.copytree(root / "source", work / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
-                                                                                   "submission", "__pycache__"))
-    shutil.copytree(root / "course" / "grading", work / "course" / "grading",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    copy_course(work)
     nbgrader = Path(sys.executable).parent / "nbgrader"
     if not nbgrader.exists():
         log("[6/6] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")

@@ -46,12 +46,9 @@ def _meta(cell) -> dict:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A private copy of the course with the sample data prepared; returns (root, env)."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    shutil.copytree(REPO / "source", root / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
-                                                                                   "submission", "__pycache__"))
-    shutil.copytree(REPO / "course" / "grading", root / "course" / "grading",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    from sr_utils.pipeline import copy_course
+
+    root = copy_course(tmp_path_factory.mktemp("course"))
     data = tmp_path_factory.mktemp("data")
     # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
     env = {**os.environ, "SR_DATA_DIR": str(data),

@@ -178,14 +178,16 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
             "        if _f in ('checks.py', 'gradebook.db', 'check_runner.py') or _f.endswith('.ipynb'):\n"
             "            try:\n                _t = open(os.path.join(_root, _f), errors='replace').read()\n"
             "            except Exception:\n                continue\n"
-            "            if 'BEGIN SOLUTION' in _t or 'CheckFailed' in _t or 'SQLite' in _t:\n"
+            "            if 'BEGIN ' + 'SOLUTION' in _t or 'Check' + 'Failed' in _t or 'SQL' + 'ite' in _t:\n"
             "                print('LEAK', os.path.join(_root, _f), _t)\n")
+    # (markers are built by concatenation so that the attack's own source, shown in its notebook, holds none)
     write = (f"for _p in [{str(course / 'course' / 'gradebook.db')!r}, {str(course / 'pwned.txt')!r},\n"
-             f"           {str(course / 'source' / 'superres' / 'pwned.txt')!r}, {str(HOST_TMP_MARK)!r},\n"
+             f"           {str(course / 'source' / 'superres' / 'pwned.txt')!r},\n"
              f"           {str(REPO / 'sr_utils' / 'pwned.py')!r},\n"
              f"           {str(course / 'course' / 'submitted' / 'ref_a' / 'superres' / '01_models.ipynb')!r}]:\n"
-             "    try:\n        open(_p, 'a').write('PWNED')\n        print('WROTE', _p)\n"
-             "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n")
+             "    try:\n        open(_p, 'a').write('PWN' + 'ED')\n        print('WRO' + 'TE', _p)\n"
+             "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n"
+             f"open({str(HOST_TMP_MARK)!r}, 'w').write('x')  # its private /tmp: allowed, must not reach the host's\n")
     return {
         "infinite_loop": {"cell": "while True:\n    pass\n"},
         "sigint_immune": {"cell": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"},
@@ -202,7 +204,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
         "hunt_secrets": {"cell": hunt},
         "write_outside": {"cell": write, "module": write},
         "network": {"cell": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
-                            f"print('CONNECTED' if _s.connect_ex(('127.0.0.1', {port})) == 0 else 'no network')\n",
+                            f"print('CONNEC' + 'TED' if _s.connect_ex(('127.0.0.1', {port})) == 0 else 'no network')\n",
                     "module": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
                               f"_s.connect_ex(('127.0.0.1', {port}))\n"},
         "kill_parent": {"cell": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
@@ -295,14 +297,10 @@ def batch(tmp_path_factory):
     from course.grade import grade
     from course.sandbox import Limits
 
+    from sr_utils.pipeline import copy_course
+
     root = tmp_path_factory.mktemp("class")
-    course = root / "course_root"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "source", course / "source", ignore=shutil.ignore_patterns(
-        "*.py", "checkpoints", "results", "submission", "__pycache__"))
-    shutil.copytree(REPO / "course" / "grading", course / "course" / "grading",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    course = copy_course(root / "course_root")
     data = root / "data"
     os.environ["SR_DATA_DIR"] = str(data)  # read by the grading command and inherited by nbgrader
     from sr_utils.notebook import ensure_sample_data
@@ -515,10 +513,9 @@ def test_an_lms_download_is_collected_with_nbgrader_zip_collect(tmp_path):
 
     from course.grade import DEFAULT_LMS_REGEXP, collect_lms_zip
 
-    course = tmp_path / "course_root"
-    course.mkdir()
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    shutil.copytree(REPO / "source", course / "source", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    from sr_utils.pipeline import copy_course
+
+    course = copy_course(tmp_path / "course_root")
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)

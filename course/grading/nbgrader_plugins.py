@@ -89,7 +89,8 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         checks = sorted({n for names in wanted.values() for n in names})
         verdicts = {}
         if checks:
-            bundle = check_bundle(Path(__file__).resolve().parent, course_root / "source" / "superres")
+            bundle = check_bundle(Path(__file__).resolve().parent,
+                                  course_root / "source" / resources["nbgrader"]["assignment"])
             verdicts = run_checks(spec, bundle, folder, checks, timeout=self.check_timeout)
         for i, names in wanted.items():
             failed = [(n, verdicts[n][1]) for n in names if not verdicts.get(n, (False, ""))[0]]

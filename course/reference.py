@@ -1,0 +1,88 @@
+"""The assignment's reference solution, rebuilt from the instructor's notebooks — the one place that does it.
+
+The reference ``models.py`` and ``solver.py`` exist only as the ``%%writefile`` cells of ``source/<assignment>/
+01_models.ipynb`` and ``02_solver.ipynb`` (never as files in ``source/``: nbgrader would ship them to students).
+Everything that needs the reference — the instructor's default in ``python -m sr_utils train-*``/``demo``, the hidden
+checks' oracle, the grader that feeds the oracle — gets it from here:
+
+- :func:`reference_sources` returns the module texts (to send to another process, e.g. on stdin);
+- :func:`load_reference` builds importable modules **in memory** (no temporary folder left behind) whose tracebacks
+  name the notebook they come from (``source/superres/01_models.ipynb:models.py``).
+
+This lives in ``course/`` (instructor-only), not in ``sr_utils`` (which students see).
+"""
+from __future__ import annotations
+
+import linecache
+import sys
+import types
+from pathlib import Path
+
+__all__ = ["ASSIGNMENT", "MODULE_NOTEBOOKS", "default_source_dir", "reference_sources", "module_from_source",
+           "load_reference"]
+
+#: The course's assignment.
+ASSIGNMENT = "superres"
+#: Which notebook's ``%%writefile`` cells write which student module.
+MODULE_NOTEBOOKS = {"models.py": "01_models.ipynb", "solver.py": "02_solver.ipynb"}
+
+
+def default_source_dir(assignment: str = ASSIGNMENT) -> Path:
+    """``<repository>/source/<assignment>`` of the checkout this module is in."""
+    return Path(__file__).resolve().parent.parent / "source" / assignment
+
+
+def _source_dir(source_dir) -> Path:
+    folder = Path(source_dir) if source_dir is not None else default_source_dir()
+    missing = [nb for nb in MODULE_NOTEBOOKS.values() if not (folder / nb).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the reference solution is rebuilt from {folder / missing[0]}, which does not exist: "
+                                "run this from a checkout of the course repository (with source/), or pass the "
+                                "student's modules explicitly (--models models.py --solver solver.py)")
+    return folder
+
+
+def reference_sources(source_dir=None) -> dict[str, str]:
+    """``{"models.py": text, "solver.py": text}`` of the reference solution in ``source_dir`` (default: this
+    checkout's ``source/superres``). Raises ``FileNotFoundError`` naming the missing notebook, ``ValueError`` when a
+    notebook has lost its ``%%writefile`` cell."""
+    from sr_utils.notebook import writefile_sources
+
+    folder = _source_dir(source_dir)
+    out = {}
+    for module, notebook in MODULE_NOTEBOOKS.items():
+        texts = writefile_sources(folder / notebook)
+        if module not in texts:
+            raise ValueError(f"{folder / notebook} has no `%%writefile {module}` cell: the reference cannot be rebuilt")
+        out[module] = texts[module]
+    return out
+
+
+def module_from_source(text: str, module_name: str, filename: str) -> types.ModuleType:
+    """Execute ``text`` as a fresh module registered as ``sys.modules[module_name]``; tracebacks show ``filename``
+    and its lines (registered with :mod:`linecache`)."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    sys.modules[module_name] = module
+    try:
+        exec(compile(text, filename, "exec"), module.__dict__)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+_loaded: dict[Path, tuple[types.ModuleType, types.ModuleType]] = {}
+
+
+def load_reference(source_dir=None) -> tuple[types.ModuleType, types.ModuleType]:
+    """The reference ``(models, solver)`` modules, built in memory once per process and source folder (registered as
+    ``sr_reference_models`` / ``sr_reference_solver``)."""
+    folder = _source_dir(source_dir).resolve()
+    if folder not in _loaded:
+        texts = reference_sources(folder)
+        built = [module_from_source(texts[m], f"sr_reference_{m[:-3]}", f"{folder / nb}:{m}")
+                 for m, nb in MODULE_NOTEBOOKS.items()]
+        _loaded[folder] = (built[0], built[1])
+    return _loaded[folder]

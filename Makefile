@@ -33,7 +33,7 @@ install: $(VENV)/.installed-base
 
 # The main job: train, evaluate, pictures, report, release and autograde (needs the instructor tools).
 demo: $(VENV)/.installed-instructor
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m sr_utils demo
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course demo
 
 test: $(VENV)/.installed-test sandbox-tools
 	$(PY) -m pytest $(PYTEST_ARGS)

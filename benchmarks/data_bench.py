@@ -53,7 +53,7 @@ class NaiveDataset(torch.utils.data.Dataset):
 
 def make_div2k_like(folder: Path, n: int) -> Path:
     """``n`` 2040x1356 RGB PNGs made from bundled photos (MATLAB-bicubic upscaled, plus grain), then prepared."""
-    from data_tools.imageio import write_png
+    from sr_utils.files import write_png
     from data_tools.prepare import prepare
     from data_tools.samples import SAMPLE_TRAIN, load_sample_photo
     from sr_utils.imresize import imresize

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 
 def make_course(root: Path, copies: int) -> Path:
-    from sr_utils.pipeline import copy_course
+    from course.demo import copy_course
 
     course = copy_course(root / "course_root")
     for i in range(copies):

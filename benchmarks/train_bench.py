@@ -16,9 +16,12 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # course/ (the reference solution)
 
 TARGET = 1.3
 
@@ -42,10 +45,10 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (CUDA; slow to compile)")
     args = ap.parse_args(argv)
-    from sr_utils.trainer import cpu_has_bf16, reference_modules
-    from sr_utils.training import default_device
+    from course.reference import load_reference
+    from sr_utils.trainer import cpu_has_bf16, default_device
 
-    models, solver = reference_modules()
+    models, solver = load_reference()
     device = default_device()
     cuda = device.type == "cuda"
     torch.manual_seed(0)

@@ -316,7 +316,7 @@ def generate_feedback(course_root: Path, assignment: str, students: list[str]) -
 def make_spec(course_root: Path, unsafe: bool, limits: Limits) -> SandboxSpec:
     import data_tools
     import sr_utils
-    from sr_utils.notebook import ensure_sample_data
+    from data_tools.samples import ensure_sample_data
 
     # what the notebooks' default_data_dir() resolves to under the course root; read-only in the sandbox, so it
     # is prepared here first

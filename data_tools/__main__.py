@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(run=mod.run)
     args = parser.parse_args(argv)
     if args.data_dir is None:  # the same default as the notebooks and the training commands
-        from sr_utils.notebook import default_data_dir
+        from sr_utils.lists import default_data_dir
 
         args.data_dir = default_data_dir()
     try:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_utils.lists import cache_dir, list_path, read_list
+
 __all__ = ["Split", "find_splits", "check_split", "write_list", "build_cache", "prepare", "PairError"]
 
 LIST_VERSION = 1
@@ -110,10 +112,8 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
     from tqdm.auto import tqdm
 
     from sr_utils.color import load_rgb
-    from sr_utils.evaluate import modcrop
-    from sr_utils.imresize import imresize
-
-    from .imageio import write_png
+    from sr_utils.files import write_png
+    from sr_utils.imresize import imresize, modcrop
 
     hr_files = sorted(p for p in split.hr_dir.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
     if not hr_files:
@@ -167,13 +167,9 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
 
 
 def _atomic_json(path: Path, obj) -> None:
-    from .imageio import atomic_write_bytes
+    from sr_utils.files import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
-
-
-def list_path(out_dir: Path, split: str, scale: int) -> Path:
-    return Path(out_dir) / "lists" / f"{split}_x{scale}.json"
 
 
 def write_list(split: Split, data_dir: Path, scale: int, edge: str, out_dir: Path | None = None) -> Path:
@@ -192,19 +188,6 @@ def write_list(split: Split, data_dir: Path, scale: int, edge: str, out_dir: Pat
         "images": split.images,
     })
     return path
-
-
-def cache_dir(out_dir: Path, split: str, scale: int) -> Path:
-    return Path(out_dir) / "cache" / f"{split}_x{scale}"
-
-
-def read_list(path: Path) -> tuple[dict, Path]:
-    """A list written by :func:`write_list` and the data folder its image paths are relative to."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"list {path} does not exist: run `python -m data_tools prepare` first")
-    meta = json.loads(path.read_text())
-    return meta, (path.parent / meta.get("root", "..")).resolve()
 
 
 def _source_stamp(data_dir: Path, images: list[dict]) -> list[list]:
@@ -227,9 +210,9 @@ def build_cache(out_dir: Path, split: str, scale: int, progress: bool = True) ->
 
     from tqdm.auto import tqdm
 
-    from sr_utils.checkpoint import publish_permissions
     from sr_utils.color import load_rgb
-    from sr_utils.evaluate import modcrop
+    from sr_utils.files import publish_permissions
+    from sr_utils.imresize import modcrop
 
     meta, data_dir = read_list(list_path(out_dir, split, scale))
     images = meta["images"]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SAMPLE_TEST", "SAMPLE_TRAIN", "sample_photo_path", "load_sample_photo"]
+__all__ = ["SAMPLE_TEST", "SAMPLE_VAL", "SAMPLE_TRAIN", "sample_photo_path", "load_sample_photo", "build_samples",
+           "ensure_sample_data"]
 
 # name -> (package, file inside the package's sample-data folder)
 _PHOTOS = {
@@ -33,8 +34,10 @@ _PHOTOS = {
 
 #: The 5-image test split of the bundled data (natural photos, as Set5).
 SAMPLE_TEST = ("astronaut", "chelsea", "coffee", "rocket", "grace_hopper")
+#: The validation split (chooses ``best.pth``; never reported as a test result): held out of training.
+SAMPLE_VAL = ("coins", "ihc")
 #: The training split: every other bundled photo.
-SAMPLE_TRAIN = tuple(n for n in _PHOTOS if n not in SAMPLE_TEST)
+SAMPLE_TRAIN = tuple(n for n in _PHOTOS if n not in SAMPLE_TEST + SAMPLE_VAL)
 
 
 def sample_photo_path(name: str) -> Path:
@@ -71,6 +74,7 @@ def build_samples(data_dir: Path, scales=(4,), edge: str = "symmetric", progress
     """Write the bundled dataset under ``<data_dir>/samples`` in the EDSR benchmark layout::
 
         samples/train/HR/<name>.png     samples/train/LR_bicubic/X4/<name>x4.png
+        samples/val/HR/<name>.png       samples/val/LR_bicubic/X4/<name>x4.png
         samples/test/HR/<name>.png      samples/test/LR_bicubic/X4/<name>x4.png
 
     HR is cropped top-left to a multiple of every scale; LR is ``imresize(HR, 1/scale, edge=edge)``
@@ -78,20 +82,34 @@ def build_samples(data_dir: Path, scales=(4,), edge: str = "symmetric", progress
     """
     from tqdm.auto import tqdm
 
-    from sr_utils.evaluate import modcrop
-    from sr_utils.imresize import imresize
-
-    from .imageio import write_png
+    from sr_utils.files import write_png
+    from sr_utils.imresize import imresize, modcrop
 
     root = Path(data_dir) / "samples"
     mod = int(np.lcm.reduce(list(scales)))
-    jobs = [("test", n) for n in SAMPLE_TEST] + [("train", n) for n in SAMPLE_TRAIN]
+    jobs = [("test", n) for n in SAMPLE_TEST] + [("val", n) for n in SAMPLE_VAL] + [("train", n) for n in SAMPLE_TRAIN]
     for split, name in tqdm(jobs, desc="samples", unit="photo", disable=not progress):
         hr = modcrop(load_sample_photo(name), mod)
         write_png(root / split / "HR" / f"{name}.png", hr)
         for s in scales:
             write_png(root / split / "LR_bicubic" / f"X{s}" / f"{name}x{s}.png", imresize(hr, 1 / s, edge=edge))
     return root
+
+
+def ensure_sample_data(data_dir=None, scale: int = 4, progress: bool = True) -> Path:
+    """Make sure the bundled sample dataset is built and prepared (offline, a few seconds the first time) in
+    ``data_dir`` (default: :func:`sr_utils.lists.default_data_dir`). Returns the data folder."""
+    from sr_utils.lists import default_data_dir, list_path
+
+    from .prepare import prepare
+
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not all(list_path(data_dir, f"samples_{s}", scale).is_file() for s in ("train", "val", "test")):
+        build_samples(data_dir, scales=(scale,), progress=progress)
+        result = prepare(data_dir, scale=scale, progress=progress)
+        if result["errors"]:
+            raise RuntimeError("preparing the sample data failed:\n" + "\n".join(result["errors"]))
+    return data_dir
 
 
 def add_arguments(parser) -> None:
@@ -105,7 +123,7 @@ def run(args) -> int:
 
     t = time.perf_counter()
     root = build_samples(args.data_dir, scales=args.scales, edge=args.edge)
-    n_train, n_test = len(SAMPLE_TRAIN), len(SAMPLE_TEST)
-    print(f"bundled dataset: {n_train} train + {n_test} test photos in {root} ({time.perf_counter() - t:.1f} s); "
+    n_train, n_val, n_test = len(SAMPLE_TRAIN), len(SAMPLE_VAL), len(SAMPLE_TEST)
+    print(f"bundled dataset: {n_train} train + {n_val} validation + {n_test} test photos in {root} ({time.perf_counter() - t:.1f} s); "
           f"next: python -m data_tools prepare --data-dir {args.data_dir}")
     return 0

@@ -1,83 +1,82 @@
 """Command line of the kit: ``python -m sr_utils <command>`` (console script ``sr-kit``).
 
-    demo            the whole story on the bundled samples, offline: train, evaluate, pictures, report, grading
-    baseline        the bicubic PSNR/SSIM table of the bundled test photos
-    train-srresnet  iteration-based SRResNet training (--profile paper|cpu-small, --resume, --set key=value)
+    train-srresnet  iteration-based SRResNet training (--profile cpu-small|paper|grading, --resume, --set key=value)
     train-srgan     SRGAN fine-tuning from the SRResNet checkpoint
     evaluate        PSNR/SSIM tables (Markdown, CSV, LaTeX, per image) with a bicubic row
     super-resolve   an image or a folder; --set5 writes the human-evaluation folder
     report          fill the report template from a run folder
+
+Training, evaluation and super-resolution use the ``models.py``/``solver.py`` you name with --models/--solver
+(default: the ones in the current folder, written by notebooks 01 and 02). Instructors: ``python -m course``
+runs the same commands with the reference solution.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import sys
 from pathlib import Path
+from typing import Callable
+
+_PROG = "python -m sr_utils"
 
 
-def _baseline(args: argparse.Namespace) -> int:
-    from data_tools.samples import SAMPLE_TEST, load_sample_photo
+def _module(path: Path | None, name: str, default_modules: Callable | None):
+    from .notebook import load_module
 
-    from .evaluate import bicubic_baseline, convention_note, markdown_table
-
-    print(f"Bicubic x{args.scale} baseline on the bundled test photos (offline, MATLAB-exact imresize):\n")
-    images = {name: load_sample_photo(name) for name in SAMPLE_TEST}
-    rows = bicubic_baseline(images, scale=args.scale)
-    print(markdown_table(rows, ["image", "psnr", "ssim"], caption=convention_note(args.scale)))
-    return 0
-
-
-def _parse_sets(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.replace("-", "_")] = value
-    return out
+    if path is None:
+        if default_modules is not None:
+            return default_modules()[0 if name == "models" else 1]
+        path = Path(f"{name}.py")
+        if not path.is_file():
+            raise SystemExit(f"no {name}.py in {Path.cwd()}: run the %%writefile cells of notebook "
+                             f"{'01_models' if name == 'models' else '02_solver'} first, or pass --{name} PATH")
+    if not Path(path).is_file():
+        raise SystemExit(f"--{name} {path}: no such file")
+    return load_module(Path(path).stem, Path(path).resolve().parent, module_name=name)
 
 
 def _config(stage: str, args):
-    import dataclasses
-    import json
+    from .trainer import TrainConfig
 
-    from .trainer import PROFILES, TrainConfig
-
-    base = dict(PROFILES[f"{args.profile}-{stage}"])
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    for key, raw in _parse_sets(args.set).items():
-        if key not in fields:
-            raise SystemExit(f"unknown setting {key!r}; known: {', '.join(sorted(fields))}")
+    settings = {}
+    types = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for pair in args.set or []:
+        key, sep, raw = pair.partition("=")
+        key = key.replace("-", "_")
+        if not sep or key not in types:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(types))}")
         default = getattr(TrainConfig(), key)
-        base[key] = json.loads(raw) if isinstance(default, (list, bool)) else type(default)(raw)
+        settings[key] = json.loads(raw) if isinstance(default, (list, bool)) else type(default)(raw)
     if args.data_dir:
-        base["data_dir"] = str(args.data_dir)
-    return TrainConfig(**base)
+        settings["data_dir"] = str(args.data_dir)
+    return TrainConfig.from_profile(args.profile, stage, **settings)
 
 
 def _train(stage: str):
-    def run(args) -> int:
-        import os
-
+    def run(args, default_modules) -> int:
         from .trainer import train
 
-        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if distributed:  # launched by torchrun
-            import torch
-
-            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         cfg = _config(stage, args)
+        models, solver = _module(args.models, "models", default_modules), _module(args.solver, "solver", default_modules)
         if stage == "srgan" and cfg.content == "vgg54":
             from .vgg import find_vgg19_weights
 
             if find_vgg19_weights() is None:
                 print("ImageNet VGG19 weights are not on this machine, so the VGG54 content loss is unavailable.\n"
                       "Either place vgg19-dcbb9e9d.pth (see sr_utils.vgg) or train the paper's SRGAN-MSE variant:\n"
-                      f"  python -m sr_utils train-srgan --profile {args.profile} --set content=mse", file=sys.stderr)
+                      f"  {_PROG} train-srgan --profile {args.profile} --set content=mse", file=sys.stderr)
                 return 2
-        result = train(cfg, args.out / stage, resume=args.resume)
-        print(f"{stage}: step {result['step']}, best validation PSNR {result['best_val_psnr']:.2f} dB, "
-              f"checkpoints and log in {result['out_dir']}")
+        distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if distributed:  # launched by torchrun
+            import torch
+
+            torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        result = train(cfg, args.out / stage, models, solver, resume=args.resume)
+        print(f"{stage}: step {result['step']}, best validation PSNR {result['best_val_psnr']:.2f} dB on "
+              f"{Path(result['val_list']).stem}; checkpoints and log in {result['out_dir']}")
         if distributed:
             torch.distributed.destroy_process_group()
         return 0
@@ -85,108 +84,114 @@ def _train(stage: str):
     return run
 
 
-def _evaluate(args) -> int:
-    from .notebook import default_data_dir
-    from .pipeline import evaluate_models, load_trained, write_tables
-    from .training import test_lists
+def _generators(pairs, models) -> dict:
+    from .checkpoint import load_generator
 
-    models = {}
-    for pair in args.checkpoint:
-        label, _, path = pair.partition("=")
-        models[label] = load_trained(path)
-    sets = test_lists(args.data_dir or default_data_dir())
-    tables = write_tables(evaluate_models(models, sets, tile=args.tile), args.out)
+    nets = {}
+    for pair in pairs or []:
+        label, sep, path = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--checkpoint {pair!r}: expected LABEL=PATH, e.g. SRResNet=checkpoints/srresnet/best.pth")
+        nets[label] = load_generator(path, models)
+    return nets
+
+
+def _evaluate(args, default_modules) -> int:
+    from .evaluation import evaluate_methods, methods_for
+    from .lists import default_data_dir, test_lists, validation_list
+    from .tables import write_tables
+
+    data = args.data_dir or default_data_dir()
+    nets = _generators(args.checkpoint, _module(args.models, "models", default_modules)) if args.checkpoint else {}
+    rows = evaluate_methods(methods_for(nets, tile=args.tile), test_lists(data))
+    try:
+        val_split = validation_list(data).stem.rsplit("_x", 1)[0]
+    except FileNotFoundError:
+        val_split = None
+    tables = write_tables(rows, args.out, validation_split=val_split)
     print(tables["md"])
     print("written:", ", ".join(str(p) for p in tables["paths"]))
     return 0
 
 
-def _super_resolve(args) -> int:
-    from .notebook import default_data_dir
-    from .pipeline import load_trained, super_resolve_paths, write_set_images
-    from .training import test_lists
+def _super_resolve(args, default_modules) -> int:
+    from .inference import super_resolve_files, super_resolve_split
+    from .lists import default_data_dir, human_eval_list
 
-    net = load_trained(args.checkpoint)
+    net = _generators([f"model={args.checkpoint}"], _module(args.models, "models", default_modules))["model"]
     if args.set5:
-        sets = test_lists(args.data_dir or default_data_dir())
-        paths = write_set_images(net, sets.get("Set5", next(iter(sets.values()))), args.out, tile=args.tile)
+        split, list_file = human_eval_list(args.data_dir or default_data_dir())
+        paths = super_resolve_split(net, list_file, args.out, tile=args.tile)
+        print(f"images of {split}" + (" (Set5 is not prepared: `python -m data_tools prepare`)"
+                                      if split != "Set5" else ""))
     else:
-        paths = super_resolve_paths(net, args.input, args.out, tile=args.tile)
+        paths = super_resolve_files(net, args.input, args.out, tile=args.tile)
     print(f"{len(paths)} image(s) written to {args.out}")
     return 0
 
 
-def _report(args) -> int:
-    from .pipeline import write_report
+def _report(args, default_modules) -> int:
+    from .report import write_report
 
     print(f"report: {write_report(args.run)}")
     return 0
 
 
-def _demo(args) -> int:
-    from .pipeline import run_demo
-
-    s = run_demo(args.out, data_dir=args.data_dir, grade=not args.no_grading)
-    print(f"\nDemo finished in {s['seconds'] / 60:.1f} min. Everything is in {s['out_dir']}:")
-    print(f"  srresnet/ srgan/   checkpoints, log.csv, curves.png (best validation PSNR {s['srresnet']:.2f} dB)")
-    print(f"  eval/              table.md .csv .tex, per_image.csv (SRResNet {s['gain_db']:+.2f} dB over bicubic)")
-    print("  comparison.png     bicubic / SRResNet / SRGAN / HR with zoomed crops")
-    print("  submission/set5/   SR images for the human evaluation")
-    print("  report.md          the report, filled")
-    if s.get("grades"):
-        print(f"  grading/           release built, reference autograded: {s['grades']['points']:g} / "
-              f"{s['grades']['max_points']:g} points")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sr-kit", description=__doc__,
+def build_parser(prog: str = _PROG, description: str = __doc__) -> argparse.ArgumentParser:
+    """The command line's parser (``course`` reuses it with the reference solution as the default modules)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="the main job on the bundled sample data (offline)")
-    p.add_argument("--out", type=Path, default=Path("outputs/demo"))
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--no-grading", action="store_true", help="skip building the release and autograding")
-    p.set_defaults(func=_demo)
-
-    p = sub.add_parser("baseline", help="bicubic baseline table of the bundled test photos")
-    p.add_argument("--scale", type=int, default=4)
-    p.set_defaults(func=_baseline)
+    def modules_args(p, solver: bool):
+        p.add_argument("--models", type=Path, default=None, help="models.py to use (default: ./models.py)")
+        if solver:
+            p.add_argument("--solver", type=Path, default=None, help="solver.py to use (default: ./solver.py)")
+        p.add_argument("--data-dir", type=Path, default=None, help="data folder (default: $SR_DATA_DIR, else "
+                                                                   "<project root>/data, else ./data)")
 
     for stage in ("srresnet", "srgan"):
         p = sub.add_parser(f"train-{stage}", help=f"train {stage} (iteration-based, resumable)")
-        p.add_argument("--profile", choices=["paper", "cpu-small"], default="cpu-small")
-        p.add_argument("--out", type=Path, default=Path("outputs/run"), help="run folder (<out>/<stage>/...)")
-        p.add_argument("--data-dir", type=Path, default=None)
+        modules_args(p, solver=True)
+        p.add_argument("--profile", choices=["cpu-small", "paper", "grading"], default="cpu-small")
+        p.add_argument("--out", type=Path, default=Path("checkpoints"),
+                       help="run folder: writes <out>/<stage>/{last,best}.pth, log.csv, curves.png "
+                            "(default: checkpoints, where notebooks 04 and 05 look)")
         p.add_argument("--resume", action="store_true", help="continue exactly from <out>/<stage>/last.pth")
         p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override settings, e.g. iterations=5000")
         p.set_defaults(func=_train(stage))
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM tables over the prepared test sets, with a bicubic row")
-    p.add_argument("--checkpoint", nargs="+", required=True, metavar="LABEL=PATH")
-    p.add_argument("--out", type=Path, default=Path("outputs/eval"))
-    p.add_argument("--data-dir", type=Path, default=None)
+    modules_args(p, solver=False)
+    p.add_argument("--checkpoint", nargs="*", metavar="LABEL=PATH", help="e.g. SRResNet=checkpoints/srresnet/best.pth")
+    p.add_argument("--out", type=Path, default=Path("results/eval"))
     p.add_argument("--tile", type=int, default=None, help="tiled inference with this LR tile size")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("super-resolve", help="super-resolve an image or a folder")
+    modules_args(p, solver=False)
     p.add_argument("input", nargs="?", type=Path)
     p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--out", type=Path, default=Path("outputs/sr"))
+    p.add_argument("--out", type=Path, default=Path("results/sr"))
     p.add_argument("--set5", action="store_true", help="SR images of every Set5 LR image (or the bundled test set)")
-    p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--tile", type=int, default=None)
     p.set_defaults(func=_super_resolve)
 
     p = sub.add_parser("report", help="fill the report template from a run folder")
     p.add_argument("run", type=Path)
     p.set_defaults(func=_report)
+    return parser
 
+
+def main(argv: list[str] | None = None, default_modules: Callable | None = None,
+         parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command. ``default_modules()`` returns the ``(models, solver)`` used when --models/--solver are not
+    given (default: ``./models.py`` and ``./solver.py``)."""
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     if args.command == "super-resolve" and not args.set5 and args.input is None:
         parser.error("super-resolve needs an input image/folder or --set5")
-    return args.func(args)
+    return args.func(args, default_modules)
 
 
 if __name__ == "__main__":

@@ -5,25 +5,17 @@ code moves and are refused by ``torch.load`` since PyTorch 2.6. :func:`load_chec
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "CheckpointError", "ARCHITECTURES"]
+
+#: The generator architectures a model checkpoint can name in its ``arch`` entry.
+ARCHITECTURES = ("SRResNet", "Generator")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be used; the message says why and what to do."""
-
-
-def publish_permissions(path, directory: bool = False) -> None:
-    """Give a file or folder made by ``tempfile`` (always 0600 / 0700) the permissions an ordinary file would
-    have under the current umask, before it is renamed into place: shared data folders and grading sandboxes
-    (which run as another user) must be able to read what the kit writes."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~mask)
 
 
 def save_checkpoint(path, **state) -> Path:
@@ -31,20 +23,11 @@ def save_checkpoint(path, **state) -> Path:
     file in the same folder, flushed to disk, then renamed. A crash mid-save leaves the previous file intact."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        publish_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from .files import atomic_writer
+
+    with atomic_writer(path) as f:
+        torch.save(state, f)
+    return Path(path)
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -66,3 +49,32 @@ def load_checkpoint(path, map_location="cpu") -> dict:
             f"(original error: {str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError) as e:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {e}") from None
+
+
+def load_generator(path, models, device="cpu"):
+    """The trained network of a kit checkpoint, built from ``models`` (the student's ``models.py`` module or the
+    reference), in eval mode on ``device``.
+
+    The checkpoint names its class in ``arch`` (``"SRResNet"`` or ``"Generator"``) and its constructor arguments
+    in ``model_kwargs``; its weights are ``model`` (a ``state_dict``). Written by :func:`sr_utils.trainer.train`.
+    Raises :class:`CheckpointError` saying what is wrong and what to do.
+    """
+    ckpt = load_checkpoint(path)
+    missing = [k for k in ("arch", "model_kwargs", "model") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path} has no {', '.join(repr(k) for k in missing)} entry: it was not written by "
+                              "this kit's trainer (or by an older version that did not record the architecture); "
+                              "train it again with notebook 03 or `python -m sr_utils train-srresnet`")
+    arch = ckpt["arch"]
+    if arch not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {arch!r}, expected one of {', '.join(ARCHITECTURES)}")
+    if not hasattr(models, arch):
+        raise CheckpointError(f"{path} holds a {arch}, but {getattr(models, '__file__', models)} defines no class "
+                              f"{arch}")
+    net = getattr(models, arch)(**ckpt["model_kwargs"])
+    try:
+        net.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} does not fit the {arch} of {getattr(models, '__file__', models)} built with "
+                              f"{ckpt['model_kwargs']}: {str(e).splitlines()[0]}") from None
+    return net.to(device).eval()

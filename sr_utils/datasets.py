@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data_tools.prepare import read_list as _read_list
-
 from .color import IMAGENET_MEAN, IMAGENET_STD, load_rgb
+from .lists import cache_dir, read_list
 
 __all__ = ["SRDataset", "SREvalDataset", "make_train_loader", "LR_CONVENTIONS", "HR_CONVENTIONS"]
 
@@ -123,7 +122,7 @@ class SRDataset(torch.utils.data.Dataset):
     def __init__(self, list_file, crop_size: int = 96, patches_per_image: int = 100, augment: bool = True,
                  lr_convention: str = "[0, 1]", hr_convention: str = "[-1, 1]", seed: int = 0,
                  channel_shuffle: bool = False):
-        meta, _ = _read_list(list_file)
+        meta, _ = read_list(list_file)
         self.scale = int(meta["scale"])
         if crop_size % self.scale:
             raise ValueError(f"crop_size {crop_size} is not a multiple of the scale {self.scale}")
@@ -138,7 +137,7 @@ class SRDataset(torch.utils.data.Dataset):
         self.patches_per_image, self.augment, self.seed, self.epoch = patches_per_image, augment, seed, 0
         self.lr_convention, self.hr_convention = lr_convention, hr_convention
         self.channel_shuffle = channel_shuffle
-        self.cache = _Cache(Path(list_file).resolve().parent.parent / "cache" / f"{self.split}_x{self.scale}")
+        self.cache = _Cache(cache_dir(Path(list_file).resolve().parent.parent, self.split, self.scale))
         self.names = [e["name"] for e in self.cache.index]
         if [im["name"] for im in meta["images"]] != self.names:
             raise ValueError(f"cache of {self.split} is out of date with {list_file}: run `python -m data_tools "
@@ -239,7 +238,7 @@ class SREvalDataset(torch.utils.data.Dataset):
     uint8 RGB numpy arrays, HR modcropped top-left to ``scale`` times the LR size."""
 
     def __init__(self, list_file):
-        meta, self.root = _read_list(list_file)
+        meta, self.root = read_list(list_file)
         self.split, self.scale, self.images = meta["split"], int(meta["scale"]), meta["images"]
 
     def __len__(self) -> int:

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["imresize", "contributions", "output_size"]
+__all__ = ["imresize", "modcrop", "contributions", "output_size"]
 
 _METHODS = {"bicubic": 4.0, "bilinear": 2.0}  # kernel name -> support width at scale 1
 _EDGES = ("symmetric", "replicate")
@@ -308,3 +308,11 @@ def _imresize_torch(torch, image, scale, output_shape, method: str, edge: str):
     if image.dim() == 3:
         x = x.squeeze(0)
     return x.to(image.dtype)
+
+
+def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
+    """Crop ``(H, W[, C])`` top-left to a multiple of ``scale`` (as the benchmark packs do)."""
+    h, w = img.shape[:2]
+    if h < scale or w < scale:
+        raise ValueError(f"modcrop: image {w}x{h} is smaller than the scale {scale}")
+    return img[: h - h % scale, : w - w % scale]

@@ -1,14 +1,13 @@
-"""Running a trained model on whole images, and scoring it with the kit's evaluation convention."""
+"""Running a trained model on whole images: one array, image files, or every LR image of a prepared split."""
 from __future__ import annotations
 
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 
 from .color import to_uint8
-from .metrics import evaluate_sr
 
-__all__ = ["super_resolve", "bicubic_upscale", "evaluate_split"]
+__all__ = ["super_resolve", "bicubic_upscale", "super_resolve_files", "super_resolve_split"]
 
 
 def super_resolve(model, lr: np.ndarray, device=None, tile: int | None = None,
@@ -53,16 +52,38 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     return imresize(lr, scale)
 
 
-def evaluate_split(upscale: Callable[[np.ndarray], np.ndarray], list_file, progress: bool = True) -> list[dict]:
-    """Per-image ``{"image", "psnr", "ssim"}`` of ``upscale(lr) -> sr`` (uint8) over a prepared split."""
-    from tqdm.auto import tqdm
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
+
+def super_resolve_files(model, inputs, out_dir, tile: int | None = None) -> list[Path]:
+    """Super-resolve an image file, or every image of a folder, into ``out_dir/<stem>.png`` (uint8 RGB PNG,
+    written atomically). Returns the written paths."""
+    from .color import load_rgb
+    from .files import write_png
+
+    src = Path(inputs)
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist: give an image file or a folder of images")
+    files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if src.is_dir() else [src]
+    if not files:
+        raise FileNotFoundError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {src}")
+    written = []
+    for f in files:
+        write_png(Path(out_dir) / f"{f.stem}.png", super_resolve(model, load_rgb(f), tile=tile))
+        written.append(Path(out_dir) / f"{f.stem}.png")
+    return written
+
+
+def super_resolve_split(model, list_file, out_dir, tile: int | None = None) -> list[Path]:
+    """``out_dir/<name>.png`` = the model's SR of every LR image of a prepared split (e.g. Set5, for the human
+    evaluation). Returns the written paths."""
     from .datasets import SREvalDataset
+    from .files import write_png
 
     ds = SREvalDataset(list_file)
-    rows = []
-    for i in tqdm(range(len(ds)), desc=f"evaluate {ds.split}", disable=not progress, leave=False):
-        name, lr, hr = ds[i]
-        p, s = evaluate_sr(upscale(lr), hr, ds.scale)
-        rows.append({"image": name, "psnr": p, "ssim": s})
-    return rows
+    written = []
+    for i in range(len(ds)):
+        name, lr, _ = ds[i]
+        write_png(Path(out_dir) / f"{name}.png", super_resolve(model, lr, tile=tile))
+        written.append(Path(out_dir) / f"{name}.png")
+    return written

@@ -26,7 +26,7 @@ import numpy as np
 
 from .color import rgb_to_y, to_uint8
 
-__all__ = ["psnr", "ssim", "evaluate_sr", "to_y_uint8_levels", "batch_psnr", "batch_ssim", "CONVENTION"]
+__all__ = ["psnr", "ssim", "evaluate_sr", "to_y_uint8_levels", "CONVENTION"]
 
 #: One line describing the evaluation convention, printed under every table the kit writes.
 CONVENTION = ("Y channel (BT.601, MATLAB rgb2ycbcr on uint8, rounded), SR quantised to uint8, "
@@ -104,55 +104,3 @@ def evaluate_sr(sr, hr, scale: int) -> tuple[float, float]:
     y_sr = to_y_uint8_levels(sr)
     y_hr = to_y_uint8_levels(hr[:h, :w])
     return psnr(y_sr, y_hr, crop_border=scale), ssim(y_sr, y_hr, crop_border=scale)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Batched torch metrics for validation during training (no uint8 rounding: a close, fast proxy)
-# ---------------------------------------------------------------------------------------------------------
-def _y255(x):
-    """(N, 3, H, W) in [0, 1] RGB or (N, 1, H, W) grey -> (N, 1, H, W) luma in 0..255 (float64)."""
-    x = x.double()
-    if x.shape[1] == 3:
-        return (rgb_to_y(x) * 255.0).unsqueeze(1)
-    if x.shape[1] == 1:
-        return x * 255.0
-    raise ValueError(f"expected (N, 3, H, W) or (N, 1, H, W) in [0, 1], got {tuple(x.shape)}")
-
-
-def _shave(x, b: int):
-    return x[..., b:-b, b:-b] if b else x
-
-
-def batch_psnr(sr, hr, crop_border: int = 0):
-    """Per-image Y-PSNR ``(N,)`` float64 of tensors ``(N, 3, H, W)`` in [0, 1] (same device), unrounded."""
-    if sr.shape != hr.shape:
-        raise ValueError(f"batch_psnr: shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
-    d = _shave(_y255(sr) - _y255(hr), crop_border)
-    mse = d.pow(2).flatten(1).mean(1)
-    return 10.0 * (255.0 ** 2 / mse).log10()
-
-
-def batch_ssim(sr, hr, crop_border: int = 0):
-    """Per-image Y-SSIM ``(N,)`` float64 of tensors ``(N, 3, H, W)`` in [0, 1], same window as :func:`ssim`."""
-    import torch
-    import torch.nn.functional as F
-
-    if sr.shape != hr.shape:
-        raise ValueError(f"batch_ssim: shapes differ: {tuple(sr.shape)} vs {tuple(hr.shape)}")
-    a = _shave(_y255(sr), crop_border)
-    b = _shave(_y255(hr), crop_border)
-    g = torch.arange(11, dtype=torch.float64, device=a.device) - 5
-    g = torch.exp(-(g ** 2) / (2 * 1.5 ** 2))
-    g = g / g.sum()
-    win = (g[:, None] * g[None, :]).view(1, 1, 11, 11)
-
-    def filt(x):
-        return F.conv2d(x, win)  # 'valid'
-
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mu_a, mu_b = filt(a), filt(b)
-    s_aa = filt(a * a) - mu_a ** 2
-    s_bb = filt(b * b) - mu_b ** 2
-    s_ab = filt(a * b) - mu_a * mu_b
-    m = ((2 * mu_a * mu_b + c1) * (2 * s_ab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (s_aa + s_bb + c2))
-    return m.flatten(1).mean(1)

@@ -1,4 +1,4 @@
-"""Helpers the assignment notebooks call: modules written by ``%%writefile`` cells, data set-up, hidden checks.
+"""Helpers the assignment notebooks call: modules written by ``%%writefile`` cells, where the project is, hidden checks.
 
 Students write ``models.py`` (notebook 01) and ``solver.py`` (notebook 02) through ``%%writefile`` cells.
 A module on disk can be stale (an old run, a cell edited but not re-run, a file copied from elsewhere), so
@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 __all__ = ["export_modules", "writefile_sources", "load_module", "hidden_check", "grading_dir",
-           "in_autograder", "find_project_root", "default_data_dir", "ensure_sample_data"]
+           "in_autograder", "find_project_root"]
 
 _WRITEFILE = re.compile(r"^%%writefile(\s+-a|\s+--append)?\s+(\S+)\s*$")
 
@@ -108,30 +108,6 @@ def find_project_root(start=None) -> Path | None:
         if (folder / "nbgrader_config.py").is_file():
             return folder
     return None
-
-
-def default_data_dir() -> Path:
-    """``$SR_DATA_DIR``, else ``<project root>/data``, else ``./data``."""
-    if os.environ.get("SR_DATA_DIR"):
-        return Path(os.environ["SR_DATA_DIR"])
-    root = find_project_root()
-    return (root / "data") if root else Path("data")
-
-
-def ensure_sample_data(data_dir=None, scale: int = 4) -> Path:
-    """Make sure the bundled sample dataset is built and prepared (offline, a few seconds the first time).
-    Returns the data folder."""
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    lists = data_dir / "lists"
-    if not (lists / f"samples_train_x{scale}.json").is_file() or not (lists / f"samples_test_x{scale}.json").is_file():
-        from data_tools.prepare import prepare
-        from data_tools.samples import build_samples
-
-        build_samples(data_dir, scales=(scale,), progress=not in_autograder())
-        result = prepare(data_dir, scale=scale, progress=not in_autograder())
-        if result["errors"]:
-            raise RuntimeError("preparing the sample data failed:\n" + "\n".join(result["errors"]))
-    return data_dir
 
 
 def grading_dir() -> Path | None:

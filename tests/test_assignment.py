@@ -46,14 +46,14 @@ def _meta(cell) -> dict:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A private copy of the course with the sample data prepared; returns (root, env)."""
-    from sr_utils.pipeline import copy_course
+    from course.demo import copy_course
 
     root = copy_course(tmp_path_factory.mktemp("course"))
     data = tmp_path_factory.mktemp("data")
     # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
     env = {**os.environ, "SR_DATA_DIR": str(data),
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    subprocess.run([sys.executable, "-c", "from sr_utils.notebook import ensure_sample_data as e; e()"],
+    subprocess.run([sys.executable, "-c", "from data_tools.samples import ensure_sample_data as e; e()"],
                    env=env, check=True, capture_output=True)
     out = subprocess.run([NBGRADER, "generate_assignment", "superres", "--force"], cwd=root, env=env,
                          capture_output=True, text=True)

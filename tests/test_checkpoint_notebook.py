@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sr_utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from sr_utils.checkpoint import CheckpointError, load_checkpoint, load_generator, save_checkpoint
 from sr_utils.inference import super_resolve
 from sr_utils.notebook import export_modules, load_module, writefile_sources
 
@@ -56,7 +56,7 @@ def test_atomic_writes_get_umask_permissions_not_tempfile_ones(tmp_path):
     """Shared data folders and the grading sandbox (another uid) must read what the kit writes."""
     import os
 
-    from data_tools.imageio import atomic_write_bytes
+    from sr_utils.files import atomic_write_bytes
 
     old = os.umask(0o022)
     try:
@@ -109,3 +109,24 @@ def test_super_resolve_converts_ranges_and_restores_mode():
     np.testing.assert_array_equal(super_resolve(net, lr, tile=2, overlap=1), sr)
     with pytest.raises(ValueError, match="uint8"):
         super_resolve(net, lr.astype(np.float32))
+
+
+def test_load_generator_reads_the_architecture_from_the_checkpoint(tmp_path):
+    from course.reference import load_reference
+
+    models, _ = load_reference()
+    kwargs = dict(n_channels=8, n_blocks=1, scaling_factor=4)
+    gen = models.Generator(**kwargs)
+    save_checkpoint(tmp_path / "g.pth", model=gen.state_dict(), arch="Generator", model_kwargs=kwargs)
+    net = load_generator(tmp_path / "g.pth", models)
+    assert type(net).__name__ == "Generator" and not net.training
+    x = torch.rand(1, 3, 6, 6)
+    with torch.no_grad():
+        assert torch.equal(net(x), gen.eval()(x))
+    # an old checkpoint (no architecture recorded) and a checkpoint of another shape get a clear message
+    save_checkpoint(tmp_path / "old.pth", model=gen.state_dict(), model_kwargs=kwargs)
+    with pytest.raises(CheckpointError, match="'arch'.*train it again"):
+        load_generator(tmp_path / "old.pth", models)
+    save_checkpoint(tmp_path / "wrong.pth", model=gen.state_dict(), arch="SRResNet", model_kwargs=kwargs)
+    with pytest.raises(CheckpointError, match="does not fit the SRResNet"):
+        load_generator(tmp_path / "wrong.pth", models)

@@ -17,9 +17,9 @@ def _free_port() -> int:
 
 
 def _setup(seed=0):
-    from sr_utils.trainer import reference_modules
+    from course.reference import load_reference
 
-    models, solver = reference_modules()
+    models, solver = load_reference()
     torch.manual_seed(seed)
     model = models.SRResNet(n_channels=8, n_blocks=2)
     lr = torch.rand(4, 3, 12, 12)

@@ -1,4 +1,4 @@
-"""The command line's baseline table, and the demo pipeline's plumbing (tiny iterations; `make demo` runs it full)."""
+"""The command line's bicubic table, and the demo's plumbing (tiny iterations; `make demo` runs it in full)."""
 from __future__ import annotations
 
 import re
@@ -8,30 +8,38 @@ import sys
 from data_tools.samples import SAMPLE_TEST
 
 
-def test_baseline_prints_bicubic_table():
-    out = subprocess.run([sys.executable, "-m", "sr_utils", "baseline"], capture_output=True, text=True, timeout=300)
+def test_evaluate_without_checkpoints_prints_the_bicubic_table(tmp_path):
+    """`python -m sr_utils evaluate` with no model: the bicubic baseline of every prepared test set."""
+    from data_tools.samples import ensure_sample_data
+
+    data = ensure_sample_data(tmp_path / "data", progress=False)
+    out = subprocess.run([sys.executable, "-m", "sr_utils", "evaluate", "--data-dir", str(data), "--out",
+                          str(tmp_path / "eval")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    rows = re.findall(r"^\| (\S+) \| ([\d.]+) \| ([\d.]+) \|$", out.stdout, re.M)
-    names = [r[0] for r in rows]
-    assert names == [*SAMPLE_TEST, "**mean**"], out.stdout
-    for name, p, s in rows:
+    rows = re.findall(r"^\| (\S+) \| (\S+) \| ([\d.]+) \| ([\d.]+) \|$", out.stdout, re.M)
+    assert [(r[0], r[1]) for r in rows] == [("samples_test", "bicubic")], out.stdout
+    per_image = (tmp_path / "eval" / "per_image.csv").read_text().splitlines()[1:]
+    assert sorted(line.split(",")[2] for line in per_image) == sorted(SAMPLE_TEST)
+    for line in per_image:
+        p, s = map(float, line.split(",")[3:])
         # bicubic x4 on natural photos: 22-34 dB; 8-20 dB would mean a broken pipeline
-        assert 22 < float(p) < 34 and 0.5 < float(s) < 1, f"{name}: implausible bicubic PSNR/SSIM {p}/{s}"
+        assert 22 < p < 34 and 0.5 < s < 1, f"implausible bicubic PSNR/SSIM: {line}"
     assert "shaved" in out.stdout, "the evaluation convention must be printed under the table"
 
 
 def test_demo_pipeline_writes_everything(tmp_path):
-    from sr_utils.notebook import ensure_sample_data
-    from sr_utils.pipeline import run_demo
+    from data_tools.samples import ensure_sample_data
+    from course.demo import run_demo
 
     data = ensure_sample_data(tmp_path / "data")
     small = dict(iterations=2, val_every=2, n_channels=8, n_blocks=1, batch_size=2, val_images=1)
     s = run_demo(tmp_path / "demo", data_dir=data, grade=False, progress=False, log=lambda *a: None, overrides=small)
     out = tmp_path / "demo"
-    for path in ("srresnet/last.pth", "srgan/last.pth", "eval/table.md", "eval/table.csv", "eval/table.tex",
+    for path in ("srresnet/best.pth", "srgan/best.pth", "eval/table.md", "eval/table.csv", "eval/table.tex",
                  "eval/per_image.csv", "comparison.png", "report.md"):
         assert (out / path).is_file(), path
     assert len(list((out / "submission" / "set5").glob("*.png"))) == len(SAMPLE_TEST)
     report = (out / "report.md").read_text()
     assert "## 3. Test results" in report and "bicubic" in report and "shaved" in report
     assert isinstance(s["gain_db"], float)
+    assert "samples_val" in report, "the report says which split chose best.pth"

@@ -297,13 +297,13 @@ def batch(tmp_path_factory):
     from course.grade import grade
     from course.sandbox import Limits
 
-    from sr_utils.pipeline import copy_course
+    from course.demo import copy_course
 
     root = tmp_path_factory.mktemp("class")
     course = copy_course(root / "course_root")
     data = root / "data"
     os.environ["SR_DATA_DIR"] = str(data)  # read by the grading command and inherited by nbgrader
-    from sr_utils.notebook import ensure_sample_data
+    from data_tools.samples import ensure_sample_data
 
     ensure_sample_data(data)
     for p in [root, data, *data.rglob("*")]:  # pytest's folders are 0700: the sandbox user must read the data
@@ -513,7 +513,7 @@ def test_an_lms_download_is_collected_with_nbgrader_zip_collect(tmp_path):
 
     from course.grade import DEFAULT_LMS_REGEXP, collect_lms_zip
 
-    from sr_utils.pipeline import copy_course
+    from course.demo import copy_course
 
     course = copy_course(tmp_path / "course_root")
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}

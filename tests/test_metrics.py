@@ -6,12 +6,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import BENCHMARK, read_png, require_shared
 from sr_utils.color import rgb_to_y, to_uint8
 from sr_utils.imresize import imresize
-from sr_utils.metrics import batch_psnr, batch_ssim, evaluate_sr, psnr, ssim, to_y_uint8_levels
+from sr_utils.metrics import evaluate_sr, psnr, ssim, to_y_uint8_levels
 
 
 def _matlab_rows():
@@ -133,17 +132,3 @@ def test_rgb_psnr_would_differ_from_y_psnr():
     sr = to_uint8(hr + rng.normal(0, 10, hr.shape))
     rgb = psnr(sr.reshape(48, -1), hr.reshape(48, -1), 0)
     assert abs(evaluate_sr(sr, hr, 4)[0] - rgb) > 1.0
-
-
-def test_batch_metrics_match_numpy():
-    rng = np.random.default_rng(3)
-    hr = rng.integers(0, 256, (2, 40, 36, 3), dtype=np.uint8)
-    sr = to_uint8(hr + rng.normal(0, 12, hr.shape))
-    t_sr = torch.from_numpy(sr).permute(0, 3, 1, 2).float() / 255
-    t_hr = torch.from_numpy(hr).permute(0, 3, 1, 2).float() / 255
-    bp, bs = batch_psnr(t_sr, t_hr, 4), batch_ssim(t_sr, t_hr, 4)
-    assert bp.shape == (2,) and bs.shape == (2,)
-    for n in range(2):
-        ys, yh = rgb_to_y(sr[n]), rgb_to_y(hr[n])  # unrounded Y, as the batch metrics
-        assert bp[n].item() == pytest.approx(psnr(ys, yh, 4), abs=1e-3)
-        assert bs[n].item() == pytest.approx(ssim(ys, yh, 4), abs=1e-5)

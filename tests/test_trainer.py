@@ -1,4 +1,5 @@
-"""Iteration-based training: exact resume, schedules, the data order, SRGAN-MSE fallback; the evaluate tables."""
+"""The one trainer: it trains the modules it is given (the student's epoch functions do every step), exact resume,
+schedules, the data order, model selection on the validation split, SRGAN-MSE fallback; the command line."""
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,10 @@ import dataclasses
 import pytest
 import torch
 
+from course.reference import load_reference, reference_sources
 from sr_utils.checkpoint import load_checkpoint
-from sr_utils.trainer import ResumableSampler, TrainConfig, lr_lambda, train
+from sr_utils.trainer import PROFILES, ResumableSampler, TrainConfig, lr_lambda
+from sr_utils.trainer import train as kit_train
 
 TINY = dict(n_channels=8, n_blocks=1, crop_size=32, batch_size=4, val_every=2, workers=0, lr=1e-3, warmup=2,
             schedule="cosine", val_images=1, patches_per_image=3, amp=False)
@@ -16,9 +19,14 @@ TINY = dict(n_channels=8, n_blocks=1, crop_size=32, batch_size=4, val_every=2, w
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from sr_utils.notebook import ensure_sample_data
+    from data_tools.samples import ensure_sample_data
 
     return ensure_sample_data(tmp_path_factory.mktemp("data"))
+
+
+def train(cfg, out_dir, **kwargs):
+    """The trainer with the reference solution's modules."""
+    return kit_train(cfg, out_dir, *load_reference(), **kwargs)
 
 
 def _strip(history):
@@ -92,7 +100,7 @@ def test_evaluate_command_writes_tables(tmp_path, data_dir):
     cfg = TrainConfig(stage="srresnet", data_dir=str(data_dir), iterations=2, **TINY)
     train(cfg, tmp_path / "run" / "srresnet", progress=False, log=lambda *a: None)
     assert main(["evaluate", "--checkpoint", f"SRResNet={tmp_path / 'run' / 'srresnet' / 'last.pth'}",
-                 "--data-dir", str(data_dir), "--out", str(tmp_path / "eval")]) == 0
+                 "--data-dir", str(data_dir), "--out", str(tmp_path / "eval")], default_modules=load_reference) == 0
     rows = list(csv.DictReader(open(tmp_path / "eval" / "table.csv")))
     assert {r["method"] for r in rows} == {"bicubic", "SRResNet"}
     bicubic = [float(r["psnr"]) for r in rows if r["method"] == "bicubic"][0]
@@ -102,3 +110,72 @@ def test_evaluate_command_writes_tables(tmp_path, data_dir):
     assert "shaved" in (tmp_path / "eval" / "table.md").read_text()
     per_image = list(csv.DictReader(open(tmp_path / "eval" / "per_image.csv")))
     assert len(per_image) == 2 * 5
+
+
+def test_trains_the_modules_it_is_given(tmp_path, data_dir):
+    """The student's epoch function does every step: the trainer calls it on chunks of val_every batches."""
+    import types
+
+    models, solver = load_reference()
+    calls = []
+
+    def spy_epoch(model, loader, optimizer, device, amp=False, scaler=None):
+        batches = list(loader)
+        calls.append(len(batches))
+        return solver.train_srresnet_epoch(model, batches, optimizer, device, amp=amp, scaler=scaler)
+
+    student = types.SimpleNamespace(train_srresnet_epoch=spy_epoch)
+    cfg = TrainConfig(stage="srresnet", data_dir=str(data_dir), iterations=5, **TINY)
+    out = kit_train(cfg, tmp_path / "run", models, student, progress=False, log=lambda *a: None)
+    assert calls == [2, 2, 1] and out["step"] == 5
+
+
+def test_best_is_chosen_on_the_validation_split_not_a_test_set(tmp_path, data_dir):
+    from sr_utils.datasets import SREvalDataset
+    from sr_utils.lists import test_lists
+
+    cfg = TrainConfig(stage="srresnet", data_dir=str(data_dir), iterations=2, **TINY)
+    out = train(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
+    best = load_checkpoint(tmp_path / "run" / "best.pth")
+    assert best["arch"] == "SRResNet" and best["val_list"] == out["val_list"]
+    val = SREvalDataset(out["val_list"])
+    tests = [SREvalDataset(p) for p in test_lists(data_dir).values()]
+    def names(ds):
+        return {im["name"] for im in ds.images}
+
+    train_names = names(SREvalDataset(data_dir / "lists" / "samples_train_x4.json"))
+    val_names = names(val)
+    assert val.split == "samples_val" and val_names
+    assert not val_names & train_names, "validation photos must be held out of training"
+    assert all(not val_names & names(t) for t in tests), "validation must not use a test photo"
+
+
+def test_profiles_cover_both_stages_and_grading_is_tiny():
+    for name, stages in PROFILES.items():
+        assert set(stages) == {"srresnet", "srgan"}, name
+        for stage in stages:
+            assert TrainConfig.from_profile(name, stage).stage == stage
+    tiny = TrainConfig.from_profile("grading", "srresnet")
+    assert tiny.iterations <= 5 and tiny.n_blocks <= 2
+    with pytest.raises(ValueError, match="unknown setting"):
+        TrainConfig.from_profile("cpu-small", "srresnet", epochs=3)
+    with pytest.raises(ValueError, match="unknown profile"):
+        TrainConfig.from_profile("laptop", "srresnet")
+
+
+def test_command_line_trains_the_students_modules(tmp_path, data_dir, monkeypatch):
+    """`python -m sr_utils train-srresnet --models PATH --solver PATH` with files a student wrote; without them it
+    says which file is missing."""
+    from sr_utils.__main__ import main
+
+    student = tmp_path / "student"
+    student.mkdir()
+    for name, text in reference_sources().items():
+        (student / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="no models.py"):
+        main(["train-srresnet", "--profile", "grading", "--data-dir", str(data_dir)])
+    assert main(["train-srresnet", "--profile", "grading", "--data-dir", str(data_dir), "--out", str(tmp_path / "ck"),
+                 "--models", str(student / "models.py"), "--solver", str(student / "solver.py")]) == 0
+    ck = load_checkpoint(tmp_path / "ck" / "srresnet" / "best.pth")
+    assert ck["arch"] == "SRResNet" and ck["config"]["n_blocks"] == PROFILES["grading"]["srresnet"]["n_blocks"]

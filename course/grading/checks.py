@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sr_utils.notebook import default_data_dir, export_modules, load_module
+from sr_utils.lists import default_data_dir
+from sr_utils.notebook import export_modules, load_module
 
 # Captured before any student code runs, so that a submission patching torch/numpy cannot change verdicts.
 _equal, _allclose, _isfinite = torch.equal, torch.allclose, math.isfinite
@@ -634,21 +635,22 @@ def srgan_epoch(sub: Submission) -> None:
 def _trained(sub: Submission, name: str):
     from sr_utils.checkpoint import CheckpointError, load_checkpoint
 
-    path = sub.folder / "checkpoints" / f"{name}.pth"
+    path = sub.folder / "checkpoints" / name / "best.pth"
     try:
         ckpt = load_checkpoint(path)
     except CheckpointError as e:
         raise CheckFailed(f"{e}: run notebook 03_train first") from None
     cls = sub.cls("SRResNet" if name == "srresnet" else "Generator")
     net = _call(cls, **ckpt["model_kwargs"], what=f"building the {name} model of the checkpoint")
-    _call(net.load_state_dict, ckpt["model"], what=f"loading checkpoints/{name}.pth")
+    _call(net.load_state_dict, ckpt["model"], what=f"loading checkpoints/{name}/best.pth")
     return net.eval()
 
 
 @check
 def test_table(sub: Submission) -> None:
-    from sr_utils.inference import bicubic_upscale, evaluate_split, super_resolve
-    from sr_utils.training import test_lists
+    from sr_utils.evaluation import evaluate_split
+    from sr_utils.inference import bicubic_upscale, super_resolve
+    from sr_utils.lists import test_lists
 
     path = sub.folder / "results" / "test_table.csv"
     expect(path.is_file(), "results/test_table.csv is missing: run the table cell")
@@ -685,10 +687,9 @@ def set5_submission(sub: Submission) -> None:
 
     from sr_utils.datasets import SREvalDataset
     from sr_utils.inference import super_resolve
-    from sr_utils.training import test_lists
+    from sr_utils.lists import human_eval_list
 
-    lists = test_lists(default_data_dir())
-    dataset = SREvalDataset(lists.get("Set5", next(iter(lists.values()))))
+    dataset = SREvalDataset(human_eval_list(default_data_dir())[1])
     generator_net = _trained(sub, "srgan")
     for i in range(len(dataset)):
         name, lr, _ = dataset[i]

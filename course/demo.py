@@ -1,0 +1,118 @@
+"""``python -m course demo`` (``make demo``): the kit's whole story on the bundled photos, offline.
+
+samples -> SRResNet -> SRGAN (the reference solution, trained by :func:`sr_utils.trainer.train` with the
+``cpu-small`` profile) -> tables -> pictures -> report -> the student release built and the reference autograded
+by nbgrader. Every step calls the same functions as the notebooks and the command line.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["run_demo", "copy_course", "grade_reference"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, log=print,
+             overrides: dict | None = None) -> dict:
+    """Run the demo under ``out_dir``; ``overrides`` change both training configurations (e.g.
+    ``{"iterations": 2}`` in tests). Returns a summary (validation PSNRs, gain over bicubic, grades, seconds)."""
+    from data_tools.samples import ensure_sample_data
+    from sr_utils.checkpoint import load_generator
+    from sr_utils.evaluation import evaluate_methods, mean_rows, methods_for, split_outputs
+    from sr_utils.inference import super_resolve_split
+    from sr_utils.lists import default_data_dir, human_eval_list, test_lists
+    from sr_utils.plotting import comparison_grid
+    from sr_utils.report import write_report
+    from sr_utils.tables import write_tables
+    from sr_utils.trainer import TrainConfig, train
+
+    from .reference import load_reference
+
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = ensure_sample_data(data_dir or default_data_dir(), progress=progress)
+    log(f"[1/6] data: bundled samples in {data}")
+    models, solver = load_reference()
+    summary = {"out_dir": str(out)}
+    for k, stage in enumerate(("srresnet", "srgan"), start=2):
+        cfg = TrainConfig.from_profile("cpu-small", stage, data_dir=str(data), content="mse",
+                                       srresnet_checkpoint=str(out / "srresnet" / "best.pth"), **(overrides or {}))
+        log(f"[{k}/6] training {stage} ({cfg.iterations} iterations, cpu-small profile"
+            + (", SRGAN-MSE content: no ImageNet VGG19 weights offline)" if stage == "srgan" else ")"))
+        result = train(cfg, out / stage, models, solver, progress=progress, log=log)
+        summary[stage] = result["best_val_psnr"]
+        summary["val_list"] = result["val_list"]
+    # best.pth: chosen on the validation photos (held out of training), never on the test photos reported below
+    nets = {"SRResNet": load_generator(out / "srresnet" / "best.pth", models),
+            "SRGAN": load_generator(out / "srgan" / "best.pth", models)}
+    log("[4/6] evaluating against bicubic")
+    sets = test_lists(data)
+    rows = evaluate_methods(methods_for(nets), sets, progress=progress)
+    tables = write_tables(rows, out / "eval")
+    log(tables["md"])
+    first = next(iter(sets.values()))
+    comparison_grid(split_outputs(methods_for(nets), first), path=out / "comparison.png")
+    split, eval_list = human_eval_list(data)
+    super_resolve_split(nets["SRGAN"], eval_list, out / "submission" / "set5")
+    report = write_report(out)
+    log(f"[5/6] pictures, the human-evaluation folder ({split}) and the report: {report}")
+    means = {(r["set"], r["method"]): r["psnr"] for r in mean_rows(rows)}
+    set_name = next(iter(sets))
+    summary["gain_db"] = means[(set_name, "SRResNet")] - means[(set_name, "bicubic")]
+    if grade:
+        summary["grades"] = grade_reference(out / "grading", progress=progress, log=log)
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def copy_course(dest) -> Path:
+    """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
+    modules or run outputs) and ``course/grading/``. ``dest`` must not exist or be empty. Returns ``dest``."""
+    root = REPO
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "nbgrader_config.py", dest)
+    shutil.copytree(root / "source", dest / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
+                                                                                   "submission", "__pycache__"))
+    shutil.copytree(root / "course" / "grading", dest / "course" / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
+    """Build the student release and autograde the reference solution with nbgrader, in a private course copy."""
+    work = Path(work_dir)
+    if work.exists():
+        shutil.rmtree(work)
+    copy_course(work)
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    if not nbgrader.exists():
+        log("[6/6] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")
+        return {}
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    subprocess.run([str(nbgrader), "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
+                   capture_output=True)
+    sub = work / "course" / "submitted" / "reference" / "superres"
+    sub.mkdir(parents=True)
+    for nb in (work / "source" / "superres").glob("*.ipynb"):
+        shutil.copy(nb, sub)
+    log("[6/6] release built; autograding the reference solution with nbgrader (about 40 s)")
+    subprocess.run([str(nbgrader), "autograde", "superres", "--force"], cwd=work, env=env, check=True,
+                   capture_output=True)
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(work / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
+        s = gb.find_submission("superres", "reference")
+        grades = {g.name: (g.auto_score, g.max_score) for nb in s.notebooks for g in nb.grades
+                  if g.auto_score is not None and not g.needs_manual_grade}
+    got = sum(v[0] for v in grades.values())
+    total = sum(v[1] for v in grades.values())
+    log(f"      reference solution: {got:g} / {total:g} autograded points")
+    return {"points": got, "max_points": total, "release": str(work / "release")}

@@ -191,7 +191,13 @@ def main(argv: list[str] | None = None, default_modules: Callable | None = None,
     args = parser.parse_args(argv)
     if args.command == "super-resolve" and not args.set5 and args.input is None:
         parser.error("super-resolve needs an input image/folder or --set5")
-    return args.func(args, default_modules)
+    from .checkpoint import CheckpointError
+
+    try:
+        return args.func(args, default_modules)
+    except (CheckpointError, FileNotFoundError) as e:  # a missing or unusable file: say which, no traceback
+        print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

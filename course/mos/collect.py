@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,8 @@ import numpy as np
 
 from course.grade import STUDENT_ID
 
-__all__ = ["ReferenceSet", "Collected", "reference_set", "find_student_folders", "check_images", "collect",
-           "MAX_FILE_BYTES"]
+__all__ = ["ReferenceSet", "Collected", "reference_set", "find_student_folders", "read_images", "check_images",
+           "collect", "read_plain_file", "decode_png", "bicubic", "MAX_FILE_BYTES"]
 
 #: Largest image file accepted (a 4x Set5 PNG is about 1.5 MB).
 MAX_FILE_BYTES = 32 << 20
@@ -118,7 +119,7 @@ def find_student_folders(root: Path, assignment: str = "superres",
     return found, rejected
 
 
-def _read_plain_file(path: Path) -> bytes:
+def read_plain_file(path: Path) -> bytes:
     """The bytes of a regular file, refusing links and files over ``MAX_FILE_BYTES`` (checked on the open file)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
@@ -144,7 +145,10 @@ def decode_png(data: bytes, expected_wh: tuple[int, int]) -> np.ndarray:
     old = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # over MAX_PIXELS: refuse, not warn
+            im = Image.open(io.BytesIO(data), formats=["PNG"])
+        with im:
             if im.size != expected_wh:
                 raise ValueError(f"is {im.size[0]}x{im.size[1]}, expected {expected_wh[0]}x{expected_wh[1]} "
                                  "(4x its LR image)")
@@ -152,8 +156,10 @@ def decode_png(data: bytes, expected_wh: tuple[int, int]) -> np.ndarray:
                 raise ValueError(f"is a {im.mode} image, expected RGB")
             im.load()
             return np.asarray(im, dtype=np.uint8).copy()
-    except (Image.UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ValueError(f"is not a decodable PNG ({type(e).__name__})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"has more than {MAX_PIXELS} pixels (refused before decoding)") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("is not a decodable PNG") from None
     except (OSError, SyntaxError) as e:
         raise ValueError(f"cannot be decoded ({e})") from None
     finally:
@@ -164,9 +170,9 @@ def _digest(img: np.ndarray) -> str:
     return hashlib.sha256(img.tobytes() + repr(img.shape).encode()).hexdigest()
 
 
-def check_images(folder: Path, ref: ReferenceSet, bicubic_digests: dict[str, str]) -> dict[str, np.ndarray]:
-    """The student's images ``{name: pixels}`` in ``folder``, one per reference image; raises ``ValueError`` with
-    the first problem (naming the file)."""
+def read_images(folder: Path, ref: ReferenceSet) -> dict[str, np.ndarray]:
+    """The student's images ``{name: pixels}`` in ``folder``, one per reference image, each read safely and checked
+    (PNG, RGB, ``scale`` x its LR image); raises ``ValueError`` with the first problem (naming the file)."""
     images = {}
     for name in ref.names:
         path = folder / f"{name}.png"
@@ -176,14 +182,20 @@ def check_images(folder: Path, ref: ReferenceSet, bicubic_digests: dict[str, str
             raise ValueError(f"{name}.png is a symbolic link")
         h, w = ref.lr[name].shape[:2]
         try:
-            img = decode_png(_read_plain_file(path), (w * ref.scale, h * ref.scale))
+            images[name] = decode_png(read_plain_file(path), (w * ref.scale, h * ref.scale))
         except OSError as e:
             raise ValueError(f"{name}.png cannot be read ({e.strerror or e})") from None
         except ValueError as e:
             raise ValueError(f"{name}.png {e}") from None
+    return images
+
+
+def check_images(folder: Path, ref: ReferenceSet, bicubic_digests: dict[str, str]) -> dict[str, np.ndarray]:
+    """:func:`read_images`, and none may be pixel-identical to the bicubic upscale of its LR image."""
+    images = read_images(folder, ref)
+    for name, img in images.items():
         if _digest(img) == bicubic_digests[name]:
             raise ValueError(f"{name}.png is identical to the bicubic upscale of the LR image")
-        images[name] = img
     return images
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 #: What each synthetic student is, and the words their reason must contain (None: collected).
 EXPECTED = {
     "alice": None, "bob": None, "carol": None,

@@ -24,6 +24,9 @@ def _collect(args) -> int:
     from course.mos.study import calibration_pairs, default_study_folder, freeze, write_links
 
     study_dir = args.study or default_study_folder(args.course_dir, args.assignment)
+    if (study_dir / "study.json").exists() and not args.force:  # before the slow part
+        raise FileExistsError(f"{study_dir} already holds a study (with its answers): pass --force to replace it, "
+                              "or --study another folder")
     refs = parse_reference_args(args.reference)
     ref = reference_set(args.data_dir)
     src = args.src or args.course_dir / "course" / "submitted"

@@ -62,6 +62,9 @@ def to_gradebook(db_url: str, assignment: str, a: dict, log=print) -> dict:
     from nbgrader.api import Gradebook, MissingEntry
 
     out = {"written": {}, "skipped": {}, "cell": None}
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
+        log(f"no gradebook at {db_url[len('sqlite:///'):]} (grade the class first: `make grade`): nothing written")
+        return out
     with Gradebook(db_url) as gb:
         try:
             notebook, cell = _find_cell(gb, assignment)
@@ -73,8 +76,9 @@ def to_gradebook(db_url: str, assignment: str, a: dict, log=print) -> dict:
                 f"source/{assignment}/05_super_resolution.ipynb, run `make release` before collecting submissions, "
                 "then `--to-gradebook` again. The points are in human_evaluation.csv meanwhile.")
             return out
-        out["cell"] = (notebook, cell.max_score)
-        for student, (_, pts) in student_points(a, cell.max_score).items():
+        max_score = float(cell.max_score)
+        out["cell"] = (notebook, max_score)
+        for student, (_, pts) in student_points(a, max_score).items():
             if math.isnan(pts):
                 out["skipped"][student] = "no rating, or the controls have no ratings"
                 continue
@@ -89,5 +93,5 @@ def to_gradebook(db_url: str, assignment: str, a: dict, log=print) -> dict:
         gb.db.commit()
     for student, reason in out["skipped"].items():
         log(f"  gradebook: {student} skipped ({reason})")
-    log(f"  gradebook: {len(out['written'])} scores written to {notebook}/{CELL} (out of {cell.max_score:g})")
+    log(f"  gradebook: {len(out['written'])} scores written to {notebook}/{CELL} (out of {max_score:g})")
     return out

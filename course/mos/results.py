@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import textwrap
 from html import escape
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def plot(a: dict, path: Path) -> Path:
     ax.set_yticks(y, [r["version"] for r in rows], fontsize=8)
     ax.set_xlim(0.8, 5.2)
     ax.set_xlabel("MOS (1 = bad … 5 = excellent), 95 % CI")
-    ax.set_title(f"Human evaluation — {a['split']}"[:90], fontsize=9)
+    ax.set_title(textwrap.fill(f"Human evaluation — {a['split']}", 90), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -43,16 +43,18 @@ def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 def calibration_pairs(data_dir=None, n: int = 3, size: int = 192, scale: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
     """``n`` (nearest-neighbour, HR) crops of ``size`` x ``size`` from training photos (the bundled samples' train
     split: never an evaluation image). The NN crop is made from the prepared MATLAB-bicubic LR image."""
+    from sr_utils.color import load_rgb
     from sr_utils.datasets import SREvalDataset
     from sr_utils.notebook import default_data_dir, ensure_sample_data
 
     data_dir = ensure_sample_data(Path(data_dir) if data_dir is not None else default_data_dir(), scale)
     ds = SREvalDataset(data_dir / "lists" / f"samples_train_x{scale}.json")
-    photos = [ds[i] for i in range(len(ds))]
-    photos = [p for p in photos if min(p[2].shape[:2]) >= size]
-    photos.sort(key=lambda p: float(p[1].astype(np.float64).std(axis=2).mean()) < 1.0)  # colour photos first
+    low = [load_rgb(ds.root / im["lr"]) for im in ds.images]  # small: choose on these, decode few HR photos
+    usable = [i for i, lr in enumerate(low) if min(lr.shape[:2]) * scale >= size]
+    usable.sort(key=lambda i: float(low[i].astype(np.float64).std(axis=2).mean()) < 1.0)  # colour photos first
     pairs = []
-    for _, lr, hr in photos[:n]:
+    for i in usable[:n]:
+        _, lr, hr = ds[i]
         top = (hr.shape[0] - size) // 2 // scale * scale
         left = (hr.shape[1] - size) // 2 // scale * scale
         lo = lr[top // scale: (top + size) // scale, left // scale: (left + size) // scale]
@@ -77,7 +79,7 @@ class Study:
 def _save_png(img: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8), "RGB").save(path, optimize=False)
+    Image.fromarray(np.ascontiguousarray(img, dtype=np.uint8), "RGB").save(path, compress_level=1)
 
 
 def _write_private(path: Path, text: str) -> None:

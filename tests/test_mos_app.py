@@ -66,8 +66,9 @@ def test_answers_are_validated_stored_and_answering_twice_keeps_one(client, stud
     from course.mos.store import AnswerStore
 
     token = study.tokens["ta"]
-    client.post(f"/r/{token}/calibrated")
     first, second = study.meta["orders"]["ta"][:2]
+    assert client.post(f"/r/{token}/answer", content=f"item={first}&score=3").status_code == 400  # not calibrated
+    client.post(f"/r/{token}/calibrated")
     other = next(i for i in study.meta["items"] if i not in study.meta["orders"]["alice"])
     bad = [f"item={first}&score=0", f"item={first}&score=6", f"item={first}&score=3.0", f"item={first}&score=",
            f"item={first}&score=%EF%BC%93", f"item={first}", "score=3", f"item=deadbeef&score=3",
@@ -75,6 +76,7 @@ def test_answers_are_validated_stored_and_answering_twice_keeps_one(client, stud
     for body in bad:
         assert client.post(f"/r/{token}/answer", content=body).status_code == 400, body
     alice = study.tokens["alice"]
+    client.post(f"/r/{alice}/calibrated")
     assert client.post(f"/r/{alice}/answer", content=f"item={other}&score=3").status_code == 400  # own image
     assert AnswerStore(study.db_path).all_answers() == []
     r = client.post(f"/r/{token}/answer", content=f"item={first}&score=2")

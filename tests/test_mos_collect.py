@@ -96,6 +96,8 @@ def test_freeze_copies_blinds_and_orders_per_rater(sample_ref, tmp_path):
     assert load_study(study.folder).meta == meta
     with pytest.raises(FileExistsError):
         freeze(tmp_path / "study", sample_ref, got.accepted, ["instructor"])
+    with pytest.raises(ValueError, match="rater name"):
+        freeze(tmp_path / "other", sample_ref, got.accepted, ["ta\tx"])
 
 
 def test_calibration_uses_training_photos_nn_and_hr(sample_ref):

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from mos_fixtures import REPO_ROOT, make_class, make_study, sample_ref  # noqa: F401 (fixture)
+from mos_fixtures import REPO_ROOT, make_study, sample_ref, save, student_image  # noqa: F401 (fixture)
 
 
 def _answer_all(study, rule):
@@ -169,22 +169,28 @@ def test_every_command_in_docs_mos_is_run():
             assert option in out.stdout, (cmd, option)
 
 
-def test_cli_collect_then_results(sample_ref, tmp_path):
-    make_class(sample_ref, tmp_path / "class")
+def test_cli_collect_then_results(sample_ref, tmp_path, capsys):
+    from course.mos.collect import bicubic
+
+    for k, student in enumerate(["alice", "bob", "frank"]):  # frank hands in the bicubic upscale
+        for name in sample_ref.names:
+            img = bicubic(sample_ref.lr[name], 4) if student == "frank" else student_image(sample_ref, name, 3 + k)
+            save(img, tmp_path / "class" / student / "superres" / "submission" / "set5" / f"{name}.png")
+    from course.mos.__main__ import main
+
     data = str(sample_ref.list_file.parent.parent)
     study = tmp_path / "study"
-    out = _run("course.mos", "collect", "superres", "--from", str(tmp_path / "class"), "--study", str(study),
-               "--data-dir", data, "--rater", "instructor", "--peer", "--seed", "1")
-    assert out.returncode == 0, out.stderr
-    assert "left out frank" in out.stdout and "3 submissions collected" in out.stdout
+    assert main(["collect", "superres", "--from", str(tmp_path / "class"), "--study", str(study), "--data-dir", data,
+                 "--rater", "instructor", "--peer", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "left out frank" in out and "2 submissions collected" in out
     report = {r["student"]: r for r in csv.DictReader(open(study / "collection.csv"))}
     assert report["alice"]["status"] == "collected" and "bicubic" in report["frank"]["reason"]
     links = (study / "links.txt").read_text().splitlines()
-    assert len(links) == 4 and all("http://127.0.0.1:8765/r/" in line for line in links)
-    again = _run("course.mos", "collect", "--from", str(tmp_path / "class"), "--study", str(study), "--data-dir", data)
-    assert again.returncode == 2 and "--force" in again.stderr
-    res = _run("course.mos", "results", "--study", str(study), "--to-gradebook", "--gradebook",
-               f"sqlite:///{tmp_path / 'absent.db'}")
-    assert res.returncode == 3, res.stderr  # no human_evaluation cell: said, and the CSV written
-    assert "0 ratings" in res.stdout and (study / "results" / "human_evaluation.csv").is_file()
+    assert len(links) == 3 and all("http://127.0.0.1:8765/r/" in line for line in links)
+    assert main(["collect", "--from", str(tmp_path / "class"), "--study", str(study), "--data-dir", data]) == 2
+    assert "--force" in capsys.readouterr().err
+    code = main(["results", "--study", str(study), "--to-gradebook", "--gradebook", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert code == 3  # no gradebook with a human_evaluation cell: said, and the CSV written
+    assert "0 ratings" in capsys.readouterr().out and (study / "results" / "human_evaluation.csv").is_file()
     assert (study / "results" / "mos.html").is_file()

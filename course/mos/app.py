@@ -91,6 +91,8 @@ def make_app(study: Study) -> Starlette:
         rater = rater_of(request)
         if rater is None:
             return _nothing()
+        if pairs and not await run_in_threadpool(store.is_calibrated, rater):
+            return _nothing(400)  # the calibration page comes first
         body = await request.body()
         if len(body) > _MAX_FORM_BYTES:
             return _nothing(400)

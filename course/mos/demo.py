@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["degrade", "make_class", "scripted_scores", "run_demo_study"]
+__all__ = ["degrade", "make_class", "item_quality", "scripted_scores", "run_demo_study"]
 
 DEGRADATIONS = ("blur", "noise", "jpeg")
 
@@ -55,8 +55,9 @@ def make_class(submission: Path, dest: Path, seed: int = 0) -> list[str]:
     return students
 
 
-def scripted_scores(study, rater: str, rng: np.random.Generator, jitter: float) -> dict[str, int]:
-    """``{item: score}`` of one scripted rater over the items of its order (see the module doc)."""
+def item_quality(study) -> dict[str, float]:
+    """``{item: quality in [0, 1]}``: PSNR against the HR (kit convention) from the NN control's (0) to 8 dB above
+    it (1); the HR itself is 1."""
     from sr_utils.color import load_rgb
     from sr_utils.metrics import evaluate_sr
 
@@ -65,16 +66,20 @@ def scripted_scores(study, rater: str, rng: np.random.Generator, jitter: float) 
     hr = {im: load_rgb(study.folder / "images" / f"{by_key[('control:hr', im)]}.png") for im in study.meta["images"]}
     psnr_nn = {im: evaluate_sr(load_rgb(study.folder / "images" / f"{by_key[('control:nn', im)]}.png"), hr[im],
                                scale)[0] for im in study.meta["images"]}
-    scores = {}
-    for item in study.meta["orders"][rater]:
-        version, image = items[item]["version"], items[item]["image"]
-        if version == "control:hr":
-            quality = 1.0
-        else:
-            p, _ = evaluate_sr(load_rgb(study.folder / "images" / f"{item}.png"), hr[image], scale)
-            quality = 1.0 if math.isinf(p) else (p - psnr_nn[image]) / 8.0  # 8 dB above NN: excellent
-        scores[item] = int(np.clip(round(1 + 4 * min(max(quality, 0.0), 1.0) + rng.normal(0, jitter)), 1, 5))
-    return scores
+    quality = {}
+    for item, it in items.items():
+        if it["version"] == "control:hr":
+            quality[item] = 1.0
+            continue
+        p, _ = evaluate_sr(load_rgb(study.folder / "images" / f"{item}.png"), hr[it["image"]], scale)
+        quality[item] = 1.0 if math.isinf(p) else min(max((p - psnr_nn[it["image"]]) / 8.0, 0.0), 1.0)
+    return quality
+
+
+def scripted_scores(order: list[str], quality: dict[str, float], rng: np.random.Generator,
+                    jitter: float) -> dict[str, int]:
+    """``{item: score}`` of one scripted rater: ``1 + 4 · quality`` plus Gaussian jitter, rounded, clipped to 1..5."""
+    return {item: int(np.clip(round(1 + 4 * quality[item] + rng.normal(0, jitter)), 1, 5)) for item in order}
 
 
 def run_demo_study(out_dir, seed: int = 0, log=print) -> dict[str, Path]:
@@ -100,9 +105,11 @@ def run_demo_study(out_dir, seed: int = 0, log=print) -> dict[str, Path]:
     study = freeze(out / "mos" / "study", ref, got.accepted, raters, references=references,
                    calibration=calibration_pairs(n=2), seed=seed, force=True)
     store = AnswerStore(study.db_path)
+    quality = item_quality(study)
     for k, rater in enumerate(raters):
         store.mark_calibrated(rater)
-        for item, score in scripted_scores(study, rater, np.random.default_rng(seed + k), 0.4 + 0.3 * k).items():
+        rng = np.random.default_rng(seed + k)
+        for item, score in scripted_scores(study.meta["orders"][rater], quality, rng, 0.4 + 0.3 * k).items():
             store.answer(rater, item, score)
     a = analyse(study)
     paths = write_results(a, out / "mos" / "results")

@@ -110,6 +110,9 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
                               "or --study another folder")
     if not students and not references:
         raise ValueError("nothing to rate: no submission was collected")
+    for rater in raters:
+        if not rater or len(rater) > 100 or not rater.isprintable() or rater != rater.strip():
+            raise ValueError(f"rater name {rater!r}: 1-100 printable characters, no surrounding spaces")
     for name in ("images", "calibration"):
         if (folder / name).is_dir():
             for old in (folder / name).iterdir():

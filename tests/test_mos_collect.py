@@ -94,6 +94,7 @@ def test_freeze_copies_blinds_and_orders_per_rater(sample_ref, tmp_path):
     assert np.array_equal(np.asarray(Image.open(study.folder / "images" / f"{alice_item}.png")),
                           got.accepted["alice"][sample_ref.names[0]])
     assert load_study(study.folder).meta == meta
+    assert (study.folder / ".gitignore").read_text() == "*\n"  # students' images and tokens never reach git
     with pytest.raises(FileExistsError):
         freeze(tmp_path / "study", sample_ref, got.accepted, ["instructor"])
     with pytest.raises(ValueError, match="rater name"):

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _collect(args) -> int:
     from course.mos.collect import collect, reference_set
     from course.mos.references import load_generator, parse_reference_args, upscale_all
-    from course.mos.study import calibration_pairs, default_study_folder, freeze, write_links
+    from course.mos.study import calibration_pairs, default_study_folder, freeze, make_study_folder, write_links
 
     study_dir = args.study or default_study_folder(args.course_dir, args.assignment)
     if (study_dir / "study.json").exists() and not args.force:  # before the slow part
@@ -32,15 +32,16 @@ def _collect(args) -> int:
     src = args.src or args.course_dir / "course" / "submitted"
     print(f"collecting {ref.label} images from {src}")
     got = collect(src, ref, args.assignment)
-    references = {name: upscale_all(load_generator(path), ref.lr) for name, path in refs.items()}
-    study = freeze(study_dir, ref, got.accepted, args.rater or ["instructor"], peer=args.peer, references=references,
-                   calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force)
-    report = study_dir / "collection.csv"
+    make_study_folder(study_dir)
+    report = study_dir / "collection.csv"  # written first: the reasons stay even when nothing can be rated
     with open(report, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["student", "status", "reason"])
         w.writerows([s, "collected", ""] for s in sorted(got.accepted))
         w.writerows([s, "left out", reason] for s, reason in sorted(got.rejected.items()))
+    references = {name: upscale_all(load_generator(path), ref.lr) for name, path in refs.items()}
+    study = freeze(study_dir, ref, got.accepted, args.rater or ["instructor"], peer=args.peer, references=references,
+                   calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force)
     links = write_links(study, f"http://127.0.0.1:{args.port}")
     print(f"study frozen in {study_dir}: {len(study.meta['items'])} items ({len(study.meta['versions'])} versions x "
           f"{len(ref.names)} images of {ref.label}), {len(study.tokens)} raters; per-student reasons in {report}; "

@@ -28,7 +28,7 @@ import numpy as np
 from course.mos.collect import ReferenceSet, bicubic
 
 __all__ = ["Study", "freeze", "load_study", "nearest_upscale", "calibration_pairs", "CONTROLS",
-           "default_study_folder", "write_links"]
+           "default_study_folder", "write_links", "make_study_folder"]
 
 #: The hidden controls: anchors of the scale that every rater sees.
 CONTROLS = ("control:nn", "control:bicubic", "control:hr")
@@ -88,6 +88,13 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+def make_study_folder(folder: Path) -> Path:
+    """Create ``folder`` with a ``.gitignore`` that keeps all of it (students' images, tokens) out of git."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".gitignore").write_text("*\n")
+    return folder
+
+
 def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.ndarray]],
            raters: list[str], peer: bool = False, references: dict[str, dict[str, np.ndarray]] | None = None,
            calibration: list[tuple[np.ndarray, np.ndarray]] | None = None, seed: int | None = None,
@@ -119,9 +126,9 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
                 old.unlink()
     for stale in ("answers.db", "answers.db-wal", "answers.db-shm"):
         (folder / stale).unlink(missing_ok=True)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
+    make_study_folder(folder)
+    (folder / "images").mkdir(exist_ok=True)
     (folder / "calibration").mkdir(exist_ok=True)
-    (folder / ".gitignore").write_text("*\n")
     versions: dict[str, dict[str, np.ndarray]] = {f"student:{s}": imgs for s, imgs in sorted(students.items())}
     versions["control:nn"] = {n: nearest_upscale(ref.lr[n], ref.scale) for n in ref.names}
     versions["control:bicubic"] = {n: bicubic(ref.lr[n], ref.scale) for n in ref.names}

@@ -17,6 +17,7 @@ import csv
 import io
 import math
 import sys
+import textwrap
 from html import escape
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def plot(rows: list[dict], marks: list[dict], label: str, path: Path) -> Path:
     ax.set_xlabel("PSNR (dB, Y, kit convention) → less distortion")
     ax.set_ylabel("MOS (1 bad … 5 excellent) → better perceived")
     ax.set_ylim(0.8, 5.2)
-    ax.set_title(f"Perception–distortion, {label}"[:80], fontsize=9)
+    ax.set_title(textwrap.fill(f"Perception–distortion, {label}", 80), fontsize=8)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower left")

@@ -41,7 +41,7 @@ def test_plain_layout_from_dir_and_a_lone_valid_student(sample_ref, tmp_path):
     assert sorted(got.accepted) == ["x1", "x2"] and not got.rejected
 
 
-def test_a_decompression_bomb_and_an_oversized_file_are_refused(sample_ref, tmp_path, monkeypatch):
+def test_a_decompression_bomb_an_oversized_file_and_a_fifo_are_refused(sample_ref, tmp_path, monkeypatch):
     from course.mos import collect as mod
 
     name = sample_ref.names[0]
@@ -56,6 +56,9 @@ def test_a_decompression_bomb_and_an_oversized_file_are_refused(sample_ref, tmp_
     assert mod.collect(tmp_path, sample_ref, log=lambda *_: None).accepted.keys() == {"eve"}
     monkeypatch.setattr(mod, "MAX_FILE_BYTES", 1000)
     assert "byte limit" in mod.collect(tmp_path, sample_ref, log=lambda *_: None).rejected["eve"]
+    (folder / f"{name}.png").unlink()
+    os.mkfifo(folder / f"{name}.png")  # opening it must neither block nor be read
+    assert "not a regular file" in mod.collect(tmp_path, sample_ref, log=lambda *_: None).rejected["eve"]
 
 
 def test_freeze_copies_blinds_and_orders_per_rater(sample_ref, tmp_path):

@@ -11,6 +11,7 @@ reason naming the file; nothing aborts for the class.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -119,9 +120,11 @@ def find_student_folders(root: Path, assignment: str = "superres",
     return found, rejected
 
 
-def read_plain_file(path: Path) -> bytes:
-    """The bytes of a regular file, refusing links and files over ``MAX_FILE_BYTES`` (checked on the open file)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+def read_plain_file(path, dir_fd: int | None = None) -> bytes:
+    """The bytes of a regular file, refusing links (``O_NOFOLLOW``: ``OSError`` ELOOP) and files over
+    ``MAX_FILE_BYTES`` (checked on the open file). ``path`` is relative to ``dir_fd`` when given."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -173,20 +176,26 @@ def _digest(img: np.ndarray) -> str:
 def read_images(folder: Path, ref: ReferenceSet) -> dict[str, np.ndarray]:
     """The student's images ``{name: pixels}`` in ``folder``, one per reference image, each read safely and checked
     (PNG, RGB, ``scale`` x its LR image); raises ``ValueError`` with the first problem (naming the file)."""
+    try:  # the folder itself is opened without following a link; every file is opened relative to it
+        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise ValueError(f"{folder.name}/ cannot be opened as a plain folder ({e.strerror})") from None
     images = {}
-    for name in ref.names:
-        path = folder / f"{name}.png"
-        if not os.path.lexists(path):
-            raise ValueError(f"{name}.png is missing (one image per {ref.label} image is expected)")
-        if os.path.islink(path):
-            raise ValueError(f"{name}.png is a symbolic link")
-        h, w = ref.lr[name].shape[:2]
-        try:
-            images[name] = decode_png(read_plain_file(path), (w * ref.scale, h * ref.scale))
-        except OSError as e:
-            raise ValueError(f"{name}.png cannot be read ({e.strerror or e})") from None
-        except ValueError as e:
-            raise ValueError(f"{name}.png {e}") from None
+    try:
+        for name in ref.names:
+            h, w = ref.lr[name].shape[:2]
+            try:
+                images[name] = decode_png(read_plain_file(f"{name}.png", dfd), (w * ref.scale, h * ref.scale))
+            except FileNotFoundError:
+                raise ValueError(f"{name}.png is missing (one image per {ref.label} image is expected)") from None
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise ValueError(f"{name}.png is a symbolic link") from None
+                raise ValueError(f"{name}.png cannot be read ({e.strerror or e})") from None
+            except ValueError as e:
+                raise ValueError(f"{name}.png {e}") from None
+    finally:
+        os.close(dfd)
     return images
 
 

@@ -132,3 +132,14 @@ def test_set5_is_used_and_named_when_prepared(tmp_path):
     assert ref.label == "Set5" and ref.is_set5
     assert sorted(ref.names) == ["baby", "bird", "butterfly", "head", "woman"]
     assert all(ref.hr[n].shape[:2] == tuple(4 * s for s in ref.lr[n].shape[:2]) for n in ref.names)
+
+
+def test_reference_arguments(tmp_path):
+    from course.mos.references import parse_reference_args
+
+    ck = tmp_path / "last.pth"
+    ck.write_bytes(b"x")
+    assert parse_reference_args([f"SRGAN={ck}"]) == {"srgan": ck}
+    for bad in ("SRGAN", f"bad name={ck}", f"srgan={tmp_path / 'absent.pth'}", f"../x={ck}"):
+        with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
+            parse_reference_args([bad])

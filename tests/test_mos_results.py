@@ -94,8 +94,9 @@ def _gradebook(path, students=("alice", "bob", "zoe")):
             gb.add_grade_cell("test_set5_submission", "05_super_resolution", assignment, max_score=2,
                               cell_type="code")
             if assignment == "superres":
-                gb.add_grade_cell("human_evaluation", "05_super_resolution", assignment, max_score=4,
-                                  cell_type="markdown")
+                # what the notebook change makes: a manually graded markdown task cell
+                gb.add_task_cell("human_evaluation", "05_super_resolution", assignment, max_score=4,
+                                 cell_type="markdown")
             for s in students:
                 gb.add_submission(assignment, s)
     return url

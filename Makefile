@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench release grade sandbox-tools install clean-venv help
+.PHONY: demo test bench release grade sandbox-tools browser-tools install clean-venv help \
+        mos-collect mos-serve mos-results class-results
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
@@ -15,6 +16,8 @@ help:
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
+	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
+	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
@@ -35,7 +38,7 @@ install: $(VENV)/.installed-base
 demo: $(VENV)/.installed-instructor
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course demo
 
-test: $(VENV)/.installed-test sandbox-tools
+test: $(VENV)/.installed-test sandbox-tools browser-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Sandboxed grading runs student code in bubblewrap (Debian/Ubuntu package `bubblewrap`). As root with apt, install
@@ -46,6 +49,29 @@ sandbox-tools:
 	    echo "installing bubblewrap (apt-get)"; \
 	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  else echo "bubblewrap (bwrap) is not installed: sandboxed grading needs it (apt-get/dnf install bubblewrap)"; fi; }
+
+# The rating app's browser test drives the distribution's headless Chromium (Debian: chromium + chromium-driver).
+# As root with apt, install them; otherwise say how (the test skips with that reason, and fails under CI).
+browser-tools:
+	@{ command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver (apt-get)"; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else echo "chromium/chromedriver are not installed: the rating app's browser test needs them (apt-get install chromium chromium-driver)"; fi; }
+
+# The human evaluation (docs/mos.md): MOS_ARGS='--from DIR --rater ta1 --peer' etc.
+MOS_ARGS ?=
+mos-collect: $(VENV)/.installed-instructor
+	$(PY) -m course.mos collect superres $(MOS_ARGS)
+
+mos-serve: $(VENV)/.installed-instructor
+	$(PY) -m course.mos serve superres $(MOS_ARGS)
+
+mos-results: $(VENV)/.installed-instructor
+	$(PY) -m course.mos results superres $(MOS_ARGS)
+
+class-results: $(VENV)/.installed-instructor
+	$(PY) -m course.results superres $(MOS_ARGS)
 
 GRADE_ARGS ?=
 grade: $(VENV)/.installed-instructor sandbox-tools

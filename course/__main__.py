@@ -18,7 +18,7 @@ from pathlib import Path
 def _demo(args, default_modules) -> int:
     from .demo import run_demo
 
-    s = run_demo(args.out, data_dir=args.data_dir, grade=not args.no_grading)
+    s = run_demo(args.out, data_dir=args.data_dir, grade=not args.no_grading, study=not args.no_study)
     print(f"\nDemo finished in {s['seconds'] / 60:.1f} min. Everything is in {s['out_dir']}:")
     print(f"  srresnet/ srgan/   checkpoints, log.csv, curves.png (best.pth chosen on {Path(s['val_list']).stem}: "
           f"{s['srresnet']:.2f} dB)")
@@ -26,6 +26,8 @@ def _demo(args, default_modules) -> int:
     print("  comparison.png     bicubic / SRResNet / SRGAN / HR with zoomed crops")
     print("  submission/set5/   SR images for the human evaluation")
     print("  report.md          the report, filled")
+    if s.get("mos_html"):
+        print(f"  mos/               a MOS study answered by scripted raters; results page {s['mos_html']}")
     if s.get("grades"):
         print(f"  grading/           release built, reference autograded: {s['grades']['points']:g} / "
               f"{s['grades']['max_points']:g} points")
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("outputs/demo"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--no-grading", action="store_true", help="skip building the release and autograding")
+    p.add_argument("--no-study", action="store_true", help="skip the scripted MOS study at the end")
     p.set_defaults(func=_demo)
     return kit_main(argv, default_modules=load_reference, parser=parser)
 

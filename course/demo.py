@@ -2,7 +2,8 @@
 
 samples -> SRResNet -> SRGAN (the reference solution, trained by :func:`sr_utils.trainer.train` with the
 ``cpu-small`` profile) -> tables -> pictures -> report -> the student release built and the reference autograded
-by nbgrader. Every step calls the same functions as the notebooks and the command line.
+by nbgrader -> a small MOS study of the outputs answered by scripted raters (:mod:`course.mos.demo`). Every step
+calls the same functions as the notebooks and the command line.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ __all__ = ["run_demo", "copy_course", "grade_reference"]
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, log=print,
+def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, progress: bool = True, log=print,
              overrides: dict | None = None) -> dict:
     """Run the demo under ``out_dir``; ``overrides`` change both training configurations (e.g.
     ``{"iterations": 2}`` in tests). Returns a summary (validation PSNRs, gain over bicubic, grades, seconds)."""
@@ -38,13 +39,13 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = ensure_sample_data(data_dir or default_data_dir(), progress=progress)
-    log(f"[1/6] data: bundled samples in {data}")
+    log(f"[1/7] data: bundled samples in {data}")
     models, solver = load_reference()
     summary = {"out_dir": str(out)}
     for k, stage in enumerate(("srresnet", "srgan"), start=2):
         cfg = TrainConfig.from_profile("cpu-small", stage, data_dir=str(data), content="mse",
                                        srresnet_checkpoint=str(out / "srresnet" / "best.pth"), **(overrides or {}))
-        log(f"[{k}/6] training {stage} ({cfg.iterations} iterations, cpu-small profile"
+        log(f"[{k}/7] training {stage} ({cfg.iterations} iterations, cpu-small profile"
             + (", SRGAN-MSE content: no ImageNet VGG19 weights offline)" if stage == "srgan" else ")"))
         result = train(cfg, out / stage, models, solver, progress=progress, log=log)
         summary[stage] = result["best_val_psnr"]
@@ -52,7 +53,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, 
     # best.pth: chosen on the validation photos (held out of training), never on the test photos reported below
     nets = {"SRResNet": load_generator(out / "srresnet" / "best.pth", models),
             "SRGAN": load_generator(out / "srgan" / "best.pth", models)}
-    log("[4/6] evaluating against bicubic")
+    log("[4/7] evaluating against bicubic")
     sets = test_lists(data)
     rows = evaluate_methods(methods_for(nets), sets, progress=progress)
     tables = write_tables(rows, out / "eval")
@@ -62,12 +63,17 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, progress: bool = True, 
     split, eval_list = human_eval_list(data)
     super_resolve_split(nets["SRGAN"], eval_list, out / "submission" / "set5")
     report = write_report(out)
-    log(f"[5/6] pictures, the human-evaluation folder ({split}) and the report: {report}")
+    log(f"[5/7] pictures, the human-evaluation folder ({split}) and the report: {report}")
     means = {(r["set"], r["method"]): r["psnr"] for r in mean_rows(rows)}
     set_name = next(iter(sets))
     summary["gain_db"] = means[(set_name, "SRResNet")] - means[(set_name, "bicubic")]
     if grade:
         summary["grades"] = grade_reference(out / "grading", progress=progress, log=log)
+    if study:
+        from .mos.demo import run_demo_study
+
+        log("[7/7] a small human-evaluation (MOS) study of these outputs, answered by two scripted raters")
+        summary["mos_html"] = str(run_demo_study(out, data_dir=data, log=log)["html"])
     summary["seconds"] = time.perf_counter() - t0
     return summary
 
@@ -94,7 +100,7 @@ def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
     copy_course(work)
     nbgrader = Path(sys.executable).parent / "nbgrader"
     if not nbgrader.exists():
-        log("[6/6] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")
+        log("[6/7] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")
         return {}
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     subprocess.run([str(nbgrader), "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
@@ -103,7 +109,7 @@ def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
     sub.mkdir(parents=True)
     for nb in (work / "source" / "superres").glob("*.ipynb"):
         shutil.copy(nb, sub)
-    log("[6/6] release built; autograding the reference solution with nbgrader (about 40 s)")
+    log("[6/7] release built; autograding the reference solution with nbgrader (about 40 s)")
     subprocess.run([str(nbgrader), "autograde", "superres", "--force"], cwd=work, env=env, check=True,
                    capture_output=True)
     from nbgrader.api import Gradebook

@@ -43,3 +43,4 @@ def test_demo_pipeline_writes_everything(tmp_path):
     assert "## 3. Test results" in report and "bicubic" in report and "shaved" in report
     assert isinstance(s["gain_db"], float)
     assert "samples_val" in report, "the report says which split chose best.pth"
+    assert (out / "mos" / "results" / "mos.html").is_file() and s["mos_html"].endswith("mos.html")

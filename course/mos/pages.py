@@ -1,0 +1,119 @@
+"""The rating app's pages: server-rendered HTML (every value escaped) and one small script for keys 1-5 and the zoom.
+
+No page names a student or a version: a page shows an opaque item id, the rater's own progress and the image.
+The script is served under the rater's link like everything else (``Content-Security-Policy: script-src 'self'``:
+no inline script runs).
+"""
+from __future__ import annotations
+
+from html import escape
+
+__all__ = ["calibration_page", "rating_page", "done_page", "SCRIPT", "SCALE"]
+
+#: The opinion scale (the SRGAN paper's): score -> words shown to raters.
+SCALE = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 0.5rem 1rem; background: #222; color: #eee; }
+a { color: #9cf; }
+.top { display: flex; gap: 1rem; align-items: center; }
+progress { flex: 1; height: 1rem; }
+.stage { display: flex; gap: 1rem; align-items: flex-start; margin-top: 0.5rem; }
+#photo { max-width: 62vw; max-height: 78vh; cursor: crosshair; image-rendering: auto; }
+#zoom { width: 30vw; height: 30vw; max-height: 60vh; border: 1px solid #888; background-repeat: no-repeat;
+        image-rendering: pixelated; }
+form.scores { margin-top: 0.6rem; display: flex; gap: 0.5rem; }
+form.scores button { font-size: 1.1rem; padding: 0.4rem 0.9rem; }
+.pairs { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.8rem; max-width: 900px; }
+.pairs figure { margin: 0; } .pairs img { width: 100%; image-rendering: auto; }
+.hint { color: #aaa; font-size: 0.9rem; }
+"""
+
+
+def _page(title: str, body: str, script_url: str | None = None) -> str:
+    script = f'<script src="{escape(script_url)}" defer></script>' if script_url else ""
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<meta name=\"referrer\" content=\"no-referrer\">"
+            f"<title>{escape(title)}</title><style>{_STYLE}</style>{script}</head>"
+            f"<body>{body}</body></html>")
+
+
+def calibration_page(base: str, pairs: list[tuple[str, str]]) -> str:
+    """The calibration page: each (NN id, HR id) pair shown side by side with its score; one button to start.
+    ``base`` is the rater's link (``/r/<token>``)."""
+    figures = []
+    for nn, hr in pairs:
+        for cid, score in ((nn, 1), (hr, 5)):
+            figures.append(f'<figure><img src="{escape(base)}/calibration/{escape(cid)}" alt="example scored '
+                           f'{score}"><figcaption>score <b>{score}</b> ({SCALE[score]})</figcaption></figure>')
+    body = (
+        "<h1>Before you start: the scale</h1>"
+        "<p>You will see super-resolved photos one at a time and score each from 1 (bad) to 5 (excellent) with the "
+        "keys <kbd>1</kbd>–<kbd>5</kbd> (or the buttons). Judge the image as a photo: sharpness, artefacts, "
+        "naturalness. Below, examples of the two ends of the scale (training photos, not the ones you will rate): "
+        "on the left what a <b>1</b> looks like, on the right what a <b>5</b> looks like.</p>"
+        f'<div class="pairs">{"".join(figures)}</div>'
+        f'<form method="post" action="{escape(base)}/calibrated"><p><button id="start" type="submit" autofocus>'
+        "I have looked at the examples: start rating</button></p></form>")
+    return _page("Calibration", body)
+
+
+def rating_page(base: str, item_id: str, done: int, total: int) -> str:
+    """One image to rate: ``done`` of ``total`` answered so far."""
+    buttons = "".join(f'<button type="submit" name="score" value="{k}" title="{SCALE[k]}">{k} {SCALE[k]}</button>'
+                      for k in SCALE)
+    src = f"{base}/img/{item_id}"
+    body = (
+        f'<div class="top"><span id="count">Image {done + 1} of {total}</span>'
+        f'<progress id="progress" value="{done}" max="{total}">{done}/{total}</progress></div>'
+        '<div class="stage">'
+        f'<img id="photo" src="{escape(src)}" alt="image to rate">'
+        f'<div><div id="zoom" data-src="{escape(src)}" title="zoom: move the mouse over the photo"></div>'
+        '<p class="hint">Move the mouse over the photo to zoom on a crop (<kbd>z</kbd>: 2x / 4x). '
+        'Score with <kbd>1</kbd>–<kbd>5</kbd>.</p></div></div>'
+        f'<form class="scores" id="scores" method="post" action="{escape(base)}/answer">'
+        f'<input type="hidden" name="item" value="{escape(item_id)}">'
+        f'<input type="hidden" name="score" id="score" value="" disabled>{buttons}</form>')
+    return _page(f"Rate image {done + 1} of {total}", body, f"{base}/app.js")
+
+
+def done_page(total: int) -> str:
+    body = (f'<h1 id="done">Thank you</h1><p>You have rated all {total} images. Your answers are saved; you can close '
+            "this page.</p>")
+    return _page("Done", body)
+
+
+#: Keys 1-5 answer; the zoom panel follows the mouse over the photo; z toggles the zoom factor.
+SCRIPT = r"""
+(function () {
+  var form = document.getElementById('scores');
+  var hidden = document.getElementById('score');
+  var photo = document.getElementById('photo');
+  var zoom = document.getElementById('zoom');
+  var factor = 2, sent = false, fx = 0.5, fy = 0.5;
+  function draw() {
+    if (!photo.naturalWidth) return;
+    var w = photo.naturalWidth * factor, h = photo.naturalHeight * factor;
+    var zw = zoom.clientWidth, zh = zoom.clientHeight;
+    zoom.style.backgroundImage = 'url("' + zoom.dataset.src + '")';
+    zoom.style.backgroundSize = w + 'px ' + h + 'px';
+    var x = Math.max(0, Math.min(w - zw, fx * w - zw / 2)), y = Math.max(0, Math.min(h - zh, fy * h - zh / 2));
+    zoom.style.backgroundPosition = (-x) + 'px ' + (-y) + 'px';
+  }
+  photo.addEventListener('load', draw);
+  if (photo.complete) draw();
+  photo.addEventListener('mousemove', function (e) {
+    var r = photo.getBoundingClientRect();
+    fx = (e.clientX - r.left) / r.width; fy = (e.clientY - r.top) / r.height; draw();
+  });
+  document.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.altKey || e.metaKey) return;
+    if (e.key === 'z') { factor = factor === 2 ? 4 : 2; draw(); return; }
+    if (/^[1-5]$/.test(e.key) && !sent) {
+      sent = true; hidden.disabled = false; hidden.value = e.key;
+      e.preventDefault(); form.submit();
+    }
+  });
+})();
+"""

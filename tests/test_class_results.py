@@ -93,12 +93,11 @@ def test_demo_study_on_a_demo_like_folder(sample_ref, tmp_path, monkeypatch, cap
 
 
 def test_make_targets_run_the_documented_commands():
-    out = subprocess.run(["make", "-n", "mos-collect", "mos-serve", "mos-results", "class-results", "demo",
+    out = subprocess.run(["make", "-n", "mos-collect", "mos-serve", "mos-results", "class-results",
                           "MOS_ARGS=--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     for cmd in ("-m course.mos collect superres --help", "-m course.mos serve superres --help",
-                "-m course.mos results superres --help", "-m course.results superres --help",
-                "-m course.mos demo outputs/demo"):
+                "-m course.mos results superres --help", "-m course.results superres --help"):
         assert cmd in out.stdout, cmd
     import re
 

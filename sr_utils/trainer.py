@@ -71,7 +71,6 @@ class TrainConfig:
     compile: bool = False
     srresnet_checkpoint: str = ""  # SRGAN: the pre-trained SRResNet (default <out>/../srresnet/best.pth)
 
-
     @classmethod
     def from_profile(cls, profile: str, stage: str, **overrides) -> "TrainConfig":
         """The settings of ``PROFILES[profile][stage]``, then ``overrides`` (field names are checked)."""

@@ -1,8 +1,9 @@
 """The hidden checks of ``course/grading`` judged from outside, exactly as the grader runs them.
 
-Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process with a fresh
-token on stdin; a verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS`` and
-the exit code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
+Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process (the
+trusted side, which never imports student code; it starts the student-side process) with a fresh token on stdin; a
+verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS <check>`` and the exit
+code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
 
 1. mutants — one realistic student mistake applied to the reference solution (``old_text`` must occur exactly
    once, so a mutant can never silently be a no-op); each must FAIL its check for the expected reason, on one line
@@ -70,8 +71,12 @@ def run_check(check: str, folder: Path) -> Verdict:
     token = uuid.uuid4().hex
     out = subprocess.run([sys.executable, "-I", str(RUN_CHECK), check, "--submission", str(folder)],
                          input=token + "\n", capture_output=True, text=True, timeout=300, cwd=folder)
-    lines = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
-    return Verdict(check, out.returncode, lines[-1][len(token) + 1:] if lines else None, out.stdout, out.stderr)
+    lines = [line.split(" ", 3)[1:] for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
+    mine = [parts for parts in lines if len(parts) >= 2 and parts[1] == check]
+    line = None
+    if mine:
+        line = "PASS" if mine[-1][0] == "PASS" and len(mine[-1]) == 2 else "FAIL " + " ".join(mine[-1][2:])
+    return Verdict(check, out.returncode, line, out.stdout, out.stderr)
 
 
 def run_many(jobs):
@@ -573,10 +578,10 @@ def test_sys_exit_at_import_fails(exploit_verdicts):
 
 
 @pytest.mark.parametrize("case", ["os_exit_0", "os_exit_0_in_solver"])
-def test_os_exit_gives_no_verdict_hence_failure(case, exploit_verdicts):
+def test_os_exit_ends_the_student_process_hence_failure(case, exploit_verdicts):
     v = exploit_verdicts[case]
-    assert v.line is None, str(v)  # no verdict with the token: the grader counts it as a failure
-    assert _failed(v)
+    assert _failed(v) and v.returncode == 1, str(v)
+    assert "ended the checking process" in v.reason, v.reason
 
 
 def test_token_cannot_be_read_by_student_code(exploit_verdicts):

@@ -88,9 +88,15 @@ def kit_discriminator():
 
 
 def kit_vgg():
-    from sr_utils.vgg import TruncatedVGG19
+    """A frozen feature extractor standing in for the truncated VGG19 (conv/ReLU/pool, parameters frozen, eval
+    mode): what the epoch must do with it -- feed it ImageNet-normalised SR and HR, never train it -- is the same,
+    and it needs no torchvision import (seconds per process)."""
+    from torch import nn
 
-    return TruncatedVGG19(i=2, j=2, weights=None)
+    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
+    net.requires_grad_(False)
+    return net.eval()
 
 
 class Recorder:

@@ -29,10 +29,11 @@ def train_srresnet_epoch(model, loader, optimizer, device, amp=False, scaler=Non
 
 
 def _apply(loss, optimizer, scaler):
-    (loss if scaler is None else scaler.scale(loss)).backward()
     if scaler is None:
+        loss.backward()
         optimizer.step()
         return
+    scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
 

@@ -135,18 +135,21 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
             if info.is_dir():
                 continue
             m = pattern.match("/" + name) or pattern.match(name)
-            who = m.group("student_id") if m else None
+            hint = re.match(r"([A-Za-z0-9.@-]+)_", PurePosixPath(name).name)  # whom to tell, for unmatched names
+            who = m.group("student_id") if m else (hint.group(1) if hint else None)
             who = who if who and safe_student_id(who) else None
             parts = PurePosixPath(name.replace("\\", "/")).parts
             mode = info.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
                 report(who or "(unknown student)", f"{shown}: an absolute or '..' path, skipped")
-            elif stat.S_ISLNK(mode) or (mode and not stat.S_ISREG(mode)):
+            elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # (zips made on Windows carry no file type)
                 report(who or "(unknown student)", f"{shown}: a link or special file, skipped")
             elif name.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar")):
                 report(who or "(unknown student)", f"{shown}: a nested archive, not unpacked")
             elif m is None:
                 unmatched += 1
+                if who is not None:
+                    report(who, f"{shown}: its name does not match --lms-regexp, skipped")
             elif who is None:
                 report("(unknown student)", f"{shown}: the student id is not usable (letters, digits, _.@-)")
             elif info.file_size > max_member_bytes:

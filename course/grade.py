@@ -169,8 +169,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(log, "wb") as f:
-        proc = subprocess.Popen(bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"]),
-                                cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)
+        argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
+                       max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
+                       max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
+        proc = subprocess.Popen(argv, cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-MAX_FILE_BYTES = 50 << 20      # one file of a submission
+MAX_FILE_BYTES = 10 << 20      # one file of a submission (an autograded notebook is at most 20 MB)
 MAX_TOTAL_BYTES = 200 << 20    # a whole submission folder
 MAX_FILES = 2000
 

@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -241,20 +242,16 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
                                   " 'd': [0.5] * 10, 'content': [0.1] * 10, 'adversarial': [0.7] * 10}\n"},
         # issue 10: forging verdicts from inside the check process, reference aliasing, exfiltration through
         # failure messages, script in outputs and answers, formula names, output bombs, the kernel keyring
-        "forge_frames_gc": {"module": FORGE},
-        "reference_alias": {"module_end": ALIAS},
+        # (several classes share a submission to keep the batch short; each is checked on its own below)
+        "forge_and_alias": {"module": FORGE, "module_end": ALIAS},
         "exfiltrate_gc": {"module": EXFILTRATE},
-        "script_outputs": {"cell": SCRIPTS, "markdown": MARKDOWN_XSS},
-        "formula_exception": {"module": "raise type('=HYPERLINK(\"http://evil.example/\", \"x\")', (Exception,), {})"
-                                        "('=1+2')\n",
-                              "cell": "raise type('=HYPERLINK(\"http://evil.example/\")', (Exception,), {})('@SUM(1)')\n"},
-        "display_update_bomb": {"cell": "from IPython.display import display\n"
-                                        "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
-                                        "for _i in range(300):\n"
-                                        "    _h.update({'text/plain': 'y' * 2_000_000}, raw=True)\n"},
-        "metadata_bomb": {"cell": "from IPython.display import display\nfor _i in range(40):\n"
-                                  "    display({'text/plain': 'x'}, metadata={'m': 'z' * 10_000_000}, raw=True)\n"},
-        "keyring": {"cell": KEYRING, "module": KEYRING.replace("print(", "0 and print(")},
+        "script_formula_keyring": {"cell": KEYRING + SCRIPTS + FORMULA, "markdown": MARKDOWN_XSS,
+                                   "module": KEYRING.replace("print(", "0 and print(") + FORMULA},
+        "output_bombs": {"cell": "from IPython.display import display\n"
+                                 "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
+                                 "for _i in range(300):\n    _h.update({'text/plain': 'y' * 2_000_000}, raw=True)\n"
+                                 "for _i in range(40):\n"
+                                 "    display({'text/plain': 'x'}, metadata={'m': 'z' * 10_000_000}, raw=True)\n"},
         "edit_tests": {"edit": "edit"},
         "delete_tests": {"edit": "delete"},
         "skip_tags": {"edit": "tags"},
@@ -289,6 +286,7 @@ MARKDOWN_XSS = ("My answer <script>window.XSS_MD_SCRIPT = 1</script> <img src=x 
                 "$\\href{javascript:XSS_MD_MATH()}{x}$\n\n[ref]: javascript:XSS_MD_REF()\n")
 LIVE_MARKERS = ["XSS_SCRIPT", "XSS_ONERROR", "XSS_HREF", "XSS_JSOUT", "XSS_SVG", "XSS_MIME", "XSS_MD_SCRIPT",
                 "XSS_MD_ONERROR", "XSS_MD_LINK", "XSS_MD_SVG", "XSS_MD_MATH", "XSS_MD_REF"]
+FORMULA = "raise type('=HYPERLINK(\"http://evil.example/\", \"x\")', (Exception,), {})('=1+2')\n"
 KEYRING = ("import ctypes as _ct\n_libc = _ct.CDLL(None, use_errno=True)\n"
            "_r = _libc.add_key(b'user', b'sr_kit_shared', b'from another student', 13, _ct.c_int(-4)) "
            "if hasattr(_libc, 'add_key') else _libc.syscall(248, b'user', b'sr_kit_shared', b'x', 1, _ct.c_long(-4))\n"
@@ -684,17 +682,17 @@ def _formgrader_page(notebook: Path) -> str:
 
 def test_no_student_script_runs_in_the_formgrader_or_the_feedback(batch):
     course = batch["course"]
-    texts = _texts_of(course, "script_outputs")
+    texts = _texts_of(course, "script_formula_keyring")
     assert texts, "the script attack was not graded"
     for name in ("01_models", "03_train"):
-        hostile = course / "course" / "autograded" / "script_outputs" / "superres" / f"{name}.ipynb"
+        hostile = course / "course" / "autograded" / "script_formula_keyring" / "superres" / f"{name}.ipynb"
         clean = course / "course" / "autograded" / "ref_a" / "superres" / f"{name}.ipynb"
         texts[f"formgrader {name}"] = page = _formgrader_page(hostile)
         extra = _live_script(page) - _live_script(_formgrader_page(clean))
         assert not extra, f"live script in the formgrader page of {name}: {sorted(extra)[:5]}"
-    for page in (p for p in (course / "course" / "feedback" / "script_outputs").rglob("*.html")):
+    for page in (p for p in (course / "course" / "feedback" / "script_formula_keyring").rglob("*.html")):
         base = course / "course" / "feedback" / "ref_a" / page.relative_to(course / "course" / "feedback" /
-                                                                        "script_outputs")
+                                                                        "script_formula_keyring")
         extra = _live_script(page.read_text()) - _live_script(base.read_text())
         assert not extra, f"live script in the feedback {page.name}: {sorted(extra)[:5]}"
     for where, text in texts.items():
@@ -721,7 +719,7 @@ def test_exported_csv_cells_hold_no_formula(batch):
 
 def test_output_bombs_are_bounded(batch):
     course = batch["course"]
-    for student in ("display_update_bomb", "metadata_bomb", "output_flood"):
+    for student in ("output_bombs", "output_flood"):
         nb = course / "course" / "autograded" / student / "superres" / "01_models.ipynb"
         assert nb.is_file(), student
         assert nb.stat().st_size < 20 << 20, f"{student}: {nb.stat().st_size >> 20} MB"
@@ -731,20 +729,22 @@ def test_output_bombs_are_bounded(batch):
 
 
 def test_the_kernel_keyring_is_denied(batch):
-    out = (batch["course"] / "course" / "autograded" / "keyring" / "superres" / "01_models.ipynb").read_text()
+    out = (batch["course"] / "course" / "autograded" / "script_formula_keyring" / "superres" /
+           "01_models.ipynb").read_text()
     assert "KEYRING denied" in out and "KEYRING " + "ADDED" not in out
 
 
 def test_check_messages_are_short_and_composed_by_the_grader(batch):
     course = batch["course"]
-    for student in ("exfiltrate_gc", "forge_frames_gc", "reference_alias", "formula_exception"):
+    for student in ("exfiltrate_gc", "forge_and_alias", "script_formula_keyring"):
         for f in (course / "course" / ".grading" / "verdicts" / student).glob("*.json"):
             for name, v in json.loads(f.read_text()).items():
                 assert not v["passed"], (student, name)
                 assert len(v["reason"]) <= 400, (student, name, len(v["reason"]))
                 assert "HYPERLINK" not in v["reason"] or "raised an exception" in v["reason"], v["reason"]
-        for text in _texts_of(course, student).values():
-            assert "EXFIL" not in text or len(text.split("EXFIL", 1)[1].split("\"", 1)[0]) <= 200
+        for text in _texts_of(course, student).values():  # a check's message: at most 200 characters of EXFIL...
+            for reason in re.findall(r"hidden check '\w+' failed: ([^\"]*)", text):
+                assert len(reason) <= 400, reason[:100]
 
 
 def test_two_grading_runs_never_share_sandbox_uids():

@@ -564,8 +564,30 @@ def exploit_verdicts(tmp_path_factory):
         "patches_checks_module": ("srresnet", mk(_models_with_prelude(
             "import sys as _sys\n_checks = _sys.modules.get('checks')\n"
             "if _checks is not None:\n    _checks.expect = lambda *a, **k: None\n", "srresnet_no_long_skip"))),
+        # student text in a message: truncated and escaped (issue 10, item 2)
+        "long_exception": ("conv_block", mk(_models_with_prelude(
+            "raise RuntimeError('\\x1b[31m<script>' + 'A' * 5000 + '\\n' + 'B' * 100)\n"))),
     }
     return run_many(jobs)
+
+
+def test_student_text_in_a_message_is_truncated_and_escaped(exploit_verdicts):
+    v = exploit_verdicts["long_exception"]
+    assert _failed(v) and "raised RuntimeError:" in v.reason, str(v)
+    assert "\x1b" not in v.reason and "\n" not in v.reason and v.reason.count("A") <= 200 and "B" not in v.reason
+    assert "\\x1b" in v.reason  # shown escaped
+
+
+def test_checks_leave_no_temporary_folder(tmp_path_factory):
+    import tempfile
+
+    def ours():
+        return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(("sr_check_", "sr_ref_"))}
+
+    before = ours()
+    folder = make_submission(tmp_path_factory.mktemp("tmpcheck"))
+    assert run_checks_here(["conv_block", "srresnet_epoch"], folder)["conv_block"].passed
+    assert ours() == before
 
 
 def _failed(v: Verdict) -> bool:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from student_client import CheckFailed, Student, run_checks  # noqa: F401 (re-exported for the callers)
-from student_side import kit_discriminator, kit_upscaler, kit_vgg
+from student_side import Recorder, kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
 CHECKS = {}
 MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the trusted side
@@ -417,15 +417,6 @@ def _number(value, what: str):
     if isinstance(value, dict) and "tensor" in value:
         raise CheckFailed(f"{what} is a tensor: return a Python number (e.g. loss.item())")
     return None
-
-
-class Recorder:
-    """Records the gradients at each ``optimizer.step()`` of an oracle run (the student side has its own)."""
-
-    def __init__(self, optimizer, params):
-        self.params, self.grads = list(params), []
-        optimizer.register_step_pre_hook(lambda opt, a, k: self.grads.append(
-            [None if p.grad is None else p.grad.detach().clone() for p in self.params]))
 
 
 def _oracle_srresnet_epoch(model, batches, optimizer, loss_fn=F.mse_loss):

@@ -57,6 +57,18 @@ class LimitedOutputExecute(Execute):
         used[cell_index], used["total"] = cell_before + size, total_before + size
         if cell_before + size <= self.max_output_bytes and total_before + size <= self.max_notebook_output_bytes:
             return super().process_message(msg, cell, cell_index)
+        content = msg.get("content", {})
+        grading = kind == "error" or kind == "execute_result" or (kind == "stream" and content.get("name") == "stderr")
+        if grading and used.get(("kept", cell_index), 0) < 3:
+            # what decides a cell's score (an error, stderr, a result) is never dropped: kept, shortened
+            used[("kept", cell_index)] = used.get(("kept", cell_index), 0) + 1
+            short = {"error": {"ename": str(content.get("ename", ""))[:100], "evalue": str(content.get("evalue", ""))
+                               [:1000], "traceback": []},
+                     "stream": {"name": "stderr", "text": str(content.get("text", ""))[:1000]},
+                     "execute_result": {"execution_count": content.get("execution_count"), "metadata": {},
+                                        "data": {"text/plain": str(content.get("data", {}).get("text/plain", ""))
+                                                 [:1000]}}}[kind]
+            return super().process_message({**msg, "content": short}, cell, cell_index)
         if not used.get(("noted", cell_index)):
             used[("noted", cell_index)] = True
             cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output truncated by the grader: at "
@@ -203,7 +215,8 @@ class SanitizeNotebook(NbGraderPreprocessor):
         for n, cell, i in outputs:
             if total <= self.max_notebook_bytes:
                 break
-            if cell.outputs[i].get("output_type") == "error":
+            out = cell.outputs[i]
+            if out.get("output_type") == "error" or out.get("name") == "stderr":
                 continue  # the reason a test cell lost its points stays
             cell.outputs[i] = new_output("stream", name="stdout",
                                          text="[output removed by the grader: the notebook was too large]\n")

@@ -150,7 +150,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
                   uids: list[int] | None = None) -> dict:
     """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds."""
     cgroups = cgroups or {}
-    runtime = state / "runtime" / student
+    runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     shutil.rmtree(runtime, ignore_errors=True)
     runtime.mkdir(parents=True)
     verdicts = state / "verdicts"
@@ -173,7 +173,8 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
         argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
                        max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
                        max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
-        proc = subprocess.Popen(argv, cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(argv, cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"

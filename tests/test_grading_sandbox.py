@@ -245,7 +245,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
         # (several classes share a submission to keep the batch short; each is checked on its own below)
         "forge_and_alias": {"module": FORGE, "module_end": ALIAS},
         "exfiltrate_gc": {"module": EXFILTRATE},
-        "script_formula_keyring": {"cell": KEYRING + SCRIPTS + FORMULA, "markdown": MARKDOWN_XSS,
+        "scripts": {"cell": KEYRING + SCRIPTS + FORMULA, "markdown": MARKDOWN_XSS,
                                    "module": KEYRING.replace("print(", "0 and print(") + FORMULA},
         "output_bombs": {"cell": "from IPython.display import display\n"
                                  "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
@@ -261,7 +261,8 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
 # (markers are built by concatenation so that no attack's source holds them: only a live copy would)
 FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
          "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
-         "for _o in _gc.get_objects():\n    if isinstance(_o, dict) and 'token' in _o and isinstance(_o['token'], str):\n"
+         "for _o in _gc.get_objects():\n"
+         "    if isinstance(_o, dict) and 'token' in _o and isinstance(_o['token'], str):\n"
          "        _tokens.add(_o['token'])\n"
          "for _fd in range(1, 40):\n    for _t in _tokens | {''}:\n        for _c in ('conv_block', 'srresnet', "
          "'generator', 'discriminator', 'srresnet_epoch', 'srgan_epoch', 'test_table', 'set5_submission'):\n"
@@ -271,15 +272,18 @@ ALIAS = ("\nimport sys as _sys\nfor _m in list(_sys.modules.values()):\n"
          "    if 'reference' in getattr(_m, '__name__', '') and hasattr(_m, 'SRResNet'):\n"
          "        for _n in ('ConvolutionalBlock', 'SubPixelConvolutionalBlock', 'ResidualBlock', 'SRResNet', "
          "'Generator', 'Discriminator'):\n            globals()[_n] = getattr(_m, _n)\n")
-EXFILTRATE = ("import gc as _gc, marshal as _marshal\n_found = [_o for _o in _gc.get_objects() if type(_o).__name__ == 'code'"
+EXFILTRATE = ("import gc as _gc, marshal as _marshal\n"
+              "_found = [_o for _o in _gc.get_objects() if type(_o).__name__ == 'code'"
               " and ('oracle' in _o.co_name or 'check' in _o.co_name.lower())]\n"
-              "raise RuntimeError('EXFIL' + _marshal.dumps(_found[:50]).hex() + repr(_gc.get_objects()[:2000])[:20000])\n")
+              "raise RuntimeError('EXFIL' + _marshal.dumps(_found[:50]).hex()"
+              " + repr(_gc.get_objects()[:2000])[:20000])\n")
 SCRIPTS = ("from IPython.display import display, HTML, Javascript\n"
            "display(HTML('<script>window.X' + 'SS_SCRIPT = 1</script><img src=x onerror=\"X' + 'SS_ONERROR()\">'"
            " + '<a href=\"javascript:X' + 'SS_HREF()\">a</a>'))\n"
            "display(Javascript('window.X' + 'SS_JSOUT = 1'))\n"
            "display({'image/svg+xml': '<svg onload=\"X' + 'SS_SVG()\"></svg>', 'text/plain': 'svg'}, raw=True)\n"
-           "display({'text/html': '<b>ok</b>', 'application/vnd.evil+html': '<script>X' + 'SS_MIME</script>'}, raw=True)\n")
+           "display({'text/html': '<b>ok</b>', 'application/vnd.evil+html': '<script>X' + 'SS_MIME</script>'},"
+           " raw=True)\n")
 # a markdown answer: the literal payload is in the submitted notebook; what matters is what gets rendered
 MARKDOWN_XSS = ("My answer <script>window.XSS_MD_SCRIPT = 1</script> <img src=x onerror=\"XSS_MD_ONERROR()\"> "
                 "[click](javascript:XSS_MD_LINK()) <svg onload=\"XSS_MD_SVG()\"></svg>\n\n"
@@ -682,17 +686,17 @@ def _formgrader_page(notebook: Path) -> str:
 
 def test_no_student_script_runs_in_the_formgrader_or_the_feedback(batch):
     course = batch["course"]
-    texts = _texts_of(course, "script_formula_keyring")
+    texts = _texts_of(course, "scripts")
     assert texts, "the script attack was not graded"
     for name in ("01_models", "03_train"):
-        hostile = course / "course" / "autograded" / "script_formula_keyring" / "superres" / f"{name}.ipynb"
+        hostile = course / "course" / "autograded" / "scripts" / "superres" / f"{name}.ipynb"
         clean = course / "course" / "autograded" / "ref_a" / "superres" / f"{name}.ipynb"
         texts[f"formgrader {name}"] = page = _formgrader_page(hostile)
         extra = _live_script(page) - _live_script(_formgrader_page(clean))
         assert not extra, f"live script in the formgrader page of {name}: {sorted(extra)[:5]}"
-    for page in (p for p in (course / "course" / "feedback" / "script_formula_keyring").rglob("*.html")):
+    for page in (p for p in (course / "course" / "feedback" / "scripts").rglob("*.html")):
         base = course / "course" / "feedback" / "ref_a" / page.relative_to(course / "course" / "feedback" /
-                                                                        "script_formula_keyring")
+                                                                        "scripts")
         extra = _live_script(page.read_text()) - _live_script(base.read_text())
         assert not extra, f"live script in the feedback {page.name}: {sorted(extra)[:5]}"
     for where, text in texts.items():
@@ -723,20 +727,21 @@ def test_output_bombs_are_bounded(batch):
         nb = course / "course" / "autograded" / student / "superres" / "01_models.ipynb"
         assert nb.is_file(), student
         assert nb.stat().st_size < 20 << 20, f"{student}: {nb.stat().st_size >> 20} MB"
-        assert "truncated by the grader" in nb.read_text(), student
+    assert "truncated by the grader" in (course / "course" / "autograded" / "output_bombs" / "superres" /
+                                         "01_models.ipynb").read_text()
     for nb in (course / "course" / "autograded").rglob("*.ipynb"):
         assert nb.stat().st_size <= 20 << 20, nb
 
 
 def test_the_kernel_keyring_is_denied(batch):
-    out = (batch["course"] / "course" / "autograded" / "script_formula_keyring" / "superres" /
+    out = (batch["course"] / "course" / "autograded" / "scripts" / "superres" /
            "01_models.ipynb").read_text()
     assert "KEYRING denied" in out and "KEYRING " + "ADDED" not in out
 
 
 def test_check_messages_are_short_and_composed_by_the_grader(batch):
     course = batch["course"]
-    for student in ("exfiltrate_gc", "forge_and_alias", "script_formula_keyring"):
+    for student in ("exfiltrate_gc", "forge_and_alias", "scripts"):
         for f in (course / "course" / ".grading" / "verdicts" / student).glob("*.json"):
             for name, v in json.loads(f.read_text()).items():
                 assert not v["passed"], (student, name)

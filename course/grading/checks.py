@@ -180,7 +180,8 @@ def conv_block(student: Student, folder: Path) -> None:
     expect(plain.count(*ACTIVATIONS) == 0, "activation=None should add no activation")
     outs = plain.forward_all([2 * x, torch.zeros_like(x), x])["outs"]
     y2, y0, y1 = (_tensor(o) for o in outs)
-    expect(_close(y2 - y0, 2 * (y1 - y0), 1e-5), "with activation=None the block should be a plain (linear) convolution")
+    expect(_close(y2 - y0, 2 * (y1 - y0), 1e-5),
+           "with activation=None the block should be a plain (linear) convolution")
     bn = Remote.new(student, name, 3, 8, 3, batch_norm=True, what=f"{name}(3, 8, 3, batch_norm=True)").train()
     expect(bn.count("BatchNorm2d") == 1, "batch_norm=True should add exactly one nn.BatchNorm2d")
     out = bn(x)
@@ -348,8 +349,8 @@ def discriminator(student: Student, folder: Path) -> None:
     expect(len(leaky) == 9 and all(abs(_attr(m, "negative_slope", -1.0) - 0.2) < 1e-9 for m in leaky),
            "LeakyReLU(0.2) after each of the 8 blocks and after the first dense layer")
     linears = full.layers("Linear")
-    expect(len(linears) == 2 and (_attr(linears[0], "in_features"), _attr(linears[0], "out_features")) == (512 * 36, 1024)
-           and (_attr(linears[1], "in_features"), _attr(linears[1], "out_features")) == (1024, 1),
+    shapes = [(_attr(m, "in_features"), _attr(m, "out_features")) for m in linears]
+    expect(shapes == [(512 * 36, 1024), (1024, 1)],
            "dense layers: Linear(512 * 6 * 6, fc_size) then Linear(fc_size, 1)")
     expect(full.count("Sigmoid") == 0, "return logits: no sigmoid inside the discriminator (BCEWithLogitsLoss)")
     full.eval()
@@ -610,7 +611,8 @@ def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
         for key, net in (("grads_g", "generator"), ("grads_d", "discriminator")):
             mine = grads_g if key == "grads_g" else grads_d
             if not _same(mine[k], ref[key][k]):
-                acc = [a + b if a is not None and torch.is_tensor(b) else None for a, b in zip(ref[key][k], mine[k - 1])]
+                acc = [a + b if a is not None and torch.is_tensor(b) else None
+                       for a, b in zip(ref[key][k], mine[k - 1])]
                 if _same(mine[k], acc, 1e-3):
                     raise CheckFailed(f"the {net}'s gradients accumulate across batches: zero them every batch")
                 raise CheckFailed(f"the {net}'s gradient at batch {k + 1} is wrong (is one optimizer stepped with "

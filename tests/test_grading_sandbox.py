@@ -186,7 +186,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
             "    _dirs[:] = [d for d in _dirs if os.path.join(_root, d) not in ('/proc', '/sys', '/usr', '/dev',"
             " sys.prefix, sys.base_prefix)]\n"
             "    for _f in _files:\n"
-            "        if _f in ('checks.py', 'gradebook.db', 'check_runner.py') or _f.endswith('.ipynb'):\n"
+            "        if _f in ('checks.py', 'gradebook.db', 'student_client.py') or _f.endswith('.ipynb'):\n"
             "            try:\n                _t = open(os.path.join(_root, _f), errors='replace').read()\n"
             "            except Exception:\n                continue\n"
             "            if 'BEGIN ' + 'SOLUTION' in _t or 'Check' + 'Failed' in _t or 'SQL' + 'ite' in _t:\n"

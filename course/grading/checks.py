@@ -26,6 +26,10 @@ import torch.nn.functional as F
 from student_client import CheckFailed, Student, run_checks  # noqa: F401 (re-exported for the callers)
 from student_side import Recorder, kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
+# The oracles are small: one thread, so that the trusted side does not compete with the kernels and the student side
+# for the cores (measured: 2 threads on 2 busy cores made a sandboxed grading run 1.8x slower).
+torch.set_num_threads(1)
+
 CHECKS = {}
 MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the trusted side
 

@@ -46,6 +46,16 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader_plugins.StripCellTags",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# Execution keeps a bounded amount of output (every kind counted); the stored notebook is sanitised (no script
+# can run when the formgrader or the feedback renders it) and at most 20 MB. Hidden checks: see hidden_check().
+c.Autograde.autograde_preprocessors = [
+    "nbgrader_plugins.LimitedOutputExecute",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader_plugins.SanitizeNotebook",
+]
 c.Execute.kernel_name = "python3"
 c.Execute.timeout = 300  # per cell; training in 03_train is shrunk under NBGRADER_EXECUTION
 c.Execute.interrupt_on_timeout = True
@@ -54,12 +64,13 @@ c.Execute.interrupt_on_timeout = True
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader_plugins.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
 # Sandboxed grading (`python -m course.grade`, which sets SR_KIT_SANDBOX): kernels run in bubblewrap through the
-# sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), text output is
-# capped per cell, and hidden checks run in the trusted process after each notebook (course/sandbox.py).
+# sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), output is
+# capped, and hidden checks are decided in the trusted process after each notebook (course/grading/checks.py).
 if os.environ.get("SR_KIT_SANDBOX"):
     c.Execute.kernel_name = os.environ.get("SR_KIT_KERNEL", "python3")
     c.KernelManager.transport = "ipc"
@@ -75,4 +86,5 @@ if os.environ.get("SR_KIT_SANDBOX"):
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",
+        "nbgrader_plugins.SanitizeNotebook",
     ]

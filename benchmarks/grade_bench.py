@@ -1,19 +1,28 @@
-"""Benchmark: sandboxed grading of N copies of the reference submission with 1 worker vs 2 workers.
+"""Benchmark: what grading costs, side by side in one run, on N copies of the reference submission.
 
-Side by side in one process, each run in a fresh private course copy (same submissions, same data): the wall time
-of ``course.grade.grade`` with ``--workers 1`` (the baseline: what plain ``nbgrader autograde`` does, one at a
-time) and with ``--workers 2``, the ratio, and whether every per-cell grade is identical between the two runs.
-Exits 1 if the grades differ or 2 workers are not faster.
+Four ways of grading the same submissions, each in a fresh private course copy (same data):
 
-    .venv/bin/python benchmarks/grade_bench.py [--copies 20] [--workers 2]
+1. plain ``nbgrader autograde superres`` with the hidden checks removed from the assignment (``hidden_check(...)``
+   lines replaced by ``pass`` in the copy's source): what nbgrader itself costs;
+2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``run_check.py``: the trusted side,
+   plus a student-side process);
+3. ``course.grade`` (bubblewrap sandboxes, trusted hidden checks after each notebook) with 1 worker;
+4. the same with ``--workers`` workers.
+
+Prints the wall times, seconds per submission and the ratios to (1); the target is (3) <= 1.3 x (1). Exits 1 if a
+run's grades differ from the others' (the hidden checks of (2)-(4) must give the reference full marks).
+
+    .venv/bin/python benchmarks/grade_bench.py [--copies 4] [--workers 2]
 
 Needs bubblewrap and the instructor extras (``pip install -e '.[instructor]'``).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,14 +32,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def make_course(root: Path, copies: int) -> Path:
+def make_course(root: Path, copies: int, hidden_checks: bool = True) -> Path:
     from course.demo import copy_course
 
     course = copy_course(root / "course_root")
+    if not hidden_checks:
+        for nb in (course / "source" / "superres").glob("*.ipynb"):
+            data = json.loads(nb.read_text())
+            for cell in data["cells"]:
+                src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                cell["source"] = "\n".join("pass  # (benchmark: hidden check removed)" if "hidden_check(" in line
+                                           else line for line in src.split("\n"))
+            nb.write_text(json.dumps(data, indent=1))
     for i in range(copies):
         dest = course / "course" / "submitted" / f"student{i:02d}" / "superres"
         dest.mkdir(parents=True)
-        for nb in (REPO / "source" / "superres").glob("*.ipynb"):
+        for nb in (course / "source" / "superres").glob("*.ipynb"):
             shutil.copy(nb, dest)
     return course
 
@@ -43,34 +60,57 @@ def scores(course: Path) -> dict:
                 for nb in s.notebooks for g in nb.grades}
 
 
+def plain_autograde(course: Path) -> float:
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    env = {**os.environ, "SR_DATA_DIR": str(course / "data")}
+    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    t0 = time.perf_counter()
+    subprocess.run([nbgrader, "autograde", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     from course.grade import grade
+    from data_tools.samples import ensure_sample_data
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--copies", type=int, default=20)
+    ap.add_argument("--copies", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     runs = {}
     with tempfile.TemporaryDirectory(prefix="grade_bench_") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o755)  # the sandbox uid reads the data below it
+        data = ensure_sample_data(tmp / "data")
+        for p in [data, *data.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        os.environ["SR_DATA_DIR"] = str(data)
+        for name, hidden in (("plain nbgrader, no hidden checks", False), ("plain nbgrader", True)):
+            course = make_course(tmp / name.replace(" ", "_").replace(",", ""), args.copies, hidden)
+            (course / "data").symlink_to(data)
+            seconds = plain_autograde(course)
+            runs[name] = {"seconds": seconds, "scores": scores(course)}
+            print(f"{name}: {seconds:.0f} s", flush=True)
         for workers in (1, args.workers):
-            course = make_course(Path(tmp) / f"w{workers}", args.copies)
-            os.environ["SR_DATA_DIR"] = str(course / "data")
+            name = f"course.grade, {workers} worker{'s' * (workers > 1)}"
+            course = make_course(tmp / f"w{workers}", args.copies)
             t0 = time.perf_counter()
-            out = grade("superres", course, workers=workers, feedback=False, progress=True, log=lambda *a: None)
-            runs[workers] = {"seconds": time.perf_counter() - t0, "scores": scores(course),
-                             "ok": sum(r["status"] == "ok" for r in out["results"])}
-            print(f"workers={workers}: {runs[workers]['seconds']:.0f} s for {args.copies} submissions "
-                  f"({runs[workers]['seconds'] / args.copies:.1f} s each), {runs[workers]['ok']} graded without "
-                  "error", flush=True)
-    base, par = runs[1], runs[args.workers]
-    same = base["scores"] == par["scores"]
-    total = sum(v or 0 for v in base["scores"].values())
-    print(f"\n{'':12s}{'1 worker':>12s}{f'{args.workers} workers':>12s}")
-    print(f"{'wall time':12s}{base['seconds']:>11.0f}s{par['seconds']:>11.0f}s")
-    print(f"speed-up: {base['seconds'] / par['seconds']:.2f}x; grades identical: {same} "
-          f"({total:g} points over {args.copies} copies)")
-    return 0 if same and par["seconds"] < base["seconds"] else 1
+            grade("superres", course, workers=workers, feedback=False, progress=False, log=lambda *a: None)
+            runs[name] = {"seconds": time.perf_counter() - t0, "scores": scores(course)}
+            print(f"{name}: {runs[name]['seconds']:.0f} s", flush=True)
+    base = runs["plain nbgrader, no hidden checks"]["seconds"]
+    print(f"\n{args.copies} copies of the reference; wall time, per submission, ratio to plain nbgrader without "
+          "hidden checks")
+    for name, r in runs.items():
+        print(f"  {name:34s} {r['seconds']:7.0f} s {r['seconds'] / args.copies:7.1f} s {r['seconds'] / base:6.2f}x")
+    checked = [r["scores"] for n, r in runs.items() if n != "plain nbgrader, no hidden checks"]
+    same = all(s == checked[0] for s in checked)
+    total = sum(v or 0 for v in checked[0].values())
+    print(f"grades identical across the runs with hidden checks: {same} ({total:g} points over {args.copies} copies)")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python -m course.grade superres                       # what is in course/submitted/
     python -m course.grade superres --from FOLDER         # FOLDER/<student>/*.ipynb (or <student>/superres/*.ipynb)
-    python -m course.grade superres --lms-zip FILE.zip    # an LMS download, through `nbgrader zip_collect`
+    python -m course.grade superres --lms-zip FILE.zip    # an LMS download, unpacked member by member
     make grade                                            # the same as the first line
 
 Every submission is autograded by nbgrader itself (the gradebook, formgrader, feedback and export keep working),
@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import signal
 import subprocess
 import sys
@@ -33,11 +34,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from course import intake
 from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, Cgroup, Limits, SandboxSpec,
-                            SandboxUnavailable, _user_process_count, probe, write_kernelspec)
+                            SandboxUnavailable, UidPool, _user_process_count, probe, write_kernelspec)
 
 REPO = Path(__file__).resolve().parents[1]
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+STUDENT_ID = intake.STUDENT_ID
+# Bounds of the trusted nbgrader processes the grader starts (they parse what student code produced)
+TRUSTED_MEMORY_BYTES = 6 << 30
+TRUSTED_CPU_SECONDS = 7200
+FEEDBACK_TIMEOUT = 600
+MAX_SUBMISSION_BYTES = 1 << 30  # a graded folder (autograded/<student>), checked after each run
 # Canvas/Moodle style download names: <student>_<anything>_<notebook>.ipynb (override with --lms-regexp)
 # (nbgrader matches it against the whole path of each extracted file)
 DEFAULT_LMS_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.@-]+)_.*?(?P<file_id>0[1-5]_[a-z_]+\.ipynb)$"
@@ -63,48 +70,23 @@ def _env(course_root: Path) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # Collecting submissions
 # ---------------------------------------------------------------------------------------------------------
-def collect_folders(src: Path, submitted: Path, assignment: str) -> list[str]:
-    """Copy ``src/<student>/[<assignment>/]*.ipynb`` to ``submitted/<student>/<assignment>/``."""
-    students = []
-    for sdir in sorted(p for p in Path(src).iterdir() if p.is_dir()):
-        if not STUDENT_ID.match(sdir.name):
-            raise GradingError(f"{sdir}: {sdir.name!r} is not a usable student id (letters, digits, _.@-)")
-        inner = sdir / assignment if (sdir / assignment).is_dir() else sdir
-        notebooks = sorted(inner.glob("*.ipynb"))
-        if not notebooks:
-            print(f"  skipped {sdir}: no notebook in it")
-            continue
-        dest = submitted / sdir.name / assignment
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        for nb in notebooks:
-            if nb.is_symlink():
-                raise GradingError(f"{nb} is a symbolic link: submissions must be plain files")
-            shutil.copyfile(nb, dest / nb.name)
-        students.append(sdir.name)
-    return students
+def collect_folders(src: Path, submitted: Path, assignment: str) -> dict[str, str]:
+    """Copy ``src/<student>/[<assignment>/]*.ipynb`` to ``submitted/<student>/<assignment>/`` (course/intake.py:
+    nothing followed, unsafe folders refused). Returns {student: why it needs manual attention}."""
+    _, attention = intake.collect_folders(Path(src), submitted, assignment)
+    return attention
 
 
-def collect_lms_zip(zip_path: Path, course_root: Path, assignment: str, regexp: str) -> None:
-    """Put an LMS download where ``nbgrader zip_collect`` expects it and run it."""
+def collect_lms_zip(zip_path: Path, course_root: Path, assignment: str, regexp: str) -> dict[str, str]:
+    """Unpack an LMS download into ``course/submitted`` member by member (course/intake.py): a bad member is
+    reported and skipped for its student alone. Returns {student: why it needs manual attention}."""
     if not zipfile.is_zipfile(zip_path):
         raise GradingError(f"{zip_path} is not a zip file")
-    archive = course_root / "course" / "downloaded" / assignment / "archive"
-    archive.mkdir(parents=True, exist_ok=True)
-    shutil.copy(zip_path, archive)
-    out = subprocess.run([_nbgrader(), "zip_collect", assignment, "--force",
-                          "--ZipCollectApp.downloaded_directory=course/downloaded",
-                          f"--FileNameCollectorPlugin.named_regexp={regexp}"],
-                         cwd=course_root, env=_env(course_root), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise GradingError("nbgrader zip_collect failed:\n" + out.stderr[-2000:])
-    found = re.search(r"(\d+) files collected(?:, (\d+) files skipped)?", out.stderr + out.stdout)
-    if found is None or found.group(1) == "0":
-        raise GradingError(f"nbgrader zip_collect found no submission in {zip_path}: its file names do not match "
-                           f"--lms-regexp {regexp!r} (groups student_id and file_id, matched against the path)")
-    if found.group(2) not in (None, "0"):
-        print(f"  zip_collect skipped {found.group(2)} files whose names do not match --lms-regexp")
+    students, attention = intake.collect_zip(Path(zip_path), course_root / "course" / "submitted", assignment, regexp)
+    if not students:
+        raise GradingError(f"no submission found in {zip_path}: its file names do not match --lms-regexp {regexp!r} "
+                           "(groups student_id and file_id, matched against the path)")
+    return attention
 
 
 def _ensure_assignment(course_root: Path, assignment: str) -> None:
@@ -129,17 +111,52 @@ def _ensure_assignment(course_root: Path, assignment: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Autograding
 # ---------------------------------------------------------------------------------------------------------
+def bounded(argv: list[str], memory_bytes: int = TRUSTED_MEMORY_BYTES, cpu_seconds: int = TRUSTED_CPU_SECONDS):
+    """``argv`` behind a tiny launcher that sets memory (RLIMIT_DATA) and CPU-time limits, then execs it: the
+    trusted nbgrader processes parse what student code produced, and must not grow without bound."""
+    return [sys.executable, "-I", "-c", _BOUNDED, str(memory_bytes), str(cpu_seconds), *argv]
+
+
+_BOUNDED = ("import os, resource, sys\nm, c = int(sys.argv[1]), int(sys.argv[2])\n"
+            "resource.setrlimit(resource.RLIMIT_DATA, (m, m))\nresource.setrlimit(resource.RLIMIT_CPU, (c, c))\n"
+            "os.execvp(sys.argv[3], sys.argv[3:])\n")
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (nothing followed)."""
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
+def bound_folder(folder: Path, limit: int = MAX_SUBMISSION_BYTES) -> str | None:
+    """The disk bound of a graded folder, checked after its run: past ``limit``, every file but the notebooks is
+    removed and the reason returned."""
+    size = folder_bytes(folder)
+    if size <= limit:
+        return None
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if not name.endswith(".ipynb"):
+                os.unlink(os.path.join(dirpath, name))
+    return f"wrote {size >> 20} MB into its folder (at most {limit >> 20} MB): its files were removed"
+
+
 def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
-                  state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None) -> dict:
+                  state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
+                  uids: list[int] | None = None) -> dict:
     """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds."""
     cgroups = cgroups or {}
-    runtime = state / "runtime" / student
+    runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     shutil.rmtree(runtime, ignore_errors=True)
     runtime.mkdir(parents=True)
     verdicts = state / "verdicts"
     shutil.rmtree(verdicts / student, ignore_errors=True)
     if spec.enabled and spec.uid is not None:
-        spec = SandboxSpec(**{**spec.__dict__, "uid": FIRST_SANDBOX_UID + slot,
+        spec = SandboxSpec(**{**spec.__dict__, "uid": uids[slot] if uids else FIRST_SANDBOX_UID + slot,
                               "cgroup_procs": cgroups[slot].procs if cgroups.get(slot) else []})
     env = {**_env(course_root), ENV_VAR: spec.to_json(), "SR_KIT_CELL_TIMEOUT": str(cell_timeout),
            "SR_KIT_VERDICTS_DIR": str(verdicts), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
@@ -152,8 +169,12 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with open(log, "wb") as f:
-        proc = subprocess.Popen([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
-                                cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)
+        argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
+                       max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
+                       max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
+        proc = subprocess.Popen(argv, cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
@@ -162,12 +183,16 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             proc.wait()
             status = f"killed after {submission_timeout:.0f} s"
     shutil.rmtree(runtime, ignore_errors=True)
+    too_big = bound_folder(course_root / "course" / "autograded" / student)
+    status = too_big if too_big and status == "ok" else status
     return {"student": student, "status": status, "seconds": time.perf_counter() - t0}
 
 
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
-                  cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True) -> list[dict]:
-    """Autograde ``students`` with ``workers`` nbgrader processes at a time (each with its own sandbox uid)."""
+                  cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
+                  require_cgroup: bool = True) -> list[dict]:
+    """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
+    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup."""
     from tqdm.auto import tqdm
 
     state = course_root / "course" / ".grading"
@@ -175,18 +200,33 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
     write_kernelspec(state)
     slots = list(range(workers))
     lock = threading.Lock()
-    cgroups = {}
-    if spec.enabled:  # as root: one memory + process cgroup per worker (None elsewhere: rlimits only)
+    cgroups, pool_of_uids = {}, None
+    if spec.enabled and spec.uid is not None:
+        try:
+            pool_of_uids = UidPool(workers)
+        except SandboxUnavailable as e:
+            raise GradingError(str(e)) from None
+    if spec.enabled:  # one memory + process cgroup per worker (root with a writable cgroupfs)
         for slot in slots:
             cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
                                           spec.limits.processes)
+        if require_cgroup and not all(cgroups.values()):
+            for cg in cgroups.values():
+                if cg is not None:
+                    cg.remove()
+            if pool_of_uids:
+                pool_of_uids.release()
+            raise GradingError("no writable cgroup (memory + pids controllers) here, so nothing bounds the memory of "
+                               "a sandbox as a whole (tmpfs and memfd pages escape the per-process limits). Grade as "
+                               "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
+                               "memfd_create is denied to student code)")
 
     def run(student):
         with lock:
             slot = slots.pop()
         try:
             return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
-                                 submission_timeout, cgroups)
+                                 submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None)
         finally:
             with lock:
                 slots.append(slot)
@@ -202,6 +242,8 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
         for cg in cgroups.values():
             if cg is not None:
                 cg.remove()
+        if pool_of_uids:
+            pool_of_uids.release()
     return results
 
 
@@ -286,18 +328,36 @@ def summarise(rows: list[dict], results: list[dict], failed_checks: Counter) -> 
     return "\n".join(lines)
 
 
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def csv_safe(value):
+    """A CSV cell a spreadsheet will not run (OWASP CSV injection): text starting with ``=``, ``+``, ``-``, ``@``,
+    a tab or a carriage return gets a leading ``'``; numbers are kept as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") and not NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows({k: csv_safe(v) for k, v in row.items()} for row in rows)
+    os.replace(tmp, path)
+
+
 def write_outputs(course_root: Path, assignment: str, students: list[str], results: list[dict]) -> dict:
     out_dir = course_root / "course" / "grades"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = breakdown(course_root, assignment, students)
-    tmp = out_dir / "breakdown.csv.tmp"
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["student"])
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, out_dir / "breakdown.csv")
-    subprocess.run([_nbgrader(), "export", f"--CsvExportPlugin.to={out_dir / 'grades.csv'}"], cwd=course_root,
-                   env=_env(course_root), capture_output=True, check=True)
+    write_csv(out_dir / "breakdown.csv", rows, list(rows[0]) if rows else ["student"])
+    subprocess.run(bounded([_nbgrader(), "export", f"--CsvExportPlugin.to={out_dir / 'grades.csv'}"]),
+                   cwd=course_root, env=_env(course_root), capture_output=True, check=True, timeout=FEEDBACK_TIMEOUT)
+    with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
+        exported = list(csv.DictReader(f))
+    write_csv(out_dir / "grades.csv", exported, list(exported[0]) if exported else ["student_id"])
     summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students))
     (out_dir / "summary.txt").write_text(summary + "\n")
     return {"breakdown": out_dir / "breakdown.csv", "grades": out_dir / "grades.csv",
@@ -306,14 +366,17 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
 
 def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
     for student in students:
-        subprocess.run([_nbgrader(), "generate_feedback", assignment, "--student", student, "--force"],
-                       cwd=course_root, env=_env(course_root), capture_output=True)
+        try:
+            subprocess.run(bounded([_nbgrader(), "generate_feedback", assignment, "--student", student, "--force"]),
+                           cwd=course_root, env=_env(course_root), capture_output=True, timeout=FEEDBACK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The command
 # ---------------------------------------------------------------------------------------------------------
-def make_spec(course_root: Path, unsafe: bool, limits: Limits) -> SandboxSpec:
+def make_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool = False) -> SandboxSpec:
     import data_tools
     import sr_utils
     from data_tools.samples import ensure_sample_data
@@ -333,14 +396,36 @@ def make_spec(course_root: Path, unsafe: bool, limits: Limits) -> SandboxSpec:
                                            f"graded code runs as an unprivileged user: chmod -R a+rX {folder}")
     spec = SandboxSpec(enabled=not unsafe, data_dir=str(Path(data).resolve()), code_dirs=code,
                        course_root=str(course_root), uid=FIRST_SANDBOX_UID if root else None,
-                       base_processes=0 if root else _user_process_count(os.getuid()), limits=limits)
+                       base_processes=0 if root else _user_process_count(os.getuid()), limits=limits,
+                       deny_memfd=no_cgroup)
     return spec
+
+
+def intake_submitted(submitted: Path, assignment: str) -> tuple[list[str], dict[str, str]]:
+    """The submissions in ``submitted/<student>/<assignment>`` that nbgrader may touch, and {student: why not}
+    for the others (an unsafe id, a link, a FIFO, a device, an oversized file: course/intake.py)."""
+    ok, refused = [], {}
+    if not submitted.is_dir():
+        return ok, refused
+    for entry in sorted(submitted.iterdir()):
+        if not os.path.lexists(entry / assignment):
+            continue
+        if not intake.safe_student_id(entry.name):
+            refused[entry.name[:100]] = "not a usable student id (letters, digits, _.@-): not graded"
+            continue
+        problems = intake.inspect(entry)
+        if problems:
+            refused[entry.name] = "refused at intake: " + "; ".join(problems[:5])
+        else:
+            ok.append(entry.name)
+    return ok, refused
 
 
 def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lms_zip: Path | None = None,
           lms_regexp: str = DEFAULT_LMS_REGEXP, students: list[str] | None = None, workers: int | None = None,
           unsafe: bool = False, cell_timeout: int = 300, submission_timeout: float = 3600,
-          limits: Limits | None = None, feedback: bool = True, progress: bool = True, log=print) -> dict:
+          limits: Limits | None = None, feedback: bool = True, progress: bool = True, log=print,
+          no_cgroup: bool = False) -> dict:
     """The whole grading run; returns the per-submission results and the paths written."""
     course_root = Path(course_root).resolve()
     workers = workers or os.cpu_count() or 1
@@ -354,26 +439,34 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
                                "inside Docker (README), or pass --unsafe to grade anyway.") from None
     else:
         log("WARNING: --unsafe: student code runs with your rights, outside any sandbox")
-    spec = make_spec(course_root, unsafe, limits)
+    spec = make_spec(course_root, unsafe, limits, no_cgroup)
     submitted = course_root / "course" / "submitted"
+    attention = {}
     if src is not None:
-        collect_folders(Path(src), submitted, assignment)
+        attention.update(collect_folders(Path(src), submitted, assignment))
     if lms_zip is not None:
-        collect_lms_zip(Path(lms_zip), course_root, assignment, lms_regexp)
-    found = sorted(p.parent.name for p in submitted.glob(f"*/{assignment}") if p.is_dir())
-    students = [s for s in found if s in students] if students else found
-    if not students:
+        attention.update(collect_lms_zip(Path(lms_zip), course_root, assignment, lms_regexp))
+    found, refused = intake_submitted(submitted, assignment)
+    attention.update(refused)
+    if students:
+        found = [s for s in found if s in students]
+        attention = {s: why for s, why in attention.items() if s in students}
+    students = found
+    if not students and not attention:
         raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
     _ensure_assignment(course_root, assignment)
     log(f"grading {len(students)} submissions with {workers} workers "
         f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
     t0 = time.perf_counter()
     results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
-                            progress)
+                            progress, require_cgroup=not no_cgroup)
     seconds = time.perf_counter() - t0
+    graded = {r["student"] for r in results}
+    results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
+                if s not in graded]
     if feedback:
         generate_feedback(course_root, assignment, [r["student"] for r in results if r["status"] == "ok"])
-    outputs = write_outputs(course_root, assignment, students, results)
+    outputs = write_outputs(course_root, assignment, [s for s in students if s in graded], results)
     log(outputs["summary_text"])
     log(f"autograded in {seconds:.0f} s; wrote {outputs['grades']}, {outputs['breakdown']}, {outputs['summary']}"
         + (f" and feedback in {course_root / 'course' / 'feedback'}" if feedback else ""))
@@ -386,7 +479,7 @@ def main(argv=None) -> int:
     ap.add_argument("assignment", help="assignment name (superres)")
     ap.add_argument("--course-dir", type=Path, default=REPO, help="course root holding nbgrader_config.py")
     ap.add_argument("--from", dest="src", type=Path, help="plain folders: FOLDER/<student>/*.ipynb")
-    ap.add_argument("--lms-zip", type=Path, help="an LMS download (zip) collected with nbgrader zip_collect")
+    ap.add_argument("--lms-zip", type=Path, help="an LMS download (zip), unpacked member by member (course/intake.py)")
     ap.add_argument("--lms-regexp", default=DEFAULT_LMS_REGEXP, help="file name pattern of the LMS download "
                     "(named groups student_id and file_id)")
     ap.add_argument("--student", action="append", help="grade only these students (repeatable)")
@@ -397,6 +490,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cpu-seconds", type=int, default=3600, help="CPU time per sandboxed process")
     ap.add_argument("--no-feedback", action="store_true", help="do not generate feedback HTML")
     ap.add_argument("--unsafe", action="store_true", help="grade without a sandbox (only for trusted code)")
+    ap.add_argument("--no-cgroup", action="store_true", help="grade without a cgroup bounding each sandbox's memory "
+                    "(per-process limits only; memfd_create is then denied to student code)")
     args = ap.parse_args(argv)
     workers = args.workers or os.cpu_count() or 1
     limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gb * (1 << 30)),
@@ -406,7 +501,8 @@ def main(argv=None) -> int:
         return 2
     try:
         grade(args.assignment, args.course_dir, args.src, args.lms_zip, args.lms_regexp, args.student, workers,
-              args.unsafe, args.cell_timeout, args.submission_timeout, limits, not args.no_feedback)
+              args.unsafe, args.cell_timeout, args.submission_timeout, limits, not args.no_feedback,
+              no_cgroup=args.no_cgroup)
     except GradingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -4,8 +4,8 @@ Two things run student code while grading, and both run here:
 
 * the Jupyter kernel that executes a submitted notebook (``kernel`` entry point, used as the first ``argv`` item
   of the ``sr-sandbox`` kernelspec that :func:`write_kernelspec` writes);
-* the hidden checks, which import the student's modules (:func:`run_checks`). The check code and the
-  reference solution reach the sandbox on stdin, never as files it could read back.
+* the student side of the hidden checks (:func:`student_launcher`): a process that imports the student's modules
+  and answers plain requests; the checks themselves and the reference solution stay in the trusted process.
 
 What the sandbox sees: the system folders (``/usr``, ``/etc``, ...) and the Python installation read-only, the
 kit's public code (``sr_utils``, ``data_tools``) and the data folder read-only, the submission's own grading
@@ -27,20 +27,25 @@ import dataclasses
 import functools
 import json
 import os
-import queue
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from pathlib import Path
 
 ENV_VAR = "SR_KIT_SANDBOX"
 KERNEL_NAME = "sr-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/opt")
-FIRST_SANDBOX_UID = 61000  # worker k runs student code as uid 61000 + k when the grader is root
+FIRST_SANDBOX_UID = 61000  # as root, student code runs as a uid of 61000..61999, each held by one worker of one run
+SANDBOX_UIDS = 1000
+UID_LOCKS = Path("/run/lock/sr-kit-sandbox-uids")
+# seccomp: system calls denied to sandboxed code (errno EPERM), by machine. The kernel keyrings outlive a process
+# and are shared by everything running as one uid (a key added by one student would be seen by the next): denied,
+# as in Docker's default profile. memfd_create is denied too where no cgroup bounds memory (--no-cgroup).
+KEYRING_SYSCALLS = {"x86_64": {"add_key": 248, "request_key": 249, "keyctl": 250},
+                    "aarch64": {"add_key": 217, "request_key": 218, "keyctl": 219}}
+MEMFD_SYSCALL = {"x86_64": 319, "aarch64": 279}
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 
 
 @dataclasses.dataclass
@@ -66,6 +71,7 @@ class SandboxSpec:
     uid: int | None = None           # as root: the unprivileged uid student code runs as
     cgroup_procs: list = dataclasses.field(default_factory=list)  # as root: the worker's Cgroup.procs
     base_processes: int = 0          # as a user: its processes now (kernels < 5.14 count them in RLIMIT_NPROC)
+    deny_memfd: bool = False         # --no-cgroup: memfd memory escapes RLIMIT_DATA, so memfd_create is denied
     limits: Limits = dataclasses.field(default_factory=Limits)
 
     def to_json(self) -> str:
@@ -162,7 +168,69 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: lis
     launch = [sys.executable, "-I", "-c", _LAUNCH,
               json.dumps({"uid": spec.uid if os.geteuid() == 0 else None, "cpu": lim.cpu_seconds,
                           "data": lim.memory_bytes, "fsize": lim.file_bytes, "nproc": nproc})]
-    return args + ["--"] + launch + list(argv)
+    args += ["--seccomp", SECCOMP_FD_MARK]
+    return [sys.executable, "-I", "-c", _WITH_SECCOMP, seccomp_program(spec.deny_memfd).hex()] + args + ["--"] \
+        + launch + list(argv)
+
+
+def seccomp_program(deny_memfd: bool = False) -> bytes:
+    """A classic-BPF seccomp filter (what ``bwrap --seccomp FD`` loads): the keyring calls (and memfd_create if
+    asked) fail with EPERM, every call of a foreign architecture (x32, i386 compat) too; the rest is allowed."""
+    import platform
+    import struct
+
+    machine = platform.machine()
+    if machine not in KEYRING_SYSCALLS:
+        raise SandboxUnavailable(f"no seccomp filter for this machine ({machine}): x86_64 and aarch64 only")
+    denied = sorted(KEYRING_SYSCALLS[machine].values()) + ([MEMFD_SYSCALL[machine]] if deny_memfd else [])
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, errno_eperm = 0x7FFF0000, 0x00050000 | 1
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, errno_eperm), (ld, 0, 0, 0)]
+    if machine == "x86_64":
+        prog.append((jge, len(denied) + 1, 0, 0x40000000))  # x32 system calls
+    for i, nr in enumerate(denied):
+        prog.append((jeq, len(denied) - i, 0, nr))
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, errno_eperm)]
+    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+
+
+SECCOMP_FD_MARK = "@SECCOMP_FD@"
+# Runs outside the sandbox, right before bwrap: the filter goes into a memfd that bwrap reads (--seccomp FD).
+_WITH_SECCOMP = ("import os, sys\nfd = os.memfd_create('sr-kit-seccomp', 0)\nos.write(fd, bytes.fromhex(sys.argv[1]))\n"
+                 "os.lseek(fd, 0, 0)\nos.set_inheritable(fd, True)\n"
+                 f"argv = [str(fd) if a == {SECCOMP_FD_MARK!r} else a for a in sys.argv[2:]]\n"
+                 "os.execvp(argv[0], argv)\n")
+
+
+class UidPool:
+    """Sandbox uids held by this grading run: one lock file per uid (``flock``), so that two runs on one machine
+    never share a uid (their processes could signal or starve each other). Released when the run ends."""
+
+    def __init__(self, n: int):
+        import fcntl
+
+        UID_LOCKS.mkdir(parents=True, exist_ok=True)
+        self.uids, self._files = [], []
+        for uid in range(FIRST_SANDBOX_UID, FIRST_SANDBOX_UID + SANDBOX_UIDS):
+            if len(self.uids) == n:
+                break
+            f = open(UID_LOCKS / f"{uid}.lock", "a")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self.uids.append(uid)
+            self._files.append(f)
+        if len(self.uids) < n:
+            self.release()
+            raise SandboxUnavailable(f"fewer than {n} free sandbox uids in {FIRST_SANDBOX_UID}.."
+                                     f"{FIRST_SANDBOX_UID + SANDBOX_UIDS - 1} (other grading runs hold them)")
+
+    def release(self) -> None:
+        for f in self._files:
+            f.close()
+        self._files = []
 
 
 # Runs inside the sandbox before the real command: limits, then (as root) drop to the sandbox uid, then exec.
@@ -350,96 +418,15 @@ def kernel_main(connection_file: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 # Hidden checks
 # ---------------------------------------------------------------------------------------------------------
-# Runs in the sandbox: reads the bundle (runner source, checks source, reference solution) from stdin.
-_BOOT = ("import json, sys\nb = json.loads(sys.stdin.readline())\ng = {'__name__': '__sr_runner__'}\n"
-         "exec(compile(b.pop('runner'), '<runner>', 'exec'), g)\ng['main'](b)\n")
+def student_launcher(spec: SandboxSpec, folder: Path):
+    """``launch(argv)`` for :class:`student_client.Student`: the student-side process of the hidden checks runs
+    in a sandbox with the submission ``folder`` read-only, as the worker's uid, in its cgroups. (It holds no secret:
+    the check code and the reference stay in the trusted process that decides the verdicts.)"""
+    def launch(argv: list[str]) -> list[str]:
+        cmd = bwrap_command(spec, argv, cwd=str(folder), readonly=[str(folder)], env=base_env(spec))
+        return in_cgroups(spec, cmd)
 
-
-def check_bundle(grading_dir: Path, source_dir: Path) -> dict:
-    """The files the hidden checks need, read by the (trusted) grader: sent to the sandbox on stdin."""
-    from sr_utils.notebook import writefile_sources
-
-    return {"runner": (grading_dir / "check_runner.py").read_text(),
-            "checks_py": (grading_dir / "checks.py").read_text(),
-            "reference_models_py": writefile_sources(source_dir / "01_models.ipynb")["models.py"]}
-
-
-def run_checks(spec: SandboxSpec | None, bundle: dict, folder: Path, checks: list[str],
-               timeout: float = 180.0, max_output: int = 1 << 20) -> dict[str, tuple[bool, str]]:
-    """Run the hidden ``checks`` on the submission ``folder`` (read-only) and return ``{check: (passed, reason)}``.
-
-    One process runs the checks in turn; a check that exceeds ``timeout`` seconds, or kills its process, fails
-    and the remaining checks continue in a fresh process. Verdicts carry a one-time token; everything else the
-    process prints is discarded (at most ``max_output`` bytes are read)."""
-    verdicts: dict[str, tuple[bool, str]] = {}
-    todo = list(checks)
-    while todo:
-        token = uuid.uuid4().hex
-        payload = json.dumps({**bundle, "token": token, "checks": todo, "submission": str(folder)}) + "\n"
-        argv = [sys.executable, "-I", "-c", _BOOT]
-        if spec is not None and spec.enabled:
-            argv = bwrap_command(spec, argv, cwd=str(folder), readonly=[str(folder)], env=base_env(spec))
-            argv = in_cgroups(spec, argv)
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                cwd=str(folder), start_new_session=True)
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=_read_lines, args=(proc.stdout, lines, token, max_output), daemon=True).start()
-        try:
-            proc.stdin.write(payload.encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        current, deadline = None, time.monotonic() + timeout
-        while True:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                line = "TIMEOUT"
-            if line is None or line == "TIMEOUT" or line == "FLOOD":
-                _kill(proc)
-                name = current or todo[0]
-                why = {"TIMEOUT": f"took longer than {timeout:.0f} s (an endless loop?)",
-                       "FLOOD": "printed too much output"}.get(line, f"the check process died (exit code "
-                                                                     f"{proc.returncode})")
-                verdicts[name] = (False, why)
-                break
-            kind, _, rest = line.partition(" ")
-            if kind == "ERROR":  # before any student code ran: the grading set-up is broken, not the student
-                _kill(proc)
-                raise RuntimeError(f"the hidden checks could not start in the sandbox: {rest}")
-            if kind == "START":
-                current, deadline = rest, time.monotonic() + timeout
-            elif kind == "VERDICT":
-                name, _, verdict = rest.partition(" ")
-                if name in todo and name not in verdicts:
-                    verdicts[name] = (verdict == "PASS", verdict.partition(" ")[2])
-                current = None
-                if all(c in verdicts for c in todo):
-                    _kill(proc)
-                    break
-        todo = [c for c in todo if c not in verdicts]
-    return verdicts
-
-
-def _read_lines(stream, out: queue.Queue, token: str, max_output: int) -> None:
-    """Forward ``<token> ...`` lines (token stripped); None at EOF, "FLOOD" past ``max_output`` bytes."""
-    total, prefix = 0, token.encode() + b" "
-    for raw in iter(lambda: stream.readline(8192), b""):
-        total += len(raw)
-        if total > max_output:
-            out.put("FLOOD")
-            return
-        if raw.startswith(prefix) and raw.endswith(b"\n"):
-            out.put(raw[len(prefix):].decode(errors="replace").rstrip("\n"))
-    out.put(None)
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+    return launch
 
 
 if __name__ == "__main__":

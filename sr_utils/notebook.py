@@ -143,7 +143,7 @@ def hidden_check(check: str, timeout: float = 120.0) -> None:
     except subprocess.TimeoutExpired:
         raise AssertionError(f"hidden check {check!r} took longer than {timeout:.0f} s (an endless loop?)") from None
     verdict = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
-    if out.returncode == 0 and verdict and verdict[-1] == f"{token} PASS":
+    if out.returncode == 0 and verdict and verdict[-1] == f"{token} PASS {check}":
         return
-    reason = verdict[-1].split(" ", 2)[-1] if verdict else (out.stderr.strip().splitlines() or ["no verdict"])[-1]
+    reason = verdict[-1].split(" ", 3)[-1] if verdict else (out.stderr.strip().splitlines() or ["no verdict"])[-1]
     raise AssertionError(f"hidden check {check!r} failed: {reason}")

@@ -14,6 +14,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,13 +42,14 @@ def require_bwrap() -> None:
     pytest.skip(msg)
 
 
-def _sandboxed(code: str, limits=None, cgroup=None) -> subprocess.CompletedProcess:
+def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False) -> subprocess.CompletedProcess:
     """Run ``code`` with the sandbox the grader gives student code (as root: uid 61000 + 60)."""
     import sr_utils
     from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, base_env, bwrap_command, in_cgroups
 
     spec = SandboxSpec(uid=FIRST_SANDBOX_UID + 60 if os.geteuid() == 0 else None, limits=limits or Limits(),
-                       code_dirs=[str(Path(sr_utils.__file__).parent)], cgroup_procs=cgroup.procs if cgroup else [])
+                       code_dirs=[str(Path(sr_utils.__file__).parent)], cgroup_procs=cgroup.procs if cgroup else [],
+                       deny_memfd=deny_memfd)
     argv = in_cgroups(spec, bwrap_command(spec, [sys.executable, "-c", code], cwd="/tmp", env=base_env(spec)))
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
@@ -117,6 +119,15 @@ def test_refuses_without_a_sandbox_unless_unsafe(tmp_path):
     assert "WARNING: --unsafe" in out.stdout
 
 CORRECT = ["ref_a", "ref_b"]
+# students whose folders hold links or FIFOs (``_src``: in the --from folder, else filled by hand in submitted/)
+INTAKE_ATTACKS = {
+    "linked": {"01_models.ipynb": "/etc/shadow", "02_solver.ipynb": "{course}/source/superres/02_solver.ipynb",
+               "03_train.ipynb": "{course}/course/gradebook.db",
+               "04_test.ipynb": "{course}/course/submitted/ref_a/superres/04_test.ipynb",
+               "checks.py": "{course}/course/grading/checks.py"},
+    "fifo": {"01_models.ipynb": "fifo"},
+    "linked_src": {"01_models.ipynb": "/etc/shadow"},
+}
 HOST_TMP_MARK = Path("/tmp") / f"sr_kit_pwned_{os.getpid()}"
 
 
@@ -175,7 +186,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
             "    _dirs[:] = [d for d in _dirs if os.path.join(_root, d) not in ('/proc', '/sys', '/usr', '/dev',"
             " sys.prefix, sys.base_prefix)]\n"
             "    for _f in _files:\n"
-            "        if _f in ('checks.py', 'gradebook.db', 'check_runner.py') or _f.endswith('.ipynb'):\n"
+            "        if _f in ('checks.py', 'gradebook.db', 'student_client.py') or _f.endswith('.ipynb'):\n"
             "            try:\n                _t = open(os.path.join(_root, _f), errors='replace').read()\n"
             "            except Exception:\n                continue\n"
             "            if 'BEGIN ' + 'SOLUTION' in _t or 'Check' + 'Failed' in _t or 'SQL' + 'ite' in _t:\n"
@@ -229,15 +240,73 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
                                   "def train_srgan_epoch(*a, **k):\n"
                                   "    return {'g': [1.0 / (i + 1) for i in range(10)],"
                                   " 'd': [0.5] * 10, 'content': [0.1] * 10, 'adversarial': [0.7] * 10}\n"},
+        # issue 10: forging verdicts from inside the check process, reference aliasing, exfiltration through
+        # failure messages, script in outputs and answers, formula names, output bombs, the kernel keyring
+        # (several classes share a submission to keep the batch short; each is checked on its own below)
+        "forge_and_alias": {"module": FORGE, "module_end": ALIAS},
+        "exfiltrate_gc": {"module": EXFILTRATE},
+        "scripts": {"cell": KEYRING + SCRIPTS + FORMULA, "markdown": MARKDOWN_XSS,
+                                   "module": KEYRING.replace("print(", "0 and print(") + FORMULA},
+        "output_bombs": {"cell": "from IPython.display import display\n"
+                                 "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
+                                 "for _i in range(300):\n    _h.update({'text/plain': 'y' * 2_000_000}, raw=True)\n"
+                                 "for _i in range(40):\n"
+                                 "    display({'text/plain': 'x'}, metadata={'m': 'z' * 10_000_000}, raw=True)\n"},
         "edit_tests": {"edit": "edit"},
         "delete_tests": {"edit": "delete"},
         "skip_tags": {"edit": "tags"},
     }
 
 
+# (markers are built by concatenation so that no attack's source holds them: only a live copy would)
+FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
+         "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
+         "for _o in _gc.get_objects():\n"
+         "    if isinstance(_o, dict) and 'token' in _o and isinstance(_o['token'], str):\n"
+         "        _tokens.add(_o['token'])\n"
+         "for _fd in range(1, 40):\n    for _t in _tokens | {''}:\n        for _c in ('conv_block', 'srresnet', "
+         "'generator', 'discriminator', 'srresnet_epoch', 'srgan_epoch', 'test_table', 'set5_submission'):\n"
+         "            try:\n                _os.write(_fd, f'{_t} PASS {_c}\\n{_t} VERDICT {_c} PASS\\n'.encode())\n"
+         "            except OSError:\n                pass\n")
+ALIAS = ("\nimport sys as _sys\nfor _m in list(_sys.modules.values()):\n"
+         "    if 'reference' in getattr(_m, '__name__', '') and hasattr(_m, 'SRResNet'):\n"
+         "        for _n in ('ConvolutionalBlock', 'SubPixelConvolutionalBlock', 'ResidualBlock', 'SRResNet', "
+         "'Generator', 'Discriminator'):\n            globals()[_n] = getattr(_m, _n)\n")
+EXFILTRATE = ("import gc as _gc, marshal as _marshal\n"
+              "_found = [_o for _o in _gc.get_objects() if type(_o).__name__ == 'code'"
+              " and ('oracle' in _o.co_name or 'check' in _o.co_name.lower())]\n"
+              "raise RuntimeError('EXFIL' + _marshal.dumps(_found[:50]).hex()"
+              " + repr(_gc.get_objects()[:2000])[:20000])\n")
+SCRIPTS = ("from IPython.display import display, HTML, Javascript\n"
+           "display(HTML('<script>window.X' + 'SS_SCRIPT = 1</script><img src=x onerror=\"X' + 'SS_ONERROR()\">'"
+           " + '<a href=\"javascript:X' + 'SS_HREF()\">a</a>'))\n"
+           "display(Javascript('window.X' + 'SS_JSOUT = 1'))\n"
+           "display({'image/svg+xml': '<svg onload=\"X' + 'SS_SVG()\"></svg>', 'text/plain': 'svg'}, raw=True)\n"
+           "display({'text/html': '<b>ok</b>', 'application/vnd.evil+html': '<script>X' + 'SS_MIME</script>'},"
+           " raw=True)\n")
+# a markdown answer: the literal payload is in the submitted notebook; what matters is what gets rendered
+MARKDOWN_XSS = ("My answer <script>window.XSS_MD_SCRIPT = 1</script> <img src=x onerror=\"XSS_MD_ONERROR()\"> "
+                "[click](javascript:XSS_MD_LINK()) <svg onload=\"XSS_MD_SVG()\"></svg>\n\n"
+                "$\\href{javascript:XSS_MD_MATH()}{x}$\n\n[ref]: javascript:XSS_MD_REF()\n")
+LIVE_MARKERS = ["XSS_SCRIPT", "XSS_ONERROR", "XSS_HREF", "XSS_JSOUT", "XSS_SVG", "XSS_MIME", "XSS_MD_SCRIPT",
+                "XSS_MD_ONERROR", "XSS_MD_LINK", "XSS_MD_SVG", "XSS_MD_MATH", "XSS_MD_REF"]
+FORMULA = "raise type('=HYPERLINK(\"http://evil.example/\", \"x\")', (Exception,), {})('=1+2')\n"
+KEYRING = ("import ctypes as _ct\n_libc = _ct.CDLL(None, use_errno=True)\n"
+           "_r = _libc.add_key(b'user', b'sr_kit_shared', b'from another student', 13, _ct.c_int(-4)) "
+           "if hasattr(_libc, 'add_key') else _libc.syscall(248, b'user', b'sr_kit_shared', b'x', 1, _ct.c_long(-4))\n"
+           "print('KEYRING ' + ('ADD' + 'ED' if _r >= 0 else 'denied'), _ct.get_errno())\n")
+
+
 def _build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
     nbs = copy.deepcopy(release)
     models = nbs["01_models.ipynb"]
+    if "module_end" in attack:
+        last = [c for c in models["cells"] if _src(c).startswith("%%writefile -a models.py")][-1]
+        last["source"] = _src(last) + attack["module_end"]
+    if "markdown" in attack:
+        for cell in nbs["03_train.ipynb"]["cells"]:
+            if cell["cell_type"] == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                cell["source"] = attack["markdown"]
     if "cell" in attack:
         models["cells"].insert(1, _code(attack["cell"]))
     if "module" in attack:
@@ -322,6 +391,20 @@ def batch(tmp_path_factory):
     for name, attack in attacks.items():
         _write_submission(subs / name, _build_hostile(release, attack))
 
+    # links and special files in hand-filled folders (course/submitted) and in --from folders: refused at intake
+    hand = course / "course" / "submitted"
+    for student, targets in INTAKE_ATTACKS.items():
+        folder = (subs if student.endswith("_src") else hand) / student / ("" if student.endswith("_src") else
+                                                                          "superres")
+        folder.mkdir(parents=True)
+        for name, target in targets.items():
+            if target == "fifo":
+                os.mkfifo(folder / name)
+            else:
+                os.symlink(target.replace("{course}", str(course)), folder / name)
+        for name in set(release) - set(targets):
+            (folder / name).write_text(json.dumps(release[name]))
+
     # nbgrader needs the assignment in the gradebook before the snapshot (generate_assignment writes release/)
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
@@ -375,7 +458,9 @@ def test_each_attack_gains_no_points(batch, attack):
 
 def test_the_batch_completed_and_flags_what_needs_attention(batch):
     results = {r["student"]: r for r in batch["result"]["results"]}
-    assert set(results) == {*CORRECT, "partial", *batch["attacks"]}
+    assert set(results) == {*CORRECT, "partial", *batch["attacks"], *INTAKE_ATTACKS}
+    for name in INTAKE_ATTACKS:
+        assert results[name]["status"].startswith("refused at intake"), results[name]
     for name in [*CORRECT, "partial"]:
         assert results[name]["status"] == "ok", results[name]
     summary = batch["result"]["summary_text"]
@@ -508,7 +593,7 @@ def test_feedback_shows_no_hidden_test(batch):
             assert html.escape(line) not in text and line not in text, f"{line!r} in {page}"
 
 
-def test_an_lms_download_is_collected_with_nbgrader_zip_collect(tmp_path):
+def test_an_lms_download_is_collected_member_by_member(tmp_path):
     import zipfile
 
     from course.grade import DEFAULT_LMS_REGEXP, collect_lms_zip
@@ -530,3 +615,275 @@ def test_an_lms_download_is_collected_with_nbgrader_zip_collect(tmp_path):
         assert got == [nb.name for nb in release], (student, got)
         assert (course / "course" / "submitted" / student / "superres" / "02_solver.ipynb").read_bytes() == \
             (REPO / "release" / "superres" / "02_solver.ipynb").read_bytes()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Issue 10: verdicts cannot be forged, nothing leaks back, nothing of the host is exposed
+# ---------------------------------------------------------------------------------------------------------
+def test_refused_submissions_were_never_touched_by_nbgrader(batch):
+    course = batch["course"]
+    for name in INTAKE_ATTACKS:
+        assert not (course / "course" / "autograded" / name).exists(), name
+        assert not (course / "course" / "feedback" / name).exists(), name
+    assert "linked" in batch["result"]["summary_text"] and "symbolic link" in batch["result"]["summary_text"]
+
+
+def _texts_of(course: Path, student: str) -> dict[str, str]:
+    texts = {}
+    for folder in (course / "course" / "autograded" / student, course / "course" / "feedback" / student):
+        for p in folder.rglob("*"):
+            if p.is_file() and p.suffix in (".ipynb", ".html"):
+                texts[str(p)] = p.read_text(errors="replace")
+    return texts
+
+
+def _live_script(page: str) -> set[str]:
+    """What a browser would run or load as code from ``page``: script bodies, event handlers, javascript: URLs,
+    SVG/iframe/object/embed elements."""
+    from html.parser import HTMLParser
+
+    found = set()
+
+    class Finder(HTMLParser):
+        in_script = False
+
+        def handle_starttag(self, tag, attrs):
+            self.in_script = tag == "script"
+            if tag in ("svg", "iframe", "object", "embed"):
+                found.add(f"<{tag}>")
+            for name, value in attrs:
+                if name.startswith("on"):
+                    found.add(f"{name}={value}")
+                if value and value.strip().lower().startswith("javascript:"):
+                    found.add(f"{name}={value}")
+
+        def handle_endtag(self, tag):
+            self.in_script = False
+
+        def handle_data(self, data):
+            if self.in_script and data.strip():
+                found.add("script:" + data.strip()[:200])
+
+    Finder().feed(page)
+    return found
+
+
+def _formgrader_page(notebook: Path) -> str:
+    """The page the formgrader serves for an autograded notebook (its exporter and template)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+
+    c = Config()
+    c.HTMLExporter.template_name = "formgrade"
+    c.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": "superres", "notebook_id": notebook.stem, "submission_id": "x", "index": 0,
+                 "total": 1, "base_url": "/", "student": "s", "last_name": "", "first_name": "",
+                 "notebook_path": "/x"}
+    html_text, _ = HTMLExporter(config=c).from_filename(str(notebook), resources=resources)
+    return html_text
+
+
+def test_no_student_script_runs_in_the_formgrader_or_the_feedback(batch):
+    course = batch["course"]
+    texts = _texts_of(course, "scripts")
+    assert texts, "the script attack was not graded"
+    for name in ("01_models", "03_train"):
+        hostile = course / "course" / "autograded" / "scripts" / "superres" / f"{name}.ipynb"
+        clean = course / "course" / "autograded" / "ref_a" / "superres" / f"{name}.ipynb"
+        texts[f"formgrader {name}"] = page = _formgrader_page(hostile)
+        extra = _live_script(page) - _live_script(_formgrader_page(clean))
+        assert not extra, f"live script in the formgrader page of {name}: {sorted(extra)[:5]}"
+    for page in (p for p in (course / "course" / "feedback" / "scripts").rglob("*.html")):
+        base = course / "course" / "feedback" / "ref_a" / page.relative_to(course / "course" / "feedback" /
+                                                                        "scripts")
+        extra = _live_script(page.read_text()) - _live_script(base.read_text())
+        assert not extra, f"live script in the feedback {page.name}: {sorted(extra)[:5]}"
+    for where, text in texts.items():
+        for marker in LIVE_MARKERS:
+            if marker != "XSS_MD_MATH":
+                assert marker not in text, f"{marker} survived in {where}"
+        assert "\\href{javascript" not in text and "\\href{" not in text, where
+
+
+def test_exported_csv_cells_hold_no_formula(batch):
+    import csv
+
+    grades = batch["course"].parent / "grades_of_the_batch"
+    seen_formula_student = False
+    for name in ("breakdown.csv", "grades.csv"):
+        with open(grades / name, newline="") as f:
+            for row in csv.reader(f):
+                for cell in row:
+                    seen_formula_student |= "HYPERLINK" in cell
+                    assert not cell[:1] in ("=", "+", "@", "\t", "\r") and not (
+                        cell.startswith("-") and not cell.lstrip("-").replace(".", "", 1).isdigit()), (name, cell)
+    assert seen_formula_student, "the formula attack's reason did not reach breakdown.csv"
+
+
+def test_output_bombs_are_bounded(batch):
+    course = batch["course"]
+    for student in ("output_bombs", "output_flood"):
+        nb = course / "course" / "autograded" / student / "superres" / "01_models.ipynb"
+        assert nb.is_file(), student
+        assert nb.stat().st_size < 20 << 20, f"{student}: {nb.stat().st_size >> 20} MB"
+    assert "truncated by the grader" in (course / "course" / "autograded" / "output_bombs" / "superres" /
+                                         "01_models.ipynb").read_text()
+    for nb in (course / "course" / "autograded").rglob("*.ipynb"):
+        assert nb.stat().st_size <= 20 << 20, nb
+
+
+def test_the_kernel_keyring_is_denied(batch):
+    out = (batch["course"] / "course" / "autograded" / "scripts" / "superres" /
+           "01_models.ipynb").read_text()
+    assert "KEYRING denied" in out and "KEYRING " + "ADDED" not in out
+
+
+def test_check_messages_are_short_and_composed_by_the_grader(batch):
+    course = batch["course"]
+    for student in ("exfiltrate_gc", "forge_and_alias", "scripts"):
+        for f in (course / "course" / ".grading" / "verdicts" / student).glob("*.json"):
+            for name, v in json.loads(f.read_text()).items():
+                assert not v["passed"], (student, name)
+                assert len(v["reason"]) <= 400, (student, name, len(v["reason"]))
+                assert "HYPERLINK" not in v["reason"] or "raised an exception" in v["reason"], v["reason"]
+        for text in _texts_of(course, student).values():  # a check's message: at most 200 characters of EXFIL...
+            for reason in re.findall(r"hidden check '\w+' failed: ([^\"]*)", text):
+                assert len(reason) <= 400, reason[:100]
+
+
+def test_two_grading_runs_never_share_sandbox_uids():
+    from course.sandbox import UidPool
+
+    if os.geteuid() != 0:
+        pytest.skip("sandbox uids are used when grading as root")
+    a, b = UidPool(2), UidPool(3)
+    try:
+        assert not set(a.uids) & set(b.uids) and len(set(a.uids + b.uids)) == 5
+    finally:
+        a.release()
+        b.release()
+    c = UidPool(2)
+    c.release()
+    assert c.uids == a.uids, "released uids are reused"
+
+
+def test_refuses_without_a_cgroup_unless_told(monkeypatch, tmp_path):
+    from course import grade as grading
+    from course.sandbox import Cgroup, SandboxSpec
+
+    monkeypatch.setattr(Cgroup, "create", classmethod(lambda cls, *a: None))
+    spec = SandboxSpec(enabled=True, uid=None)
+    with pytest.raises(grading.GradingError, match="--no-cgroup"):
+        grading.autograde_all([], "superres", tmp_path, spec, 1, progress=False)
+    assert grading.autograde_all([], "superres", tmp_path, spec, 1, progress=False, require_cgroup=False) == []
+
+
+def test_seccomp_denies_the_keyring_calls_and_memfd_without_cgroup():
+    require_bwrap()
+    from course.sandbox import Limits
+
+    code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "print(libc.syscall(248, b'user', b'k', b'v', 1, ctypes.c_long(-3)), "
+            "libc.syscall(250, 0, ctypes.c_long(-3), 0), os.memfd_create('x') >= 0)")
+    assert _sandboxed(code).stdout.split() == ["-1", "-1", "True"]
+    out = _sandboxed(code.replace("os.memfd_create('x') >= 0", "libc.syscall(319, b'x', 0)"), deny_memfd=True)
+    assert out.stdout.split() == ["-1", "-1", "-1"], out.stderr
+
+
+def test_intake_refuses_links_fifos_devices_and_oversized_files(tmp_path):
+    from course import intake
+
+    sub = tmp_path / "alice"
+    sub.mkdir()
+    (sub / "ok.ipynb").write_text("{}")
+    os.symlink("/etc/passwd", sub / "link.ipynb")
+    os.mkfifo(sub / "pipe")
+    (sub / "big.bin").write_bytes(b"x" * 2048)
+    problems = "; ".join(intake.inspect(sub, max_file_bytes=1024))
+    assert "link.ipynb: a symbolic link" in problems and "pipe: a FIFO" in problems and "big.bin" in problems
+    assert intake.inspect(tmp_path / "alice" / "ok.ipynb")  # not a folder
+    for bad in ("..", ".", "../x", "a/b", "", "-rf", "x" * 200):
+        assert not intake.safe_student_id(bad), bad
+
+
+def test_an_lms_zip_with_bad_members_is_collected_for_everyone_else(tmp_path):
+    import io
+    import zipfile
+
+    from course.grade import DEFAULT_LMS_REGEXP
+    from course.intake import collect_zip
+
+    release = sorted((REPO / "release" / "superres").glob("*.ipynb"))
+    nested = io.BytesIO()
+    with zipfile.ZipFile(nested, "w") as z:
+        z.writestr("alice_0_01_models.ipynb", "{\"impersonated\": true}")
+    with zipfile.ZipFile(tmp_path / "download.zip", "w") as z:
+        for student in ("alice", "bob"):
+            for nb in release:
+                z.write(nb, f"{student}_1_{nb.name}")
+        z.writestr("../mallory_1_01_models.ipynb", "{}")                     # traversal
+        z.writestr("/tmp/mallory_2_02_solver.ipynb", "{}")                   # absolute
+        z.writestr("mallory_3_nested.zip", nested.getvalue())               # a nested zip naming alice
+        z.writestr("sub/.._1_01_models.ipynb", "{}")                         # the student id ".."
+        z.writestr("carol_1_01_models.ipynb", "{}")                          # a duplicate: neither taken
+        z.writestr("carol_2_01_models.ipynb", "{\"second\": 1}")
+        z.writestr("carol_1_02_solver.ipynb", "{}")
+        info = zipfile.ZipInfo("dave_1_01_models.ipynb")                    # a symbolic link member
+        info.external_attr = (0o120777 << 16)
+        z.writestr(info, "/etc/shadow")
+    submitted = tmp_path / "submitted"
+    students, attention = collect_zip(tmp_path / "download.zip", submitted, "superres", DEFAULT_LMS_REGEXP)
+    assert students == ["alice", "bob", "carol"]
+    for student in ("alice", "bob"):
+        for nb in release:
+            assert (submitted / student / "superres" / nb.name).read_bytes() == nb.read_bytes()
+    assert sorted(p.name for p in (submitted / "carol" / "superres").iterdir()) == ["02_solver.ipynb"]
+    assert "more than one file" in attention["carol"] and "link" in attention["dave"]
+    assert "nested archive" in attention["mallory"]
+    assert "'..' path" in attention["(unknown student)"] or "'..' path" in attention.get("mallory", "")
+    assert not (tmp_path / "mallory_1_01_models.ipynb").exists() and not Path("/tmp/mallory_2_02_solver.ipynb").exists()
+    assert sorted(p.name for p in submitted.iterdir()) == ["alice", "bob", "carol"]
+
+
+def test_sanitizer_leaves_no_live_script_in_a_rendered_notebook(tmp_path):
+    """Without bwrap: the preprocessor the formgrader and feedback rely on, on every kind of payload."""
+    import nbformat
+
+    sys.path.insert(0, str(REPO / "course" / "grading"))
+    from nbgrader_plugins import SanitizeNotebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_XSS))
+    code = nbformat.v4.new_code_cell("x")
+    js = "X" + "SS_"
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": f"<script>{js}SCRIPT</script><img src=x onerror="
+                                                                  f"'{js}ONERROR'><a href='javascript:{js}HREF'>a</a>",
+                                                     "application/javascript": f"{js}JSOUT",
+                                                     "image/svg+xml": f"<svg onload='{js}SVG'/>",
+                                                     "text/markdown": f"[x](javascript:{js}MIME)"},
+                               metadata={"big": "z" * 1000}),
+        nbformat.v4.new_output("execute_result", data={"text/latex": f"$\\href{{javascript:{js}MD_MATH}}{{x}}$"},
+                               execution_count=1),
+    ]
+    nb.cells.append(code)
+    clean, _ = SanitizeNotebook().preprocess(nb, {})
+    path = tmp_path / "n.ipynb"
+    nbformat.write(clean, str(path))
+    page = _formgrader_page(path)
+    assert not _live_script(page) - _live_script(_formgrader_page(_blank_notebook(tmp_path / "blank"))), \
+        _live_script(page)
+    for marker in LIVE_MARKERS:
+        if marker != "XSS_MD_MATH":
+            assert marker not in page, marker
+    assert "\\href{" not in page
+
+
+def _blank_notebook(folder: Path) -> Path:
+    import nbformat
+
+    folder.mkdir()
+    path = folder / "n.ipynb"  # the same name: the template's own script holds it
+    nbformat.write(nbformat.v4.new_notebook(), str(path))
+    return path

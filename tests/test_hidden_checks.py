@@ -1,8 +1,9 @@
 """The hidden checks of ``course/grading`` judged from outside, exactly as the grader runs them.
 
-Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process with a fresh
-token on stdin; a verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS`` and
-the exit code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
+Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process (the
+trusted side, which never imports student code; it starts the student-side process) with a fresh token on stdin; a
+verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS <check>`` and the exit
+code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
 
 1. mutants — one realistic student mistake applied to the reference solution (``old_text`` must occur exactly
    once, so a mutant can never silently be a no-op); each must FAIL its check for the expected reason, on one line
@@ -40,6 +41,9 @@ ALL_CHECKS = MODEL_CHECKS + SOLVER_CHECKS
 WORKERS = 2
 
 pytestmark = pytest.mark.skipif(not RUN_CHECK.is_file(), reason="course/grading (instructor-only) is absent")
+if RUN_CHECK.is_file():
+    sys.path[:0] = [str(RUN_CHECK.parent), str(REPO)]
+    import checks as trusted_checks  # the trusted side (course/grading/checks.py)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -66,19 +70,43 @@ class Verdict:
         return f"{self.check}: rc={self.returncode} verdict={self.line!r} stderr tail={tail}"
 
 
-def run_check(check: str, folder: Path) -> Verdict:
+def run_check_command(check: str, folder: Path) -> Verdict:
+    """The check through its command (``hidden_check`` in a kernel under plain nbgrader autograde runs it)."""
     token = uuid.uuid4().hex
     out = subprocess.run([sys.executable, "-I", str(RUN_CHECK), check, "--submission", str(folder)],
                          input=token + "\n", capture_output=True, text=True, timeout=300, cwd=folder)
-    lines = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
-    return Verdict(check, out.returncode, lines[-1][len(token) + 1:] if lines else None, out.stdout, out.stderr)
+    lines = [line.split(" ", 3)[1:] for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
+    mine = [parts for parts in lines if len(parts) >= 2 and parts[1] == check]
+    line = None
+    if mine:
+        line = "PASS" if mine[-1][0] == "PASS" and len(mine[-1]) == 2 else "FAIL " + " ".join(mine[-1][2:])
+    return Verdict(check, out.returncode, line, out.stdout, out.stderr)
+
+
+def run_checks_here(checks: list[str], folder: Path) -> dict[str, Verdict]:
+    """The trusted side in this process (it never imports student code): one student-side process per folder."""
+    verdicts = trusted_checks.run_checks(trusted_checks.CHECKS, checks, folder, timeout=300)
+    return {c: Verdict(c, 0 if ok else 1, "PASS" if ok else f"FAIL {why}", "", "") for c, (ok, why) in verdicts.items()}
 
 
 def run_many(jobs):
-    """``jobs``: {key: (check, folder)} -> {key: Verdict}, two processes at a time."""
+    """``jobs``: {key: (check, folder)} or {key: (check, folder, "command")} -> {key: Verdict}; the checks of
+    one folder share a student-side process; two folders at a time."""
+    by_folder, commands = {}, {}
+    for key, job in jobs.items():
+        if len(job) == 3:
+            commands[key] = job[:2]
+        else:
+            by_folder.setdefault(job[1], []).append((key, job[0]))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {key: pool.submit(run_check, check, folder) for key, (check, folder) in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
+        futures = {folder: pool.submit(run_checks_here, [c for _, c in items], folder)
+                   for folder, items in by_folder.items()}
+        futures.update({key: pool.submit(run_check_command, *job) for key, job in commands.items()})
+        out = {key: futures[key].result() for key in commands}
+        for folder, items in by_folder.items():
+            verdicts = futures[folder].result()
+            out.update({key: verdicts[check] for key, check in items})
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -347,6 +375,25 @@ MUTANTS = [
            "g_loss = content + 1e-3 * adversarial", "srgan_epoch", "the generator's gradient is wrong"),
     Mutant("srresnet_epoch_ignores_scaler", S, "_backward_step(loss, optimizer, scaler)\n        losses",
            "_backward_step(loss, optimizer, None)\n        losses", "srresnet_epoch", "with a GradScaler"),
+    # issue 10, item 8: gaps found with hold-out mistakes (each gets its own message)
+    Mutant("srresnet_epoch_returns_tensor", S, "return sum(losses) / len(losses)",
+           "return torch.tensor(sum(losses) / len(losses))", "srresnet_epoch", "is a tensor: return a Python number"),
+    Mutant("srresnet_epoch_l1_loss", S, "loss = F.mse_loss(sr.float(), hr)", "loss = F.l1_loss(sr.float(), hr)",
+           "srresnet_epoch", "the loss is an L1 loss"),
+    Mutant("srgan_ignores_scalers", S, "_backward_step(g_loss, optimizer_g, scaler_g)",
+           "_backward_step(g_loss, optimizer_g, None)", "srgan_epoch", "with GradScalers"),
+    Mutant("srgan_d_eval_in_generator_step", S, "            sr_logits = discriminator(sr)\n",
+           "            discriminator.eval()\n            sr_logits = discriminator(sr)\n"
+           "            discriminator.train()\n", "srgan_epoch", "the discriminator is in eval mode"),
+    Mutant("srgan_content_on_detached_sr", S,
+           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))',
+           'sr_features = truncated_vgg(convert_image(sr.detach(), "[-1, 1]", "imagenet-norm"))', "srgan_epoch",
+           "the content loss does not reach the generator"),
+    Mutant("srgan_adversarial_on_detached_sr", S, "sr_logits = discriminator(sr)",
+           "sr_logits = discriminator(sr.detach())", "srgan_epoch", "the adversarial loss does not reach the generator"),
+    Mutant("srgan_vgg_normalises_sr_only", S,
+           'hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
+           "hr_features = truncated_vgg(hr).detach()", "srgan_epoch", "normalisation is applied to SR only"),
 ]
 
 assert len({m.name for m in MUTANTS}) == len(MUTANTS)
@@ -501,7 +548,8 @@ def exploit_verdicts(tmp_path_factory):
         # 4. fake verdicts and early exits at import
         "prints_fake_pass": ("srresnet", mk(_models_with_prelude(
             "import os as _os, sys as _sys\nprint('PASS')\nprint('- PASS')\n_sys.stdout.write('PASS\\n')\n"
-            "_sys.__stdout__.write('- PASS\\n')\n_os.write(1, b'PASS\\n- PASS\\n')\n", "srresnet_no_long_skip"))),
+            "_sys.__stdout__.write('- PASS\\n')\n_os.write(1, b'PASS\\n- PASS\\n')\n", "srresnet_no_long_skip")),
+            "command"),
         "sys_exit_0": ("srresnet", mk(_models_with_prelude("import sys as _sys\n_sys.exit(0)\n",
                                                            "srresnet_no_long_skip"))),
         "os_exit_0": ("srresnet", mk(_models_with_prelude("import os as _os\nprint('PASS', flush=True)\n_os._exit(0)\n",
@@ -512,12 +560,34 @@ def exploit_verdicts(tmp_path_factory):
         "reads_token_from_main": ("srresnet", mk(_models_with_prelude(
             "import os as _os, sys as _sys\n"
             "_os.write(1, (_sys.modules['__main__'].TOKEN + ' PASS\\n').encode())\n_os._exit(0)\n",
-            "srresnet_no_long_skip"))),
+            "srresnet_no_long_skip")), "command"),
         "patches_checks_module": ("srresnet", mk(_models_with_prelude(
             "import sys as _sys\n_checks = _sys.modules.get('checks')\n"
             "if _checks is not None:\n    _checks.expect = lambda *a, **k: None\n", "srresnet_no_long_skip"))),
+        # student text in a message: truncated and escaped (issue 10, item 2)
+        "long_exception": ("conv_block", mk(_models_with_prelude(
+            "raise RuntimeError('\\x1b[31m<script>' + 'A' * 5000 + '\\n' + 'B' * 100)\n"))),
     }
     return run_many(jobs)
+
+
+def test_student_text_in_a_message_is_truncated_and_escaped(exploit_verdicts):
+    v = exploit_verdicts["long_exception"]
+    assert _failed(v) and "raised RuntimeError:" in v.reason, str(v)
+    assert "\x1b" not in v.reason and "\n" not in v.reason and v.reason.count("A") <= 200 and "BBB" not in v.reason
+    assert "\\x1b" in v.reason  # shown escaped
+
+
+def test_checks_leave_no_temporary_folder(tmp_path_factory):
+    import tempfile
+
+    def ours():
+        return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(("sr_check_", "sr_ref_"))}
+
+    before = ours()
+    folder = make_submission(tmp_path_factory.mktemp("tmpcheck"))
+    assert run_checks_here(["conv_block", "srresnet_epoch"], folder)["conv_block"].passed
+    assert ours() == before
 
 
 def _failed(v: Verdict) -> bool:
@@ -573,10 +643,10 @@ def test_sys_exit_at_import_fails(exploit_verdicts):
 
 
 @pytest.mark.parametrize("case", ["os_exit_0", "os_exit_0_in_solver"])
-def test_os_exit_gives_no_verdict_hence_failure(case, exploit_verdicts):
+def test_os_exit_ends_the_student_process_hence_failure(case, exploit_verdicts):
     v = exploit_verdicts[case]
-    assert v.line is None, str(v)  # no verdict with the token: the grader counts it as a failure
-    assert _failed(v)
+    assert _failed(v) and v.returncode == 1, str(v)
+    assert "ended the checking process" in v.reason, v.reason
 
 
 def test_token_cannot_be_read_by_student_code(exploit_verdicts):

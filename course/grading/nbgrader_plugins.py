@@ -32,45 +32,71 @@ HIDDEN_CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']""")
 
 
 class LimitedOutputExecute(Execute):
-    """nbgrader's Execute, but a cell's text output stops being recorded past ``max_output_bytes``.
+    """nbgrader's Execute with a budget on everything the kernel sends back.
 
-    A submission printing gigabytes would otherwise be held in the grader's memory and written into the
-    autograded notebook and the feedback. The cell keeps its first bytes and a note."""
+    Every iopub message that can add to the notebook (stream, display data, execute results, errors, display
+    *updates*, comm/widget messages), counted with its data, metadata and transient parts, uses the budget of
+    its cell (``max_output_bytes``) and of the notebook (``max_notebook_output_bytes``). Past either, messages
+    are dropped and the cell gets one note. Widget state is not stored. A submission printing gigabytes (or
+    updating one display forever) cannot grow the grader's memory, the autograded notebook or the feedback."""
 
-    max_output_bytes = Integer(1 << 20, help="text output kept per cell, in bytes").tag(config=True)
+    max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
+    max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
+    store_widget_state = False
 
-    def output(self, outs, msg, display_id, cell_index):
+    def process_message(self, msg, cell, cell_index):
+        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
+        if kind in ("status", "execute_input", "execute_reply"):
+            return super().process_message(msg, cell, cell_index)
+        try:
+            size = len(json.dumps(msg.get("content", {}), default=str))
+        except (TypeError, ValueError):
+            size = self.max_notebook_output_bytes + 1
+        used = self._budget = getattr(self, "_budget", {})
+        cell_before, total_before = used.get(cell_index, 0), used.get("total", 0)
+        used[cell_index], used["total"] = cell_before + size, total_before + size
+        if cell_before + size <= self.max_output_bytes and total_before + size <= self.max_notebook_output_bytes:
+            return super().process_message(msg, cell, cell_index)
         content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values())
-        used = self._output_bytes = getattr(self, "_output_bytes", {})
-        before = used.get(cell_index, 0)
-        used[cell_index] = before + size
-        if before + size <= self.max_output_bytes:
-            return super().output(outs, msg, display_id, cell_index)
-        if before <= self.max_output_bytes:
-            outs.append(new_output("stream", name="stdout",
-                                   text=f"\n[output truncated by the grader after {self.max_output_bytes} bytes]\n"))
+        grading = kind == "error" or kind == "execute_result" or (kind == "stream" and content.get("name") == "stderr")
+        if grading and used.get(("kept", cell_index), 0) < 3:
+            # what decides a cell's score (an error, stderr, a result) is never dropped: kept, shortened
+            used[("kept", cell_index)] = used.get(("kept", cell_index), 0) + 1
+            short = {"error": {"ename": str(content.get("ename", ""))[:100], "evalue": str(content.get("evalue", ""))
+                               [:1000], "traceback": []},
+                     "stream": {"name": "stderr", "text": str(content.get("text", ""))[:1000]},
+                     "execute_result": {"execution_count": content.get("execution_count"), "metadata": {},
+                                        "data": {"text/plain": str(content.get("data", {}).get("text/plain", ""))
+                                                 [:1000]}}}[kind]
+            return super().process_message({**msg, "content": short}, cell, cell_index)
+        if not used.get(("noted", cell_index)):
+            used[("noted", cell_index)] = True
+            cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output truncated by the grader: at "
+                                           f"most {self.max_output_bytes} bytes per cell and "
+                                           f"{self.max_notebook_output_bytes} per notebook]\n"))
         return None
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
-    """Run the hidden checks of this notebook's test cells outside the kernel, after it ran, and mark the cells.
+    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
 
-    The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints (the kernel
-    cannot see the checks), and this preprocessor, in the trusted nbgrader process, runs the named checks in a
-    fresh sandbox on the folder the notebook left behind. A failed check adds an error output to its cell, so
-    nbgrader scores the cell 0 whatever the kernel did (patched asserts or a patched ``hidden_check``). The
-    verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json`` for the breakdown."""
+    The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
+    preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
+    process started in a fresh sandbox on the folder the notebook left behind (read-only). This process never
+    imports student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever
+    the kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
         import sys
 
-        course_root = Path(os.environ["SR_KIT_COURSE_ROOT"])
         # the kit's course/ package (the grading command says where; a course copy may not have it)
         sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
-        from course.sandbox import SandboxSpec, check_bundle, remove_special_files, run_checks
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from course.sandbox import SandboxSpec, remove_special_files, student_launcher
+
+        import checks
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
@@ -86,14 +112,13 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
             already_failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
             if names and not already_failed:
                 wanted[i] = names
-        checks = sorted({n for names in wanted.values() for n in names})
+        names = sorted({n for ns in wanted.values() for n in ns})
         verdicts = {}
-        if checks:
-            bundle = check_bundle(Path(__file__).resolve().parent,
-                                  course_root / "source" / resources["nbgrader"]["assignment"])
-            verdicts = run_checks(spec, bundle, folder, checks, timeout=self.check_timeout)
-        for i, names in wanted.items():
-            failed = [(n, verdicts[n][1]) for n in names if not verdicts.get(n, (False, ""))[0]]
+        if names:
+            launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
+            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout)
+        for i, ns in wanted.items():
+            failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:
                 name, reason = failed[0]
                 text = f"hidden check {name!r} failed: {reason or 'no verdict'}"
@@ -104,3 +129,95 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         (record / f"{resources['nbgrader']['notebook']}.json").write_text(json.dumps(
             {n: {"passed": ok, "reason": why} for n, (ok, why) in verdicts.items()}, indent=1))
         return nb, resources
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Nothing a student wrote runs in a browser (formgrader, feedback)
+# ---------------------------------------------------------------------------------------------------------
+SAFE_MIME = {"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg", "image/gif"}
+# MathJax commands that make links, classes, styles or load code: shown as text instead
+MATHJAX_ACTIVE = re.compile(r"\\(href|url|class|cssId|style|unicode|require|data|html)\b")
+
+
+def clean_html(text: str) -> str:
+    """An allow-list HTML sanitiser (nh3/ammonia): no script, style, event handler, ``javascript:`` URL, SVG or
+    form survives; MathJax's active commands are neutralised."""
+    import nh3
+
+    return MATHJAX_ACTIVE.sub(r"\\text{\1}", nh3.clean(text, link_rel="noopener noreferrer nofollow"))
+
+
+def clean_markdown(text: str) -> str:
+    """A markdown answer as nbconvert would render it, then sanitised, kept as one line of HTML (so that rendering
+    it again as markdown cannot make new links from the escaped text)."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    html = clean_html(markdown2html_mistune(text))
+    return '<div class="sanitised-answer">' + html.replace("\r", "").replace("\n", "&#10;") + "</div>"
+
+
+class SanitizeNotebook(NbGraderPreprocessor):
+    """Make a submitted notebook safe to render: markdown sources and HTML/markdown outputs are sanitised (an
+    allow-list, ``nh3``), any other output kind than text, PNG/JPEG/GIF images (no JavaScript, SVG, LaTeX, widget
+    views...) is dropped, output and cell metadata other than nbgrader's and non-image attachments are removed.
+    Runs after execution in autograde (so the stored notebook the formgrader renders carries no live script) and
+    again before feedback. Then the notebook is bounded (``max_notebook_bytes``): the largest outputs are
+    replaced by a note until it fits."""
+
+    max_notebook_bytes = Integer(20 << 20, help="largest autograded notebook, in bytes").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)
+        for cell in nb.cells:
+            cell.metadata = type(cell.metadata)({k: v for k, v in cell.metadata.items() if k == "nbgrader"})
+            if "attachments" in cell:
+                cell.attachments = type(cell.attachments)({
+                    name: {m: v for m, v in bundle.items() if m in ("image/png", "image/jpeg", "image/gif")}
+                    for name, bundle in cell.attachments.items() if isinstance(bundle, dict)})
+            if cell.cell_type == "markdown":
+                cell.source = clean_markdown(cell.source)
+            elif cell.cell_type == "raw":
+                cell.source = clean_html(cell.source)
+                cell.metadata.pop("format", None)
+            for out in cell.get("outputs", []):
+                self._clean_output(out)
+        self._bound(nb)
+        return nb, resources
+
+    @staticmethod
+    def _clean_output(out) -> None:
+        if "metadata" in out:
+            out.metadata = type(out.metadata)()
+        data = out.get("data")
+        if data is None:
+            return
+        for mime in list(data):
+            value = data[mime]
+            value = "".join(value) if isinstance(value, list) else value
+            if mime not in SAFE_MIME or not isinstance(value, str):
+                del data[mime]
+            elif mime == "text/html":
+                data[mime] = clean_html(value)
+            elif mime == "text/markdown":
+                data[mime] = clean_markdown(value)
+        if not data:
+            data["text/plain"] = "[output removed by the grader: only text and images are kept]"
+
+    def _bound(self, nb) -> None:
+        def size(obj):
+            return len(json.dumps(obj, default=str))
+
+        total = size(nb)
+        if total <= self.max_notebook_bytes:
+            return
+        outputs = sorted(((size(o), c, i) for c in nb.cells for i, o in enumerate(c.get("outputs", []))),
+                         key=lambda t: -t[0])
+        for n, cell, i in outputs:
+            if total <= self.max_notebook_bytes:
+                break
+            out = cell.outputs[i]
+            if out.get("output_type") == "error" or out.get("name") == "stderr":
+                continue  # the reason a test cell lost its points stays
+            cell.outputs[i] = new_output("stream", name="stdout",
+                                         text="[output removed by the grader: the notebook was too large]\n")
+            total -= n

@@ -1,53 +1,39 @@
-"""Run one hidden check on one submission, in an isolated process.
+"""Run hidden checks on one submission folder: the trusted side of the check protocol, as a command.
 
-    python -I course/grading/run_check.py CHECK --submission FOLDER      (a one-time token on stdin)
+    python -I course/grading/run_check.py CHECK [CHECK ...] --submission FOLDER     (a one-time token on stdin)
 
-Called by ``sr_utils.notebook.hidden_check`` from the test cells, and by the tests directly. The token is read
-from stdin before any student code is imported and kept only in a local variable; the checks module is loaded
-under a random name and removed from ``sys.modules``, so code under test cannot find and patch it by name. The
-verdict line ``<token> PASS`` or ``<token> FAIL <reason>`` goes to a private copy of stdout. Warnings are silenced.
-Exit code 0 only with a PASS verdict.
-
-Residual risk, stated plainly: the student's code runs in this process, and a determined attacker can inspect the
-interpreter (frames, the garbage collector) to forge a verdict. The sandboxed grading command is the answer to
-hostile submissions; these checks are built against realistic mistakes and the exploits of nbgrader-notes.md.
+Called by ``sr_utils.notebook.hidden_check`` from the test cells under plain ``nbgrader autograde``, and by the
+tests. This process never imports or executes student code: it starts ``student_side.py`` as a separate process
+(unsandboxed here; the sandboxed grader ``python -m course.grade`` runs the same protocol with that process in
+bubblewrap) and decides each check from its answers. For each check it prints ``<token> PASS <check>`` or
+``<token> FAIL <check> <reason>``; the exit code is 0 only when every check passed.
 """
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parents[1])]  # this folder (checks) and the kit (sr_utils, course)
 
 
-def main(token: str) -> None:
+def main(token: str, argv=None) -> int:
     import argparse
-    import importlib.util
-    import os
-    import uuid
     import warnings
-    from pathlib import Path
 
-    verdict_out = os.fdopen(os.dup(1), "w")
-    name = f"_sr_checks_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "checks.py")
-    checks = importlib.util.module_from_spec(spec)
-    sys.modules[name] = checks  # needed while it is imported (dataclasses, pickling), removed right after
-    spec.loader.exec_module(checks)
-    del sys.modules[name]
-    registry, failed_type, one_line, submission = checks.CHECKS, checks.CheckFailed, checks.one_line, checks.Submission
+    import checks
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("check", choices=sorted(registry))
+    ap.add_argument("check", nargs="+", choices=sorted(checks.CHECKS))
     ap.add_argument("--submission", type=Path, required=True, help="folder holding the submitted notebooks")
-    args = ap.parse_args()
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per check")
+    args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    try:
-        registry[args.check](submission(args.submission.resolve()))
-        verdict = "PASS"
-    except failed_type as e:
-        verdict = "FAIL " + one_line(str(e))
-    except BaseException as e:  # student code raised (or called exit): no points, say what happened
-        verdict = "FAIL " + one_line(f"your code raised {type(e).__name__}: {e}")
-    verdict_out.write(f"{token} {verdict}\n")
-    verdict_out.flush()
-    os._exit(0 if verdict == "PASS" else 1)
+    verdicts = checks.run_checks(checks.CHECKS, args.check, args.submission.resolve(), timeout=args.timeout)
+    for name in args.check:
+        passed, reason = verdicts[name]
+        sys.stdout.write(f"{token} PASS {name}\n" if passed else f"{token} FAIL {name} {reason}\n")
+    sys.stdout.flush()
+    return 0 if all(passed for passed, _ in verdicts.values()) else 1
 
 
 if __name__ == "__main__":
-    main(sys.stdin.readline().strip() or "-")
+    sys.exit(main(sys.stdin.readline().strip() or "-"))

@@ -46,16 +46,26 @@ def train_srgan_epoch(generator, discriminator, truncated_vgg, loader, optimizer
         adv_loss = F.binary_cross_entropy_with_logits(fake_score, torch.full_like(fake_score, 1.0))
         gen_loss = content_loss + beta * adv_loss
         optimizer_g.zero_grad()
-        gen_loss.backward()
-        optimizer_g.step()
+        if scaler_g is not None:
+            scaler_g.scale(gen_loss).backward()
+            scaler_g.step(optimizer_g)
+            scaler_g.update()
+        else:
+            gen_loss.backward()
+            optimizer_g.step()
         # --- discriminator
         optimizer_d.zero_grad()
         real_score = discriminator(hr)
         fake_score = discriminator(sr.detach())
         dis_loss = F.binary_cross_entropy_with_logits(real_score, torch.full_like(real_score, 1.0)) + \
             F.binary_cross_entropy_with_logits(fake_score, torch.full_like(fake_score, 0.0))
-        dis_loss.backward()
-        optimizer_d.step()
+        if scaler_d is not None:
+            scaler_d.scale(dis_loss).backward()
+            scaler_d.step(optimizer_d)
+            scaler_d.update()
+        else:
+            dis_loss.backward()
+            optimizer_d.step()
 
         n += 1
         sums["content"] += content_loss.item()

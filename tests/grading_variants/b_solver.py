@@ -28,6 +28,16 @@ def train_srresnet_epoch(model, loader, optimizer, device, amp=False, scaler=Non
     return torch.stack(batch_losses).mean().item()
 
 
+def _apply(loss, optimizer, scaler):
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def train_srgan_epoch(generator, discriminator, truncated_vgg, loader, optimizer_g, optimizer_d, device,
                       beta=1e-3, amp=False, scaler_g=None, scaler_d=None):
     generator.train()
@@ -46,13 +56,11 @@ def train_srgan_epoch(generator, discriminator, truncated_vgg, loader, optimizer
         adversarial = F.softplus(-discriminator(sr)).mean()  # = BCE-with-logits against 1
         g_total = content + adversarial * beta
         generator.zero_grad()
-        g_total.backward()
-        optimizer_g.step()
+        _apply(g_total, optimizer_g, scaler_g)
 
         discriminator.zero_grad()
         d_total = F.softplus(-discriminator(hr)).mean() + F.softplus(discriminator(sr.detach())).mean()
-        d_total.backward()
-        optimizer_d.step()
+        _apply(d_total, optimizer_d, scaler_d)
 
         rows.append(torch.stack([content.detach(), adversarial.detach(), g_total.detach(), d_total.detach()]))
     means = torch.stack(rows).mean(dim=0).tolist()

@@ -48,8 +48,11 @@ def train_srgan_epoch(generator, discriminator, truncated_vgg, loader, optimizer
         fake_logit = discriminator(sr.detach())
         loss_d = _bce(real_logit, torch.ones_like(real_logit)) + _bce(fake_logit, torch.zeros_like(fake_logit))
         optimizer_d.zero_grad()
-        loss_d.backward()
-        optimizer_d.step()
+        for_d = scaler_d.scale(loss_d) if scaler_d else loss_d
+        for_d.backward()
+        (scaler_d or optimizer_d).step(*([optimizer_d] if scaler_d else []))
+        if scaler_d:
+            scaler_d.update()
 
         # 2. generator, judged by the freshly updated discriminator
         if truncated_vgg is not None:
@@ -60,8 +63,11 @@ def train_srgan_epoch(generator, discriminator, truncated_vgg, loader, optimizer
         loss_adv = _bce(judged, torch.ones_like(judged))
         loss_g = loss_content + beta * loss_adv
         optimizer_g.zero_grad()
-        loss_g.backward()
-        optimizer_g.step()
+        for_g = scaler_g.scale(loss_g) if scaler_g else loss_g
+        for_g.backward()
+        (scaler_g or optimizer_g).step(*([optimizer_g] if scaler_g else []))
+        if scaler_g:
+            scaler_g.update()
 
         history.append((loss_content.item(), loss_adv.item(), loss_g.item(), loss_d.item()))
     columns = list(zip(*history))

@@ -1,0 +1,187 @@
+"""The trusted side's end of the hidden-check protocol: start the student-side process, send requests, read
+answers safely, run the checks and keep the verdicts.
+
+Nothing here imports or executes student code. The student-side process (``student_side.py``) is started through
+``launch`` (the grader wraps it in a bubblewrap sandbox; ``run_check.py`` runs it as a plain separate process) and
+gets only its own source on stdin. Answers are length-checked frames loaded with ``torch.load(weights_only=True)``;
+a check ends when a request takes longer than the check's time, the process dies, or an answer is malformed: every
+one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
+and message) goes through :func:`student_text`: one line, control characters escaped, at most 200 characters.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from student_side import BOOT, MAX_ANSWER, decode, encode, write_all
+
+STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"
+
+
+class CheckFailed(AssertionError):
+    """A hidden check failed; the message (composed on the trusted side) is shown to the student."""
+
+
+class StudentGone(CheckFailed):
+    """The student-side process is unusable (timed out, died, or broke the protocol): start a fresh one."""
+
+
+def student_text(text, limit: int = 200) -> str:
+    """Student-controlled text fit for a message: one line, no control characters (escaped as ``\\xNN``),
+    at most ``limit`` characters."""
+    text = " ".join(str(text).split())
+    text = "".join(c if c.isprintable() else f"\\x{ord(c) & 0xff:02x}" for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def exception_name(name) -> str:
+    """A student exception's class name: an identifier (at most 60 characters), else a neutral word."""
+    name = str(name)
+    ok = name.isidentifier() and name.isascii() and len(name) <= 60
+    return name if ok else "an exception"
+
+
+class Student:
+    """One student-side process serving every check of a submission folder (torch imported once)."""
+
+    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0):
+        argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
+        if launch is not None:
+            argv = launch(argv)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     cwd=str(folder), start_new_session=True)
+        self.fd_in, self.fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.n = 0
+        self.deadline = time.monotonic() + start_timeout
+        self.timeout = start_timeout
+        source = STUDENT_SIDE.read_bytes()
+        try:
+            write_all(self.fd_in, struct.pack(">Q", len(source)) + source)
+        except OSError:
+            pass
+        ready = self._read_frame()
+        if ready != {"ready": True}:
+            self.close()
+            raise StudentGone("your code could not be started for the hidden checks")
+
+    # -- frames -------------------------------------------------------------------------------------------
+    def _read(self, n: int) -> bytes:
+        chunks, got = [], 0
+        while got < n:
+            left = self.deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd_out], [], [], left)[0]:
+                self.close()
+                raise StudentGone(f"took longer than {self.timeout:.0f} s (an endless loop?)")
+            chunk = os.read(self.fd_out, min(n - got, 1 << 20))
+            if not chunk:
+                self.close()
+                raise StudentGone(f"your code ended the checking process (exit code {self.proc.returncode})")
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def _read_frame(self):
+        (size,) = struct.unpack(">Q", self._read(8))
+        if size > MAX_ANSWER:
+            self.close()
+            raise StudentGone("the checking process sent an answer larger than allowed")
+        data = self._read(size)
+        try:
+            return decode(data)
+        except Exception:
+            self.close()
+            raise StudentGone("the checking process sent an answer that is not plain data") from None
+
+    def request(self, op: str, what: str, **fields):
+        """Send one request; return its ``ok`` part, or raise :class:`CheckFailed` saying what went wrong."""
+        self.n += 1
+        try:
+            write_all(self.fd_in, encode({"op": op, "n": self.n, **fields}))
+        except OSError:
+            self.close()
+            raise StudentGone(f"your code ended the checking process (exit code {self.proc.poll()})") from None
+        answer = self._read_frame()
+        if not isinstance(answer, dict) or answer.get("n") != self.n:
+            self.close()
+            raise StudentGone("the checking process answered out of turn (did your code write to its output?)")
+        if "ok" in answer and isinstance(answer["ok"], dict):
+            return answer["ok"]
+        raise CheckFailed(describe_error(answer.get("error"), what))
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.proc.wait()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and not self.proc.stdout.closed
+
+
+def describe_error(error, what: str) -> str:
+    """The message for an error answer: composed here, student text truncated and escaped."""
+    if not isinstance(error, dict):
+        return f"{what}: no usable answer"
+    refused = error.get("refused")
+    if isinstance(refused, dict):
+        kind = refused.get("kind")
+        if kind == "no_notebook":
+            return (f"{student_text(refused.get('notebook'), 40)} not found: it writes the module(s) this notebook "
+                    "imports; keep the assignment's notebooks together in one folder")
+        if kind == "no_writefile":
+            return (f"{student_text(refused.get('notebook'), 40)} has no `%%writefile "
+                    f"{student_text(refused.get('module'), 40)}` cell: put the `%%writefile` lines back at the top "
+                    "of the cells that write it")
+        if kind == "no_class":
+            return (f"models.py has no class {student_text(refused.get('cls'), 40)}: is the `%%writefile -a "
+                    "models.py` line of its cell still there, and was the cell run?")
+        if kind == "no_function":
+            return f"solver.py has no function {student_text(refused.get('name'), 40)}"
+        if kind == "not_module":
+            return f"{what} did not build a torch.nn.Module"
+        return f"{what} could not be done"
+    return (f"{what} raised {exception_name(error.get('raised'))}: "
+            f"{student_text(error.get('message', ''))}")
+
+
+def run_checks(checks: dict, names: list[str], folder: Path, launch=None,
+               timeout: float = 180.0) -> dict[str, tuple[bool, str]]:
+    """Run the hidden ``names`` (from the ``checks`` registry) on ``folder``; ``{name: (passed, reason)}``.
+
+    One student-side process serves the checks in turn; after a timeout, a death or a protocol breach the next
+    check gets a fresh one. Any other exception while checking (an answer of the wrong shape or type) fails the
+    check with a neutral message."""
+    verdicts: dict[str, tuple[bool, str]] = {}
+    student = None
+    try:
+        for name in names:
+            if name not in checks:
+                verdicts[name] = (False, f"unknown hidden check {student_text(name, 60)}")
+                continue
+            try:
+                if student is None or not student.alive:
+                    student = Student(folder, launch, start_timeout=timeout)
+                student.deadline, student.timeout = time.monotonic() + timeout, timeout
+                checks[name](student, folder)
+                verdicts[name] = (True, "")
+            except CheckFailed as e:
+                verdicts[name] = (False, str(e))
+            except Exception as e:  # a malformed answer the check could not use
+                verdicts[name] = (False, f"the answers of your code could not be checked ({type(e).__name__})")
+    finally:
+        if student is not None:
+            student.close()
+    return verdicts

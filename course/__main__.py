@@ -20,7 +20,7 @@ def _demo(args, default_modules) -> int:
 
     s = run_demo(args.out, data_dir=args.data_dir, grade=not args.no_grading, study=not args.no_study)
     print(f"\nDemo finished in {s['seconds'] / 60:.1f} min. Everything is in {s['out_dir']}:")
-    print(f"  srresnet/ srgan/   checkpoints, log.csv, curves.png (best.pth chosen on {Path(s['val_list']).stem}: "
+    print(f"  srresnet/ srgan/   checkpoints, log.csv, curves.png (best.pth chosen on {s['val_split']}: "
           f"{s['srresnet']:.2f} dB)")
     print(f"  eval/              table.md .csv .tex, per_image.csv (SRResNet {s['gain_db']:+.2f} dB over bicubic)")
     print("  comparison.png     bicubic / SRResNet / SRGAN / HR with zoomed crops")

@@ -49,7 +49,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
             + (", SRGAN-MSE content: no ImageNet VGG19 weights offline)" if stage == "srgan" else ")"))
         result = train(cfg, out / stage, models, solver, progress=progress, log=log)
         summary[stage] = result["best_val_psnr"]
-        summary["val_list"] = result["val_list"]
+        summary["val_split"] = result["val_split"]
     # best.pth: chosen on the validation photos (held out of training), never on the test photos reported below
     nets = {"SRResNet": load_generator(out / "srresnet" / "best.pth", models),
             "SRGAN": load_generator(out / "srgan" / "best.pth", models)}

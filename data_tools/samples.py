@@ -124,6 +124,7 @@ def run(args) -> int:
     t = time.perf_counter()
     root = build_samples(args.data_dir, scales=args.scales, edge=args.edge)
     n_train, n_val, n_test = len(SAMPLE_TRAIN), len(SAMPLE_VAL), len(SAMPLE_TEST)
-    print(f"bundled dataset: {n_train} train + {n_val} validation + {n_test} test photos in {root} ({time.perf_counter() - t:.1f} s); "
+    print(f"bundled dataset: {n_train} train + {n_val} validation + {n_test} test photos in {root} "
+          f"({time.perf_counter() - t:.1f} s); "
           f"next: python -m data_tools prepare --data-dir {args.data_dir}")
     return 0

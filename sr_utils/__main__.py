@@ -60,7 +60,8 @@ def _train(stage: str):
         from .trainer import train
 
         cfg = _config(stage, args)
-        models, solver = _module(args.models, "models", default_modules), _module(args.solver, "solver", default_modules)
+        models = _module(args.models, "models", default_modules)
+        solver = _module(args.solver, "solver", default_modules)
         if stage == "srgan" and cfg.content == "vgg54":
             from .vgg import find_vgg19_weights
 
@@ -76,7 +77,7 @@ def _train(stage: str):
             torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         result = train(cfg, args.out / stage, models, solver, resume=args.resume)
         print(f"{stage}: step {result['step']}, best validation PSNR {result['best_val_psnr']:.2f} dB on "
-              f"{Path(result['val_list']).stem}; checkpoints and log in {result['out_dir']}")
+              f"{result['val_split']}; checkpoints and log in {result['out_dir']}")
         if distributed:
             torch.distributed.destroy_process_group()
         return 0
@@ -98,14 +99,14 @@ def _generators(pairs, models) -> dict:
 
 def _evaluate(args, default_modules) -> int:
     from .evaluation import evaluate_methods, methods_for
-    from .lists import default_data_dir, test_lists, validation_list
+    from .lists import default_data_dir, split_name, test_lists, validation_list
     from .tables import write_tables
 
     data = args.data_dir or default_data_dir()
     nets = _generators(args.checkpoint, _module(args.models, "models", default_modules)) if args.checkpoint else {}
     rows = evaluate_methods(methods_for(nets, tile=args.tile), test_lists(data))
     try:
-        val_split = validation_list(data).stem.rsplit("_x", 1)[0]
+        val_split = split_name(validation_list(data))
     except FileNotFoundError:
         val_split = None
     tables = write_tables(rows, args.out, validation_split=val_split)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 __all__ = ["TEST_SETS", "TRAIN_SPLITS", "VALIDATION_SPLITS", "default_data_dir", "list_path", "cache_dir",
-           "read_list", "train_list", "validation_list", "test_lists", "human_eval_list"]
+           "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list"]
 
 #: The course's test sets, in table order (DIV2K_valid is also the validation split when prepared: tables mark it).
 TEST_SETS = ("DIV2K_valid", "Set5", "Set14", "B100", "Urban100")
@@ -55,6 +55,11 @@ def read_list(path) -> tuple[dict, Path]:
         raise FileNotFoundError(f"list {path} does not exist: {_PREPARE}")
     meta = json.loads(path.read_text())
     return meta, (path.parent / meta.get("root", "..")).resolve()
+
+
+def split_name(list_file) -> str:
+    """The split a list describes (``samples_val`` for ``lists/samples_val_x4.json``)."""
+    return read_list(list_file)[0]["split"]
 
 
 def _first(data_dir, splits, scale: int, role: str) -> Path:

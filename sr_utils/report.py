@@ -28,7 +28,7 @@ def write_report(run_dir, out_path=None) -> Path:
                          f"{cfg['n_blocks']} residual blocks x {cfg['n_channels']} channels"
                          + (f", content {cfg['content']}, beta {cfg['beta']}" if stage == "srgan" else "") + "."
                          + (f" The saved model (best.pth) was chosen on the validation split "
-                            f"{Path(ck['val_list']).stem}, not on a test set." if ck.get("val_list") else ""))
+                            f"{ck['val_split']}, not on a test set." if ck.get("val_split") else ""))
             if (run / stage / "curves.png").is_file():
                 parts += ["", f"![{stage} curves]({stage}/curves.png)", ""]
     parts += ["## 2. Best parameters", "", "```json"]

@@ -234,12 +234,13 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
     SRGAN starts from ``cfg.srresnet_checkpoint`` (default ``<out_dir>/../srresnet/best.pth``).
 
     ``resume``: continue from ``out_dir/last.pth`` exactly. ``stop_after``: stop after that many steps in this
-    call (for tests and time-boxed runs). Returns ``{"step", "best_val_psnr", "out_dir", "val_list", "history"}``.
+    call (for tests and time-boxed runs). Returns ``{"step", "best_val_psnr", "out_dir", "val_list", "val_split",
+    "history"}``.
     """
     from tqdm.auto import tqdm
 
     from .datasets import SRDataset, _keep_batch
-    from .lists import default_data_dir, train_list, validation_list
+    from .lists import default_data_dir, split_name, train_list, validation_list
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -255,6 +256,7 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
     data_dir = Path(cfg.data_dir or default_data_dir())
     tlist = Path(cfg.train_list) if cfg.train_list else train_list(data_dir, cfg.scale)
     vlist = Path(cfg.val_list) if cfg.val_list else validation_list(data_dir, cfg.scale)
+    val_split = split_name(vlist)
 
     dataset = SRDataset(tlist, crop_size=cfg.crop_size, patches_per_image=cfg.patches_per_image, seed=cfg.seed,
                         channel_shuffle=cfg.channel_shuffle)
@@ -339,7 +341,7 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
                         schedulers={n: s.state_dict() for n, s in schedulers.items()},
                         scalers={n: (s.state_dict() if s is not None else {}) for n, s in scalers.items()},
                         step=step, best=best, history=history, sampler=list(sampler.state()), rng=_rng_state(),
-                        config=asdict(cfg), val_list=str(vlist))
+                        config=asdict(cfg), val_list=str(vlist), val_split=val_split)
 
     batch_iter = _batches(loader, sampler, dataset)
     end = cfg.iterations if stop_after is None else min(cfg.iterations, step + stop_after)
@@ -375,7 +377,8 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
         from .plotting import plot_training
 
         plot_training(history, title=cfg.stage, path=out / "curves.png")
-    return {"step": step, "best_val_psnr": best, "out_dir": str(out), "val_list": str(vlist), "history": history}
+    return {"step": step, "best_val_psnr": best, "out_dir": str(out), "val_list": str(vlist),
+            "val_split": val_split, "history": history}
 
 
 def _write_log(path: Path, history: list[dict]) -> None:

@@ -138,6 +138,7 @@ def test_best_is_chosen_on_the_validation_split_not_a_test_set(tmp_path, data_di
     out = train(cfg, tmp_path / "run", progress=False, log=lambda *a: None)
     best = load_checkpoint(tmp_path / "run" / "best.pth")
     assert best["arch"] == "SRResNet" and best["val_list"] == out["val_list"]
+    assert best["val_split"] == out["val_split"] == "samples_val"
     val = SREvalDataset(out["val_list"])
     tests = [SREvalDataset(p) for p in test_lists(data_dir).values()]
     def names(ds):

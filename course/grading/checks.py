@@ -609,7 +609,16 @@ def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
     if oracles.first(lambda ref: _same(grads_d[0], ref["grads_d"][0])) is None:
         raise CheckFailed("the discriminator's gradient is wrong: BCE-with-logits of D(hr) against 1 (real) plus of "
                           "D(sr.detach()) against 0 (fake), with D called separately on each")
-    ref = oracles.first(lambda ref: _same(grads_g[0], ref["grads_g"][0]))
+
+    def fits(ref) -> bool:  # the whole epoch: every gradient and the final parameters
+        return (all(_same(grads_g[k], ref["grads_g"][k]) and _same(grads_d[k], ref["grads_d"][k]) for k in range(n))
+                and _same(stu["g"], ref["g"], 1e-5) and _same(stu["d"], ref["d"], 1e-5))
+
+    # With a small beta both step orders can fit the gradients within tolerance while their adversarial losses
+    # differ (D-first judges SR with the updated D): keep every order that fits, accept the losses of any of them.
+    fitting = []
+    oracles.first(lambda ref: fits(ref) and fitting.append(ref))  # visits every order
+    ref = fitting[0] if fitting else oracles.first(lambda ref: _same(grads_g[0], ref["grads_g"][0]))
     if ref is None:
         raise CheckFailed(_generator_mistake(grads_g[0], setup, vgg_state, beta))
     for k in range(1, n):
@@ -628,11 +637,18 @@ def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
     keys = {"content", "adversarial", "generator", "discriminator"}
     expect(isinstance(losses, dict) and isinstance(losses.get("dict"), dict) and set(losses["dict"]) == keys,
            'return a dict with keys "content", "adversarial", "generator", "discriminator"')
-    for key, value in ref["losses"].items():
-        got = _number(losses["dict"][key], f'the returned "{key}" loss')
-        expect(got is not None, f'the returned "{key}" loss should be a number')
-        expect(abs(got - value) <= 1e-4 * max(1.0, abs(value)),
-               f'the returned "{key}" loss {got:.6f} is not the mean of the batch values ({value:.6f})')
+    got = {}
+    for key in ref["losses"]:
+        got[key] = _number(losses["dict"][key], f'the returned "{key}" loss')
+        expect(got[key] is not None, f'the returned "{key}" loss should be a number')
+
+    def losses_match(run) -> bool:
+        return all(abs(got[k] - v) <= 1e-4 * max(1.0, abs(v)) for k, v in run["losses"].items())
+
+    if not any(losses_match(run) for run in fitting or [ref]):
+        key, value = next((k, v) for k, v in ref["losses"].items() if abs(got[k] - v) > 1e-4 * max(1.0, abs(v)))
+        raise CheckFailed(f'the returned "{key}" loss {got[key]:.6f} is not the mean of the batch values '
+                          f'({value:.6f})')
 
 
 @check

@@ -83,8 +83,9 @@ bench: $(VENV)/.installed-base
 	$(PY) benchmarks/train_bench.py
 
 # The student version: commit release/ after running this (tests check that it is in sync with source/).
+# Refuses (and lists them) when release/superres holds files that are not generated ones; FORCE=1 deletes them.
 release: $(VENV)/.installed-instructor
-	PATH="$(abspath $(VENV))/bin:$$PATH" nbgrader generate_assignment superres --force
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course.release superres $(if $(FORCE),--force)
 	@find source -name models.py -o -name solver.py | grep . && echo "warning: generated modules in source/ (ignored by nbgrader)" || true
 
 clean-venv:

@@ -60,9 +60,10 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 300  # per cell; training in 03_train is shrunk under NBGRADER_EXECUTION
 c.Execute.interrupt_on_timeout = True
 
-# Feedback never shows the hidden tests' source.
+# Feedback never shows the hidden tests' source; answers not graded yet say "awaiting manual grading".
+c.GenerateFeedback.exporter_class = "feedback_kit.KitFeedbackExporter"
 c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades",
+    "feedback_kit.GetGradesMarkingPending",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader_plugins.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

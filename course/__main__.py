@@ -24,7 +24,7 @@ def _demo(args, default_modules) -> int:
           f"{s['srresnet']:.2f} dB)")
     print(f"  eval/              table.md .csv .tex, per_image.csv (SRResNet {s['gain_db']:+.2f} dB over bicubic)")
     print("  comparison.png     bicubic / SRResNet / SRGAN / HR with zoomed crops")
-    print("  submission/set5/   SR images for the human evaluation")
+    print("  submission/samples/ SR images for the human evaluation (submission/set5/ when Set5 is prepared)")
     print("  report.md          the report, filled")
     if s.get("mos_html"):
         print(f"  mos/               a MOS study answered by scripted raters; results page {s['mos_html']}")

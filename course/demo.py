@@ -24,10 +24,10 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
     """Run the demo under ``out_dir``; ``overrides`` change both training configurations (e.g.
     ``{"iterations": 2}`` in tests). Returns a summary (validation PSNRs, gain over bicubic, grades, seconds)."""
     from data_tools.samples import ensure_sample_data
-    from sr_utils.checkpoint import load_generator
+    from sr_utils.checkpoint import generator_label, load_checkpoint, load_generator
     from sr_utils.evaluation import evaluate_methods, mean_rows, methods_for, split_outputs
     from sr_utils.inference import super_resolve_split
-    from sr_utils.lists import default_data_dir, human_eval_list, test_lists
+    from sr_utils.lists import default_data_dir, human_eval_list, submission_folder, test_lists
     from sr_utils.plotting import comparison_grid
     from sr_utils.report import write_report
     from sr_utils.tables import write_tables
@@ -51,8 +51,8 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
         summary[stage] = result["best_val_psnr"]
         summary["val_split"] = result["val_split"]
     # best.pth: chosen on the validation photos (held out of training), never on the test photos reported below
-    nets = {"SRResNet": load_generator(out / "srresnet" / "best.pth", models),
-            "SRGAN": load_generator(out / "srgan" / "best.pth", models)}
+    nets = {generator_label(load_checkpoint(out / stage / "best.pth")): load_generator(out / stage / "best.pth", models)
+            for stage in ("srresnet", "srgan")}  # SRResNet, and SRGAN-MSE (no VGG weights offline)
     log("[4/7] evaluating against bicubic")
     sets = test_lists(data)
     rows = evaluate_methods(methods_for(nets), sets, progress=progress)
@@ -61,7 +61,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
     first = next(iter(sets.values()))
     comparison_grid(split_outputs(methods_for(nets), first), path=out / "comparison.png")
     split, eval_list = human_eval_list(data)
-    super_resolve_split(nets["SRGAN"], eval_list, out / "submission" / "set5")
+    super_resolve_split(list(nets.values())[1], eval_list, out / "submission" / submission_folder(split))
     report = write_report(out)
     log(f"[5/7] pictures, the human-evaluation folder ({split}) and the report: {report}")
     means = {(r["set"], r["method"]): r["psnr"] for r in mean_rows(rows)}

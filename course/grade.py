@@ -101,11 +101,14 @@ def _ensure_assignment(course_root: Path, assignment: str) -> None:
                     return
             except MissingEntry:
                 pass
-    print(f"  the gradebook has no {assignment!r} yet: nbgrader generate_assignment {assignment}")
-    out = subprocess.run([_nbgrader(), "generate_assignment", assignment, "--force"], cwd=course_root,
-                         env=_env(course_root), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise GradingError("nbgrader generate_assignment failed:\n" + out.stderr[-2000:])
+    from .release import ReleaseError, record_in_gradebook
+
+    print(f"  the gradebook has no {assignment!r} yet: recording it (nbgrader generate_assignment into a private "
+          "folder: release/ is not touched)")
+    try:
+        record_in_gradebook(course_root, assignment)
+    except ReleaseError as e:
+        raise GradingError(str(e)) from None
 
 
 # ---------------------------------------------------------------------------------------------------------

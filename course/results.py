@@ -6,7 +6,7 @@ reported and their MOS, and the class's perception-distortion plot.
 
 PSNR/SSIM follow the kit's convention (``sr_utils.metrics.evaluate_sr``: Y channel, 4 px shaved, MATLAB SSIM), means
 over the split's images. The reported numbers are the ``SRGAN`` row of the student's ``results/test_table.csv`` for
-the same split (notebook 05 writes the SRGAN images to ``submission/set5/``); a difference over 0.05 dB is flagged.
+the same split (notebook 05 writes the SRGAN images to ``submission/set5/``, ``submission/samples/`` without Set5); a difference over 0.05 dB is flagged.
 The plot puts PSNR (distortion) against MOS (perception), with bicubic, the reference models and the HR as landmarks.
 Writes ``class_results.{csv,md,html}`` and ``perception_distortion.png`` (default ``course/grades/class_results/``).
 """
@@ -42,9 +42,10 @@ def mean_scores(images: dict[str, np.ndarray], hr: dict[str, np.ndarray], scale:
     return float(np.mean([p for p, _ in scores])), float(np.mean([s for _, s in scores]))
 
 
-def reported_numbers(notebook_dir: Path, split: str, method: str = "SRGAN") -> tuple[float, float] | str:
-    """(PSNR, SSIM) of ``method`` on ``split`` in ``notebook_dir/results/test_table.csv``, or why there is none
-    (the file is read like any student file: no link, size-capped)."""
+def reported_numbers(notebook_dir: Path, split: str, methods=("SRGAN", "SRGAN-MSE")) -> tuple[float, float] | str:
+    """(PSNR, SSIM) of the first of ``methods`` (the student's SRGAN, named SRGAN-MSE when trained without the VGG
+    weights) on ``split`` in ``notebook_dir/results/test_table.csv``, or why there is none (the file is read like
+    any student file: no link, size-capped)."""
     path = notebook_dir / "results" / "test_table.csv"
     try:
         text = read_plain_file(path).decode("utf-8", "replace")
@@ -52,13 +53,15 @@ def reported_numbers(notebook_dir: Path, split: str, method: str = "SRGAN") -> t
         return "no results/test_table.csv"
     except (OSError, ValueError) as e:
         return f"results/test_table.csv unreadable ({e})"
-    for row in csv.DictReader(io.StringIO(text)):
-        if row.get("set") == split and row.get("method") == method:
-            try:
-                return float(row["psnr"]), float(row["ssim"])
-            except (TypeError, ValueError):
-                return f"results/test_table.csv: {split}/{method} row has no numbers"
-    return f"results/test_table.csv has no {split}/{method} row"
+    rows = [r for r in csv.DictReader(io.StringIO(text)) if r.get("set") == split and r.get("method") in methods]
+    for method in methods:
+        for row in rows:
+            if row.get("method") == method:
+                try:
+                    return float(row["psnr"]), float(row["ssim"])
+                except (TypeError, ValueError):
+                    return f"results/test_table.csv: {split}/{method} row has no numbers"
+    return f"results/test_table.csv has no {split}/{'|'.join(methods)} row"
 
 
 def _mos_by_version(study_dir: Path | None) -> dict[str, dict]:
@@ -76,7 +79,7 @@ def class_table(src: Path, ref, study_dir: Path | None = None, assignment: str =
 
     split = json.loads(Path(ref.list_file).read_text())["split"]
     mos = _mos_by_version(study_dir)
-    folders, rejected = find_student_folders(src, assignment)
+    folders, rejected = find_student_folders(src, assignment, ref.folder)
     rows = [{**dict.fromkeys(FIELDS, ""), "student": s, "note": reason} for s, reason in rejected.items()]
     for student, folder in folders.items():
         row = {**dict.fromkeys(FIELDS, ""), "student": student}
@@ -206,7 +209,7 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("assignment", help="assignment name (superres)")
     ap.add_argument("--course-dir", type=Path, default=REPO, help="course root (holds course/submitted/)")
-    ap.add_argument("--from", dest="src", type=Path, help="FOLDER/<student>/[superres/]submission/set5/*.png")
+    ap.add_argument("--from", dest="src", type=Path, help="FOLDER/<student>/[superres/]submission/{set5,samples}/*.png")
     ap.add_argument("--study", type=Path, help="MOS study folder (default course/studies/<assignment>/)")
     ap.add_argument("--data-dir", type=Path, help="prepared data folder (default: the kit's data folder)")
     ap.add_argument("--out", type=Path, help="output folder (default course/grades/class_results/)")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "CheckpointError", "ARCHITECTURES"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "generator_label", "CheckpointError",
+           "ARCHITECTURES"]
 
 #: The generator architectures a model checkpoint can name in its ``arch`` entry.
 ARCHITECTURES = ("SRResNet", "Generator")
@@ -78,3 +79,13 @@ def load_generator(path, models, device="cpu"):
         raise CheckpointError(f"{path} does not fit the {arch} of {getattr(models, '__file__', models)} built with "
                               f"{ckpt['model_kwargs']}: {str(e).splitlines()[0]}") from None
     return net.to(device).eval()
+
+
+def generator_label(ckpt: dict) -> str:
+    """What a generator checkpoint (a dict from :func:`load_checkpoint`) holds, as tables and figures name it:
+    ``"SRResNet"``; ``"SRGAN"`` when its content loss was VGG features; ``"SRGAN-MSE"`` when it was the pixel MSE
+    (the paper's variant, trained when the ImageNet VGG19 weights are not on the machine)."""
+    if ckpt.get("arch") == "SRResNet":
+        return "SRResNet"
+    content = str((ckpt.get("config") or {}).get("content", "vgg54"))
+    return "SRGAN-MSE" if content == "mse" else "SRGAN"

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 __all__ = ["TEST_SETS", "TRAIN_SPLITS", "VALIDATION_SPLITS", "default_data_dir", "list_path", "cache_dir",
-           "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list"]
+           "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list", "submission_folder"]
 
 #: The course's test sets, in table order (DIV2K_valid is also the validation split when prepared: tables mark it).
 TEST_SETS = ("DIV2K_valid", "Set5", "Set14", "B100", "Urban100")
@@ -96,3 +96,9 @@ def human_eval_list(data_dir, scale: int = 4) -> tuple[str, Path]:
         if list_path(data_dir, split, scale).is_file():
             return split, list_path(data_dir, split, scale)
     raise FileNotFoundError(f"neither Set5 nor the bundled test photos are prepared in {data_dir}: {_PREPARE}")
+
+
+def submission_folder(split: str) -> str:
+    """The folder under ``submission/`` holding a student's images of the human evaluation split ``split``:
+    ``set5`` for ``Set5``, ``samples`` for the bundled photos (named for what it holds)."""
+    return "set5" if split == "Set5" else "samples"

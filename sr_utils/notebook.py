@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 __all__ = ["export_modules", "writefile_sources", "load_module", "hidden_check", "grading_dir",
-           "in_autograder", "find_project_root"]
+           "in_autograder", "output_path", "GRADING_SCRATCH", "find_project_root"]
 
 _WRITEFILE = re.compile(r"^%%writefile(\s+-a|\s+--append)?\s+(\S+)\s*$")
 
@@ -99,6 +99,24 @@ def load_module(name: str, folder=".", module_name: str | None = None):
 def in_autograder() -> bool:
     """True while nbgrader executes the notebook (``NBGRADER_EXECUTION`` is ``autograde`` or ``validate``)."""
     return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+#: Where the notebooks write while nbgrader runs them (``nbgrader validate`` or ``autograde``): a hidden folder
+#: beside them. nbgrader's grading configuration is tiny (seconds of training), so its checkpoints, tables and
+#: pictures must never replace what the student trained and produced in ``checkpoints/``, ``results/`` and
+#: ``submission/``. The hidden checks read the same folder. nbgrader never copies it (``.*`` is ignored).
+GRADING_SCRATCH = ".grading-run"
+
+
+def output_path(relative) -> Path:
+    """Where a notebook writes ``relative`` (a path like ``"checkpoints/srresnet"``, relative to the notebook's
+    folder): ``relative`` itself, or ``.grading-run/<relative>`` while nbgrader runs the notebook, so that
+    validating or grading never overwrites your trained models, tables and pictures."""
+    rel = Path(relative)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise ValueError(f"output_path({str(relative)!r}): give a path inside the notebook's folder, "
+                         "e.g. 'checkpoints/srresnet'")
+    return Path(GRADING_SCRATCH) / rel if in_autograder() else rel
 
 
 def find_project_root(start=None) -> Path | None:

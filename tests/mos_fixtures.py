@@ -37,13 +37,14 @@ def student_image(ref, name: str, k: int) -> np.ndarray:
     return np.clip(bicubic(ref.lr[name], ref.scale).astype(np.int16) + k, 0, 255).astype(np.uint8)
 
 
-def make_class(ref, root: Path, layout: str = "superres/submission/set5") -> dict[str, Path]:
-    """The synthetic class of ``EXPECTED`` under ``root``; returns each student's image folder."""
+def make_class(ref, root: Path, layout: str | None = None) -> dict[str, Path]:
+    """The synthetic class of ``EXPECTED`` under ``root`` (default layout ``superres/submission/<ref.folder>``:
+    ``samples`` for the bundled photos); returns each student's image folder."""
     from course.mos.collect import bicubic
 
     folders = {}
     for k, student in enumerate(s for s in EXPECTED if s != "mallory"):
-        folder = root / student / layout
+        folder = root / student / (layout or f"superres/submission/{ref.folder}")
         folders[student] = folder
         for name in ref.names:
             img = student_image(ref, name, 3 + k)

@@ -76,8 +76,8 @@ def test_demo_study_on_a_demo_like_folder(sample_ref, tmp_path, monkeypatch, cap
 
     demo = tmp_path / "demo"
     for name in sample_ref.names:
-        (demo / "submission" / "set5").mkdir(parents=True, exist_ok=True)
-        Image.fromarray(student_image(sample_ref, name, 2)).save(demo / "submission" / "set5" / f"{name}.png")
+        (demo / "submission" / sample_ref.folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(student_image(sample_ref, name, 2)).save(demo / "submission" / sample_ref.folder / f"{name}.png")
     _tiny_checkpoint(demo / "srresnet" / "best.pth", generator=False)
     _tiny_checkpoint(demo / "srgan" / "best.pth", generator=True)
     from course.mos.__main__ import main

@@ -38,7 +38,8 @@ def test_demo_pipeline_writes_everything(tmp_path):
     for path in ("srresnet/best.pth", "srgan/best.pth", "eval/table.md", "eval/table.csv", "eval/table.tex",
                  "eval/per_image.csv", "comparison.png", "report.md"):
         assert (out / path).is_file(), path
-    assert len(list((out / "submission" / "set5").glob("*.png"))) == len(SAMPLE_TEST)
+    assert not (out / "submission" / "set5").exists(), "the bundled photos are not Set5: the folder says samples"
+    assert len(list((out / "submission" / "samples").glob("*.png"))) == len(SAMPLE_TEST)
     report = (out / "report.md").read_text()
     assert "## 3. Test results" in report and "bicubic" in report and "shaved" in report
     assert isinstance(s["gain_db"], float)

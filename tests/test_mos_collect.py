@@ -29,12 +29,12 @@ def test_each_bad_submission_gets_its_reason_and_the_others_are_collected(sample
 
 
 def test_plain_layout_from_dir_and_a_lone_valid_student(sample_ref, tmp_path):
-    """``--from DIR`` with DIR/<student>/submission/set5 (no assignment folder) works the same."""
+    """``--from DIR`` with DIR/<student>/submission/<folder> (no assignment folder) works the same."""
     from course.mos.collect import collect
 
     for k, student in enumerate(["x1", "x2"]):
         for name in sample_ref.names:
-            path = tmp_path / student / "submission" / "set5" / f"{name}.png"
+            path = tmp_path / student / "submission" / sample_ref.folder / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(student_image(sample_ref, name, 5 + k)).save(path)
     got = collect(tmp_path, sample_ref, log=lambda *_: None)
@@ -45,7 +45,7 @@ def test_a_decompression_bomb_an_oversized_file_and_a_fifo_are_refused(sample_re
     from course.mos import collect as mod
 
     name = sample_ref.names[0]
-    folder = tmp_path / "eve" / "submission" / "set5"
+    folder = tmp_path / "eve" / "submission" / sample_ref.folder
     folder.mkdir(parents=True)
     for other in sample_ref.names[1:]:
         Image.fromarray(student_image(sample_ref, other, 7)).save(folder / f"{other}.png")

@@ -176,7 +176,7 @@ def test_cli_collect_then_results(sample_ref, tmp_path, capsys):
     for k, student in enumerate(["alice", "bob", "frank"]):  # frank hands in the bicubic upscale
         for name in sample_ref.names:
             img = bicubic(sample_ref.lr[name], 4) if student == "frank" else student_image(sample_ref, name, 3 + k)
-            save(img, tmp_path / "class" / student / "superres" / "submission" / "set5" / f"{name}.png")
+            save(img, tmp_path / "class" / student / "superres" / "submission" / sample_ref.folder / f"{name}.png")
     from course.mos.__main__ import main
 
     data = str(sample_ref.list_file.parent.parent)

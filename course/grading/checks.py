@@ -678,8 +678,12 @@ def srgan_epoch(student: Student, folder: Path) -> None:
 # ------------------------------------------------------------------------------------------------------------
 # 04_test and 05_super_resolution: outputs recomputed from the submission's own checkpoints
 # ------------------------------------------------------------------------------------------------------------
-def read_student_file(path: Path, limit: int = MAX_FILE) -> bytes:
-    """A regular file of the submission, never through a link, at most ``limit`` bytes."""
+def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = None) -> bytes:
+    """A regular file of the submission, never through a link, at most ``limit`` bytes. With ``folder`` (the
+    submission), no folder between it and the file may be a link either (the kernel could plant one)."""
+    if folder is not None:
+        for parent in list(path.relative_to(folder).parents)[:-1]:
+            expect(not (folder / parent).is_symlink(), f"{parent} is a link, not a folder of the submission")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -707,29 +711,37 @@ class RemoteNet(torch.nn.Module):
         return out.float()
 
 
-def _trained(student: Student, folder: Path, name: str) -> RemoteNet:
-    """The student's trained network of ``checkpoints/<name>/best.pth`` (what notebooks 04 and 05 load), built on
-    the student side from the architecture the checkpoint names (``arch``) and its ``model_kwargs``."""
+def _trained(student: Student, folder: Path, name: str) -> tuple[str, torch.nn.Module]:
+    """``(label, network)`` of what notebooks 04 and 05 used for stage ``name`` (``srresnet``/``srgan``): the
+    student's trained network of ``checkpoints/<name>/best.pth`` as notebook 03 wrote it while graded (in
+    ``.grading-run/``), built on the student side from the architecture the checkpoint names (``arch``) and its
+    ``model_kwargs``; or, when 03 wrote none, the kit's stand-in, exactly as :mod:`sr_utils.trained` does."""
+    from sr_utils.checkpoint import generator_label
+    from sr_utils.notebook import GRADING_SCRATCH
+    from sr_utils.trained import StandInGenerator, stand_in_label
+
     shown = f"checkpoints/{name}/best.pth"
-    path = folder / "checkpoints" / name / "best.pth"
-    if not path.is_file():
-        raise CheckFailed(f"checkpoint {shown} does not exist: run notebook 03_train first")
-    data = read_student_file(path)
+    path = folder / GRADING_SCRATCH / "checkpoints" / name / "best.pth"
+    if not path.is_file() and not path.is_symlink():
+        return stand_in_label(name), StandInGenerator().eval()
+    data = read_student_file(path, folder=folder)
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:
-        raise CheckFailed(f"{shown} is not a readable checkpoint of tensors: run notebook 03_train first") from None
+        raise CheckFailed(f"{shown} is not a readable checkpoint of tensors: run notebook 03_train again") from None
     kwargs = ckpt.get("model_kwargs", {}) if isinstance(ckpt, dict) else None
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     expect(isinstance(kwargs, dict) and all(isinstance(k, str) and isinstance(v, (int, float, str, bool))
                                             for k, v in kwargs.items()) and isinstance(state, dict),
-           f"{shown} does not hold model_kwargs and a model state_dict: run notebook 03_train first")
+           f"{shown} does not hold model_kwargs and a model state_dict: run notebook 03_train again")
     cls = "SRResNet" if name == "srresnet" else "Generator"
     expect(ckpt.get("arch") == cls, f"{shown} does not say it holds a {cls} (arch): run notebook 03_train again")
+    config = ckpt.get("config")
+    label = generator_label({"arch": cls, "config": config if isinstance(config, dict) else {}})
     net = Remote.new(student, cls, what=f"building the {name} model of the checkpoint", **kwargs)
     net.call("load_state_dict", {k: v for k, v in state.items() if torch.is_tensor(v)}, what=f"loading {shown}")
     net.what = cls
-    return RemoteNet(net).eval()
+    return label, RemoteNet(net).eval()
 
 
 @check
@@ -739,15 +751,18 @@ def test_table(student: Student, folder: Path) -> None:
 
     from sr_utils.datasets import SREvalDataset
 
-    path = folder / "results" / "test_table.csv"
+    from sr_utils.notebook import GRADING_SCRATCH
+
+    path = folder / GRADING_SCRATCH / "results" / "test_table.csv"
     expect(path.is_file(), "results/test_table.csv is missing: run the table cell")
-    text = read_student_file(path, 1 << 20).decode("utf-8", errors="replace")
+    text = read_student_file(path, 1 << 20, folder=folder).decode("utf-8", errors="replace")
     rows = list(csv.DictReader(io.StringIO(text)))
     expect(rows and {"set", "method", "psnr", "ssim"} <= set(rows[0]), "results/test_table.csv: unexpected columns")
     lists = test_lists(default_data_dir())
     upscalers = {"bicubic": bicubic(4)}
-    for method, ckpt in (("SRResNet", "srresnet"), ("SRGAN", "srgan")):
-        upscalers[method] = model_upscaler(_trained(student, folder, ckpt))
+    for stage in ("srresnet", "srgan"):
+        label, net = _trained(student, folder, stage)
+        upscalers[label] = model_upscaler(net)
     seen = set()
     for row in rows[:100]:
         set_name, method = row.get("set"), row.get("method")
@@ -775,26 +790,29 @@ def set5_submission(student: Student, folder: Path) -> None:
 
     from sr_utils.datasets import SREvalDataset
     from sr_utils.inference import super_resolve
-    from sr_utils.lists import human_eval_list
+    from sr_utils.lists import human_eval_list, submission_folder
+    from sr_utils.notebook import GRADING_SCRATCH
 
     Image.MAX_IMAGE_PIXELS = 64 << 20  # a decompression bomb is refused by PIL
-    dataset = SREvalDataset(human_eval_list(default_data_dir())[1])
-    generator_net = _trained(student, folder, "srgan")
+    split, eval_list = human_eval_list(default_data_dir())
+    dataset = SREvalDataset(eval_list)
+    label, generator_net = _trained(student, folder, "srgan")
+    shown_dir = f"submission/{submission_folder(split)}"
     for i in range(len(dataset)):
         name, lr, _ = dataset[i]
-        path = folder / "submission" / "set5" / f"{name}.png"
-        expect(path.is_file(), f"submission/set5/{name}.png is missing")
+        path = folder / GRADING_SCRATCH / shown_dir / f"{name}.png"
+        expect(path.is_file(), f"{shown_dir}/{name}.png is missing")
         try:
-            with Image.open(io.BytesIO(read_student_file(path, 64 << 20))) as im:
+            with Image.open(io.BytesIO(read_student_file(path, 64 << 20, folder=folder))) as im:
                 got = np.asarray(im.convert("RGB"))
         except CheckFailed:
             raise
         except Exception:
-            raise CheckFailed(f"submission/set5/{name}.png is not a readable PNG image") from None
+            raise CheckFailed(f"{shown_dir}/{name}.png is not a readable PNG image") from None
         want = super_resolve(generator_net, lr)
-        expect(got.shape == want.shape, f"submission/set5/{name}.png is {got.shape}, expected {want.shape}")
+        expect(got.shape == want.shape, f"{shown_dir}/{name}.png is {got.shape}, expected {want.shape}")
         diff = int(np.abs(got.astype(np.int16) - want.astype(np.int16)).max())
-        expect(diff <= 1, f"submission/set5/{name}.png is not your SRGAN generator's output for that image "
+        expect(diff <= 1, f"{shown_dir}/{name}.png is not the output of {label} for that image "
                           f"(max difference {diff} levels)")
 
 

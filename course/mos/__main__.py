@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("collect", help="check the students' images and freeze a study")
     common(p)
     p.add_argument("--from", dest="src", type=Path,
-                   help="FOLDER/<student>/[superres/]submission/set5/*.png instead of course/submitted/")
+                   help="FOLDER/<student>/[superres/]submission/{set5,samples}/*.png instead of course/submitted/")
     p.add_argument("--data-dir", type=Path, help="prepared data folder (default: the kit's data folder)")
     p.add_argument("--rater", action="append", help="a rater's name (repeatable; default: instructor)")
     p.add_argument("--peer", action="store_true", help="every collected student rates too (never their own images)")

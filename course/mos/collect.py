@@ -44,6 +44,7 @@ class ReferenceSet:
     lr: dict[str, np.ndarray]  # (h, w, 3) uint8 RGB
     hr: dict[str, np.ndarray]  # (h * scale, w * scale, 3) uint8 RGB
     is_set5: bool = True
+    folder: str = "set5"  # where students' images are: submission/<folder>/ (sr_utils.lists.submission_folder)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def reference_set(data_dir=None, scale: int = 4) -> ReferenceSet:
     use), labelled as such — never called Set5."""
     from data_tools.samples import ensure_sample_data
     from sr_utils.datasets import SREvalDataset
-    from sr_utils.lists import default_data_dir, human_eval_list
+    from sr_utils.lists import default_data_dir, human_eval_list, submission_folder
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     try:
@@ -73,7 +74,7 @@ def reference_set(data_dir=None, scale: int = 4) -> ReferenceSet:
     for i in range(len(ds)):
         name, lo, hi = ds[i]
         lr[name], hr[name] = lo, hi
-    return ReferenceSet(label, list_file, ds.scale, list(lr), lr, hr, is_set5)
+    return ReferenceSet(label, list_file, ds.scale, list(lr), lr, hr, is_set5, submission_folder(split))
 
 
 def _is_plain_dir(path: Path) -> bool:
@@ -217,7 +218,7 @@ def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
 def collect(root: Path, ref: ReferenceSet, assignment: str = "superres", log=print) -> Collected:
     """Check every student under ``root`` (see the module doc); reasons for the rejected, pixels of the others."""
     bicubic_digests = {n: _digest(bicubic(ref.lr[n], ref.scale)) for n in ref.names}
-    folders, rejected = find_student_folders(Path(root), assignment)
+    folders, rejected = find_student_folders(Path(root), assignment, ref.folder)
     out = Collected(rejected=dict(rejected))
     for student, folder in folders.items():
         try:

@@ -36,7 +36,8 @@ def degrade(img: np.ndarray, how: str, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_class(submission: Path, dest: Path, seed: int = 0) -> list[str]:
-    """``dest/student-<how>/submission/set5/*.png``, one synthetic student per degradation of ``submission``'s PNGs."""
+    """``dest/student-<how>/submission/<folder>/*.png`` (``<folder>``: the name of ``submission``, ``set5`` or
+    ``samples``), one synthetic student per degradation of ``submission``'s PNGs."""
     from PIL import Image
 
     from sr_utils.color import load_rgb
@@ -47,7 +48,7 @@ def make_class(submission: Path, dest: Path, seed: int = 0) -> list[str]:
         raise FileNotFoundError(f"no PNG in {submission}: run `make demo` (or `python -m course demo`) first")
     students = []
     for how in DEGRADATIONS:
-        folder = dest / f"student-{how}" / "submission" / "set5"
+        folder = dest / f"student-{how}" / "submission" / Path(submission).name
         folder.mkdir(parents=True, exist_ok=True)
         for f in files:
             Image.fromarray(degrade(load_rgb(f), how, rng)).save(folder / f.name)
@@ -94,7 +95,7 @@ def run_demo_study(out_dir, data_dir=None, seed: int = 0, log=print) -> dict[str
     out = Path(out_dir)
     ref = reference_set(data_dir)
     class_dir = out / "mos" / "class"
-    make_class(out / "submission" / "set5", class_dir, seed)
+    make_class(out / "submission" / ref.folder, class_dir, seed)
     got = collect(class_dir, ref, log=log)
     references = {}
     for name in ("srresnet", "srgan"):

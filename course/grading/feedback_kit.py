@@ -1,0 +1,48 @@
+"""The feedback pages students get (``nbgrader generate_feedback``): a manually graded answer that no one has
+graded yet says "awaiting manual grading", not "Score: 0.0 / 6".
+
+:class:`GetGradesMarkingPending` is nbgrader's ``GetGrades`` that also records, per cell, whether its grade still
+waits for a human (``needs_manual_grade`` in the gradebook); :class:`KitFeedbackExporter` renders the pages with
+``templates/feedback_kit``, which extends nbgrader's own feedback template and only changes how a pending cell's
+score reads. Both are configured in ``nbgrader_config.py``; the formgrader's own pages are not affected.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbconvert.exporters import HTMLExporter
+from nbgrader.preprocessors import GetGrades
+
+import nbgrader
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FORMGRADER = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader"
+NBGRADER_TEMPLATES = FORMGRADER / "templates"
+BOOTSTRAP_CSS = FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" / "css"  # the page inlines it
+
+
+class GetGradesMarkingPending(GetGrades):
+    """``GetGrades``, plus ``cell.metadata.nbgrader.awaiting_manual_grade`` (bool) on every graded cell."""
+
+    def _get_score(self, cell, resources) -> None:
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        cell.metadata.nbgrader["awaiting_manual_grade"] = bool(grade.needs_manual_grade)
+
+
+class KitFeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page, with pending manual grades shown as such (template ``feedback_kit``).
+
+    ``GenerateFeedback`` configures ``HTMLExporter.template_name = "feedback"`` for every HTML exporter, ours
+    included, so this class sets its own section of the configuration, which takes precedence."""
+
+    def __init__(self, config=None, **kwargs):
+        from traitlets.config import Config
+
+        config = Config(config) if config is not None else Config()
+        config.KitFeedbackExporter.template_name = "feedback_kit"  # this class's section wins over HTMLExporter's
+        config.KitFeedbackExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
+        # "feedback/index.html.j2" (what ours extends) is found from nbgrader's template root
+        config.KitFeedbackExporter.extra_template_paths = [str(NBGRADER_TEMPLATES), str(BOOTSTRAP_CSS)]
+        super().__init__(config=config, **kwargs)

@@ -55,10 +55,12 @@ class GradingError(RuntimeError):
 
 
 def _nbgrader() -> str:
-    exe = Path(sys.executable).parent / "nbgrader"
-    if not exe.exists():
-        raise GradingError(f"nbgrader is not installed next to {sys.executable}: pip install -e '.[instructor]'")
-    return str(exe)
+    from .release import ReleaseError, nbgrader_executable
+
+    try:
+        return nbgrader_executable()
+    except ReleaseError as e:
+        raise GradingError(str(e)) from None
 
 
 def _env(course_root: Path) -> dict:

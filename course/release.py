@@ -26,14 +26,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["ReleaseError", "generate_into", "record_in_gradebook", "foreign_files", "regenerate_release"]
+__all__ = ["ReleaseError", "nbgrader_executable", "generate_into", "record_in_gradebook", "foreign_files",
+           "regenerate_release"]
 
 
 class ReleaseError(RuntimeError):
     """The release cannot be (re)generated; the message says why and what to do."""
 
 
-def _nbgrader() -> str:
+def nbgrader_executable() -> str:
+    """The ``nbgrader`` command of this Python environment."""
     exe = Path(sys.executable).parent / "nbgrader"
     if not exe.exists():
         raise ReleaseError(f"nbgrader is not installed next to {sys.executable}: pip install -e '.[instructor]'")
@@ -44,7 +46,7 @@ def generate_into(course_root: Path, assignment: str, release_root: Path) -> Pat
     """``nbgrader generate_assignment`` with ``release_root`` as the release folder (the gradebook is updated as
     usual); returns ``release_root/<assignment>``."""
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    out = subprocess.run([_nbgrader(), "generate_assignment", assignment, "--force",
+    out = subprocess.run([nbgrader_executable(), "generate_assignment", assignment, "--force",
                           f"--CourseDirectory.release_directory={release_root}"],
                          cwd=course_root, env=env, capture_output=True, text=True)
     if out.returncode != 0:

@@ -117,12 +117,12 @@ def _code_of(notebook: str) -> str:
     return "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
 
 
-@pytest.mark.parametrize("notebook,module", [("03_train", "sr_utils.trainer"), ("04_test", "sr_utils.checkpoint"),
+@pytest.mark.parametrize("notebook,module", [("03_train", "sr_utils.trainer"), ("04_test", "sr_utils.trained"),
                                              ("04_test", "sr_utils.evaluation"), ("05_super_resolution",
-                                                                                  "sr_utils.checkpoint")])
+                                                                                  "sr_utils.trained")])
 def test_docs_claims_about_notebooks_hold(notebook, module):
     """docs/training.md and the README say notebook 03 trains with sr_utils.trainer and 04/05 load with
-    load_generator: the notebooks import them."""
+    sr_utils.trained: the notebooks import them."""
     assert f"from {module} import" in _code_of(notebook)
     assert "run_epochs" not in _code_of("03_train") and "EasyDict" not in _code_of("03_train")
 

@@ -38,7 +38,12 @@ c.CourseDirectory.ignore = [
 
 # Autograde: restore deleted or edited test cells, strip cell tags (skip-execution), fixed kernel, CPU timeouts.
 c.OverwriteCells.add_missing_cells = True
+# The submitted outputs are stashed before ClearOutput and shown, labelled, before each manually graded answer
+# (course/grading/submitted_outputs.py); cells the course asks outputs of are flagged when submitted without.
+c.StashSubmittedOutputs.expected_outputs = {"03_train": ["plots"], "04_test": ["evaluate_code"],
+                                            "05_super_resolution": ["figure"]}
 c.Autograde.sanitize_preprocessors = [
+    "submitted_outputs.StashSubmittedOutputs",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
@@ -54,6 +59,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+    "submitted_outputs.ShowSubmittedOutputs",
     "nbgrader_plugins.SanitizeNotebook",
 ]
 c.Execute.kernel_name = "python3"
@@ -80,6 +86,7 @@ if os.environ.get("SR_KIT_SANDBOX"):
     c.Autograde.autograde_preprocessors = [
         "nbgrader_plugins.LimitedOutputExecute",
         "nbgrader_plugins.TrustedHiddenChecks",
+        "submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor, which drops the stash
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",

@@ -36,6 +36,16 @@ c.CourseDirectory.ignore = [
     "models.py", "solver.py", "checkpoints", "results", "submission", "data",
 ]
 
+# Release notebooks open clean: complete kernelspec and language_info (course/grading/release_metadata.py)
+c.GenerateAssignment.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter", "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells", "nbgrader.preprocessors.ClearSolutions", "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata", "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells", "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme", "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata", "release_metadata.CompleteNotebookMetadata",
+]
+
 # Autograde: restore deleted or edited test cells, strip cell tags (skip-execution), fixed kernel, CPU timeouts.
 c.OverwriteCells.add_missing_cells = True
 # The submitted outputs are stashed before ClearOutput and shown, labelled, before each manually graded answer

@@ -30,6 +30,14 @@ c.CourseDirectory.autograded_directory = "course/autograded"
 c.CourseDirectory.feedback_directory = "course/feedback"
 c.CourseDirectory.solution_directory = "course/solution"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "course", "gradebook.db")
+# nbgrader's exchange (release_assignment -> fetch_assignment/submit -> collect), course-local and git-ignored.
+# nbgrader wants its root writable by everyone (inbound/ is write-only for students, outbound/ read-only).
+# Students' JupyterLab reads the same place through course/jupyter/nbgrader_config.py (`make lab`).
+EXCHANGE = os.environ.get("SR_KIT_EXCHANGE") or os.path.join(HERE, "course", "exchange")
+if not os.path.isdir(EXCHANGE) and os.access(os.path.dirname(EXCHANGE), os.W_OK):
+    os.makedirs(EXCHANGE)
+    os.chmod(EXCHANGE, 0o777)
+c.Exchange.root = EXCHANGE
 # Never copy generated modules or run outputs into the release or over a submission (solution leak / stale module).
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback",

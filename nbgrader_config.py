@@ -19,6 +19,12 @@ os.environ["SR_KIT_GRADING_DIR"] = GRADING
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+# Offline maths: the formgrader and the feedback pages load MathJax from the Jupyter server (jupyter-server-mathjax)
+# through the kit's template course/templates/nbconvert/templates/base/mathjax.html.j2, not from a CDN.
+TEMPLATES = os.path.join(HERE, "course", "templates")
+if TEMPLATES not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (TEMPLATES, os.environ.get("JUPYTER_PATH")) if p)
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.root = HERE

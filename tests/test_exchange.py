@@ -50,7 +50,6 @@ def _course(base: Path) -> Path:
     from test_submitted_outputs import _source_notebook
 
     root = copy_course(base / "course-root")
-    shutil.copytree(REPO / "course" / "jupyter", root / "course" / "jupyter")
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(_source_notebook()[1], root / "source" / "tiny" / "03_train.ipynb")
     _run([str(NBGRADER), "generate_assignment", "tiny", "--force"], root)

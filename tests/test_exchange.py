@@ -2,9 +2,9 @@
 
 (a) a student's own copy (local or LMS folders): the Assignments panel's server answers without an error.
 (b) a shared machine, as two Unix users: the instructor (root) releases with ``nbgrader release_assignment``; a
-throw-away student account lists it in its Assignments panel (the server extension behind the panel), fetches,
-solves and submits with nbgrader; the instructor collects and grades with the kit's grading command. A tiny
-assignment stands in for ``superres`` (same configuration, same commands).
+throw-away student account sees superres and a tiny stand-in released in its Assignments panel (the panel's server
+extension, and the panel itself in headless Chromium), fetches, solves and submits the stand-in with nbgrader; the
+instructor collects and grades it with the kit's grading command (same configuration and commands as superres).
 """
 from __future__ import annotations
 
@@ -42,8 +42,7 @@ def _free_port() -> int:
 
 
 def _course(base: Path) -> Path:
-    """A course copy under ``base`` (readable by others) with the tiny assignment generated and the students'
-    configuration folder (course/jupyter)."""
+    """A course copy under ``base`` (readable by others) with superres and the tiny assignment generated."""
     import nbformat
 
     from course.demo import copy_course
@@ -52,7 +51,8 @@ def _course(base: Path) -> Path:
     root = copy_course(base / "course-root")
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(_source_notebook()[1], root / "source" / "tiny" / "03_train.ipynb")
-    _run([str(NBGRADER), "generate_assignment", "tiny", "--force"], root)
+    for assignment in ("superres", "tiny"):
+        _run([str(NBGRADER), "generate_assignment", assignment, "--force"], root)
     return root
 
 
@@ -90,12 +90,13 @@ def _run(argv, cwd, user: str | None = None, env: dict | None = None) -> str:
 
 
 class Lab:
-    """A Jupyter server with nbgrader's extensions (what JupyterLab's Assignments panel talks to)."""
+    """JupyterLab with nbgrader's extensions (its Assignments panel and the server extension behind it)."""
 
     def __init__(self, cwd: Path, env: dict, user: str | None, log: Path):
         self.port, self.token = _free_port(), os.urandom(8).hex()
-        argv = [str(BIN / "jupyter"), "server", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
-                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={cwd}"]
+        argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={cwd}",
+                "--LabApp.expose_app_in_browser=True"]
         if user:
             argv = _as_user(user, env, argv)
         elif os.geteuid() == 0:
@@ -103,6 +104,9 @@ class Lab:
         self.log = log
         self.proc = subprocess.Popen(argv, cwd=cwd, env=None if user else env, stdout=open(log, "wb"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
 
     def get(self, path: str):
         deadline = time.monotonic() + 120
@@ -180,17 +184,20 @@ def test_mode_b_release_fetch_submit_collect_grade_as_two_users(student_account)
     name, home, base = student_account
     root = _course(base)
     exchange = root / "course" / "exchange"
-    _run([str(NBGRADER), "release_assignment", "tiny", "--force"], root)
+    for assignment in ("superres", "tiny"):
+        _run([str(NBGRADER), "release_assignment", assignment, "--force"], root)
     assert (exchange / "sr-course-kit" / "outbound" / "tiny" / "03_train.ipynb").is_file()
+    assert (exchange / "sr-course-kit" / "outbound" / "superres" / "01_models.ipynb").is_file()
     student_env = {"HOME": str(home), "PATH": f"{BIN}:/usr/bin:/bin",
                    "JUPYTER_CONFIG_PATH": str(root / "course" / "jupyter")}
-    # the Assignments panel of the student's JupyterLab lists it as released
+    # the Assignments panel of the student's JupyterLab lists both as released
     lab = Lab(home, student_env, name, base / "lab.log")
     try:
         assert lab.get("/courses") == {"success": True, "value": ["sr-course-kit"]}
         listed = lab.get("/assignments?course_id=sr-course-kit")
-        assert listed["success"] and [(a["assignment_id"], a["status"]) for a in listed["value"]] == \
-            [("tiny", "released")], listed
+        assert listed["success"] and sorted((a["assignment_id"], a["status"]) for a in listed["value"]) == \
+            [("superres", "released"), ("tiny", "released")], listed
+        _panel_in_chromium(lab)
     finally:
         lab.stop()
     # the student fetches, solves and submits with nbgrader, as their own user
@@ -219,3 +226,27 @@ def pwd_uid(name: str) -> int:
     import pwd
 
     return pwd.getpwnam(name).pw_uid
+
+
+def _panel_in_chromium(lab: Lab) -> None:
+    """The student's Assignments panel in headless Chromium lists superres under "Released assignments"."""
+    from mos_fixtures import find_chromium
+    from selenium.webdriver.common.by import By
+    from test_course_browser import _browser, _lab_command, _shot, _wait
+
+    b = _browser(*find_chromium())
+    try:
+        b.get(lab.url("lab"))
+        _wait(b, lambda d: d.execute_script("return !!window.jupyterapp"), 120, "JupyterLab")
+        _wait(b, lambda d: d.execute_script(
+            "return window.jupyterapp.commands.hasCommand('nbgrader:open-assignment-list')"), 60, "the panel")
+        assert _lab_command(b, "nbgrader:open-assignment-list") == "ok"
+        _wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "#released_assignments_list .item_name, "
+                                                              "#released_assignments_list .list_item"), 60,
+              "the released assignments in the panel")
+        released = b.find_element(By.ID, "released_assignments_list").text
+        _shot(b, "student-exchange-assignments-panel")
+        assert "superres" in released and "tiny" in released, released
+        assert "Error fetching courses" not in b.find_element(By.TAG_NAME, "body").text
+    finally:
+        b.quit()

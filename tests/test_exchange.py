@@ -250,3 +250,48 @@ def _panel_in_chromium(lab: Lab) -> None:
         assert "Error fetching courses" not in b.find_element(By.TAG_NAME, "body").text
     finally:
         b.quit()
+
+
+def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
+    """Run ``make lab`` (its recipe; the install stamp is taken as up to date) until its server answers (as root
+    Jupyter exits at once unless given --allow-root)."""
+    import signal
+
+    port, token = _free_port(), os.urandom(8).hex()
+    argv = ["make", "-o", ".venv/.installed-instructor", "lab",
+            f"LAB_ARGS=--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"]
+    argv = _as_user(user, env, argv) if user else argv
+    proc = subprocess.Popen(argv, cwd=REPO, env=None if user else env, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=10) as r:
+                    assert r.status == 200
+                    break
+            except (ConnectionError, urllib.error.URLError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"make lab did not start ({'as ' + user if user else 'as root'}):\n"
+                                         + log.read_text()[-3000:]) from None
+                time.sleep(0.5)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_make_lab_starts_as_root_and_as_a_user(student_account):
+    """The students' command: as root it adds --allow-root (Jupyter refuses root without it), as a user it does not."""
+    if not (REPO / ".venv" / "bin" / "jupyter").exists() or Path(sys.executable).parent != REPO / ".venv" / "bin":
+        _skip_or_fail("make lab runs the repository's .venv, which is not the one running these tests")
+    name, home, base = student_account
+    _make_lab_starts(None, _env(HOME=str(base)), base / "lab-root.log")
+    _make_lab_starts(name, {"HOME": str(home), "PATH": "/usr/bin:/bin"}, base / "lab-user.log")
+    # without the Makefile's --allow-root, root is refused: the check above can fail
+    refused = subprocess.run([str(BIN / "jupyter"), "lab", "--no-browser", "--port=1"], cwd=base,
+                             env=_env(HOME=str(base)), capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--allow-root" in refused.stdout + refused.stderr

@@ -8,13 +8,14 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench release grade sandbox-tools browser-tools install clean-venv help \
-        mos-collect mos-serve mos-results class-results
+        mos-collect mos-serve mos-results class-results lab
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
 	@echo "make test    run the tests (creates .venv)"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
+	@echo "make lab     the student command: JupyterLab on release/superres (--allow-root only when run as root)"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
 	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
@@ -72,6 +73,13 @@ mos-results: $(VENV)/.installed-instructor
 
 class-results: $(VENV)/.installed-instructor
 	$(PY) -m course.results superres $(MOS_ARGS)
+
+# The student command: JupyterLab in release/superres with the course's exchange (course/jupyter/nbgrader_config.py)
+# for the Assignments panel; --allow-root only as root (Jupyter refuses root without it). LAB_ARGS='--no-browser'
+LAB_ARGS ?=
+lab: $(VENV)/.installed-instructor
+	cd release/superres && JUPYTER_CONFIG_PATH="$(abspath course/jupyter)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 GRADE_ARGS ?=
 grade: $(VENV)/.installed-instructor sandbox-tools

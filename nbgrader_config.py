@@ -19,6 +19,12 @@ os.environ["SR_KIT_GRADING_DIR"] = GRADING
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
+# Offline maths: the formgrader and the feedback pages load MathJax from the Jupyter server (jupyter-server-mathjax)
+# through the kit's template course/templates/nbconvert/templates/base/mathjax.html.j2, not from a CDN.
+TEMPLATES = os.path.join(HERE, "course", "templates")
+if TEMPLATES not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (TEMPLATES, os.environ.get("JUPYTER_PATH")) if p)
+
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.root = HERE
@@ -30,15 +36,38 @@ c.CourseDirectory.autograded_directory = "course/autograded"
 c.CourseDirectory.feedback_directory = "course/feedback"
 c.CourseDirectory.solution_directory = "course/solution"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "course", "gradebook.db")
+# nbgrader's exchange (release_assignment -> fetch_assignment/submit -> collect), course-local and git-ignored.
+# nbgrader wants its root writable by everyone (inbound/ is write-only for students, outbound/ read-only).
+# Students' JupyterLab reads the same place through course/jupyter/nbgrader_config.py (`make lab`).
+EXCHANGE = os.environ.get("SR_KIT_EXCHANGE") or os.path.join(HERE, "course", "exchange")
+if not os.path.isdir(EXCHANGE) and os.access(os.path.dirname(EXCHANGE), os.W_OK):
+    os.makedirs(EXCHANGE)
+    os.chmod(EXCHANGE, 0o777)
+c.Exchange.root = EXCHANGE
 # Never copy generated modules or run outputs into the release or over a submission (solution leak / stale module).
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback",
     "models.py", "solver.py", "checkpoints", "results", "submission", "data",
 ]
 
+# Release notebooks open clean: complete kernelspec and language_info (course/grading/release_metadata.py)
+c.GenerateAssignment.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter", "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells", "nbgrader.preprocessors.ClearSolutions", "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata", "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells", "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme", "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata", "release_metadata.CompleteNotebookMetadata",
+]
+
 # Autograde: restore deleted or edited test cells, strip cell tags (skip-execution), fixed kernel, CPU timeouts.
 c.OverwriteCells.add_missing_cells = True
+# The submitted outputs are stashed before ClearOutput and shown, labelled, before each manually graded answer
+# (course/grading/submitted_outputs.py); cells the course asks outputs of are flagged when submitted without.
+c.StashSubmittedOutputs.expected_outputs = {"03_train": ["plots"], "04_test": ["evaluate_code"],
+                                            "05_super_resolution": ["figure"]}
 c.Autograde.sanitize_preprocessors = [
+    "submitted_outputs.StashSubmittedOutputs",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
@@ -54,6 +83,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+    "submitted_outputs.ShowSubmittedOutputs",
     "nbgrader_plugins.SanitizeNotebook",
 ]
 c.Execute.kernel_name = "python3"
@@ -81,6 +111,7 @@ if os.environ.get("SR_KIT_SANDBOX"):
     c.Autograde.autograde_preprocessors = [
         "nbgrader_plugins.LimitedOutputExecute",
         "nbgrader_plugins.TrustedHiddenChecks",
+        "submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor, which drops the stash
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",

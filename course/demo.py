@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_demo", "copy_course", "grade_reference"]
+__all__ = ["run_demo", "copy_course", "grade_reference", "import_roster"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,15 +80,15 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
 
 def copy_course(dest) -> Path:
     """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
-    modules or run outputs) and ``course/grading/``. ``dest`` must not exist or be empty. Returns ``dest``."""
+    modules or run outputs), ``course/grading/``, ``course/jupyter/`` and ``course/templates/``. ``dest`` must not exist or be empty. Returns ``dest``."""
     root = REPO
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "nbgrader_config.py", dest)
     shutil.copytree(root / "source", dest / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
                                                                                    "submission", "__pycache__"))
-    shutil.copytree(root / "course" / "grading", dest / "course" / "grading",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("grading", "jupyter", "templates"):  # hidden checks; students' config; offline MathJax template
+        shutil.copytree(root / "course" / part, dest / "course" / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
@@ -105,6 +105,7 @@ def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     subprocess.run([str(nbgrader), "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
                    capture_output=True)
+    import_roster(work, REPO / "course" / "roster.example.csv")  # names in the formgrader, not "None, None"
     sub = work / "course" / "submitted" / "reference" / "superres"
     sub.mkdir(parents=True)
     for nb in (work / "source" / "superres").glob("*.ipynb"):
@@ -118,7 +119,22 @@ def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
         s = gb.find_submission("superres", "reference")
         grades = {g.name: (g.auto_score, g.max_score) for nb in s.notebooks for g in nb.grades
                   if g.auto_score is not None and not g.needs_manual_grade}
+        name = f"{s.student.first_name} {s.student.last_name}"
     got = sum(v[0] for v in grades.values())
     total = sum(v[1] for v in grades.values())
-    log(f"      reference solution: {got:g} / {total:g} autograded points")
-    return {"points": got, "max_points": total, "release": str(work / "release")}
+    log(f"      reference solution (student {name!r}): {got:g} / {total:g} autograded points")
+    return {"points": got, "max_points": total, "release": str(work / "release"), "student": name}
+
+
+def import_roster(course_root, roster) -> None:
+    """``nbgrader db student import ROSTER`` in ``course_root``: a CSV with columns id, first_name, last_name,
+    email (course/roster.example.csv), so that the formgrader and the exports show names."""
+    roster = Path(roster)
+    if not roster.is_file():
+        raise FileNotFoundError(f"roster {roster} does not exist (columns: id,first_name,last_name,email)")
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    out = subprocess.run([str(nbgrader), "db", "student", "import", str(roster.resolve())], cwd=course_root, env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"nbgrader db student import {roster} failed:\n{out.stderr[-2000:]}")

@@ -364,9 +364,22 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
         exported = list(csv.DictReader(f))
     write_csv(out_dir / "grades.csv", exported, list(exported[0]) if exported else ["student_id"])
     summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students))
+    summary += submitted_without_outputs(course_root / "course" / "autograded", assignment, students)
     (out_dir / "summary.txt").write_text(summary + "\n")
     return {"breakdown": out_dir / "breakdown.csv", "grades": out_dir / "grades.csv",
             "summary": out_dir / "summary.txt", "summary_text": summary}
+
+
+def submitted_without_outputs(autograded: Path, assignment: str, students: list[str]) -> str:
+    """Summary lines for notebooks submitted without the outputs the course asks for (the flag that
+    course/grading/submitted_outputs.py leaves in each autograded notebook)."""
+    sys.path.insert(0, str(REPO / "course" / "grading"))
+    from submitted_outputs import missing_outputs
+
+    lines = [f"  {student}: {nb.stem} submitted without outputs: {', '.join(missing)}"
+             for student in students for nb in sorted((autograded / student / assignment).glob("*.ipynb"))
+             if (missing := missing_outputs(json.loads(nb.read_text())))]
+    return f"\nSubmitted without outputs ({len(lines)}):\n" + "\n".join(lines) if lines else ""
 
 
 def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:

@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from data_tools.samples import SAMPLE_TEST
 
 
@@ -45,3 +47,24 @@ def test_demo_pipeline_writes_everything(tmp_path):
     assert isinstance(s["gain_db"], float)
     assert "samples_val" in report, "the report says which split chose best.pth"
     assert (out / "mos" / "results" / "mos.html").is_file() and s["mos_html"].endswith("mos.html")
+
+
+def test_the_roster_import_names_the_students(tmp_path):
+    """`make demo` imports course/roster.example.csv the way the docs say: the gradebook has the names."""
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from course.demo import REPO, copy_course, import_roster
+
+    root = copy_course(tmp_path / "course")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n"
+                      + "\n".join(",".join(r) for r in list(csv.reader(open(REPO / "course" / "roster.example.csv")))[1:])
+                      + "\n")
+    import_roster(root, roster)
+    with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db")) as gb:
+        names = {s.id: (s.first_name, s.last_name, s.email) for s in gb.students}
+    assert names == {"ada": ("Ada", "Lovelace", "ada@example.org"), "reference": ("Reference", "Solution", None)}
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        import_roster(root, tmp_path / "nope.csv")

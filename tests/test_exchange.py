@@ -1,0 +1,297 @@
+"""Both course modes (issue 13, item 2): the students' Assignments panel and nbgrader's exchange.
+
+(a) a student's own copy (local or LMS folders): the Assignments panel's server answers without an error.
+(b) a shared machine, as two Unix users: the instructor (root) releases with ``nbgrader release_assignment``; a
+throw-away student account sees superres and a tiny stand-in released in its Assignments panel (the panel's server
+extension, and the panel itself in headless Chromium), fetches, solves and submits the stand-in with nbgrader; the
+instructor collects and grades it with the kit's grading command (same configuration and commands as superres).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NBGRADER = BIN / "nbgrader"
+
+pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
+
+
+def _skip_or_fail(msg: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but " + msg)
+    pytest.skip(msg)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _course(base: Path) -> Path:
+    """A course copy under ``base`` (readable by others) with superres and the tiny assignment generated."""
+    import nbformat
+
+    from course.demo import copy_course
+    from test_submitted_outputs import _source_notebook
+
+    root = copy_course(base / "course-root")
+    (root / "source" / "tiny").mkdir(parents=True)
+    nbformat.write(_source_notebook()[1], root / "source" / "tiny" / "03_train.ipynb")
+    for assignment in ("superres", "tiny"):
+        _run([str(NBGRADER), "generate_assignment", assignment, "--force"], root)
+    return root
+
+
+def _env(**extra) -> dict:
+    return {**os.environ, "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""), **extra}
+
+
+def _as_user(user: str, env: dict, argv: list) -> list:
+    """``argv`` run as ``user`` with exactly ``env``. Where the kit's Python sits under a folder other users cannot
+    enter (pyenv under /root here; a shared machine installs it where students can run it), the command runs in
+    a private mount namespace where only that folder is replaced by a readable tmpfs holding the Python install:
+    nothing changes outside the command."""
+    inner = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, argv)]
+    real = Path(os.path.realpath(sys.executable)).parents
+    blocked = next((d for d in reversed(real) if not os.stat(d).st_mode & 0o001), None)
+    if blocked is None:
+        return inner
+    keep = Path(os.path.realpath(sys.executable)).relative_to(blocked).parts[0]
+    hold = Path(env["HOME"]).parent / "python-mount"  # (inside the test's folder, removed with it)
+    hold.mkdir(exist_ok=True)
+    script = (f"mount --bind {shlex.quote(str(blocked / keep))} {shlex.quote(str(hold))} && "
+              f"mount -t tmpfs -o mode=0755 none {shlex.quote(str(blocked))} && "
+              f"mkdir {shlex.quote(str(blocked / keep))} && "
+              f"mount --bind {shlex.quote(str(hold))} {shlex.quote(str(blocked / keep))} && exec \"$@\"")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *inner]
+
+
+def _run(argv, cwd, user: str | None = None, env: dict | None = None) -> str:
+    if user:
+        argv = _as_user(user, env or {}, argv)
+    out = subprocess.run(argv, cwd=cwd, env=None if user else (env or _env()), capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, f"{' '.join(map(str, argv))}:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return out.stdout + out.stderr
+
+
+class Lab:
+    """JupyterLab with nbgrader's extensions (its Assignments panel and the server extension behind it)."""
+
+    def __init__(self, cwd: Path, env: dict, user: str | None, log: Path):
+        self.port, self.token = _free_port(), os.urandom(8).hex()
+        argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={cwd}",
+                "--LabApp.expose_app_in_browser=True"]
+        if user:
+            argv = _as_user(user, env, argv)
+        elif os.geteuid() == 0:
+            argv.append("--allow-root")
+        self.log = log
+        self.proc = subprocess.Popen(argv, cwd=cwd, env=None if user else env, stdout=open(log, "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}?token={self.token}"
+
+    def get(self, path: str):
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                             headers={"Authorization": f"token {self.token}"})
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    return json.loads(r.read())
+            except (ConnectionError, urllib.error.URLError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not answer: {self.log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+
+    def stop(self):
+        """End the server's own process group (runuser, env and the server started by this object)."""
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        except ProcessLookupError:
+            pass
+
+
+def test_mode_a_the_assignments_panel_answers_without_an_error(tmp_path):
+    """A student's own copy, no exchange set up by anyone: the panel's server lists no course, and no error."""
+    root = _course(tmp_path)
+    work = root / "release" / "tiny"
+    lab = Lab(work, _env(JUPYTER_CONFIG_PATH=str(root / "course" / "jupyter"), HOME=str(tmp_path)), None,
+              tmp_path / "lab.log")
+    try:
+        courses = lab.get("/courses")
+        assert courses == {"success": True, "value": []}, courses
+        listed = lab.get("/assignments?course_id=sr-course-kit")
+        assert listed == {"success": True, "value": []}, listed
+    finally:
+        lab.stop()
+    assert (root / "course" / "exchange").is_dir()
+
+
+@pytest.fixture
+def student_account():
+    if os.geteuid() != 0:
+        _skip_or_fail("the exchange test creates a throw-away Unix account: it needs root")
+    if not shutil.which("useradd") or not shutil.which("runuser"):
+        _skip_or_fail("useradd/runuser are not available to create a throw-away Unix account")
+    base = Path(tempfile.mkdtemp(prefix="sr-exchange-", dir="/tmp"))
+    base.chmod(0o755)
+    name = f"srkit{os.getpid() % 100000}"
+    home = base / "home"
+    out = subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin", "-U", name],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        shutil.rmtree(base)
+        _skip_or_fail(f"useradd failed: {out.stderr.strip()}")
+    home.mkdir()
+    shutil.chown(home, name, name)
+    try:
+        yield name, home, base
+    finally:
+        subprocess.run(["userdel", name], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_mode_b_release_fetch_submit_collect_grade_as_two_users(student_account):
+    from test_grading_sandbox import require_bwrap
+
+    from nbgrader.api import Gradebook
+
+    require_bwrap()
+    name, home, base = student_account
+    root = _course(base)
+    exchange = root / "course" / "exchange"
+    for assignment in ("superres", "tiny"):
+        _run([str(NBGRADER), "release_assignment", assignment, "--force"], root)
+    assert (exchange / "sr-course-kit" / "outbound" / "tiny" / "03_train.ipynb").is_file()
+    assert (exchange / "sr-course-kit" / "outbound" / "superres" / "01_models.ipynb").is_file()
+    student_env = {"HOME": str(home), "PATH": f"{BIN}:/usr/bin:/bin",
+                   "JUPYTER_CONFIG_PATH": str(root / "course" / "jupyter")}
+    # the Assignments panel of the student's JupyterLab lists both as released
+    lab = Lab(home, student_env, name, base / "lab.log")
+    try:
+        assert lab.get("/courses") == {"success": True, "value": ["sr-course-kit"]}
+        listed = lab.get("/assignments?course_id=sr-course-kit")
+        assert listed["success"] and sorted((a["assignment_id"], a["status"]) for a in listed["value"]) == \
+            [("superres", "released"), ("tiny", "released")], listed
+        _panel_in_chromium(lab)
+    finally:
+        lab.stop()
+    # the student fetches, solves and submits with nbgrader, as their own user
+    _run([str(NBGRADER), "fetch_assignment", "tiny"], home, name, student_env)
+    fetched = home / "tiny" / "03_train.ipynb"
+    assert fetched.stat().st_uid == pwd_uid(name)
+    solve = ("import json, sys; p = sys.argv[1]; nb = json.load(open(p)); "
+             "nb['cells'][1]['source'] = 'y = x + 1'; json.dump(nb, open(p, 'w'))")
+    _run([sys.executable, "-c", solve, str(fetched)], home, name, student_env)
+    _run([str(NBGRADER), "submit", "tiny"], home, name, student_env)
+    # a student cannot list the inbound folder (the others' submissions)
+    peek = subprocess.run(_as_user(name, student_env, ["ls", exchange / "sr-course-kit" / "inbound"]),
+                          capture_output=True, text=True)
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr
+    # the instructor collects and grades with the kit's grading command
+    _run([str(NBGRADER), "collect", "tiny"], root)
+    assert (root / "course" / "submitted" / name / "tiny" / "03_train.ipynb").is_file()
+    _run([sys.executable, "-m", "course.grade", "tiny", "--course-dir", str(root), "--workers", "1"], REPO)
+    with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db")) as gb:
+        nb = gb.find_submission_notebook("03_train", "tiny", name)
+        scores = {g.name: (g.score, g.needs_manual_grade) for g in nb.grades}
+        assert scores == {"test_y": (1.0, False), "report": (0.0, False)}, scores  # (an unchanged answer scores 0)
+
+
+def pwd_uid(name: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(name).pw_uid
+
+
+def _panel_in_chromium(lab: Lab) -> None:
+    """The student's Assignments panel in headless Chromium lists superres under "Released assignments"."""
+    from mos_fixtures import find_chromium
+    from selenium.webdriver.common.by import By
+    from test_course_browser import _browser, _lab_command, _shot, _wait
+
+    b = _browser(*find_chromium())
+    try:
+        b.get(lab.url("lab"))
+        _wait(b, lambda d: d.execute_script("return !!window.jupyterapp"), 120, "JupyterLab")
+        _wait(b, lambda d: d.execute_script(
+            "return window.jupyterapp.commands.hasCommand('nbgrader:open-assignment-list')"), 60, "the panel")
+        assert _lab_command(b, "nbgrader:open-assignment-list") == "ok"
+        _wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "#released_assignments_list .item_name, "
+                                                              "#released_assignments_list .list_item"), 60,
+              "the released assignments in the panel")
+        released = b.find_element(By.ID, "released_assignments_list").text
+        _shot(b, "student-exchange-assignments-panel")
+        assert "superres" in released and "tiny" in released, released
+        assert "Error fetching courses" not in b.find_element(By.TAG_NAME, "body").text
+    finally:
+        b.quit()
+
+
+def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
+    """Run ``make lab`` (its recipe; the install stamp is taken as up to date) until its server answers (as root
+    Jupyter exits at once unless given --allow-root)."""
+    import signal
+
+    port, token = _free_port(), os.urandom(8).hex()
+    argv = ["make", "-o", ".venv/.installed-instructor", "lab",
+            f"LAB_ARGS=--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"]
+    argv = _as_user(user, env, argv) if user else argv
+    proc = subprocess.Popen(argv, cwd=REPO, env=None if user else env, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=10) as r:
+                    assert r.status == 200
+                    break
+            except (ConnectionError, urllib.error.URLError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"make lab did not start ({'as ' + user if user else 'as root'}):\n"
+                                         + log.read_text()[-3000:]) from None
+                time.sleep(0.5)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def test_make_lab_starts_as_root_and_as_a_user(student_account):
+    """The students' command: as root it adds --allow-root (Jupyter refuses root without it), as a user it does not."""
+    if not (REPO / ".venv" / "bin" / "jupyter").exists() or Path(sys.executable).parent != REPO / ".venv" / "bin":
+        _skip_or_fail("make lab runs the repository's .venv, which is not the one running these tests")
+    name, home, base = student_account
+    _make_lab_starts(None, _env(HOME=str(base)), base / "lab-root.log")
+    _make_lab_starts(name, {"HOME": str(home), "PATH": "/usr/bin:/bin"}, base / "lab-user.log")
+    # without the Makefile's --allow-root, root is refused: the check above can fail
+    refused = subprocess.run([str(BIN / "jupyter"), "lab", "--no-browser", "--port=1"], cwd=base,
+                             env=_env(HOME=str(base)), capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--allow-root" in refused.stdout + refused.stderr

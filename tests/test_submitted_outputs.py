@@ -1,0 +1,179 @@
+"""The student's own outputs in the grading view (issue 13, item 1), and release notebooks that open clean.
+
+A tiny assignment (one notebook named ``03_train`` so that the kit's ``expected_outputs`` applies: a cell ``plots``
+whose output the course asks for, an autograded test cell, a manually graded answer) goes through the kit's real
+``nbgrader_config.py``: plain ``nbgrader autograde`` and the sandboxed ``python -m course.grade``. The submitted
+outputs (a picture, a table, a script that must not survive) must show up, labelled, before the answer cell; the
+re-run outputs stay in their cells; grades and checksums are those of nbgrader; a submission without the outputs
+is flagged in the autograded notebook and in ``summary.txt``.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NBGRADER = Path(sys.executable).parent / "nbgrader"
+sys.path.insert(0, str(REPO / "course" / "grading"))
+
+pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
+
+
+def _png() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _source_notebook():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    def cell(kind, source, **meta):
+        c = (new_code_cell if kind == "code" else new_markdown_cell)(source)
+        c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False,
+                                  "task": False, **meta}
+        return c
+
+    nb = new_notebook(cells=[
+        cell("code", "x = 2\nprint('re-run of the grader', x)", grade_id="plots", locked=True),
+        cell("code", "### BEGIN SOLUTION\ny = x + 1\n### END SOLUTION", grade_id="answer_code", solution=True),
+        cell("code", "assert y == 3", grade_id="test_y", grade=True, points=1, locked=True),
+        cell("markdown", "Discuss.\n\n### BEGIN SOLUTION\nreference answer\n### END SOLUTION", grade_id="report",
+             grade=True, solution=True, points=2),
+    ])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return nbformat, nb
+
+
+@pytest.fixture(scope="module")
+def tiny_course(tmp_path_factory):
+    """A course copy with the tiny assignment generated; returns (root, env, release notebook)."""
+    from course.demo import copy_course
+
+    root = copy_course(tmp_path_factory.mktemp("course"))
+    nbformat, nb = _source_notebook()
+    (root / "source" / "tiny").mkdir(parents=True)
+    nbformat.write(nb, root / "source" / "tiny" / "03_train.ipynb")
+    env = {**os.environ, "PATH": str(NBGRADER.parent) + os.pathsep + os.environ.get("PATH", "")}
+    out = subprocess.run([str(NBGRADER), "generate_assignment", "tiny", "--force"], cwd=root, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return root, env, json.loads((root / "release" / "tiny" / "03_train.ipynb").read_text())
+
+
+def _submission(release: dict, with_outputs: bool) -> dict:
+    nb = json.loads(json.dumps(release))
+    cells = nb["cells"]
+    cells[1]["source"] = "y = x + 1"
+    cells[3]["source"] = "My run: see the curve."
+    if with_outputs:
+        cells[0]["outputs"] = [
+            {"output_type": "stream", "name": "stdout", "text": "student's own run: 28.1 dB\n"},
+            {"output_type": "display_data", "metadata": {}, "data": {"image/png": _png(), "text/plain": "<Figure>"}},
+            {"output_type": "display_data", "metadata": {}, "data": {
+                "text/html": "<table><tr><td>SRGAN 27.9</td></tr></table><script>alert('pwned')</script>",
+                "application/javascript": "alert('pwned')"}},
+            {"output_type": "error", "ename": "ValueError", "evalue": "old error of the student", "traceback": []},
+        ]
+        cells[2]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "forged test output\n"}]
+    return nb
+
+
+def _submit(root: Path, student: str, nb: dict) -> None:
+    folder = root / "course" / "submitted" / student / "tiny"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "03_train.ipynb").write_text(json.dumps(nb))
+
+
+def _autograded(root: Path, student: str) -> dict:
+    return json.loads((root / "course" / "autograded" / student / "tiny" / "03_train.ipynb").read_text())
+
+
+def _texts(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        t = out.get("text") or out.get("data", {}).get("text/plain") or out.get("data", {}).get("text/html") or ""
+        parts.append("".join(t) if isinstance(t, list) else t)
+    return "".join(parts)
+
+
+def _scores(root: Path, student: str) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db")) as gb:
+        nb = gb.find_submission_notebook("03_train", "tiny", student)
+        return {g.name: (g.auto_score, g.needs_manual_grade) for g in nb.grades}
+
+
+def _check_graded(root: Path, with_outputs: str, without: str) -> None:
+    from submitted_outputs import MARKER, missing_outputs
+
+    nb = _autograded(root, with_outputs)
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+    shown = [i for i, c in enumerate(nb["cells"]) if "".join(c["source"]).startswith(MARKER)]
+    assert len(shown) == 1 and ids[shown[0] + 1] == "report", f"the submitted outputs sit before the answer: {ids}"
+    cell = nb["cells"][shown[0]]
+    text = _texts(cell)
+    assert "student's own run: 28.1 dB" in text and "SRGAN 27.9" in text and "old error of the student" in text
+    assert "submitted output of cell plots" in text and "grader's re-run" in text
+    assert "forged test output" not in text, "an autograded test cell's submitted output is not the student's work"
+    assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), "the submitted picture is shown"
+    assert "<script" not in json.dumps(nb) and "application/javascript" not in json.dumps(nb)
+    assert not [o for o in cell["outputs"] if o["output_type"] == "error" or o.get("name") == "stderr"]
+    assert "re-run of the grader 2" in _texts(nb["cells"][ids.index("plots")]), "the re-run stays in its cell"
+    assert "sr_kit_submitted" not in nb["metadata"]
+    assert missing_outputs(nb) == []
+    bare = _autograded(root, without)
+    assert missing_outputs(bare) == ["plots"], "a submission without the asked-for outputs is flagged"
+    for student in (with_outputs, without):
+        assert _scores(root, student) == {"test_y": (1.0, False), "report": (None, True)}, student
+
+
+def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
+    root, env, release = tiny_course
+    _submit(root, "alice", _submission(release, with_outputs=True))
+    _submit(root, "bob", _submission(release, with_outputs=False))
+    out = subprocess.run([str(NBGRADER), "autograde", "tiny", "--force"], cwd=root, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "checksum" not in out.stderr.lower(), out.stderr[-3000:]
+    _check_graded(root, "alice", "bob")
+
+
+def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summary(tiny_course):
+    from test_grading_sandbox import require_bwrap
+
+    require_bwrap()
+    root, env, release = tiny_course
+    _submit(root, "carol", _submission(release, with_outputs=True))
+    _submit(root, "dave", _submission(release, with_outputs=False))
+    out = subprocess.run([sys.executable, "-m", "course.grade", "tiny", "--course-dir", str(root), "--workers", "1",
+                          "--student", "carol", "--student", "dave"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    _check_graded(root, "carol", "dave")
+    summary = (root / "course" / "grades" / "summary.txt").read_text()
+    assert "dave: 03_train submitted without outputs: plots" in summary, summary
+    assert "carol" not in summary.split("Submitted without outputs")[-1], summary
+
+
+def test_release_notebooks_carry_complete_metadata():
+    """JupyterLab marks a notebook changed on open when the kernel completes its language_info."""
+    from release_metadata import KERNELSPEC, language_info
+
+    want = set(language_info())
+    for path in sorted((REPO / "release" / "superres").glob("*.ipynb")):
+        meta = json.loads(path.read_text())["metadata"]
+        assert meta["kernelspec"] == KERNELSPEC, path.name
+        assert set(meta["language_info"]) == want and meta["language_info"]["version"], \
+            f"{path.name}: incomplete language_info {meta['language_info']}: run `make release` and commit release/"

@@ -18,9 +18,11 @@ class StripCellTags(NbGraderPreprocessor):
 # ---------------------------------------------------------------------------------------------------------
 # Used by the sandboxed grading command (python -m course.grade), see nbgrader_config.py
 # ---------------------------------------------------------------------------------------------------------
+import atexit  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from nbformat.v4 import new_output  # noqa: E402
@@ -77,14 +79,35 @@ class LimitedOutputExecute(Execute):
         return None
 
 
+_SESSIONS = {}  # submission folder -> its student-side process, kept for the submission's next notebooks
+
+
+def _session(folder: Path, launch):
+    """The student-side session of ``folder`` (nbgrader makes a new preprocessor for each notebook, so it is kept
+    here); another submission's is closed first. All are closed when this nbgrader process ends."""
+    from student_client import Session
+
+    if folder not in _SESSIONS:
+        _close_sessions()
+        _SESSIONS[folder] = Session(folder, launch)
+    return _SESSIONS[folder]
+
+
+@atexit.register
+def _close_sessions() -> None:
+    while _SESSIONS:
+        _SESSIONS.popitem()[1].close()
+
+
 class TrustedHiddenChecks(NbGraderPreprocessor):
     """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
     preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
-    process started in a fresh sandbox on the folder the notebook left behind (read-only). This process never
-    imports student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever
-    the kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``."""
+    process sandboxed on the submission folder (read-only; one process serves every notebook of the submission,
+    see ``student_client.Session``). This process never imports student code. A failed check adds an error output
+    to its cell, so nbgrader scores the cell 0 whatever the kernel did. The verdicts are also written to
+    ``course/.grading/verdicts/<student>/<notebook>.json``."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
@@ -116,7 +139,10 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         verdicts = {}
         if names:
             launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
-            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout)
+            t0 = time.perf_counter()
+            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout,
+                                         session=_session(folder, launch))
+            self.log.info("hidden checks %s: %.1f s", ", ".join(names), time.perf_counter() - t0)
         for i, ns in wanted.items():
             failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:

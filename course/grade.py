@@ -353,8 +353,12 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = breakdown(course_root, assignment, students)
     write_csv(out_dir / "breakdown.csv", rows, list(rows[0]) if rows else ["student"])
-    subprocess.run(bounded([_nbgrader(), "export", f"--CsvExportPlugin.to={out_dir / 'grades.csv'}"]),
-                   cwd=course_root, env=_env(course_root), capture_output=True, check=True, timeout=FEEDBACK_TIMEOUT)
+    # nbgrader's own CSV export (what `nbgrader export` runs), here: it reads only the gradebook (no process start)
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    with Gradebook("sqlite:///" + str(course_root / "course" / "gradebook.db")) as gb:
+        CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gb)
     with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
         exported = list(csv.DictReader(f))
     write_csv(out_dir / "grades.csv", exported, list(exported[0]) if exported else ["student_id"])

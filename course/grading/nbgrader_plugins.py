@@ -93,6 +93,83 @@ def _session(folder: Path, launch):
     return _SESSIONS[folder]
 
 
+# Checks that read only the submitted notebooks' %%writefile sources (not what a notebook writes when it runs): they
+# can run while their notebook's kernel runs. Any other check (or one added later and not listed) runs after it.
+SOURCE_ONLY_CHECKS = {"conv_block", "subpixel_block", "residual_block", "srresnet", "generator", "discriminator",
+                      "srresnet_epoch", "srgan_epoch"}
+_EARLY = {}  # submission folder -> (notebook, thread, verdicts) of checks started before the notebook ran
+
+
+def _graded_checks(nb) -> dict[int, list[str]]:
+    """{cell index: hidden checks its source calls} for the autograded test cells."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            names = HIDDEN_CHECK_CALL.findall(cell.source)
+            if names:
+                found[i] = names
+    return found
+
+
+def _grading_path() -> None:
+    import sys
+
+    # the kit's course/ package (the grading command says where; a course copy may not have it), and this folder
+    sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _join_early(folder: Path, notebook: str | None = None) -> dict:
+    """Wait for the early checks of ``folder``; their verdicts if they were started for ``notebook``, else {}."""
+    early = _EARLY.pop(folder, None)
+    if early is None:
+        return {}
+    started_for, thread, verdicts = early
+    thread.join()
+    return verdicts if started_for == notebook else {}
+
+
+class PrewarmHiddenChecks(NbGraderPreprocessor):
+    """Before a notebook with hidden checks runs in the sandbox, start what its checks need while the kernel works:
+    the submission's student-side process (it imports torch) and, in a thread of this trusted process, the checks
+    that read only the submitted sources (``SOURCE_ONLY_CHECKS``; ``TrustedHiddenChecks`` waits for their verdicts
+    and runs the others after the notebook). The thread imports ``checks`` (torch) in any case."""
+
+    def preprocess(self, nb, resources):
+        import threading
+
+        spec_text = os.environ.get("SR_KIT_SANDBOX")
+        wanted = _graded_checks(nb)
+        if not spec_text or not wanted:
+            return nb, resources
+        _grading_path()
+        from course.sandbox import SandboxSpec, student_launcher
+
+        spec = SandboxSpec.from_json(spec_text)
+        folder = Path(resources["metadata"]["path"]).resolve()
+        _join_early(folder)  # (a notebook whose run failed never collected its own)
+        timeout = TrustedHiddenChecks(config=self.config).check_timeout
+        launch = student_launcher(spec, folder) if spec.enabled else None
+        session = _session(folder, launch)
+        if spec.enabled:
+            session.start(timeout)
+        early = sorted({n for ns in wanted.values() for n in ns} & SOURCE_ONLY_CHECKS)
+        verdicts = {}
+
+        def work():
+            import checks
+
+            if early:
+                verdicts.update(checks.run_checks(checks.CHECKS, early, folder, launch, timeout=timeout,
+                                                  session=session))
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        _EARLY[folder] = (resources["nbgrader"]["notebook"], thread, verdicts)
+        return nb, resources
+
+
 @atexit.register
 def _close_sessions() -> None:
     while _SESSIONS:
@@ -100,7 +177,8 @@ def _close_sessions() -> None:
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
-    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
+    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells
+    (the verdicts of the checks ``PrewarmHiddenChecks`` started while it ran are collected here).
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
     preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
@@ -112,37 +190,33 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
-        import sys
-
-        # the kit's course/ package (the grading command says where; a course copy may not have it)
-        sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        _grading_path()
         from course.sandbox import SandboxSpec, remove_special_files, student_launcher
 
         import checks
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
+        t0 = time.perf_counter()
+        early = _join_early(folder, resources["nbgrader"]["notebook"])  # (started by PrewarmHiddenChecks)
+        waited = time.perf_counter() - t0
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
-        wanted = {}
-        for i, cell in enumerate(nb.cells):
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            names = HIDDEN_CHECK_CALL.findall(cell.source)
-            already_failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-            if names and not already_failed:
-                wanted[i] = names
+        wanted = {i: names for i, names in _graded_checks(nb).items()
+                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         names = sorted({n for ns in wanted.values() for n in ns})
-        verdicts = {}
-        if names:
+        verdicts = {n: early[n] for n in names if n in early}
+        rest = [n for n in names if n not in early]
+        if rest:
             launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
             t0 = time.perf_counter()
-            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout,
-                                         session=_session(folder, launch))
-            self.log.info("hidden checks %s: %.1f s", ", ".join(names), time.perf_counter() - t0)
+            verdicts.update(checks.run_checks(checks.CHECKS, rest, folder, launch, timeout=self.check_timeout,
+                                              session=_session(folder, launch)))
+            self.log.info("hidden checks %s: %.1f s", ", ".join(rest), time.perf_counter() - t0)
+        if early:
+            self.log.info("hidden checks %s: run while the notebook ran, waited %.1f s for them",
+                          ", ".join(sorted(early)), waited)
         for i, ns in wanted.items():
             failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:

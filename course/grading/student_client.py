@@ -50,7 +50,8 @@ def exception_name(name) -> str:
 class Student:
     """One student-side process serving every check of a submission folder (torch imported once)."""
 
-    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0):
+    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0, wait: bool = True):
+        """Start the process; unless ``wait`` is False, wait for it to be ready (:meth:`wait_ready`)."""
         argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
         if launch is not None:
             argv = launch(argv)
@@ -58,17 +59,24 @@ class Student:
                                      cwd=str(folder), start_new_session=True)
         self.fd_in, self.fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.n = 0
-        self.deadline = time.monotonic() + start_timeout
-        self.timeout = start_timeout
+        self.ready = False
+        self.start_timeout = start_timeout
         source = STUDENT_SIDE.read_bytes()
         try:
             write_all(self.fd_in, struct.pack(">Q", len(source)) + source)
         except OSError:
             pass
-        ready = self._read_frame()
-        if ready != {"ready": True}:
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Read the process's first frame (it has imported torch): ``{"ready": True}``, within the start timeout."""
+        self.deadline = time.monotonic() + self.start_timeout
+        self.timeout = self.start_timeout
+        if self._read_frame() != {"ready": True}:
             self.close()
             raise StudentGone("your code could not be started for the hidden checks")
+        self.ready = True
 
     # -- frames -------------------------------------------------------------------------------------------
     def _read(self, n: int) -> bytes:
@@ -170,15 +178,23 @@ class Session:
         self.student: Student | None = None
         self.used = False
 
+    def start(self, timeout: float) -> None:
+        """Start the process without waiting for it (it imports torch while the notebook runs)."""
+        if self.student is None or not self.student.alive:
+            self.student = Student(self.folder, self.launch, start_timeout=timeout, wait=False)
+            self.used = False
+
     def get(self, timeout: float) -> Student:
         if self.student is None or not self.student.alive:
             self.student = Student(self.folder, self.launch, start_timeout=timeout)
             self.used = False
+        elif not self.student.ready:
+            self.student.wait_ready()
         return self.student
 
     def fresh_objects(self, timeout: float) -> None:
         """Drop what earlier checks built (a full-size Discriminator is ~100 MB); a process that cannot is replaced."""
-        if self.student is None or not self.student.alive or not self.used:
+        if self.student is None or not self.student.alive or not self.used or not self.student.ready:
             return
         self.student.deadline, self.student.timeout = time.monotonic() + timeout, timeout
         try:

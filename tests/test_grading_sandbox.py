@@ -210,6 +210,9 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
                         "module": "import sys\nsys.stderr.write('E' * 100000)\n"},
         "disk_bomb": {"cell": "with open('big.bin', 'wb') as _f:\n    for _ in range(64):\n"
                               "        _f.write(b'\\0' * (32 << 20))\n"},
+        # many 100 MB files, from a solved 01_models (whose points it must lose): the folder's bound holds during the
+        # run (as root: ENOSPC from its tmpfs), the files go, the notebook scores 0, the grader lists it
+        "disk_flood": {"solved_models": True, "cell": DISK_FLOOD},
         "read_secrets": {"cell": read, "module": read.replace("print('LEAK', _p, ", "raise RuntimeError('LEAK' + ")
                          .replace("open(_p, errors='replace').read())", "open(_p, errors='replace').read()[:250])")},
         "hunt_secrets": {"cell": hunt},
@@ -258,6 +261,11 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
     }
 
 
+DISK_FLOOD = ("_n = 0\ntry:\n    for _i in range(12):\n        with open(f'flood{_i}.bin', 'wb') as _f:\n"
+              "            _f.write(b'\\0' * (100 << 20))\n        _n += 1\n"
+              "except OSError as _e:\n    print('FLOOD stopped:', _e)\nprint('FLOOD wrote', _n, 'files')\n")
+# the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
+FOLDER_BYTES = 300 << 20
 # (markers are built by concatenation so that no attack's source holds them: only a live copy would)
 FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
          "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
@@ -389,7 +397,8 @@ def batch(tmp_path_factory):
     server = Server()
     attacks = _attacks(course, server.port)
     for name, attack in attacks.items():
-        _write_submission(subs / name, _build_hostile(release, attack))
+        base = {**release, "01_models.ipynb": reference["01_models.ipynb"]} if attack.get("solved_models") else release
+        _write_submission(subs / name, _build_hostile(base, attack))
 
     # links and special files in hand-filled folders (course/submitted) and in --from folders: refused at intake
     hand = course / "course" / "submitted"
@@ -413,7 +422,7 @@ def batch(tmp_path_factory):
     protected = (course / "course" / "autograded", course / "course" / "feedback", course / "course" / "grades",
                  course / "course" / ".grading", course / "course" / "gradebook.db", course / "course" / "submitted")
     before = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
-    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1)
+    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1, folder_bytes=FOLDER_BYTES)
     t0 = time.perf_counter()
     result = grade("superres", course, src=subs, workers=2, cell_timeout=60, submission_timeout=420,
                    limits=limits, progress=False, log=lambda *a: None)
@@ -504,17 +513,21 @@ def test_no_secret_was_read(batch):
     checks_only = ["def _oracle_srgan_epoch", "class CheckFailed", "SQLite format 3", "PWNED", "CONNECTED", "WROTE"]
     assert len(solution_only) > 20
     texts = {}
+    # (an attack built on the solved 01_models holds that solution itself: only the check markers count there)
+    solved = {name for name, attack in batch["attacks"].items() if attack.get("solved_models")}
     for name in batch["attacks"]:
+        markers = checks_only if name in solved else solution_only + checks_only
         for folder in (course / "course" / "autograded" / name, course / "course" / "feedback" / name):
             for p in folder.rglob("*"):
                 if p.is_file() and p.suffix in (".ipynb", ".html", ".txt", ".py"):
-                    texts[str(p)] = p.read_text(errors="replace")
+                    texts[str(p)] = (p.read_text(errors="replace"), markers)
         for p in (course / "course" / ".grading" / "verdicts" / name).glob("*.json"):
-            texts[str(p)] = p.read_text()
-    texts["breakdown"] = (course.parent / "grades_of_the_batch" / "breakdown.csv").read_text()
-    assert any("denied" in t for t in texts.values()), "the read attacks did not run"
-    for where, text in texts.items():
-        for marker in solution_only + checks_only:
+            texts[str(p)] = (p.read_text(), markers)
+    texts["breakdown"] = ((course.parent / "grades_of_the_batch" / "breakdown.csv").read_text(),
+                          solution_only + checks_only)
+    assert any("denied" in t for t, _ in texts.values()), "the read attacks did not run"
+    for where, (text, markers) in texts.items():
+        for marker in markers:
             assert marker not in text, f"{marker!r} leaked into {where}"
 
 
@@ -887,3 +900,30 @@ def _blank_notebook(folder: Path) -> Path:
     path = folder / "n.ipynb"  # the same name: the template's own script holds it
     nbformat.write(nbformat.v4.new_notebook(), str(path))
     return path
+
+
+def test_a_disk_flood_is_bounded_while_it_runs_and_costs_that_notebook_its_points(batch):
+    """Many 100 MB files: the submission's folder bound holds during the run (as root: its tmpfs refuses the writes
+    past it), its files are removed, its solved notebook scores 0, the grader lists it; the others keep theirs."""
+    from course.grade import DISK_RESERVE_BYTES
+
+    course = batch["course"]
+    folder = course / "course" / "autograded" / "disk_flood"
+    nb = (folder / "superres" / "01_models.ipynb").read_text()
+    assert "FLOOD wrote" in nb, "the flood did not run"
+    if os.geteuid() == 0:
+        written = int(re.search(r"FLOOD wrote (\d+) files", nb).group(1))
+        assert "No space left on device" in nb, "the folder's tmpfs did not stop the writes"
+        assert written * (100 << 20) <= FOLDER_BYTES + DISK_RESERVE_BYTES, written
+    assert not list(folder.rglob("flood*.bin")), "the flood's files were kept"
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= FOLDER_BYTES
+    assert "DiskBoundExceeded" in nb
+    scores = _scores(course, "disk_flood")
+    assert all(v == 0 for (notebook, _), v in scores.items() if notebook == "01_models")
+    assert sum(v or 0 for (notebook, _), v in batch["batch_scores"]["partial"].items() if notebook == "01_models") > 0, \
+        "the same solved notebook scores when it does not flood"
+    status = {r["student"]: r["status"] for r in batch["result"]["results"]}["disk_flood"]
+    assert "MB" in status and "disk_flood" in batch["result"]["summary_text"], status
+    for student in CORRECT:
+        assert _total(course, student) == 36
+

@@ -191,7 +191,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         _grading_path()
-        from course.sandbox import SandboxSpec, remove_special_files, student_launcher
+        from course.sandbox import SandboxSpec, enforce_folder_bound, remove_special_files, student_launcher
 
         import checks
 
@@ -203,6 +203,16 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
+        over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
+        if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
+            record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
+            record.mkdir(parents=True, exist_ok=True)
+            (record / "over-disk-bound.txt").write_text(f"{resources['nbgrader']['notebook']}: {over}")
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                    cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=over,
+                                                   traceback=[f"DiskBoundExceeded: {over}"]))
+            return nb, resources
         wanted = {i: names for i, names in _graded_checks(nb).items()
                   if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         names = sorted({n for ns in wanted.values() for n in ns})

@@ -431,11 +431,10 @@ def batch(tmp_path_factory):
     batch_scores = {s: _scores(course, s) for s in [*CORRECT, "partial"]}
     leftover = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
     shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
-    alone = {}
-    for student in [*CORRECT[:1], "partial"]:
-        grade("superres", course, students=[student], workers=1, cell_timeout=60, submission_timeout=420,
-              limits=limits, progress=False, log=lambda *a: None, feedback=False)
-        alone[student] = _scores(course, student)
+    # the same students without the attackers around them (one run for both: what matters is the neighbours)
+    grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=60, submission_timeout=420,
+          limits=limits, progress=False, log=lambda *a: None, feedback=False)
+    alone = {student: _scores(course, student) for student in [CORRECT[0], "partial"]}
     yield {"course": course, "attacks": attacks, "result": result, "before": before, "after": after,
            "server": server, "batch_scores": batch_scores, "alone": alone, "seconds": seconds,
            "leftover": leftover, "reference": reference, "release": release}
@@ -927,3 +926,92 @@ def test_a_disk_flood_is_bounded_while_it_runs_and_costs_that_notebook_its_point
     for student in CORRECT:
         assert _total(course, student) == 36
 
+
+def _course_of_one_notebook(dest: Path) -> Path:
+    """A private course whose assignment is notebook 01 alone (the smallest real grading run), with the assignment
+    generated."""
+    from course.demo import copy_course
+
+    course = copy_course(dest)
+    for nb in (course / "source" / "superres").glob("*.ipynb"):
+        if nb.name != "01_models.ipynb":
+            nb.unlink()
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    return course
+
+
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path (the kernels' IPC socket paths under it must stay below 107 bytes)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="srk-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right(short_tmp):
+    """Two `python -m course.grade` processes started together on separate course copies, one correct submission
+    each: while they run, no sandbox uid serves both (seen from /proc: uid and working folder of every sandboxed
+    process), and both give full marks."""
+    require_bwrap()
+    from nbgrader.api import Gradebook
+
+    from course.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS
+    from data_tools.samples import ensure_sample_data
+
+    if os.geteuid() != 0:
+        pytest.skip("sandbox uids are used when grading as root")
+    tmp_path = short_tmp
+    data = ensure_sample_data(tmp_path / "data")
+    for p in [tmp_path, data, *data.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    reference = _nb(REPO / "source" / "superres" / "01_models.ipynb")
+    # a cell a student may add: it shows its uid and keeps the kernel alive long enough for the runs to overlap
+    reference["cells"].insert(1, _code("import os, time\nprint('SANDBOX_UID', os.getuid())\ntime.sleep(8)\n"))
+    courses, procs = {}, {}
+    for name in ("a", "b"):
+        courses[name] = _course_of_one_notebook(tmp_path / name)
+        _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": reference})
+    env = {**os.environ, "SR_DATA_DIR": str(data),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    for name, course in courses.items():
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
+             str(tmp_path / name / "from"), "--workers", "1", "--no-feedback", "--cell-timeout", "120"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, together = {name: set() for name in courses}, False
+    while any(p.poll() is None for p in procs.values()):
+        now = {name: set() for name in courses}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:  # (not the owner of /proc/PID: a process that changed uid is not dumpable, and that is root's)
+                with open(f"/proc/{pid}/status") as f:
+                    uid = int(next(ln for ln in f if ln.startswith("Uid:")).split()[1])
+                cwd = os.readlink(f"/proc/{pid}/cwd") if FIRST_SANDBOX_UID <= uid < FIRST_SANDBOX_UID + SANDBOX_UIDS \
+                    else ""
+            except (OSError, StopIteration, ValueError):
+                continue
+            for name, course in courses.items():
+                if cwd.startswith(str(course) + os.sep):
+                    now[name].add(uid)
+        for name in courses:
+            seen[name] |= now[name]
+        together |= all(now.values())
+        time.sleep(0.2)
+    outputs = {name: p.stdout.read() for name, p in procs.items()}
+    for name, p in procs.items():
+        assert p.returncode == 0 and "needing manual attention" not in outputs[name].lower(), outputs[name][-2000:]
+    assert together, f"the two runs never had sandboxed processes at the same time: {seen}"
+    assert seen["a"] and seen["b"] and not seen["a"] & seen["b"], seen
+    printed = {}
+    for name, course in courses.items():
+        nb = (course / "course" / "autograded" / f"student_{name}" / "superres" / "01_models.ipynb").read_text()
+        printed[name] = int(re.search(r"SANDBOX_UID (\d+)", nb).group(1))
+        assert {printed[name]} == seen[name], (printed, seen)
+        with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
+            sub = gb.find_submission_notebook("01_models", "superres", f"student_{name}")
+            scores = {g.name: (g.score, g.max_score) for g in sub.grades if g.cell_type == "code"}
+        assert scores and all(score == best > 0 for score, best in scores.values()), (name, scores)
+    assert printed["a"] != printed["b"]

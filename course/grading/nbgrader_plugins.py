@@ -120,13 +120,20 @@ def _grading_path() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def _join_early(folder: Path, notebook: str | None = None) -> dict:
-    """Wait for the early checks of ``folder``; their verdicts if they were started for ``notebook``, else {}."""
+def _join_early(folder: Path, notebook: str | None = None, needed=None) -> dict:
+    """Wait for the early checks of ``folder``; their verdicts if they were started for ``notebook``, else {}.
+    If none of them is ``needed`` (their cells already failed in the kernel: the checks are skipped for those, as
+    they always were), they are cancelled rather than waited for."""
     early = _EARLY.pop(folder, None)
     if early is None:
         return {}
-    started_for, thread, verdicts = early
+    started_for, thread, verdicts, names = early
+    session = _SESSIONS.get(folder)
+    if session is not None and (started_for != notebook or (needed is not None and not set(names) & set(needed))):
+        session.cancel()
     thread.join()
+    if session is not None:
+        session.cancelled = False
     return verdicts if started_for == notebook else {}
 
 
@@ -166,7 +173,7 @@ class PrewarmHiddenChecks(NbGraderPreprocessor):
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        _EARLY[folder] = (resources["nbgrader"]["notebook"], thread, verdicts)
+        _EARLY[folder] = (resources["nbgrader"]["notebook"], thread, verdicts, early)
         return nb, resources
 
 
@@ -197,8 +204,11 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
+        wanted = {i: names for i, names in _graded_checks(nb).items()
+                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         t0 = time.perf_counter()
-        early = _join_early(folder, resources["nbgrader"]["notebook"])  # (started by PrewarmHiddenChecks)
+        early = _join_early(folder, resources["nbgrader"]["notebook"],  # (started by PrewarmHiddenChecks)
+                            needed={n for ns in wanted.values() for n in ns})
         waited = time.perf_counter() - t0
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
@@ -213,8 +223,6 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
                     cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=over,
                                                    traceback=[f"DiskBoundExceeded: {over}"]))
             return nb, resources
-        wanted = {i: names for i, names in _graded_checks(nb).items()
-                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         names = sorted({n for ns in wanted.values() for n in ns})
         verdicts = {n: early[n] for n in names if n in early}
         rest = [n for n in names if n not in early]

@@ -180,7 +180,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     t0 = time.perf_counter()
     # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox cannot fill the
     # host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks) and copied out afterwards
-    disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / f"w{slot}",
+    disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES)
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
         # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)

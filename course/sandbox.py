@@ -438,10 +438,12 @@ def enforce_folder_bound(folder, limit: int, keep_notebook_bytes: int = 20 << 20
 class BoundedFolder:
     """``folder`` on a tmpfs of ``size`` bytes while a submission is graded (root), on disk again afterwards.
 
-    ``__enter__`` moves an existing ``folder`` aside (into ``work``), mounts the tmpfs on an empty ``folder`` and
-    returns True (False, with everything left as it was, where no tmpfs can be mounted). ``__exit__`` copies the
-    folders and regular files out (at most ``size`` bytes: the tmpfs holds no more), unmounts, and puts the copy in
-    place of ``folder``'s old entries of the same names (the others, e.g. other assignments, are kept)."""
+    ``__enter__`` moves an existing ``folder`` aside (into ``work``, which belongs to this folder alone), mounts the
+    tmpfs on an empty ``folder`` and returns True (False, with everything left as it was, where no tmpfs can be
+    mounted). ``__exit__`` copies the folders and regular files out (at most ``size`` bytes: the tmpfs holds no
+    more), unmounts, and puts the copy in place of ``folder``'s old entries of the same names (the others, e.g.
+    other assignments, are kept). After a grading run that was killed in between, the next ``__enter__`` unmounts
+    the leftover tmpfs and restores what was moved aside first."""
 
     def __init__(self, folder, work, size: int):
         self.folder, self.work, self.size = Path(folder), Path(work), int(size)
@@ -450,16 +452,19 @@ class BoundedFolder:
     def __enter__(self) -> bool:
         if os.path.ismount(self.folder):  # left by a grading run that was killed
             unmount(self.folder)
+        if os.path.lexists(self.work / "aside"):  # (idem) the folder as it was before that run
+            shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.move(self.work / "aside", self.folder)
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True)
         if os.path.lexists(self.folder):
-            os.rename(self.folder, self.work / "aside")
+            shutil.move(self.folder, self.work / "aside")
         self.folder.mkdir(parents=True)
         self.mounted = mount_tmpfs(self.folder, self.size)
         if not self.mounted:
             self.folder.rmdir()
             if os.path.lexists(self.work / "aside"):
-                os.rename(self.work / "aside", self.folder)
+                shutil.move(self.work / "aside", self.folder)
             shutil.rmtree(self.work, ignore_errors=True)
         return self.mounted
 
@@ -473,7 +478,7 @@ class BoundedFolder:
             unmount(self.folder)
         self.folder.rmdir()
         if os.path.lexists(self.work / "aside"):
-            os.rename(self.work / "aside", self.folder)
+            shutil.move(self.work / "aside", self.folder)
         else:
             self.folder.mkdir()
         for entry in out.iterdir():
@@ -482,7 +487,7 @@ class BoundedFolder:
                 shutil.rmtree(target)
             elif os.path.lexists(target):
                 target.unlink()
-            os.rename(entry, target)
+            shutil.move(entry, target)
         shutil.rmtree(self.work, ignore_errors=True)
 
 

@@ -93,13 +93,6 @@ def _session(folder: Path, launch):
     return _SESSIONS[folder]
 
 
-# Checks that read only the submitted notebooks' %%writefile sources (not what a notebook writes when it runs): they
-# can run while their notebook's kernel runs. Any other check (or one added later and not listed) runs after it.
-SOURCE_ONLY_CHECKS = {"conv_block", "subpixel_block", "residual_block", "srresnet", "generator", "discriminator",
-                      "srresnet_epoch", "srgan_epoch"}
-_EARLY = {}  # submission folder -> (notebook, thread, verdicts) of checks started before the notebook ran
-
-
 def _graded_checks(nb) -> dict[int, list[str]]:
     """{cell index: hidden checks its source calls} for the autograded test cells."""
     found = {}
@@ -120,60 +113,27 @@ def _grading_path() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def _join_early(folder: Path, notebook: str | None = None, needed=None) -> dict:
-    """Wait for the early checks of ``folder``; their verdicts if they were started for ``notebook``, else {}.
-    If none of them is ``needed`` (their cells already failed in the kernel: the checks are skipped for those, as
-    they always were), they are cancelled rather than waited for."""
-    early = _EARLY.pop(folder, None)
-    if early is None:
-        return {}
-    started_for, thread, verdicts, names = early
-    session = _SESSIONS.get(folder)
-    if session is not None and (started_for != notebook or (needed is not None and not set(names) & set(needed))):
-        session.cancel()
-    thread.join()
-    if session is not None:
-        session.cancelled = False
-    return verdicts if started_for == notebook else {}
-
-
 class PrewarmHiddenChecks(NbGraderPreprocessor):
-    """Before a notebook with hidden checks runs in the sandbox, start what its checks need while the kernel works:
-    the submission's student-side process (it imports torch) and, in a thread of this trusted process, the checks
-    that read only the submitted sources (``SOURCE_ONLY_CHECKS``; ``TrustedHiddenChecks`` waits for their verdicts
-    and runs the others after the notebook). The thread imports ``checks`` (torch) in any case."""
+    """Before a notebook with hidden checks runs in the sandbox, start the submission's student-side process (a
+    separate, sandboxed process: it imports torch while the kernel works, then waits; it reads the student's
+    notebooks only when the checks ask, after the notebook ran). Nothing is checked or decided here.
+
+    (Running the checks themselves in a thread of this process while the kernel ran was tried: it made the
+    notebook's own output handling, in this process, slow enough under load for nbgrader's 4 s IOPub timeout to
+    fail a whole submission. A separate trusted process could do it.)"""
 
     def preprocess(self, nb, resources):
-        import threading
-
         spec_text = os.environ.get("SR_KIT_SANDBOX")
-        wanted = _graded_checks(nb)
-        if not spec_text or not wanted:
+        if not spec_text or not _graded_checks(nb):
             return nb, resources
         _grading_path()
         from course.sandbox import SandboxSpec, student_launcher
 
         spec = SandboxSpec.from_json(spec_text)
-        folder = Path(resources["metadata"]["path"]).resolve()
-        _join_early(folder)  # (a notebook whose run failed never collected its own)
-        timeout = TrustedHiddenChecks(config=self.config).check_timeout
-        launch = student_launcher(spec, folder) if spec.enabled else None
-        session = _session(folder, launch)
         if spec.enabled:
-            session.start(timeout)
-        early = sorted({n for ns in wanted.values() for n in ns} & SOURCE_ONLY_CHECKS)
-        verdicts = {}
-
-        def work():
-            import checks
-
-            if early:
-                verdicts.update(checks.run_checks(checks.CHECKS, early, folder, launch, timeout=timeout,
-                                                  session=session))
-
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        _EARLY[folder] = (resources["nbgrader"]["notebook"], thread, verdicts, early)
+            folder = Path(resources["metadata"]["path"]).resolve()
+            timeout = TrustedHiddenChecks(config=self.config).check_timeout
+            _session(folder, student_launcher(spec, folder)).start(timeout)
         return nb, resources
 
 
@@ -184,8 +144,7 @@ def _close_sessions() -> None:
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
-    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells
-    (the verdicts of the checks ``PrewarmHiddenChecks`` started while it ran are collected here).
+    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
     preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
@@ -204,12 +163,6 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
-        wanted = {i: names for i, names in _graded_checks(nb).items()
-                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
-        t0 = time.perf_counter()
-        early = _join_early(folder, resources["nbgrader"]["notebook"],  # (started by PrewarmHiddenChecks)
-                            needed={n for ns in wanted.values() for n in ns})
-        waited = time.perf_counter() - t0
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
@@ -223,18 +176,16 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
                     cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=over,
                                                    traceback=[f"DiskBoundExceeded: {over}"]))
             return nb, resources
+        wanted = {i: names for i, names in _graded_checks(nb).items()
+                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         names = sorted({n for ns in wanted.values() for n in ns})
-        verdicts = {n: early[n] for n in names if n in early}
-        rest = [n for n in names if n not in early]
-        if rest:
+        verdicts = {}
+        if names:
             launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
             t0 = time.perf_counter()
-            verdicts.update(checks.run_checks(checks.CHECKS, rest, folder, launch, timeout=self.check_timeout,
-                                              session=_session(folder, launch)))
-            self.log.info("hidden checks %s: %.1f s", ", ".join(rest), time.perf_counter() - t0)
-        if early:
-            self.log.info("hidden checks %s: run while the notebook ran, waited %.1f s for them",
-                          ", ".join(sorted(early)), waited)
+            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout,
+                                         session=_session(folder, launch))
+            self.log.info("hidden checks %s: %.1f s", ", ".join(names), time.perf_counter() - t0)
         for i, ns in wanted.items():
             failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:

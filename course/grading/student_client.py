@@ -177,7 +177,6 @@ class Session:
         self.folder, self.launch = Path(folder), launch
         self.student: Student | None = None
         self.used = False
-        self.cancelled = False
 
     def start(self, timeout: float) -> None:
         """Start the process without waiting for it (it imports torch while the notebook runs)."""
@@ -185,19 +184,7 @@ class Session:
             self.student = Student(self.folder, self.launch, start_timeout=timeout, wait=False)
             self.used = False
 
-    def cancel(self) -> None:
-        """From another thread: end the checks running on this session (their process is killed, the checks that
-        follow fail at once) until ``cancelled`` is set back to False."""
-        self.cancelled = True
-        if self.student is not None:
-            try:
-                os.killpg(self.student.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
     def get(self, timeout: float) -> Student:
-        if self.cancelled:
-            raise StudentGone("not needed: the checks were cancelled")
         if self.student is None or not self.student.alive:
             self.student = Student(self.folder, self.launch, start_timeout=timeout)
             self.used = False

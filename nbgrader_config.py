@@ -109,6 +109,7 @@ if os.environ.get("SR_KIT_SANDBOX"):
     c.KernelManager.ip = os.path.join(os.environ.get("JUPYTER_RUNTIME_DIR", HERE), "kernel-ipc")
     c.Execute.timeout = int(os.environ.get("SR_KIT_CELL_TIMEOUT", "300"))
     c.Autograde.autograde_preprocessors = [
+        "nbgrader_plugins.PrewarmHiddenChecks",
         "nbgrader_plugins.LimitedOutputExecute",
         "nbgrader_plugins.TrustedHiddenChecks",
         "submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor, which drops the stash

@@ -6,11 +6,15 @@ Four ways of grading the same submissions, each in a fresh private course copy (
    lines replaced by ``pass`` in the copy's source): what nbgrader itself costs;
 2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``run_check.py``: the trusted side,
    plus a student-side process);
-3. ``course.grade`` (bubblewrap sandboxes, trusted hidden checks after each notebook) with 1 worker;
+3. ``course.grade`` (bubblewrap sandboxes, trusted hidden checks after each notebook, one student-side process per
+   submission; the whole command: intake, one ``nbgrader autograde --student`` per submission, breakdown, export,
+   summary; no feedback) with 1 worker;
 4. the same with ``--workers`` workers.
 
-Prints the wall times, seconds per submission and the ratios to (1); the target is (3) <= 1.3 x (1). Exits 1 if a
-run's grades differ from the others' (the hidden checks of (2)-(4) must give the reference full marks).
+``nbgrader generate_assignment`` runs before the clock starts in all four. Prints the wall times, seconds per
+submission, the ratios to (1) and the load average before/after each (other jobs on the machine show there); the
+target is (3) <= 1.3 x (1). Exits 1 if a run's grades differ from the others' (the hidden checks of (2)-(4) must
+give the reference full marks).
 
     .venv/bin/python benchmarks/grade_bench.py [--copies 4] [--workers 2]
 
@@ -60,11 +64,18 @@ def scores(course: Path) -> dict:
                 for nb in s.notebooks for g in nb.grades}
 
 
+def generate_assignment(course: Path) -> None:
+    """``nbgrader generate_assignment`` (the gradebook learns the test cells): before the clock starts, in every
+    way of grading alike."""
+    nbgrader = str(Path(sys.executable).parent / "nbgrader")
+    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=course, check=True,
+                   capture_output=True)
+
+
 def plain_autograde(course: Path) -> float:
     nbgrader = str(Path(sys.executable).parent / "nbgrader")
     env = {**os.environ, "SR_DATA_DIR": str(course / "data")}
-    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
-                   capture_output=True)
+    generate_assignment(course)
     t0 = time.perf_counter()
     subprocess.run([nbgrader, "autograde", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
@@ -91,21 +102,26 @@ def main() -> int:
         for name, hidden in (("plain nbgrader, no hidden checks", False), ("plain nbgrader", True)):
             course = make_course(tmp / name.replace(" ", "_").replace(",", ""), args.copies, hidden)
             (course / "data").symlink_to(data)
+            load = os.getloadavg()[0]
             seconds = plain_autograde(course)
-            runs[name] = {"seconds": seconds, "scores": scores(course)}
+            runs[name] = {"seconds": seconds, "scores": scores(course), "load": (load, os.getloadavg()[0])}
             print(f"{name}: {seconds:.0f} s", flush=True)
         for workers in (1, args.workers):
             name = f"course.grade, {workers} worker{'s' * (workers > 1)}"
             course = make_course(tmp / f"w{workers}", args.copies)
+            generate_assignment(course)
+            load = os.getloadavg()[0]
             t0 = time.perf_counter()
             grade("superres", course, workers=workers, feedback=False, progress=False, log=lambda *a: None)
-            runs[name] = {"seconds": time.perf_counter() - t0, "scores": scores(course)}
+            runs[name] = {"seconds": time.perf_counter() - t0, "scores": scores(course),
+                          "load": (load, os.getloadavg()[0])}
             print(f"{name}: {runs[name]['seconds']:.0f} s", flush=True)
     base = runs["plain nbgrader, no hidden checks"]["seconds"]
     print(f"\n{args.copies} copies of the reference; wall time, per submission, ratio to plain nbgrader without "
-          "hidden checks")
+          f"hidden checks, 1-minute load average before/after ({os.cpu_count()} cores)")
     for name, r in runs.items():
-        print(f"  {name:34s} {r['seconds']:7.0f} s {r['seconds'] / args.copies:7.1f} s {r['seconds'] / base:6.2f}x")
+        print(f"  {name:34s} {r['seconds']:7.0f} s {r['seconds'] / args.copies:7.1f} s {r['seconds'] / base:6.2f}x"
+              f"   load {r['load'][0]:.1f}/{r['load'][1]:.1f}")
     checked = [r["scores"] for n, r in runs.items() if n != "plain nbgrader, no hidden checks"]
     same = all(s == checked[0] for s in checked)
     total = sum(v or 0 for v in checked[0].values())

@@ -9,7 +9,8 @@ Every submission is autograded by nbgrader itself (the gradebook, formgrader, fe
 one ``nbgrader autograde --student`` process per submission, ``--workers`` at a time. Student code -- the
 notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/sandbox.py): no network, only
 its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
-CPU time, memory, file size and processes. Without bubblewrap the command refuses unless ``--unsafe`` is given.
+CPU time, memory, file size and processes, and (as root) a tmpfs of ``--disk-mb`` as each submission's grading
+folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given.
 
 Writes ``course/grades/``: ``grades.csv`` (nbgrader export), ``breakdown.csv`` (one row per student and test
 cell, with the reason a cell lost its points), ``summary.txt`` (score histogram, most-failed checks, submissions
@@ -18,6 +19,7 @@ needing manual attention), and feedback HTML in ``course/feedback/`` with hidden
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -35,8 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake
-from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, Cgroup, Limits, SandboxSpec,
-                            SandboxUnavailable, UidPool, _user_process_count, probe, write_kernelspec)
+from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, BoundedFolder, Cgroup, Limits, SandboxSpec,
+                            SandboxUnavailable, UidPool, _user_process_count, mount_tmpfs, probe, unmount,
+                            write_kernelspec)
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT_ID = intake.STUDENT_ID
@@ -44,7 +47,10 @@ STUDENT_ID = intake.STUDENT_ID
 TRUSTED_MEMORY_BYTES = 6 << 30
 TRUSTED_CPU_SECONDS = 7200
 FEEDBACK_TIMEOUT = 600
-MAX_SUBMISSION_BYTES = 1 << 30  # a graded folder (autograded/<student>), checked after each run
+MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<student>), checked after each run
+DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its bound, for nbgrader's own writes
+RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
+OVER_DISK_RECORD = "over-disk-bound.txt"
 # Canvas/Moodle style download names: <student>_<anything>_<notebook>.ipynb (override with --lms-regexp)
 # (nbgrader matches it against the whole path of each extracted file)
 DEFAULT_LMS_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.@-]+)_.*?(?P<file_id>0[1-5]_[a-z_]+\.ipynb)$"
@@ -156,8 +162,12 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds."""
     cgroups = cgroups or {}
     runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
+    if os.path.ismount(runtime):
+        unmount(runtime)
     shutil.rmtree(runtime, ignore_errors=True)
     runtime.mkdir(parents=True)
+    if spec.enabled:  # (as root) the kernel may write there too: a small tmpfs, not the host's disk
+        mount_tmpfs(runtime, RUNTIME_BYTES)
     verdicts = state / "verdicts"
     shutil.rmtree(verdicts / student, ignore_errors=True)
     if spec.enabled and spec.uid is not None:
@@ -173,7 +183,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     log = state / "logs" / f"{student}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with open(log, "wb") as f:
+    # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox cannot fill the
+    # host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks) and copied out afterwards
+    disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
+                         spec.limits.folder_bytes + DISK_RESERVE_BYTES)
+    with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
         # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)
         argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
                        max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
@@ -187,8 +201,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             status = f"killed after {submission_timeout:.0f} s"
+    unmount(runtime)
     shutil.rmtree(runtime, ignore_errors=True)
-    too_big = bound_folder(course_root / "course" / "autograded" / student)
+    too_big = bound_folder(course_root / "course" / "autograded" / student, spec.limits.folder_bytes)
+    over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
+    too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
     status = too_big if too_big and status == "ok" else status
     return {"student": student, "status": status, "seconds": time.perf_counter() - t0}
 
@@ -358,8 +375,12 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = breakdown(course_root, assignment, students)
     write_csv(out_dir / "breakdown.csv", rows, list(rows[0]) if rows else ["student"])
-    subprocess.run(bounded([_nbgrader(), "export", f"--CsvExportPlugin.to={out_dir / 'grades.csv'}"]),
-                   cwd=course_root, env=_env(course_root), capture_output=True, check=True, timeout=FEEDBACK_TIMEOUT)
+    # nbgrader's own CSV export (what `nbgrader export` runs), here: it reads only the gradebook (no process start)
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    with Gradebook("sqlite:///" + str(course_root / "course" / "gradebook.db")) as gb:
+        CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gb)
     with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
         exported = list(csv.DictReader(f))
     write_csv(out_dir / "grades.csv", exported, list(exported[0]) if exported else ["student_id"])
@@ -506,6 +527,9 @@ def main(argv=None) -> int:
     ap.add_argument("--submission-timeout", type=float, default=3600, help="seconds per submission, all in")
     ap.add_argument("--memory-gb", type=float, default=4, help="memory per sandboxed process")
     ap.add_argument("--cpu-seconds", type=int, default=3600, help="CPU time per sandboxed process")
+    ap.add_argument("--disk-mb", type=int, default=Limits().folder_bytes >> 20,
+                    help="what a submission may keep in its grading folder (as root: a tmpfs of that size while it "
+                    "runs); past it, its files are removed and the notebook that wrote them scores 0")
     ap.add_argument("--no-feedback", action="store_true", help="do not generate feedback HTML")
     ap.add_argument("--unsafe", action="store_true", help="grade without a sandbox (only for trusted code)")
     ap.add_argument("--no-cgroup", action="store_true", help="grade without a cgroup bounding each sandbox's memory "
@@ -513,7 +537,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     workers = args.workers or os.cpu_count() or 1
     limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gb * (1 << 30)),
-                    threads=max(1, (os.cpu_count() or 1) // workers))
+                    threads=max(1, (os.cpu_count() or 1) // workers), folder_bytes=args.disk_mb << 20)
     if not (args.course_dir / "nbgrader_config.py").is_file():
         print(f"error: {args.course_dir} has no nbgrader_config.py (--course-dir)", file=sys.stderr)
         return 2

@@ -57,6 +57,7 @@ class Limits:
     file_bytes: int = 512 << 20      # RLIMIT_FSIZE: largest file it may write
     processes: int = 256             # RLIMIT_NPROC: processes and threads of the sandbox user (fork bombs)
     tmp_bytes: int = 512 << 20       # size of its private /tmp
+    folder_bytes: int = 1 << 30      # what a submission may keep in its grading folder (a tmpfs of that size, as root)
     threads: int = 1                 # OMP/MKL/torch threads (workers x threads <= cores)
 
 
@@ -361,6 +362,133 @@ class Cgroup:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Disk: a size-limited tmpfs under a submission's grading folder while it runs (root)
+# ---------------------------------------------------------------------------------------------------------
+def mount_tmpfs(folder, size: int) -> bool:
+    """Mount a tmpfs of ``size`` bytes on ``folder`` (nosuid, nodev): nothing written below it can take more, and
+    a write past it fails with ENOSPC at once. Its pages are memory, charged to the cgroup of the process that
+    writes them (the sandbox's). Root only; returns False where it cannot be mounted."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    out = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size)},mode=0755,nosuid,nodev", "sr-kit-disk",
+                          str(folder)], capture_output=True, text=True)
+    return out.returncode == 0
+
+
+def unmount(folder, wait: float = 10.0) -> None:
+    """Unmount ``folder`` (retried while the sandbox's last processes exit, then detached lazily)."""
+    deadline = time.monotonic() + wait
+    while os.path.ismount(folder):
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+            return
+        time.sleep(0.2)
+
+
+def copy_plain_tree(src, dest) -> None:
+    """Copy the folders and regular files under ``src`` to ``dest`` (nothing followed: links, FIFOs, sockets and
+    devices are left behind; files opened with O_NOFOLLOW)."""
+    import stat
+
+    src, dest = Path(src), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = Path(dirpath).relative_to(src)
+        dirnames[:] = [d for d in dirnames if stat.S_ISDIR(os.lstat(os.path.join(dirpath, d)).st_mode)]
+        for d in dirnames:
+            (dest / rel / d).mkdir(exist_ok=True)
+        for name in filenames:
+            try:
+                fd = os.open(os.path.join(dirpath, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                with open(dest / rel / name, "wb") as out:
+                    shutil.copyfileobj(f, out, 1 << 20)
+
+
+def enforce_folder_bound(folder, limit: int, keep_notebook_bytes: int = 20 << 20) -> str | None:
+    """After a notebook ran: if the regular files under ``folder`` take more than ``limit`` bytes, delete all of
+    them but the notebooks (a notebook over ``keep_notebook_bytes`` goes too) and say so; else None."""
+    import stat
+
+    files = []
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISREG(st.st_mode):
+                files.append((os.path.join(dirpath, name), st.st_size))
+    total = sum(n for _, n in files)
+    if total <= limit:
+        return None
+    for path, n in files:
+        if not path.endswith(".ipynb") or n > keep_notebook_bytes:
+            os.unlink(path)
+    return (f"wrote {total >> 20} MB into its grading folder (at most {limit >> 20} MB): its files were removed "
+            "and the notebook scores 0")
+
+
+class BoundedFolder:
+    """``folder`` on a tmpfs of ``size`` bytes while a submission is graded (root), on disk again afterwards.
+
+    ``__enter__`` moves an existing ``folder`` aside (into ``work``, which belongs to this folder alone), mounts the
+    tmpfs on an empty ``folder`` and returns True (False, with everything left as it was, where no tmpfs can be
+    mounted). ``__exit__`` copies the folders and regular files out (at most ``size`` bytes: the tmpfs holds no
+    more), unmounts, and puts the copy in place of ``folder``'s old entries of the same names (the others, e.g.
+    other assignments, are kept). After a grading run that was killed in between, the next ``__enter__`` unmounts
+    the leftover tmpfs and restores what was moved aside first."""
+
+    def __init__(self, folder, work, size: int):
+        self.folder, self.work, self.size = Path(folder), Path(work), int(size)
+        self.mounted = False
+
+    def __enter__(self) -> bool:
+        if os.path.ismount(self.folder):  # left by a grading run that was killed
+            unmount(self.folder)
+        if os.path.lexists(self.work / "aside"):  # (idem) the folder as it was before that run
+            shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.move(self.work / "aside", self.folder)
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        if os.path.lexists(self.folder):
+            shutil.move(self.folder, self.work / "aside")
+        self.folder.mkdir(parents=True)
+        self.mounted = mount_tmpfs(self.folder, self.size)
+        if not self.mounted:
+            self.folder.rmdir()
+            if os.path.lexists(self.work / "aside"):
+                shutil.move(self.work / "aside", self.folder)
+            shutil.rmtree(self.work, ignore_errors=True)
+        return self.mounted
+
+    def __exit__(self, *exc) -> None:
+        if not self.mounted:
+            return
+        out = self.work / "out"
+        try:
+            copy_plain_tree(self.folder, out)
+        finally:
+            unmount(self.folder)
+        self.folder.rmdir()
+        if os.path.lexists(self.work / "aside"):
+            shutil.move(self.work / "aside", self.folder)
+        else:
+            self.folder.mkdir()
+        for entry in out.iterdir():
+            target = self.folder / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif os.path.lexists(target):
+                target.unlink()
+            shutil.move(entry, target)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def in_cgroups(spec: SandboxSpec, argv: list[str]) -> list[str]:

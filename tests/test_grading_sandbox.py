@@ -210,6 +210,9 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
                         "module": "import sys\nsys.stderr.write('E' * 100000)\n"},
         "disk_bomb": {"cell": "with open('big.bin', 'wb') as _f:\n    for _ in range(64):\n"
                               "        _f.write(b'\\0' * (32 << 20))\n"},
+        # many 100 MB files, from a solved 01_models (whose points it must lose): the folder's bound holds during the
+        # run (as root: ENOSPC from its tmpfs), the files go, the notebook scores 0, the grader lists it
+        "disk_flood": {"solved_models": True, "cell": DISK_FLOOD},
         "read_secrets": {"cell": read, "module": read.replace("print('LEAK', _p, ", "raise RuntimeError('LEAK' + ")
                          .replace("open(_p, errors='replace').read())", "open(_p, errors='replace').read()[:250])")},
         "hunt_secrets": {"cell": hunt},
@@ -258,6 +261,11 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
     }
 
 
+DISK_FLOOD = ("_n = 0\ntry:\n    for _i in range(12):\n        with open(f'flood{_i}.bin', 'wb') as _f:\n"
+              "            _f.write(b'\\0' * (100 << 20))\n        _n += 1\n"
+              "except OSError as _e:\n    print('FLOOD stopped:', _e)\nprint('FLOOD wrote', _n, 'files')\n")
+# the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
+FOLDER_BYTES = 300 << 20
 # (markers are built by concatenation so that no attack's source holds them: only a live copy would)
 FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
          "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
@@ -389,7 +397,8 @@ def batch(tmp_path_factory):
     server = Server()
     attacks = _attacks(course, server.port)
     for name, attack in attacks.items():
-        _write_submission(subs / name, _build_hostile(release, attack))
+        base = {**release, "01_models.ipynb": reference["01_models.ipynb"]} if attack.get("solved_models") else release
+        _write_submission(subs / name, _build_hostile(base, attack))
 
     # links and special files in hand-filled folders (course/submitted) and in --from folders: refused at intake
     hand = course / "course" / "submitted"
@@ -413,7 +422,7 @@ def batch(tmp_path_factory):
     protected = (course / "course" / "autograded", course / "course" / "feedback", course / "course" / "grades",
                  course / "course" / ".grading", course / "course" / "gradebook.db", course / "course" / "submitted")
     before = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
-    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1)
+    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1, folder_bytes=FOLDER_BYTES)
     t0 = time.perf_counter()
     result = grade("superres", course, src=subs, workers=2, cell_timeout=60, submission_timeout=420,
                    limits=limits, progress=False, log=lambda *a: None)
@@ -422,11 +431,10 @@ def batch(tmp_path_factory):
     batch_scores = {s: _scores(course, s) for s in [*CORRECT, "partial"]}
     leftover = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
     shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
-    alone = {}
-    for student in [*CORRECT[:1], "partial"]:
-        grade("superres", course, students=[student], workers=1, cell_timeout=60, submission_timeout=420,
-              limits=limits, progress=False, log=lambda *a: None, feedback=False)
-        alone[student] = _scores(course, student)
+    # the same students without the attackers around them (one run for both: what matters is the neighbours)
+    grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=60, submission_timeout=420,
+          limits=limits, progress=False, log=lambda *a: None, feedback=False)
+    alone = {student: _scores(course, student) for student in [CORRECT[0], "partial"]}
     yield {"course": course, "attacks": attacks, "result": result, "before": before, "after": after,
            "server": server, "batch_scores": batch_scores, "alone": alone, "seconds": seconds,
            "leftover": leftover, "reference": reference, "release": release}
@@ -504,17 +512,21 @@ def test_no_secret_was_read(batch):
     checks_only = ["def _oracle_srgan_epoch", "class CheckFailed", "SQLite format 3", "PWNED", "CONNECTED", "WROTE"]
     assert len(solution_only) > 20
     texts = {}
+    # (an attack built on the solved 01_models holds that solution itself: only the check markers count there)
+    solved = {name for name, attack in batch["attacks"].items() if attack.get("solved_models")}
     for name in batch["attacks"]:
+        markers = checks_only if name in solved else solution_only + checks_only
         for folder in (course / "course" / "autograded" / name, course / "course" / "feedback" / name):
             for p in folder.rglob("*"):
                 if p.is_file() and p.suffix in (".ipynb", ".html", ".txt", ".py"):
-                    texts[str(p)] = p.read_text(errors="replace")
+                    texts[str(p)] = (p.read_text(errors="replace"), markers)
         for p in (course / "course" / ".grading" / "verdicts" / name).glob("*.json"):
-            texts[str(p)] = p.read_text()
-    texts["breakdown"] = (course.parent / "grades_of_the_batch" / "breakdown.csv").read_text()
-    assert any("denied" in t for t in texts.values()), "the read attacks did not run"
-    for where, text in texts.items():
-        for marker in solution_only + checks_only:
+            texts[str(p)] = (p.read_text(), markers)
+    texts["breakdown"] = ((course.parent / "grades_of_the_batch" / "breakdown.csv").read_text(),
+                          solution_only + checks_only)
+    assert any("denied" in t for t, _ in texts.values()), "the read attacks did not run"
+    for where, (text, markers) in texts.items():
+        for marker in markers:
             assert marker not in text, f"{marker!r} leaked into {where}"
 
 
@@ -887,3 +899,154 @@ def _blank_notebook(folder: Path) -> Path:
     path = folder / "n.ipynb"  # the same name: the template's own script holds it
     nbformat.write(nbformat.v4.new_notebook(), str(path))
     return path
+
+
+def test_a_disk_flood_is_bounded_while_it_runs_and_costs_that_notebook_its_points(batch):
+    """Many 100 MB files: the submission's folder bound holds during the run (as root: its tmpfs refuses the writes
+    past it), its files are removed, its solved notebook scores 0, the grader lists it; the others keep theirs."""
+    from course.grade import DISK_RESERVE_BYTES
+
+    course = batch["course"]
+    folder = course / "course" / "autograded" / "disk_flood"
+    nb = (folder / "superres" / "01_models.ipynb").read_text()
+    assert "FLOOD wrote" in nb, "the flood did not run"
+    if os.geteuid() == 0:
+        written = int(re.search(r"FLOOD wrote (\d+) files", nb).group(1))
+        assert "No space left on device" in nb, "the folder's tmpfs did not stop the writes"
+        assert written * (100 << 20) <= FOLDER_BYTES + DISK_RESERVE_BYTES, written
+    assert not list(folder.rglob("flood*.bin")), "the flood's files were kept"
+    assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) <= FOLDER_BYTES
+    assert "DiskBoundExceeded" in nb
+    scores = _scores(course, "disk_flood")
+    assert all(v == 0 for (notebook, _), v in scores.items() if notebook == "01_models")
+    assert sum(v or 0 for (notebook, _), v in batch["batch_scores"]["partial"].items() if notebook == "01_models") > 0, \
+        "the same solved notebook scores when it does not flood"
+    status = {r["student"]: r["status"] for r in batch["result"]["results"]}["disk_flood"]
+    assert "MB" in status and "disk_flood" in batch["result"]["summary_text"], status
+    for student in CORRECT:
+        assert _total(course, student) == 36
+
+
+def _course_of_one_notebook(dest: Path) -> Path:
+    """A private course whose assignment is notebook 01 alone (the smallest real grading run), with the assignment
+    generated."""
+    from course.demo import copy_course
+
+    course = copy_course(dest)
+    for nb in (course / "source" / "superres").glob("*.ipynb"):
+        if nb.name != "01_models.ipynb":
+            nb.unlink()
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
+                   capture_output=True)
+    return course
+
+
+@pytest.fixture
+def short_tmp():
+    """A temporary folder with a short path (the kernels' IPC socket paths under it must stay below 107 bytes)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="srk-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right(short_tmp):
+    """Two `python -m course.grade` processes started together on separate course copies, one correct submission
+    each: while they run, no sandbox uid serves both (seen from /proc: uid and working folder of every sandboxed
+    process), and both give full marks."""
+    require_bwrap()
+    from nbgrader.api import Gradebook
+
+    from course.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS
+    from data_tools.samples import ensure_sample_data
+
+    if os.geteuid() != 0:
+        pytest.skip("sandbox uids are used when grading as root")
+    tmp_path = short_tmp
+    data = ensure_sample_data(tmp_path / "data")
+    for p in [tmp_path, data, *data.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    reference = _nb(REPO / "source" / "superres" / "01_models.ipynb")
+    # a cell a student may add: it shows its uid and keeps the kernel alive long enough for the runs to overlap
+    reference["cells"].insert(1, _code("import os, time\nprint('SANDBOX_UID', os.getuid())\ntime.sleep(8)\n"))
+    courses, procs = {}, {}
+    for name in ("a", "b"):
+        courses[name] = _course_of_one_notebook(tmp_path / name)
+        _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": reference})
+    env = {**os.environ, "SR_DATA_DIR": str(data),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    for name, course in courses.items():
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
+             str(tmp_path / name / "from"), "--workers", "1", "--no-feedback", "--cell-timeout", "120"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen, together = {name: set() for name in courses}, False
+    while any(p.poll() is None for p in procs.values()):
+        now = {name: set() for name in courses}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:  # (not the owner of /proc/PID: a process that changed uid is not dumpable, and that is root's)
+                with open(f"/proc/{pid}/status") as f:
+                    uid = int(next(ln for ln in f if ln.startswith("Uid:")).split()[1])
+                cwd = os.readlink(f"/proc/{pid}/cwd") if FIRST_SANDBOX_UID <= uid < FIRST_SANDBOX_UID + SANDBOX_UIDS \
+                    else ""
+            except (OSError, StopIteration, ValueError):
+                continue
+            for name, course in courses.items():
+                if cwd.startswith(str(course) + os.sep):
+                    now[name].add(uid)
+        for name in courses:
+            seen[name] |= now[name]
+        together |= all(now.values())
+        time.sleep(0.2)
+    outputs = {name: p.stdout.read() for name, p in procs.items()}
+    for name, p in procs.items():
+        assert p.returncode == 0 and "needing manual attention" not in outputs[name].lower(), outputs[name][-2000:]
+    assert together, f"the two runs never had sandboxed processes at the same time: {seen}"
+    assert seen["a"] and seen["b"] and not seen["a"] & seen["b"], seen
+    printed = {}
+    for name, course in courses.items():
+        nb = (course / "course" / "autograded" / f"student_{name}" / "superres" / "01_models.ipynb").read_text()
+        printed[name] = int(re.search(r"SANDBOX_UID (\d+)", nb).group(1))
+        assert {printed[name]} == seen[name], (printed, seen)
+        with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
+            sub = gb.find_submission_notebook("01_models", "superres", f"student_{name}")
+            scores = {g.name: (g.score, g.max_score) for g in sub.grades if g.cell_type == "code"}
+        assert scores and all(score == best > 0 for score, best in scores.values()), (name, scores)
+    assert printed["a"] != printed["b"]
+
+
+def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(short_tmp):
+    """The tmpfs under a submission's grading folder (root): writes past its size fail, the folder's other entries
+    (another assignment) survive, links do not come back, and a run killed in between is repaired by the next."""
+    from course.sandbox import BoundedFolder
+
+    if os.geteuid() != 0:
+        pytest.skip("the disk bound mounts a tmpfs: root only (docs/grading.md says what holds without)")
+    folder, work = short_tmp / "autograded" / "alice", short_tmp / "disk" / "alice"
+    (folder / "earlier").mkdir(parents=True)
+    (folder / "earlier" / "kept.txt").write_text("graded before")
+    (folder / "superres").mkdir()
+    (folder / "superres" / "old.txt").write_text("replaced by this run")
+    with BoundedFolder(folder, work, 8 << 20) as mounted:
+        assert mounted and os.path.ismount(folder) and not (folder / "earlier").exists()
+        (folder / "superres").mkdir()
+        (folder / "superres" / "models.py").write_text("x = 1\n")
+        with pytest.raises(OSError, match="No space left"):
+            (folder / "superres" / "big.bin").write_bytes(b"\0" * (16 << 20))
+        os.symlink("/etc/shadow", folder / "superres" / "link")
+    assert not os.path.ismount(folder)
+    assert (folder / "earlier" / "kept.txt").read_text() == "graded before"
+    assert sorted(p.name for p in (folder / "superres").iterdir()) == ["big.bin", "models.py"]
+    assert (folder / "superres" / "big.bin").stat().st_size <= 8 << 20
+    killed = BoundedFolder(folder, work, 8 << 20)
+    assert killed.__enter__()  # ... and never left: a grading run killed mid-way
+    (folder / "superres").mkdir()
+    (folder / "superres" / "lost.txt").write_text("written by the killed run")
+    again = BoundedFolder(folder, work, 8 << 20)
+    with again as mounted:
+        assert mounted and not (folder / "earlier").exists()
+    assert not os.path.ismount(folder) and (folder / "earlier" / "kept.txt").read_text() == "graded before"
+    # (what the killed run wrote is gone; the folder is as it was before it)
+    assert sorted(p.name for p in (folder / "superres").iterdir()) == ["big.bin", "models.py"]

@@ -18,9 +18,11 @@ class StripCellTags(NbGraderPreprocessor):
 # ---------------------------------------------------------------------------------------------------------
 # Used by the sandboxed grading command (python -m course.grade), see nbgrader_config.py
 # ---------------------------------------------------------------------------------------------------------
+import atexit  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from nbformat.v4 import new_output  # noqa: E402
@@ -77,24 +79,85 @@ class LimitedOutputExecute(Execute):
         return None
 
 
+_SESSIONS = {}  # submission folder -> its student-side process, kept for the submission's next notebooks
+
+
+def _session(folder: Path, launch):
+    """The student-side session of ``folder`` (nbgrader makes a new preprocessor for each notebook, so it is kept
+    here); another submission's is closed first. All are closed when this nbgrader process ends."""
+    from student_client import Session
+
+    if folder not in _SESSIONS:
+        _close_sessions()
+        _SESSIONS[folder] = Session(folder, launch)
+    return _SESSIONS[folder]
+
+
+def _graded_checks(nb) -> dict[int, list[str]]:
+    """{cell index: hidden checks its source calls} for the autograded test cells."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            names = HIDDEN_CHECK_CALL.findall(cell.source)
+            if names:
+                found[i] = names
+    return found
+
+
+def _grading_path() -> None:
+    import sys
+
+    # the kit's course/ package (the grading command says where; a course copy may not have it), and this folder
+    sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+class PrewarmHiddenChecks(NbGraderPreprocessor):
+    """Before a notebook with hidden checks runs in the sandbox, start the submission's student-side process (a
+    separate, sandboxed process: it imports torch while the kernel works, then waits; it reads the student's
+    notebooks only when the checks ask, after the notebook ran). Nothing is checked or decided here.
+
+    (Running the checks themselves in a thread of this process while the kernel ran was tried: it made the
+    notebook's own output handling, in this process, slow enough under load for nbgrader's 4 s IOPub timeout to
+    fail a whole submission. A separate trusted process could do it.)"""
+
+    def preprocess(self, nb, resources):
+        spec_text = os.environ.get("SR_KIT_SANDBOX")
+        if not spec_text or not _graded_checks(nb):
+            return nb, resources
+        _grading_path()
+        from course.sandbox import SandboxSpec, student_launcher
+
+        spec = SandboxSpec.from_json(spec_text)
+        if spec.enabled:
+            folder = Path(resources["metadata"]["path"]).resolve()
+            timeout = TrustedHiddenChecks(config=self.config).check_timeout
+            _session(folder, student_launcher(spec, folder)).start(timeout)
+        return nb, resources
+
+
+@atexit.register
+def _close_sessions() -> None:
+    while _SESSIONS:
+        _SESSIONS.popitem()[1].close()
+
+
 class TrustedHiddenChecks(NbGraderPreprocessor):
     """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
     preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
-    process started in a fresh sandbox on the folder the notebook left behind (read-only). This process never
-    imports student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever
-    the kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``."""
+    process sandboxed on the submission folder (read-only; one process serves every notebook of the submission,
+    see ``student_client.Session``). This process never imports student code. A failed check adds an error output
+    to its cell, so nbgrader scores the cell 0 whatever the kernel did. The verdicts are also written to
+    ``course/.grading/verdicts/<student>/<notebook>.json``."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
-        import sys
-
-        # the kit's course/ package (the grading command says where; a course copy may not have it)
-        sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from course.sandbox import SandboxSpec, remove_special_files, student_launcher
+        _grading_path()
+        from course.sandbox import SandboxSpec, enforce_folder_bound, remove_special_files, student_launcher
 
         import checks
 
@@ -103,20 +166,26 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
-        wanted = {}
-        for i, cell in enumerate(nb.cells):
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
-                continue
-            names = HIDDEN_CHECK_CALL.findall(cell.source)
-            already_failed = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-            if names and not already_failed:
-                wanted[i] = names
+        over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
+        if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
+            record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
+            record.mkdir(parents=True, exist_ok=True)
+            (record / "over-disk-bound.txt").write_text(f"{resources['nbgrader']['notebook']}: {over}")
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+                    cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=over,
+                                                   traceback=[f"DiskBoundExceeded: {over}"]))
+            return nb, resources
+        wanted = {i: names for i, names in _graded_checks(nb).items()
+                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
         names = sorted({n for ns in wanted.values() for n in ns})
         verdicts = {}
         if names:
             launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
-            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout)
+            t0 = time.perf_counter()
+            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout,
+                                         session=_session(folder, launch))
+            self.log.info("hidden checks %s: %.1f s", ", ".join(names), time.perf_counter() - t0)
         for i, ns in wanted.items():
             failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:

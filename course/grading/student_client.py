@@ -50,7 +50,8 @@ def exception_name(name) -> str:
 class Student:
     """One student-side process serving every check of a submission folder (torch imported once)."""
 
-    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0):
+    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0, wait: bool = True):
+        """Start the process; unless ``wait`` is False, wait for it to be ready (:meth:`wait_ready`)."""
         argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
         if launch is not None:
             argv = launch(argv)
@@ -58,17 +59,24 @@ class Student:
                                      cwd=str(folder), start_new_session=True)
         self.fd_in, self.fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.n = 0
-        self.deadline = time.monotonic() + start_timeout
-        self.timeout = start_timeout
+        self.ready = False
+        self.start_timeout = start_timeout
         source = STUDENT_SIDE.read_bytes()
         try:
             write_all(self.fd_in, struct.pack(">Q", len(source)) + source)
         except OSError:
             pass
-        ready = self._read_frame()
-        if ready != {"ready": True}:
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Read the process's first frame (it has imported torch): ``{"ready": True}``, within the start timeout."""
+        self.deadline = time.monotonic() + self.start_timeout
+        self.timeout = self.start_timeout
+        if self._read_frame() != {"ready": True}:
             self.close()
             raise StudentGone("your code could not be started for the hidden checks")
+        self.ready = True
 
     # -- frames -------------------------------------------------------------------------------------------
     def _read(self, n: int) -> bytes:
@@ -157,24 +165,70 @@ def describe_error(error, what: str) -> str:
             f"{student_text(error.get('message', ''))}")
 
 
+class Session:
+    """The student-side process of one submission, kept for every check of all its notebooks (torch is imported
+    once per submission, not once per notebook): started at first use, replaced after a timeout, a death or a
+    protocol breach, emptied of the previous notebook's objects before the next one, closed by :meth:`close`.
+
+    It runs the student's own code only, in the sandbox of that submission (same uid and cgroup as its kernels,
+    its folder read-only); it never serves another submission."""
+
+    def __init__(self, folder: Path, launch=None):
+        self.folder, self.launch = Path(folder), launch
+        self.student: Student | None = None
+        self.used = False
+
+    def start(self, timeout: float) -> None:
+        """Start the process without waiting for it (it imports torch while the notebook runs)."""
+        if self.student is None or not self.student.alive:
+            self.student = Student(self.folder, self.launch, start_timeout=timeout, wait=False)
+            self.used = False
+
+    def get(self, timeout: float) -> Student:
+        if self.student is None or not self.student.alive:
+            self.student = Student(self.folder, self.launch, start_timeout=timeout)
+            self.used = False
+        elif not self.student.ready:
+            self.student.wait_ready()
+        return self.student
+
+    def fresh_objects(self, timeout: float) -> None:
+        """Drop what earlier checks built (a full-size Discriminator is ~100 MB); a process that cannot is replaced."""
+        if self.student is None or not self.student.alive or not self.used or not self.student.ready:
+            return
+        self.student.deadline, self.student.timeout = time.monotonic() + timeout, timeout
+        try:
+            self.student.request("reset", "starting the next checks")
+        except CheckFailed:
+            self.close()
+
+    def close(self) -> None:
+        if self.student is not None:
+            self.student.close()
+            self.student = None
+
+
 def run_checks(checks: dict, names: list[str], folder: Path, launch=None,
-               timeout: float = 180.0) -> dict[str, tuple[bool, str]]:
+               timeout: float = 180.0, session: Session | None = None) -> dict[str, tuple[bool, str]]:
     """Run the hidden ``names`` (from the ``checks`` registry) on ``folder``; ``{name: (passed, reason)}``.
 
-    One student-side process serves the checks in turn; after a timeout, a death or a protocol breach the next
+    One student-side process serves the checks in turn (``session``'s, kept open for the submission's next
+    notebook; without one, a process for this call alone); after a timeout, a death or a protocol breach the next
     check gets a fresh one. Any other exception while checking (an answer of the wrong shape or type) fails the
     check with a neutral message."""
     verdicts: dict[str, tuple[bool, str]] = {}
-    student = None
+    own = session is None
+    session = Session(folder, launch) if own else session
     try:
+        session.fresh_objects(timeout)
         for name in names:
             if name not in checks:
                 verdicts[name] = (False, f"unknown hidden check {student_text(name, 60)}")
                 continue
             try:
-                if student is None or not student.alive:
-                    student = Student(folder, launch, start_timeout=timeout)
+                student = session.get(timeout)
                 student.deadline, student.timeout = time.monotonic() + timeout, timeout
+                session.used = True
                 checks[name](student, folder)
                 verdicts[name] = (True, "")
             except CheckFailed as e:
@@ -182,6 +236,6 @@ def run_checks(checks: dict, names: list[str], folder: Path, launch=None,
             except Exception as e:  # a malformed answer the check could not use
                 verdicts[name] = (False, f"the answers of your code could not be checked ({type(e).__name__})")
     finally:
-        if student is not None:
-            student.close()
+        if own:
+            session.close()
     return verdicts

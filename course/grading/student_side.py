@@ -194,6 +194,14 @@ class Server:
             raise Refused({"kind": "unknown_op"})
         return fn(req)
 
+    def op_reset(self, req):
+        """Forget the objects of earlier checks (the modules stay: they are rebuilt from the same notebooks)."""
+        self.objects.clear()
+        import gc
+
+        gc.collect()
+        return {}
+
     def op_load(self, req):
         module = self.module(req["module"])
         return {"names": sorted(n for n in dir(module) if not n.startswith("__"))[:500]}

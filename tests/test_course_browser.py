@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from course_fixtures import nbgrader_cell, stop_process_group
+
 from mos_fixtures import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,16 +84,7 @@ class Lab:
         return f"http://127.0.0.1:{self.port}/{path}{'&' if '?' in path else '?'}token={self.token}"
 
     def stop(self) -> None:
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc)
 
 
 def _browser(binary: str, driver: str):
@@ -144,13 +137,9 @@ def _solved(release: dict, source: dict) -> dict:
 def _tiny_assignment(root: Path) -> None:
     """``tiny/03_train``: a cell whose outputs the course asks for, an answer, a test with a hidden part, a report."""
     import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    from nbformat.v4 import new_notebook
 
-    def cell(kind, source, **meta):
-        c = (new_code_cell if kind == "code" else new_markdown_cell)(source)
-        c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False,
-                                  "task": False, **meta}
-        return c
+    cell = nbgrader_cell
 
     nb = new_notebook(cells=[
         cell("markdown", "The loss is $\\mathcal{L} = \\frac{1}{N}\\sum_i (y_i - \\hat y_i)^2$.", grade_id="intro",

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from course_fixtures import stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NBGRADER = BIN / "nbgrader"
@@ -123,16 +125,7 @@ class Lab:
 
     def stop(self):
         """End the server's own process group (runuser, env and the server started by this object)."""
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.proc)
 
 
 def test_mode_a_the_assignments_panel_answers_without_an_error(tmp_path):
@@ -255,8 +248,6 @@ def _panel_in_chromium(lab: Lab) -> None:
 def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
     """Run ``make lab`` (its recipe; the install stamp is taken as up to date) until its server answers (as root
     Jupyter exits at once unless given --allow-root)."""
-    import signal
-
     port, token = _free_port(), os.urandom(8).hex()
     argv = ["make", "-o", ".venv/.installed-instructor", "lab",
             f"LAB_ARGS=--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"]
@@ -276,12 +267,7 @@ def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
                                          + log.read_text()[-3000:]) from None
                 time.sleep(0.5)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)
 
 
 def test_make_lab_starts_as_root_and_as_a_user(student_account):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from course_fixtures import nbgrader_cell
+
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = Path(sys.executable).parent / "nbgrader"
 sys.path.insert(0, str(REPO / "course" / "grading"))
@@ -36,13 +38,9 @@ def _png() -> str:
 
 def _source_notebook():
     import nbformat
-    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    from nbformat.v4 import new_notebook
 
-    def cell(kind, source, **meta):
-        c = (new_code_cell if kind == "code" else new_markdown_cell)(source)
-        c.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False,
-                                  "task": False, **meta}
-        return c
+    cell = nbgrader_cell
 
     nb = new_notebook(cells=[
         cell("code", "x = 2\nprint('re-run of the grader', x)", grade_id="plots", locked=True),

@@ -152,3 +152,25 @@ def test_what_the_student_reads_matches_what_they_get(trial):
                      if c["cell_type"] == "code")
         assert "nbgrader reads any text on stderr as an error" in first and "cost" not in first, name
 
+
+
+def test_the_backward_twice_error_of_the_srgan_epoch_test_points_at_the_detach(tmp_path):
+    """A solver whose discriminator step uses ``sr`` (not ``sr.detach()``) gets, from notebook 02's visible test,
+    a hint at the discriminator step instead of PyTorch's "Trying to backward through the graph a second time"."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from sr_utils.notebook import writefile_sources
+
+    filled = _filled_release_notebook("02_solver")
+    solver = writefile_sources(filled)["solver.py"]
+    assert solver.count("discriminator(sr.detach())") == 1
+    (tmp_path / "solver.py").write_text(solver.replace("discriminator(sr.detach())", "discriminator(sr)"))
+    cells = [c for c in filled["cells"] if c["cell_type"] == "code" and not _src(c).startswith("%%writefile")]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(_src(c)) for c in cells])
+    with pytest.raises(CellExecutionError) as e:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    said = str(e.value).split("------------------")[-1]  # what the student sees below the cell's source
+    assert "AssertionError" in said and "give the discriminator sr.detach(), not sr" in said, said[-2000:]
+    assert "Trying to backward" not in said, said[-2000:]

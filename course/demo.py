@@ -24,7 +24,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
     """Run the demo under ``out_dir``; ``overrides`` change both training configurations (e.g.
     ``{"iterations": 2}`` in tests). Returns a summary (validation PSNRs, gain over bicubic, grades, seconds)."""
     from data_tools.samples import ensure_sample_data
-    from sr_utils.checkpoint import generator_label, load_checkpoint, load_generator
+    from sr_utils.checkpoint import load_labelled_generator
     from sr_utils.evaluation import evaluate_methods, mean_rows, methods_for, split_outputs
     from sr_utils.inference import super_resolve_split
     from sr_utils.lists import default_data_dir, human_eval_list, submission_folder, test_lists
@@ -51,8 +51,8 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
         summary[stage] = result["best_val_psnr"]
         summary["val_split"] = result["val_split"]
     # best.pth: chosen on the validation photos (held out of training), never on the test photos reported below
-    nets = {generator_label(load_checkpoint(out / stage / "best.pth")): load_generator(out / stage / "best.pth", models)
-            for stage in ("srresnet", "srgan")}  # SRResNet, and SRGAN-MSE (no VGG weights offline)
+    # SRResNet, and SRGAN-MSE (no VGG weights offline)
+    nets = dict(load_labelled_generator(out / stage / "best.pth", models) for stage in ("srresnet", "srgan"))
     log("[4/7] evaluating against bicubic")
     sets = test_lists(data)
     rows = evaluate_methods(methods_for(nets), sets, progress=progress)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "generator_label", "CheckpointError",
-           "ARCHITECTURES"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "load_labelled_generator", "generator_label",
+           "CheckpointError", "ARCHITECTURES"]
 
 #: The generator architectures a model checkpoint can name in its ``arch`` entry.
 ARCHITECTURES = ("SRResNet", "Generator")
@@ -60,6 +60,12 @@ def load_generator(path, models, device="cpu"):
     in ``model_kwargs``; its weights are ``model`` (a ``state_dict``). Written by :func:`sr_utils.trainer.train`.
     Raises :class:`CheckpointError` saying what is wrong and what to do.
     """
+    return load_labelled_generator(path, models, device)[1]
+
+
+def load_labelled_generator(path, models, device="cpu"):
+    """``(label, network)``: :func:`load_generator`, and what the checkpoint holds (:func:`generator_label`),
+    from one read of the file."""
     ckpt = load_checkpoint(path)
     missing = [k for k in ("arch", "model_kwargs", "model") if k not in ckpt]
     if missing:
@@ -78,7 +84,7 @@ def load_generator(path, models, device="cpu"):
     except RuntimeError as e:
         raise CheckpointError(f"{path} does not fit the {arch} of {getattr(models, '__file__', models)} built with "
                               f"{ckpt['model_kwargs']}: {str(e).splitlines()[0]}") from None
-    return net.to(device).eval()
+    return generator_label(ckpt), net.to(device).eval()
 
 
 def generator_label(ckpt: dict) -> str:

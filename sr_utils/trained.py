@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checkpoint import generator_label, load_checkpoint, load_generator
+from .checkpoint import load_labelled_generator
 from .notebook import in_autograder, output_path
 
 __all__ = ["STAGES", "StandInGenerator", "stand_in_label", "trained_checkpoint", "missing_checkpoint_message",
@@ -78,7 +78,8 @@ def load_trained_generators(models, folder=".", device="cpu") -> dict[str, nn.Mo
     for stage in STAGES:
         path = trained_checkpoint(stage, folder)
         if path.is_file():
-            nets[generator_label(load_checkpoint(path))] = load_generator(path, models, device)
+            label, net = load_labelled_generator(path, models, device)
+            nets[label] = net
             continue
         if not in_autograder():
             raise FileNotFoundError(missing_checkpoint_message(stage))

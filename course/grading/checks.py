@@ -760,7 +760,9 @@ def test_table(student: Student, folder: Path) -> None:
     expect(rows and {"set", "method", "psnr", "ssim"} <= set(rows[0]), "results/test_table.csv: unexpected columns")
     lists = test_lists(default_data_dir())
     upscalers = {"bicubic": bicubic(4)}
-    for stage in ("srresnet", "srgan"):
+    from sr_utils.trained import STAGES
+
+    for stage in STAGES:
         label, net = _trained(student, folder, stage)
         upscalers[label] = model_upscaler(net)
     seen = set()

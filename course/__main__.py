@@ -23,7 +23,7 @@ def _demo(args, default_modules) -> int:
     print(f"  srresnet/ srgan/   checkpoints, log.csv, curves.png (best.pth chosen on {s['val_split']}: "
           f"{s['srresnet']:.2f} dB)")
     print(f"  eval/              table.md .csv .tex, per_image.csv (SRResNet {s['gain_db']:+.2f} dB over bicubic)")
-    print("  comparison.png     bicubic / SRResNet / SRGAN / HR with zoomed crops")
+    print("  comparison.png     bicubic / SRResNet / SRGAN-MSE / HR with zoomed crops")
     print("  submission/samples/ SR images for the human evaluation (submission/set5/ when Set5 is prepared)")
     print("  report.md          the report, filled")
     if s.get("mos_html"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -38,8 +39,8 @@ from pathlib import Path
 
 from course import intake
 from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, BoundedFolder, Cgroup, Limits, SandboxSpec,
-                            SandboxUnavailable, UidPool, _user_process_count, mount_tmpfs, probe, unmount,
-                            write_kernelspec)
+                            SandboxUnavailable, UidPool, _user_process_count, mount_tmpfs, prepare_numba_cache, probe,
+                            unmount, write_kernelspec)
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT_ID = intake.STUDENT_ID
@@ -51,6 +52,8 @@ MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<stu
 DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its bound, for nbgrader's own writes
 RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
 OVER_DISK_RECORD = "over-disk-bound.txt"
+# imresize's compiled kernels for the sandboxes, kept between grading runs (numba recompiles what is stale)
+NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sr-kit" / "numba"
 # Canvas/Moodle style download names: <student>_<anything>_<notebook>.ipynb (override with --lms-regexp)
 # (nbgrader matches it against the whole path of each extracted file)
 DEFAULT_LMS_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.@-]+)_.*?(?P<file_id>0[1-5]_[a-z_]+\.ipynb)$"
@@ -220,6 +223,8 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
     state = course_root / "course" / ".grading"
     state.mkdir(parents=True, exist_ok=True)
     write_kernelspec(state)
+    if spec.enabled:  # compiled once per machine, copied into each sandbox (its code is read-only to numba)
+        spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
     slots = list(range(workers))
     lock = threading.Lock()
     cgroups, pool_of_uids = {}, None

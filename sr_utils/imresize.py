@@ -149,6 +149,18 @@ def _get_kernels():
     return _kernels
 
 
+def compile_kernels() -> None:
+    """Compile (or load from numba's on-disk cache) the kernels for every input dtype ``imresize`` accepts on
+    numpy arrays (uint8, float32, float64; float16 is computed as float64), downscaling and upscaling.
+
+    Call it once where the cache can be written (``$NUMBA_CACHE_DIR``, else next to this module) so that later
+    processes only load the compiled code. The grader does this for its sandboxes, whose code folders are
+    read-only (course/sandbox.py)."""
+    for dtype in (np.uint8, np.float32, np.float64):
+        for scale in (1 / 4, 4):
+            imresize(np.zeros((8, 8, 3), dtype=dtype), scale)
+
+
 def _resize_axis_numpy(img: np.ndarray, axis: int, out_len: int, scale: float, method: str,
                        edge: str, out_dtype) -> np.ndarray:
     """One 1-D pass over axis 0 or 1 of an ``(H, W, C)`` array."""

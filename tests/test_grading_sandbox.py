@@ -42,14 +42,14 @@ def require_bwrap() -> None:
     pytest.skip(msg)
 
 
-def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False) -> subprocess.CompletedProcess:
+def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False, numba_cache="") -> subprocess.CompletedProcess:
     """Run ``code`` with the sandbox the grader gives student code (as root: uid 61000 + 60)."""
     import sr_utils
     from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, base_env, bwrap_command, in_cgroups
 
     spec = SandboxSpec(uid=FIRST_SANDBOX_UID + 60 if os.geteuid() == 0 else None, limits=limits or Limits(),
                        code_dirs=[str(Path(sr_utils.__file__).parent)], cgroup_procs=cgroup.procs if cgroup else [],
-                       deny_memfd=deny_memfd)
+                       deny_memfd=deny_memfd, numba_cache=numba_cache)
     argv = in_cgroups(spec, bwrap_command(spec, [sys.executable, "-c", code], cwd="/tmp", env=base_env(spec)))
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
@@ -84,6 +84,28 @@ print("connect", s.connect_ex(("127.0.0.1", {server.port})))
     if os.geteuid() == 0:
         assert lines["uid"] == str(61060), "as root, student code runs as an unprivileged uid"
     assert not (REPO / "sr_utils" / "x.py").exists() and not Path("/written").exists()
+
+
+def test_sandboxes_load_the_graders_compiled_imresize_instead_of_compiling(tmp_path):
+    """The kit's code is read-only in a sandbox, where numba can neither write nor read its cache: without the
+    grader's compiled kernels every kernel compiles imresize (~2.5 s per notebook); with them, nothing compiles,
+    and what a sandbox writes to its copy reaches neither the grader's folder nor the next sandbox."""
+    require_bwrap()
+    from course.sandbox import prepare_numba_cache
+
+    cache = prepare_numba_cache(tmp_path / "numba")
+    assert cache, "the trusted process could not compile the kernels"
+    before = _snapshot(Path(cache))
+    code = ("import numpy as np\nfrom sr_utils.imresize import imresize, _get_kernels\n"
+            "imresize(np.zeros((32, 32, 3), np.uint8), 1 / 4)\n"
+            "imresize(np.zeros((8, 8, 3), np.float32), 4)\n"
+            "print(*(sum(getattr(k.stats, s).values()) for k in _get_kernels() for s in ('cache_hits', 'cache_misses')))\n"
+            "open('/tmp/.numba/planted', 'w').write('x')")
+    hits_rows, misses_rows, hits_cols, misses_cols = map(int, _sandboxed(code, numba_cache=cache).stdout.split())
+    assert misses_rows == misses_cols == 0 and hits_rows >= 2 and hits_cols >= 2
+    _, misses_rows, _, misses_cols = map(int, _sandboxed(code).stdout.split())
+    assert misses_rows >= 2 and misses_cols >= 2, "without the grader's cache the sandbox compiles (the test's control)"
+    assert _snapshot(Path(cache)) == before and not (Path(cache) / "planted").exists()
 
 
 def test_a_cgroup_bounds_the_whole_sandbox_memory_tmpfs_included(tmp_path):

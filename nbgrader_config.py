@@ -101,8 +101,16 @@ c.GenerateFeedback.preprocessors = [
 
 # Sandboxed grading (`python -m course.grade`, which sets SR_KIT_SANDBOX): kernels run in bubblewrap through the
 # sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), output is
-# capped, and hidden checks are decided in the trusted process after each notebook (course/grading/checks.py).
+# capped, and hidden checks are decided by a trusted process, the submission's check server (course/grading/).
 if os.environ.get("SR_KIT_SANDBOX"):
+    import json
+
+    # the pipes of the trusted check server that course.grade hands to this process: never inherited by a kernel
+    for _fd in json.loads(os.environ.get("SR_KIT_CHECK_SERVER") or "{}").get("fds", []):
+        try:
+            os.set_inheritable(_fd, False)
+        except OSError:
+            pass
     c.Execute.kernel_name = os.environ.get("SR_KIT_KERNEL", "python3")
     c.KernelManager.transport = "ipc"
     # IPC socket paths are relative to each process's cwd unless absolute: the grader's private runtime folder

@@ -6,9 +6,9 @@ Four ways of grading the same submissions, each in a fresh private course copy (
    lines replaced by ``pass`` in the copy's source): what nbgrader itself costs;
 2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``run_check.py``: the trusted side,
    plus a student-side process);
-3. ``course.grade`` (bubblewrap sandboxes, trusted hidden checks after each notebook, one student-side process per
-   submission; the whole command: intake, one ``nbgrader autograde --student`` per submission, breakdown, export,
-   summary; no feedback) with 1 worker;
+3. ``course.grade`` (bubblewrap sandboxes; the hidden checks decided by one trusted check server per submission,
+   those of 01/02 while their notebook runs, with one student-side process; the whole command: intake, one
+   ``nbgrader autograde --student`` per submission, breakdown, export, summary; no feedback) with 1 worker;
 4. the same with ``--workers`` workers.
 
 ``nbgrader generate_assignment`` runs before the clock starts in all four. Prints the wall times, seconds per

@@ -159,6 +159,42 @@ def bound_folder(folder: Path, limit: int = MAX_SUBMISSION_BYTES) -> str | None:
     return f"wrote {size >> 20} MB into its folder (at most {limit >> 20} MB): its files were removed"
 
 
+CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"  # (nbgrader_plugins.CheckServer.ENV) the server's pipes, for nbgrader
+
+
+def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, dict]:
+    """Start the trusted check server of one submission (course/grading/check_server.py; it never runs student
+    code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
+    the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them."""
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    try:
+        server = subprocess.Popen(bounded([sys.executable, "-I", str(REPO / "course" / "grading" / "check_server.py"),
+                                           str(folder)]), stdin=requests_read, stdout=answers_write, stderr=log,
+                                  env=env, cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True)
+    except OSError:
+        for fd in (requests_write, answers_read):
+            os.close(fd)
+        raise
+    finally:
+        os.close(requests_read)
+        os.close(answers_write)
+    return server, {"folder": str(folder), "fds": [requests_write, answers_read]}
+
+
+def stop_process_group(proc: subprocess.Popen, wait: float) -> None:
+    """Let ``proc`` (started in a session of its own) end within ``wait`` seconds, then kill its group."""
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
 def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
                   state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
                   uids: list[int] | None = None) -> dict:
@@ -191,12 +227,19 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES)
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
+        # the trusted check server first: it imports torch and the checks while nbgrader starts
+        server, handed = start_check_server(course_root / "course" / "autograded" / student / assignment, env, f)
         # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)
         argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
                        max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
                        max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
-        proc = subprocess.Popen(argv, cwd=course_root, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        try:
+            proc = subprocess.Popen(argv, cwd=course_root, env={**env, CHECK_SERVER_ENV: json.dumps(handed)},
+                                    stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                    pass_fds=handed["fds"])
+        finally:
+            for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
+                os.close(fd)
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
@@ -204,6 +247,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             status = f"killed after {submission_timeout:.0f} s"
+        stop_process_group(server, wait=10)
     unmount(runtime)
     shutil.rmtree(runtime, ignore_errors=True)
     too_big = bound_folder(course_root / "course" / "autograded" / student, spec.limits.folder_bytes)

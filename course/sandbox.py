@@ -267,7 +267,7 @@ def base_env(spec: SandboxSpec) -> dict:
         "NUMBA_CACHE_DIR": "/tmp/.numba",
         "TQDM_DISABLE": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
         "SR_DATA_DIR": spec.data_dir, "NBGRADER_EXECUTION": "autograde",
-        # hidden checks are run by the grader after the notebook, outside the kernel (see run_checks)
+        # hidden checks are decided by the grader outside the kernel (course/grading/check_server.py)
         "SR_KIT_HIDDEN_CHECKS": "after-notebook",
     }
 

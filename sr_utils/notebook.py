@@ -146,9 +146,10 @@ def hidden_check(check: str, timeout: float = 120.0) -> None:
     the check's one-line explanation when it fails.
 
     Under the sandboxed grading command (``$SR_KIT_HIDDEN_CHECKS`` = ``after-notebook``) the kernel cannot see
-    the checks: the grader runs them itself once the notebook has finished, and marks this cell."""
+    the checks: the grader decides them itself, outside the kernel, and marks this cell once the notebook has
+    finished."""
     if os.environ.get("SR_KIT_HIDDEN_CHECKS") == "after-notebook":
-        print(f"hidden check {check!r}: run by the grader after this notebook")
+        print(f"hidden check {check!r}: decided by the grader, outside this kernel")
         return
     folder = grading_dir()
     if folder is None:

@@ -500,6 +500,17 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
             assert r["student"] in summary
 
 
+def test_only_nbgrader_talks_to_the_check_servers(batch):
+    """Each submission's check server (trusted: it decides the hidden checks) reads requests from that submission's
+    nbgrader process alone. forge_verdicts writes fake lines into every descriptor its code holds, in its kernels
+    and in its student side: had one reached a server, the server would have stopped on a request that is not JSON,
+    with a traceback in the log. (Its student side's lines break that process's own answers: a failed check.)"""
+    logs = {p.stem: p.read_text(errors="replace")
+            for p in (batch["course"] / "course" / ".grading" / "logs").glob("*.log")}
+    assert "forge_verdicts" in logs
+    assert [s for s, text in logs.items() if 'check_server.py", line' in text] == []
+
+
 def test_nothing_outside_the_submission_folders_changed(batch):
     before, after = batch["before"], batch["after"]
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

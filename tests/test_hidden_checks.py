@@ -662,3 +662,52 @@ def test_harness_needs_token_and_exit_code():
     assert not Verdict("x", 0, None, "PASS\n- PASS\n", "").passed
     assert not Verdict("x", 1, "PASS", "", "").passed
     assert Verdict("x", 0, "PASS", "", "").passed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The check server: the sandboxed grader's trusted side, one process per submission
+# ---------------------------------------------------------------------------------------------------------
+def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
+    import nbgrader_plugins
+
+    monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)  # the student side unsandboxed here (bwrap: test_grading_sandbox)
+    if handed is None:
+        monkeypatch.delenv(nbgrader_plugins.CheckServer.ENV, raising=False)
+    else:
+        monkeypatch.setenv(nbgrader_plugins.CheckServer.ENV, json.dumps(handed))
+    return nbgrader_plugins.CheckServer.for_folder(folder, check_timeout=120)
+
+
+@pytest.mark.parametrize("started_by", ["the grading command", "nbgrader itself"])
+def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(started_by, tmp_path, monkeypatch):
+    """What nbgrader's preprocessors ask of a submission's check server: before a notebook runs, its checks that
+    read only sources (decided at once); after it ran, their verdicts; a check of notebook 04 is never decided
+    early: it reads what the notebook writes (here a table with the wrong columns, written after the early ask)."""
+    from course.grade import _env, start_check_server, stop_process_group
+
+    folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
+    server, handed = (None, None)
+    if started_by == "the grading command":
+        log = open(tmp_path / "server.log", "wb")
+        server, handed = start_check_server(folder, _env(REPO), log)
+    client = _check_server_client(folder, handed, monkeypatch)
+    if server is not None:
+        for fd in handed["fds"]:  # the handed ends: the client wraps these very descriptors
+            assert fd in (client.fd_requests, client.fd_answers)
+    client.send("early", ["conv_block", "srresnet_epoch", "test_table"])
+    client.send("decide", ["conv_block", "srresnet_epoch"])
+    verdicts = client.answer()  # both answers, possibly read in one chunk
+    assert verdicts["conv_block"] == (True, "")
+    assert not verdicts["srresnet_epoch"][0] and "zero_grad" in verdicts["srresnet_epoch"][1]
+    table = folder / ".grading-run" / "results" / "test_table.csv"  # what notebook 04 writes while grading
+    table.parent.mkdir(parents=True)
+    table.write_text("a,b\n1,2\n")
+    client.send("decide", ["test_table"])
+    (passed, reason), = client.answer().values()
+    assert not passed and "unexpected columns" in reason, reason
+    client.close()
+    if server is not None:
+        stop_process_group(server, wait=30)
+        assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
+    else:
+        assert client.proc.returncode is not None

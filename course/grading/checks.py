@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from sr_utils.lists import default_data_dir
 from student_client import CheckFailed, Student, run_checks  # noqa: F401 (re-exported for the callers)
-from student_side import Recorder, kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
+from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
 # The oracles are small: one thread, so that the trusted side does not compete with the kernels and the student side
 # for the cores.
@@ -35,9 +35,26 @@ CHECKS = {}
 MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the trusted side
 
 
+# Checks that read nothing but the submitted notebooks' sources (the ``%%writefile`` cells that make models.py and
+# solver.py), never what running a notebook produced: the grader may decide them while the notebook runs.
+SOURCES_ONLY = frozenset({"conv_block", "subpixel_block", "residual_block", "srresnet", "generator",
+                          "discriminator", "srresnet_epoch", "srgan_epoch"})
+
+
 def check(fn):
     CHECKS[fn.__name__] = fn
     return fn
+
+
+def load_ahead() -> None:
+    """Import now what later checks need (the grader's check server does this while nbgrader starts, so that it
+    is not waited for after a notebook): the evaluation code, PIL and imresize's compiled kernels."""
+    import PIL.Image  # noqa: F401
+    import sr_utils.evaluation  # noqa: F401
+    import sr_utils.trained  # noqa: F401
+    from sr_utils.imresize import compile_kernels
+
+    compile_kernels()
 
 
 def expect(condition, message: str) -> None:
@@ -425,6 +442,28 @@ def _number(value, what: str):
     return None
 
 
+class OracleSGD:
+    """Plain SGD (no momentum, no weight decay), the update ``torch.optim.SGD`` makes, recording a copy of the
+    gradients at every step (``grads``) as ``student_side.Recorder`` does for the student's optimizer.
+
+    The oracles use it instead of ``torch.optim.SGD``, whose first construction in a process imports
+    ``torch._dynamo`` (~1.5 s of CPU while a kernel runs, for nothing the oracles need)."""
+
+    def __init__(self, params, lr: float):
+        self.params, self.lr, self.grads = list(params), lr, []
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.grads.append([None if p.grad is None else p.grad.detach().clone() for p in self.params])
+        for p in self.params:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-self.lr)
+
+
 def _oracle_srresnet_epoch(model, batches, optimizer, loss_fn=F.mse_loss):
     losses = []
     model.train()
@@ -440,10 +479,9 @@ def _oracle_srresnet_epoch(model, batches, optimizer, loss_fn=F.mse_loss):
 def _run_oracle_srresnet(state, batches, loss_fn=F.mse_loss):
     model = kit_upscaler()
     model.load_state_dict(state)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05)
-    rec = Recorder(opt, model.parameters())
+    opt = OracleSGD(model.parameters(), lr=0.05)
     loss = _oracle_srresnet_epoch(model, batches, opt, loss_fn)
-    return {"grads": rec.grads, "params": [p.detach() for p in model.parameters()], "loss": loss}
+    return {"grads": opt.grads, "params": [p.detach() for p in model.parameters()], "loss": loss}
 
 
 @check
@@ -555,11 +593,9 @@ def _run_oracle_srgan(setup, vgg_state, beta, order, mistake=None, batches=None)
     if vgg_state is not None:
         vgg = kit_vgg()
         vgg.load_state_dict(vgg_state)
-    opt_g = torch.optim.SGD(g.parameters(), lr=0.01)
-    opt_d = torch.optim.SGD(d.parameters(), lr=0.01)
-    rec_g, rec_d = Recorder(opt_g, g.parameters()), Recorder(opt_d, d.parameters())
+    opt_g, opt_d = OracleSGD(g.parameters(), lr=0.01), OracleSGD(d.parameters(), lr=0.01)
     losses = _oracle_srgan_epoch(g, d, vgg, batches or setup["batches"], opt_g, opt_d, beta, order, mistake)
-    return {"grads_g": rec_g.grads, "grads_d": rec_d.grads, "g": [p.detach() for p in g.parameters()],
+    return {"grads_g": opt_g.grads, "grads_d": opt_d.grads, "g": [p.detach() for p in g.parameters()],
             "d": [p.detach() for p in d.parameters()], "losses": losses}
 
 

@@ -79,18 +79,112 @@ class LimitedOutputExecute(Execute):
         return None
 
 
-_SESSIONS = {}  # submission folder -> its student-side process, kept for the submission's next notebooks
+class CheckServer:
+    """This nbgrader process's end of ``check_server.py``: the trusted process deciding the hidden checks of one
+    submission (it never imports student code either; its student side is sandboxed). The grading command starts
+    it before nbgrader, so that it imports torch while nbgrader starts, and hands over its pipes
+    (``$SR_KIT_CHECK_SERVER``); otherwise, or after a failure, it is started here. Requests are answered in
+    order, as JSON lines; a server that dies, breaks the protocol or takes longer than its time is dropped, and
+    its checks get no verdict (they fail)."""
+
+    ENV = "SR_KIT_CHECK_SERVER"
+
+    def __init__(self, fd_requests: int, fd_answers: int, check_timeout: float, proc=None):
+        self.fd_requests, self.fd_answers, self.check_timeout, self.proc = fd_requests, fd_answers, check_timeout, proc
+        self.buffer = b""
+        self.pending = 0  # checks asked for and not answered yet (they bound the time to wait)
+        self.unanswered = 0
+        self.closed = False
+
+    @classmethod
+    def for_folder(cls, folder: Path, check_timeout: float) -> "CheckServer":
+        """The server the grading command started for ``folder`` (once), else a new one."""
+        handed = json.loads(os.environ.get(cls.ENV) or "{}")
+        if handed.get("folder") == str(folder):
+            del os.environ[cls.ENV]
+            return cls(*handed["fds"], check_timeout)
+        import subprocess
+        import sys
+
+        # stderr: the grader's log of this submission; same process group: killed with this process
+        proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve().parent / "check_server.py"),
+                                 str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return cls(proc.stdin.fileno(), proc.stdout.fileno(), check_timeout, proc)
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and (self.proc is None or self.proc.poll() is None)
+
+    def send(self, op: str, names: list[str]) -> None:
+        data = (json.dumps({"op": op, "names": names, "timeout": self.check_timeout}) + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(self.fd_requests, data):]
+        except OSError:
+            self.close()
+            return
+        self.unanswered += 1
+        self.pending += len(names)
+
+    def _line(self, deadline: float) -> bytes | None:
+        import select
+
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.fd_answers], [], [], left)[0]:
+                return None
+            chunk = os.read(self.fd_answers, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def answer(self) -> dict:
+        """Read the answers to every request sent; the last one's verdicts ({} if the server failed)."""
+        deadline = time.monotonic() + 120 + self.check_timeout * self.pending
+        last = {}
+        while self.unanswered and not self.closed:
+            line = self._line(deadline)
+            try:
+                last = json.loads(line)["verdicts"]
+            except (TypeError, ValueError, KeyError):
+                self.close()
+                return {}
+            self.unanswered -= 1
+        self.pending = 0
+        return {str(n): (bool(v[0]), str(v[1])) for n, v in last.items()}
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.stdin.close()
+            self.proc.stdout.close()
+            self.proc.wait()
+        else:  # the grading command's: it ends when its requests end (and is killed if it does not)
+            for fd in (self.fd_requests, self.fd_answers):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
-def _session(folder: Path, launch):
-    """The student-side session of ``folder`` (nbgrader makes a new preprocessor for each notebook, so it is kept
-    here); another submission's is closed first. All are closed when this nbgrader process ends."""
-    from student_client import Session
+_SERVERS = {}  # submission folder -> its check server, kept for the submission's next notebooks
 
-    if folder not in _SESSIONS:
-        _close_sessions()
-        _SESSIONS[folder] = Session(folder, launch)
-    return _SESSIONS[folder]
+
+def _server(folder: Path, check_timeout: float) -> CheckServer:
+    """The check server of ``folder`` (nbgrader makes a new preprocessor for each notebook, so it is kept here);
+    another submission's is closed first, and all are closed when this nbgrader process ends."""
+    if folder in _SERVERS and not _SERVERS[folder].alive:
+        _SERVERS.pop(folder).close()
+    if folder not in _SERVERS:
+        _close_servers()
+        _SERVERS[folder] = CheckServer.for_folder(folder, check_timeout)
+    return _SERVERS[folder]
 
 
 def _graded_checks(nb) -> dict[int, list[str]]:
@@ -108,58 +202,47 @@ def _graded_checks(nb) -> dict[int, list[str]]:
 def _grading_path() -> None:
     import sys
 
-    # the kit's course/ package (the grading command says where; a course copy may not have it), and this folder
+    # the kit's course/ package (the grading command says where; a course copy may not have it)
     sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 class PrewarmHiddenChecks(NbGraderPreprocessor):
-    """Before a notebook with hidden checks runs in the sandbox, start the submission's student-side process (a
-    separate, sandboxed process: it imports torch while the kernel works, then waits; it reads the student's
-    notebooks only when the checks ask, after the notebook ran). Nothing is checked or decided here.
-
-    (Running the checks themselves in a thread of this process while the kernel ran was tried: it made the
-    notebook's own output handling, in this process, slow enough under load for nbgrader's 4 s IOPub timeout to
-    fail a whole submission. A separate trusted process could do it.)"""
+    """Before a notebook with hidden checks runs, ask the submission's check server (started here for its first
+    notebook) to decide the checks that read only the notebooks' sources: nbgrader has written this notebook into
+    the grading folder already, so they are decided while the kernel runs. The verdicts are collected, and the
+    cells marked, by :class:`TrustedHiddenChecks` after the notebook ran."""
 
     def preprocess(self, nb, resources):
-        spec_text = os.environ.get("SR_KIT_SANDBOX")
-        if not spec_text or not _graded_checks(nb):
+        if not os.environ.get("SR_KIT_SANDBOX"):
             return nb, resources
-        _grading_path()
-        from course.sandbox import SandboxSpec, student_launcher
-
-        spec = SandboxSpec.from_json(spec_text)
-        if spec.enabled:
+        names = sorted({n for ns in _graded_checks(nb).values() for n in ns})
+        if names:
             folder = Path(resources["metadata"]["path"]).resolve()
-            timeout = TrustedHiddenChecks(config=self.config).check_timeout
-            _session(folder, student_launcher(spec, folder)).start(timeout)
+            _server(folder, TrustedHiddenChecks(config=self.config).check_timeout).send("early", names)
         return nb, resources
 
 
 @atexit.register
-def _close_sessions() -> None:
-    while _SESSIONS:
-        _SESSIONS.popitem()[1].close()
+def _close_servers() -> None:
+    while _SERVERS:
+        _SERVERS.popitem()[1].close()
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
     """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
 
-    The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and this
-    preprocessor, in the trusted nbgrader process, runs the named checks (``checks.py``) against a student-side
-    process sandboxed on the submission folder (read-only; one process serves every notebook of the submission,
-    see ``student_client.Session``). This process never imports student code. A failed check adds an error output
-    to its cell, so nbgrader scores the cell 0 whatever the kernel did. The verdicts are also written to
-    ``course/.grading/verdicts/<student>/<notebook>.json``."""
+    The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and the
+    submission's check server (``check_server.py``, a trusted process like this one) decides the named checks
+    (``checks.py``) against a student-side process sandboxed on the submission folder (read-only; one process
+    serves every notebook of the submission, see ``student_client.Session``). Neither trusted process imports
+    student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever the
+    kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
         _grading_path()
-        from course.sandbox import SandboxSpec, enforce_folder_bound, remove_special_files, student_launcher
-
-        import checks
+        from course.sandbox import SandboxSpec, enforce_folder_bound, remove_special_files
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
@@ -181,11 +264,11 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         names = sorted({n for ns in wanted.values() for n in ns})
         verdicts = {}
         if names:
-            launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
             t0 = time.perf_counter()
-            verdicts = checks.run_checks(checks.CHECKS, names, folder, launch, timeout=self.check_timeout,
-                                         session=_session(folder, launch))
-            self.log.info("hidden checks %s: %.1f s", ", ".join(names), time.perf_counter() - t0)
+            server = _server(folder, self.check_timeout)
+            server.send("decide", names)
+            verdicts = server.answer()
+            self.log.info("hidden checks %s: waited %.1f s", ", ".join(names), time.perf_counter() - t0)
         for i, ns in wanted.items():
             failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:

@@ -202,6 +202,13 @@ class Server:
         gc.collect()
         return {}
 
+    def op_warm(self, req):
+        """Pay now for what the first optimizer costs (torch imports ``torch._dynamo`` then), not during a check."""
+        import torch
+
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+        return {}
+
     def op_load(self, req):
         module = self.module(req["module"])
         return {"names": sorted(n for n in dir(module) if not n.startswith("__"))[:500]}

@@ -1,0 +1,94 @@
+"""The trusted side of the hidden checks under the sandboxed grader, as a process of its own (one per submission).
+
+    python -I course/grading/check_server.py FOLDER
+
+Started by the grading command (``course.grade``) before each submission's nbgrader process, which talks to it
+through ``nbgrader_plugins.CheckServer`` (or starts it itself). Requests arrive on stdin, one JSON object per
+line, each with the seconds a check may take (``"timeout"``); each gets one JSON line on stdout, in order:
+
+* ``{"op": "early", "names": [...]}``: decide now those of ``names`` that read nothing but the notebooks' sources
+  (``checks.SOURCES_ONLY``). nbgrader writes a notebook into FOLDER before running it and sends this then, so these
+  checks are decided while the kernel works instead of after it.
+* ``{"op": "decide", "names": [...]}``: decide the rest of ``names`` (after the notebook ran).
+
+Both answer ``{"verdicts": {name: [passed, reason]}, "ran": [...], "seconds": s}`` for the names decided so far.
+
+Like the nbgrader process it serves, this process never imports or executes student code: its student side is a
+sandboxed process (``student_client.Session``, started at the first request, when nbgrader has made FOLDER).
+Keeping the checks out of the nbgrader process also keeps torch, and the oracles' work, away from the process
+that must drain the kernel's output in time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# this folder (checks, student_client) and the kit's course/ package (the grading command says where)
+sys.path[:0] = [str(HERE), os.environ.get("SR_KIT_CODE_ROOT") or str(HERE.parents[1])]
+
+
+def serve(folder: Path, requests, reply) -> None:
+    """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end."""
+    from course.sandbox import SandboxSpec, student_launcher
+    from student_client import Session
+
+    import checks
+
+    checks.load_ahead()  # while nbgrader starts
+    spec = SandboxSpec.from_env()
+    launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
+    session = Session(folder, launch)  # started at the first request: nbgrader makes the folder anew
+    decided: dict[str, tuple[bool, str]] = {}
+    warm = False
+    try:
+        for line in requests:
+            request = json.loads(line)
+            wanted = [str(n) for n in request.get("names", [])]
+            timeout = float(request.get("timeout", 180))
+            session.start(timeout)
+            names = [n for n in wanted if n not in decided]
+            if request.get("op") == "early":
+                names = [n for n in names if n in checks.SOURCES_ONLY]
+            t0 = time.perf_counter()
+            if names:
+                decided.update(checks.run_checks(checks.CHECKS, names, folder, launch, timeout=timeout,
+                                                 session=session))
+            reply({"verdicts": {n: decided[n] for n in wanted if n in decided}, "ran": names,
+                   "seconds": round(time.perf_counter() - t0, 2)})
+            if not warm:  # after the first answer, while the notebooks run
+                warm = True
+                try:
+                    student = session.get(timeout)
+                    student.deadline, student.timeout = time.monotonic() + timeout, timeout
+                    student.request("warm", "getting ready")
+                except Exception:  # noqa: BLE001 (it only saves time: a check that needs it pays it itself)
+                    pass
+    finally:
+        session.close()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("folder", type=Path, help="the submission's grading folder")
+    args = ap.parse_args(argv)
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else printed here goes to the grader's log, never into the answers
+
+    def reply(answer: dict) -> None:
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+    import warnings
+
+    warnings.simplefilter("ignore")
+    serve(args.folder.resolve(), sys.stdin, reply)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

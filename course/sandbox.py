@@ -580,10 +580,14 @@ def kernel_main(connection_file: str) -> None:
 # ---------------------------------------------------------------------------------------------------------
 def student_launcher(spec: SandboxSpec, folder: Path):
     """``launch(argv)`` for :class:`student_client.Student`: the student-side process of the hidden checks runs
-    in a sandbox with the submission ``folder`` read-only, as the worker's uid, in its cgroups. (It holds no secret:
-    the check code and the reference stay in the trusted process that decides the verdicts.)"""
+    in a sandbox with the submission's grading folder read-only, as the worker's uid, in its cgroups. (It holds no
+    secret: the check code and the reference stay in the trusted process that decides the verdicts.)
+
+    What is bound is the folder's parent (``autograded/<student>``): the grader starts this process before
+    nbgrader has made ``folder`` (nbgrader removes and makes it again), and it sees it appear there."""
     def launch(argv: list[str]) -> list[str]:
-        cmd = bwrap_command(spec, argv, cwd=str(folder), readonly=[str(folder)], env=base_env(spec))
+        parent = str(Path(folder).parent)
+        cmd = bwrap_command(spec, argv, cwd=parent, readonly=[parent], env=base_env(spec))
         return in_cgroups(spec, cmd)
 
     return launch

@@ -7,14 +7,15 @@ through ``nbgrader_plugins.CheckServer`` (or starts it itself). Requests arrive 
 line, each with the seconds a check may take (``"timeout"``); each gets one JSON line on stdout, in order:
 
 * ``{"op": "early", "names": [...]}``: decide now those of ``names`` that read nothing but the notebooks' sources
-  (``checks.SOURCES_ONLY``). nbgrader writes a notebook into FOLDER before running it and sends this then, so these
-  checks are decided while the kernel works instead of after it.
+  (``checks.SOURCES_ONLY``), and do the part of the others that needs only what earlier notebooks left
+  (``checks.PREPARE``: the recomputed table of 04). nbgrader writes a notebook into FOLDER before running it and
+  sends this then, so that work is done while the kernel works instead of after it.
 * ``{"op": "decide", "names": [...]}``: decide the rest of ``names`` (after the notebook ran).
 
 Both answer ``{"verdicts": {name: [passed, reason]}, "ran": [...], "seconds": s}`` for the names decided so far.
 
 Like the nbgrader process it serves, this process never imports or executes student code: its student side is a
-sandboxed process (``student_client.Session``, started at the first request, when nbgrader has made FOLDER).
+sandboxed process (``student_client.Session``), started at once too: it sees FOLDER appear when nbgrader makes it.
 Keeping the checks out of the nbgrader process also keeps torch, and the oracles' work, away from the process
 that must drain the kernel's output in time.
 """
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+START_TIMEOUT = 180.0  # seconds for the student side to start (import torch), before a request says otherwise
 # this folder (checks, student_client) and the kit's course/ package (the grading command says where)
 sys.path[:0] = [str(HERE), os.environ.get("SR_KIT_CODE_ROOT") or str(HERE.parents[1])]
 
@@ -37,12 +39,13 @@ def serve(folder: Path, requests, reply) -> None:
     from course.sandbox import SandboxSpec, student_launcher
     from student_client import Session
 
-    import checks
-
-    checks.load_ahead()  # while nbgrader starts
     spec = SandboxSpec.from_env()
     launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
-    session = Session(folder, launch)  # started at the first request: nbgrader makes the folder anew
+    session = Session(folder, launch)
+    session.start(START_TIMEOUT)  # both import torch while nbgrader starts (the folder may not exist yet)
+    import checks
+
+    checks.load_ahead()
     decided: dict[str, tuple[bool, str]] = {}
     warm = False
     try:
@@ -52,15 +55,17 @@ def serve(folder: Path, requests, reply) -> None:
             timeout = float(request.get("timeout", 180))
             session.start(timeout)
             names = [n for n in wanted if n not in decided]
-            if request.get("op") == "early":
-                names = [n for n in names if n in checks.SOURCES_ONLY]
+            early = request.get("op") == "early"
             t0 = time.perf_counter()
+            if early:
+                prepare(checks, [n for n in names if n in checks.PREPARE], folder, session, timeout)
+                names = [n for n in names if n in checks.SOURCES_ONLY]
             if names:
                 decided.update(checks.run_checks(checks.CHECKS, names, folder, launch, timeout=timeout,
                                                  session=session))
             reply({"verdicts": {n: decided[n] for n in wanted if n in decided}, "ran": names,
                    "seconds": round(time.perf_counter() - t0, 2)})
-            if not warm:  # after the first answer, while the notebooks run
+            if not warm and not early:  # after the first notebook, while the next one runs
                 warm = True
                 try:
                     student = session.get(timeout)
@@ -70,6 +75,20 @@ def serve(folder: Path, requests, reply) -> None:
                     pass
     finally:
         session.close()
+
+
+def prepare(checks, names: list[str], folder: Path, session, timeout: float) -> None:
+    """Do the work of ``names`` that needs only what the earlier notebooks left (``checks.PREPARE``); a failure
+    here is left for the check itself to meet again and report."""
+    for name in names:
+        try:
+            session.fresh_objects(timeout)
+            student = session.get(timeout)
+            student.deadline, student.timeout = time.monotonic() + timeout, timeout
+            session.used = True
+            checks.PREPARE[name](student, folder)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def main(argv=None) -> int:

@@ -55,8 +55,10 @@ class Student:
         argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
         if launch is not None:
             argv = launch(argv)
+        cwd = folder if Path(folder).is_dir() else Path(folder).parent  # (the grader may start it before nbgrader
+        # makes the folder: the student side enters it at its first request)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd=str(folder), start_new_session=True)
+                                     cwd=str(cwd), start_new_session=True)
         self.fd_in, self.fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.n = 0
         self.ready = False

@@ -187,7 +187,20 @@ class Server:
             raise Refused({"kind": "no_object"})
         return self.objects[handle]
 
+    def enter_folder(self) -> None:
+        """Work in the submission folder, which nbgrader may have made (again) after this process started."""
+        try:
+            if os.getcwd() == self.folder:
+                return
+        except OSError:  # the folder this process started in was removed
+            pass
+        try:
+            os.chdir(self.folder)
+        except OSError:
+            pass
+
     def handle(self, req):
+        self.enter_folder()
         op = req["op"]
         fn = getattr(self, f"op_{op}", None)
         if fn is None:

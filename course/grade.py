@@ -166,6 +166,7 @@ def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, 
     """Start the trusted check server of one submission (course/grading/check_server.py; it never runs student
     code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
     the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them."""
+    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:

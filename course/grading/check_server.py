@@ -42,10 +42,16 @@ def serve(folder: Path, requests, reply) -> None:
     spec = SandboxSpec.from_env()
     launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
     session = Session(folder, launch)
-    session.start(START_TIMEOUT)  # both import torch while nbgrader starts (the folder may not exist yet)
+    try:
+        session.start(START_TIMEOUT)  # both import torch while nbgrader starts (the folder may not exist yet)
+    except OSError:  # not even its parent: started again at the first request
+        session.close()
     import checks
 
-    checks.load_ahead()
+    try:
+        checks.load_ahead()
+    except Exception:  # noqa: BLE001 (it only saves time: a check that needs it meets the problem and reports it)
+        pass
     decided: dict[str, tuple[bool, str]] = {}
     warm = False
     try:
@@ -53,7 +59,10 @@ def serve(folder: Path, requests, reply) -> None:
             request = json.loads(line)
             wanted = [str(n) for n in request.get("names", [])]
             timeout = float(request.get("timeout", 180))
-            session.start(timeout)
+            try:
+                session.start(timeout)
+            except OSError:  # no folder to start in: each check below fails, saying so
+                pass
             names = [n for n in wanted if n not in decided]
             early = request.get("op") == "early"
             t0 = time.perf_counter()

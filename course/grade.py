@@ -245,8 +245,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            stop_process_group(proc, wait=0)
             status = f"killed after {submission_timeout:.0f} s"
         stop_process_group(server, wait=10)
     unmount(runtime)

@@ -153,7 +153,6 @@ def test_what_the_student_reads_matches_what_they_get(trial):
         assert "nbgrader reads any text on stderr as an error" in first and "cost" not in first, name
 
 
-
 def test_the_backward_twice_error_of_the_srgan_epoch_test_points_at_the_detach(tmp_path):
     """A solver whose discriminator step uses ``sr`` (not ``sr.detach()``) gets, from notebook 02's visible test,
     a hint at the discriminator step instead of PyTorch's "Trying to backward through the graph a second time"."""

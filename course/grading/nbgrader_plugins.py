@@ -207,10 +207,10 @@ def _grading_path() -> None:
 
 
 class PrewarmHiddenChecks(NbGraderPreprocessor):
-    """Before a notebook with hidden checks runs, ask the submission's check server (started here for its first
-    notebook) to decide the checks that read only the notebooks' sources: nbgrader has written this notebook into
-    the grading folder already, so they are decided while the kernel runs. The verdicts are collected, and the
-    cells marked, by :class:`TrustedHiddenChecks` after the notebook ran."""
+    """Before a notebook with hidden checks runs, ask the submission's check server (``CheckServer``) for what it
+    can do already: decide the checks that read only the notebooks' sources (nbgrader has written this notebook
+    into the grading folder) and prepare the others from what earlier notebooks left, while the kernel runs. The
+    verdicts are collected, and the cells marked, by :class:`TrustedHiddenChecks` after the notebook ran."""
 
     def preprocess(self, nb, resources):
         if not os.environ.get("SR_KIT_SANDBOX"):
@@ -229,7 +229,7 @@ def _close_servers() -> None:
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
-    """Decide the hidden checks of this notebook's test cells here, after the notebook ran, and mark the cells.
+    """After the notebook ran, get the verdicts of its test cells' hidden checks and mark the cells.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and the
     submission's check server (``check_server.py``, a trusted process like this one) decides the named checks

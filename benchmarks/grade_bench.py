@@ -7,7 +7,8 @@ Four ways of grading the same submissions, each in a fresh private course copy (
 2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``run_check.py``: the trusted side,
    plus a student-side process);
 3. ``course.grade`` (bubblewrap sandboxes; the hidden checks decided by one trusted check server per submission,
-   those of 01/02 while their notebook runs, with one student-side process; the whole command: intake, one
+   those of 01/02 while their notebook runs, with one student-side process; each submission's nbgrader process
+   and check server started ahead, while the previous one runs; the whole command: intake, one
    ``nbgrader autograde --student`` per submission, breakdown, export, summary; no feedback) with 1 worker;
 4. the same with ``--workers`` workers.
 

@@ -10,7 +10,9 @@ one ``nbgrader autograde --student`` process per submission, ``--workers`` at a 
 notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/sandbox.py): no network, only
 its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
 CPU time, memory, file size and processes, and (as root) a tmpfs of ``--disk-mb`` as each submission's grading
-folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given.
+folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given. A submission's nbgrader
+process and trusted check server are started ahead, while the worker's previous submission runs (``AheadPool``),
+so that their imports do not wait.
 
 Writes ``course/grades/``: ``grades.csv`` (nbgrader export), ``breakdown.csv`` (one row per student and test
 cell, with the reason a cell lost its points), ``summary.txt`` (score histogram, most-failed checks, submissions
@@ -22,6 +24,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import re
@@ -38,9 +41,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake
-from course.sandbox import (ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME, BoundedFolder, Cgroup, Limits, SandboxSpec,
-                            SandboxUnavailable, UidPool, _user_process_count, mount_tmpfs, prepare_numba_cache, probe,
-                            unmount, write_kernelspec)
+from course.sandbox import (CHECKS_NICENESS, CHECKS_NICENESS_VAR, ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME,
+                            BoundedFolder, Cgroup, Limits, SandboxSpec, SandboxUnavailable, UidPool,
+                            _user_process_count, mount_tmpfs, prepare_numba_cache, probe, set_priority, unmount,
+                            write_kernelspec)
+from course.sandbox import checks_niceness as sandbox_checks_niceness
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT_ID = intake.STUDENT_ID
@@ -160,19 +165,27 @@ def bound_folder(folder: Path, limit: int = MAX_SUBMISSION_BYTES) -> str | None:
 
 
 CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"  # (nbgrader_plugins.CheckServer.ENV) the server's pipes, for nbgrader
+AHEAD = REPO / "course" / "grading" / "ahead.py"
+AHEAD_NICENESS = 19  # (root) the imports of a worker's next submission use what the current one leaves idle
 
 
-def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, dict]:
+def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.Popen, dict]:
     """Start the trusted check server of one submission (course/grading/check_server.py; it never runs student
     code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
-    the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them."""
-    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+    the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them.
+
+    ``folder`` None: the server is started ahead (course/grading/ahead.py: it imports torch and the checks now)
+    and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
+    if folder is None:
+        argv = [sys.executable, "-I", str(AHEAD), "check-server"]
+    else:
+        folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+        argv = [sys.executable, "-I", str(REPO / "course" / "grading" / "check_server.py"), str(folder)]
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:
-        server = subprocess.Popen(bounded([sys.executable, "-I", str(REPO / "course" / "grading" / "check_server.py"),
-                                           str(folder)]), stdin=requests_read, stdout=answers_write, stderr=log,
-                                  env=env, cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True)
+        server = subprocess.Popen(bounded(argv), stdin=requests_read, stdout=answers_write, stderr=log, env=env,
+                                  cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True)
     except OSError:
         for fd in (requests_write, answers_read):
             os.close(fd)
@@ -180,7 +193,17 @@ def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, 
     finally:
         os.close(requests_read)
         os.close(answers_write)
-    return server, {"folder": str(folder), "fds": [requests_write, answers_read]}
+    return server, {"folder": None if folder is None else str(folder), "fds": [requests_write, answers_read]}
+
+
+def assign_check_server(handed: dict, folder: Path, env: dict, log: Path) -> None:
+    """Give a check server started ahead its submission: ``folder``, ``env`` as its environment, ``log`` for its
+    messages. The job line goes into its requests pipe before anything else (ahead.py reads it byte by byte)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+    data = (json.dumps({"argv": [str(folder)], "env": env, "log": str(log)}) + "\n").encode()
+    while data:
+        data = data[os.write(handed["fds"][0], data):]
+    handed["folder"] = str(folder)
 
 
 def stop_process_group(proc: subprocess.Popen, wait: float) -> None:
@@ -196,11 +219,156 @@ def stop_process_group(proc: subprocess.Popen, wait: float) -> None:
     proc.wait()
 
 
+class StartedAhead:
+    """A worker's next nbgrader process and check server, started while its current submission runs
+    (course/grading/ahead.py): they import nbgrader and torch now, and get their submission with :meth:`go`.
+    This side keeps the server's requests end until then: its job line goes there first."""
+
+    def __init__(self, env: dict, log: Path, nbgrader_limits: tuple[int, int], yielding: bool = True):
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log
+        self.nbgrader = None
+        with open(log, "wb") as f:
+            self.server, self.handed = start_check_server(None, env, f)
+            self.requests_open = True
+            try:
+                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", str(AHEAD), "nbgrader"],
+                                                         *nbgrader_limits),
+                                                 stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=env,
+                                                 cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True,
+                                                 pass_fds=self.handed["fds"])
+            except OSError:
+                self.stop()
+                raise
+            finally:
+                os.close(self.handed["fds"][1])  # the answers end: nbgrader's (or nobody's)
+        self.own_priority = os.getpriority(os.PRIO_PROCESS, 0)
+        if yielding and os.geteuid() == 0:  # (only root may raise it again at go)
+            for proc in (self.server, self.nbgrader):
+                set_priority(proc.pid, AHEAD_NICENESS)
+
+    def go(self, argv: list[str], folder: Path, env: dict, log: Path) -> bool:
+        """Give both processes their submission: ``nbgrader ARGV`` and the check server of ``folder``, with
+        ``env`` as their environment, writing to ``log`` from now on. False (and both stopped) if either had
+        ended: the caller starts them the usual way."""
+        if self.server.poll() is not None or self.nbgrader.poll() is not None:
+            self.stop()
+            return False
+        try:
+            assign_check_server(self.handed, folder, env, log)
+            self._close_requests()
+            self.nbgrader.stdin.write((json.dumps({"argv": argv, "log": str(log),
+                                                   "env": {**env, CHECK_SERVER_ENV: json.dumps(self.handed)}})
+                                       + "\n").encode())
+            self.nbgrader.stdin.close()
+        except OSError:
+            self.stop()
+            return False
+        if os.geteuid() == 0:  # their imports ran at AHEAD_NICENESS: their work does not
+            set_priority(self.nbgrader.pid, self.own_priority)
+            set_priority(self.server.pid, max(self.own_priority, sandbox_checks_niceness(env)))
+        self.log.unlink(missing_ok=True)
+        return True
+
+    def _close_requests(self) -> None:
+        if self.requests_open:
+            self.requests_open = False
+            os.close(self.handed["fds"][0])
+
+    def stop(self) -> None:
+        """End both processes (unused ones: the grading run is over, or they had failed)."""
+        self._close_requests()
+        for proc in (self.nbgrader, self.server):
+            if proc is not None:
+                if proc.stdin:
+                    with contextlib.suppress(OSError):
+                        proc.stdin.close()
+                stop_process_group(proc, wait=0)
+
+
+class AheadPool:
+    """The processes started ahead (:class:`StartedAhead`) for the submissions of a run not started yet: at most
+    one set per such submission. The first sets are started before anything else of the run (they do not yield:
+    nothing is graded yet); later ones when a submission starts (they yield to it)."""
+
+    def __init__(self, env: dict, logs: Path, nbgrader_limits: tuple[int, int], submissions: int):
+        self.env, self.logs, self.limits, self.unstarted = env, logs, nbgrader_limits, submissions
+        self.ready: list[StartedAhead] = []
+        self.made = itertools.count()
+        self.lock = threading.Lock()
+
+    @classmethod
+    def for_run(cls, course_root: Path, spec: SandboxSpec, cell_timeout: int, submissions: int) -> "AheadPool":
+        """The pool of a grading run (its processes' environment is given again when their submission starts)."""
+        state = course_root / "course" / ".grading"
+        return cls(submission_env(course_root, spec, state, state / "runtime" / "w0", cell_timeout, 0),
+                   state / "ahead", nbgrader_limits(spec), submissions)
+
+    def fill(self, at_most: int = 1, yielding: bool = True) -> None:
+        """Start up to ``at_most`` sets, as long as there are fewer than submissions not started."""
+        with self.lock:
+            for _ in range(at_most):
+                if self.unstarted <= len(self.ready):
+                    return
+                try:
+                    self.ready.append(StartedAhead(self.env, self.logs / f"{next(self.made)}.log", self.limits,
+                                                   yielding))
+                except OSError:  # it only saves time: the submission starts its own
+                    return
+
+    def take(self) -> StartedAhead | None:
+        """For a submission that starts now: a set started ahead, if there is one."""
+        with self.lock:
+            self.unstarted -= 1
+            return self.ready.pop(0) if self.ready else None
+
+    def close(self) -> None:
+        with self.lock:
+            while self.ready:
+                self.ready.pop().stop()
+
+
+def submission_env(course_root: Path, spec: SandboxSpec, state: Path, runtime: Path, cell_timeout: int,
+                   checks_niceness: int) -> dict:
+    """The environment of a submission's nbgrader process and check server (the same for every submission of a
+    worker: its sandbox uid and cgroups are in ``spec``); ``checks_niceness``: that of the hidden checks'
+    processes (``course.sandbox.CHECKS_NICENESS`` with one worker, else 0)."""
+    env = {**_env(course_root), ENV_VAR: spec.to_json(), "SR_KIT_CELL_TIMEOUT": str(cell_timeout),
+           "SR_KIT_VERDICTS_DIR": str(state / "verdicts"), "JUPYTER_RUNTIME_DIR": str(runtime),
+           "TMPDIR": str(runtime), "JUPYTER_PATH": str(state) + os.pathsep + os.environ.get("JUPYTER_PATH", ""),
+           "SR_KIT_KERNEL": KERNEL_NAME if spec.enabled else "python3",
+           "OMP_NUM_THREADS": str(spec.limits.threads),
+           "SR_KIT_HIDDEN_CHECKS": "after-notebook",  # (the sandbox sets it too) TrustedHiddenChecks runs them
+           CHECKS_NICENESS_VAR: str(checks_niceness)}
+    env.pop("SR_KIT_GRADING_DIR", None)
+    return env
+
+
+def nbgrader_limits(spec: SandboxSpec) -> tuple[int, int]:
+    """Memory and CPU-time bounds of a submission's nbgrader process (its kernels inherit these hard limits and
+    lower them: they must not be below the sandbox's own)."""
+    return (max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
+            max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
+
+
+def slot_spec(spec: SandboxSpec, slot: int, cgroups: dict | None = None, uids: list[int] | None = None) -> SandboxSpec:
+    """``spec`` for worker ``slot``: its sandbox uid and cgroups."""
+    if spec.enabled and spec.uid is not None:
+        cgroups = cgroups or {}
+        spec = SandboxSpec(**{**spec.__dict__, "uid": uids[slot] if uids else FIRST_SANDBOX_UID + slot,
+                              "cgroup_procs": cgroups[slot].procs if cgroups.get(slot) else []})
+    return spec
+
+
 def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
                   state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
-                  uids: list[int] | None = None) -> dict:
-    """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds."""
-    cgroups = cgroups or {}
+                  uids: list[int] | None = None, ahead: StartedAhead | None = None, started=None,
+                  checks_niceness: int = 0) -> dict:
+    """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds.
+
+    ``ahead``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
+    processes run (the caller starts the next submission's ahead then); ``checks_niceness``: see
+    :func:`submission_env`."""
     runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     if os.path.ismount(runtime):
         unmount(runtime)
@@ -210,37 +378,37 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
         mount_tmpfs(runtime, RUNTIME_BYTES)
     verdicts = state / "verdicts"
     shutil.rmtree(verdicts / student, ignore_errors=True)
-    if spec.enabled and spec.uid is not None:
-        spec = SandboxSpec(**{**spec.__dict__, "uid": uids[slot] if uids else FIRST_SANDBOX_UID + slot,
-                              "cgroup_procs": cgroups[slot].procs if cgroups.get(slot) else []})
-    env = {**_env(course_root), ENV_VAR: spec.to_json(), "SR_KIT_CELL_TIMEOUT": str(cell_timeout),
-           "SR_KIT_VERDICTS_DIR": str(verdicts), "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": str(runtime),
-           "JUPYTER_PATH": str(state) + os.pathsep + os.environ.get("JUPYTER_PATH", ""),
-           "SR_KIT_KERNEL": KERNEL_NAME if spec.enabled else "python3",
-           "OMP_NUM_THREADS": str(spec.limits.threads),
-           "SR_KIT_HIDDEN_CHECKS": "after-notebook"}  # (the sandbox sets it too) TrustedHiddenChecks runs them
-    env.pop("SR_KIT_GRADING_DIR", None)
+    spec = slot_spec(spec, slot, cgroups, uids)
+    env = submission_env(course_root, spec, state, runtime, cell_timeout, checks_niceness)
     log = state / "logs" / f"{student}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    folder = course_root / "course" / "autograded" / student / assignment
+    argv = ["autograde", assignment, "--student", student, "--force"]
     t0 = time.perf_counter()
     # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox cannot fill the
     # host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks) and copied out afterwards
     disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES)
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
-        # the trusted check server first: it imports torch and the checks while nbgrader starts
-        server, handed = start_check_server(course_root / "course" / "autograded" / student / assignment, env, f)
-        # (its kernels inherit these hard limits and lower them: they must not be below the sandbox's own)
-        argv = bounded([_nbgrader(), "autograde", assignment, "--student", student, "--force"],
-                       max(TRUSTED_MEMORY_BYTES, spec.limits.memory_bytes + (2 << 30)),
-                       max(TRUSTED_CPU_SECONDS, 2 * spec.limits.cpu_seconds))
-        try:
-            proc = subprocess.Popen(argv, cwd=course_root, env={**env, CHECK_SERVER_ENV: json.dumps(handed)},
-                                    stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
-                                    pass_fds=handed["fds"])
-        finally:
-            for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
-                os.close(fd)
+        folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+        if ahead is not None and ahead.go(argv, folder, env, log):
+            server, proc = ahead.server, ahead.nbgrader
+        else:
+            if ahead is not None:
+                f.write(f"[course.grade] the processes started ahead had ended (see {ahead.log}): started now\n"
+                        .encode())
+                f.flush()
+            # the trusted check server first: it imports torch and the checks while nbgrader starts
+            server, handed = start_check_server(folder, env, f)
+            try:
+                proc = subprocess.Popen(bounded([_nbgrader(), *argv], *nbgrader_limits(spec)), cwd=course_root,
+                                        env={**env, CHECK_SERVER_ENV: json.dumps(handed)}, stdout=f,
+                                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=handed["fds"])
+            finally:
+                for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
+                    os.close(fd)
+        if started is not None:
+            started()
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
@@ -259,9 +427,10 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
 
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
                   cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
-                  require_cgroup: bool = True) -> list[dict]:
+                  require_cgroup: bool = True, ahead: AheadPool | None = None) -> list[dict]:
     """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
-    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup."""
+    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``ahead``: the
+    run's processes started ahead (closed here), else made here."""
     from tqdm.auto import tqdm
 
     state = course_root / "course" / ".grading"
@@ -292,12 +461,22 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                                "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
                                "memfd_create is denied to student code)")
 
+    ahead = ahead or AheadPool.for_run(course_root, spec, cell_timeout, len(students))
+
     def run(student):
         with lock:
             slot = slots.pop()
+        taken = ahead.take()
         try:
+            # each worker's next submission gets its processes started ahead, while its current one runs
             return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
-                                 submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None)
+                                 submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
+                                 ahead=taken, started=ahead.fill,
+                                 checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
+        except BaseException:
+            if taken is not None:
+                taken.stop()
+            raise
         finally:
             with lock:
                 slots.append(slot)
@@ -310,6 +489,7 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                 results.append(r)
                 bar.update()
     finally:
+        ahead.close()
         for cg in cgroups.values():
             if cg is not None:
                 cg.remove()
@@ -542,13 +722,19 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
     students = found
     if not students and not attention:
         raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
-    _ensure_assignment(course_root, assignment)
-    log(f"grading {len(students)} submissions with {workers} workers "
-        f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
-    t0 = time.perf_counter()
-    results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
-                            progress, require_cgroup=not no_cgroup)
-    seconds = time.perf_counter() - t0
+    # the first submissions' nbgrader processes and check servers import while the gradebook is read
+    ahead = AheadPool.for_run(course_root, spec, cell_timeout, len(students))
+    ahead.fill(at_most=workers, yielding=False)
+    try:
+        _ensure_assignment(course_root, assignment)
+        log(f"grading {len(students)} submissions with {workers} workers "
+            f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
+        t0 = time.perf_counter()
+        results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
+                                progress, require_cgroup=not no_cgroup, ahead=ahead)
+        seconds = time.perf_counter() - t0
+    finally:
+        ahead.close()
     graded = {r["student"] for r in results}
     results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
                 if s not in graded]

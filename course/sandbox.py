@@ -36,6 +36,12 @@ from pathlib import Path
 ENV_VAR = "SR_KIT_SANDBOX"
 KERNEL_NAME = "sr-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/opt")
+# the hidden checks' processes (check server, student side) yield to the notebook's kernel: they use what it
+# leaves idle, and have the machine to themselves when nbgrader waits for their verdicts. Only with one worker
+# (the grading command sets $SR_KIT_CHECKS_NICENESS): with more, another student's kernel, spinning on every core,
+# could starve them past their time
+CHECKS_NICENESS = 10
+CHECKS_NICENESS_VAR = "SR_KIT_CHECKS_NICENESS"
 FIRST_SANDBOX_UID = 61000  # as root, student code runs as a uid of 61000..61999, each held by one worker of one run
 SANDBOX_UIDS = 1000
 UID_LOCKS = Path("/run/lock/sr-kit-sandbox-uids")
@@ -74,6 +80,7 @@ class SandboxSpec:
     base_processes: int = 0          # as a user: its processes now (kernels < 5.14 count them in RLIMIT_NPROC)
     deny_memfd: bool = False         # --no-cgroup: memfd memory escapes RLIMIT_DATA, so memfd_create is denied
     numba_cache: str = ""            # read-only compiled imresize kernels (prepare_numba_cache), copied into /tmp
+    niceness: int = 0                # scheduling niceness (checks_niceness(): the student side of the checks)
     limits: Limits = dataclasses.field(default_factory=Limits)
 
     def to_json(self) -> str:
@@ -170,7 +177,7 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: lis
     launch = [sys.executable, "-I", "-c", _LAUNCH,
               json.dumps({"uid": spec.uid if os.geteuid() == 0 else None, "cpu": lim.cpu_seconds,
                           "data": lim.memory_bytes, "fsize": lim.file_bytes, "nproc": nproc,
-                          "numba": spec.numba_cache or None})]
+                          "numba": spec.numba_cache or None, "nice": spec.niceness})]
     args += ["--seccomp", SECCOMP_FD_MARK]
     return [sys.executable, "-I", "-c", _WITH_SECCOMP, seccomp_program(spec.deny_memfd).hex()] + args + ["--"] \
         + launch + list(argv)
@@ -240,6 +247,13 @@ class UidPool:
 _LAUNCH = """
 import json, os, resource, sys
 c = json.loads(sys.argv[1])
+if c["nice"]:  # (bwrap's --new-session made a scheduling group of its own: its niceness too)
+    os.setpriority(os.PRIO_PROCESS, 0, max(c["nice"], os.getpriority(os.PRIO_PROCESS, 0)))
+    try:
+        with open("/proc/self/autogroup", "w") as f:
+            f.write(str(c["nice"]))
+    except OSError:
+        pass
 for r, v in ((resource.RLIMIT_CPU, c["cpu"]), (resource.RLIMIT_DATA, c["data"]), (resource.RLIMIT_FSIZE, c["fsize"]),
              (resource.RLIMIT_NPROC, c["nproc"]), (resource.RLIMIT_CORE, 0)):
     resource.setrlimit(r, (v, v))
@@ -255,6 +269,37 @@ if c["numba"]:  # a private, writable copy of the grader's compiled kernels (num
         pass  # then imresize compiles its kernels itself (a few seconds)
 os.execvp(sys.argv[2], sys.argv[2:])
 """
+
+
+def checks_niceness(env=None) -> int:
+    """The niceness the grading command asks for the hidden checks' processes (``$SR_KIT_CHECKS_NICENESS`` of
+    ``env``, default this process's environment)."""
+    try:
+        return max(0, min(19, int((os.environ if env is None else env).get(CHECKS_NICENESS_VAR, "0"))))
+    except ValueError:
+        return 0
+
+
+def set_priority(pid: int, niceness: int) -> None:
+    """Every thread of process ``pid`` (0: this one) to ``niceness`` (Linux sets it per thread), and its
+    session's autogroup too: where the kernel schedules sessions as groups (``sched_autogroup_enabled``), a
+    thread's niceness only counts against the other threads of its session, and every grading process, kernel and
+    sandbox has a session of its own. Lowering it needs root; what cannot be set is left as it is."""
+    pid = pid or os.getpid()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(tid), niceness)
+        except OSError:
+            pass
+    try:
+        with open(f"/proc/{pid}/autogroup", "w") as f:
+            f.write(str(niceness))
+    except OSError:
+        pass
 
 
 def base_env(spec: SandboxSpec) -> dict:

@@ -42,14 +42,15 @@ def require_bwrap() -> None:
     pytest.skip(msg)
 
 
-def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False, numba_cache="") -> subprocess.CompletedProcess:
+def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False, numba_cache="",
+               niceness=0) -> subprocess.CompletedProcess:
     """Run ``code`` with the sandbox the grader gives student code (as root: uid 61000 + 60)."""
     import sr_utils
     from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, base_env, bwrap_command, in_cgroups
 
     spec = SandboxSpec(uid=FIRST_SANDBOX_UID + 60 if os.geteuid() == 0 else None, limits=limits or Limits(),
                        code_dirs=[str(Path(sr_utils.__file__).parent)], cgroup_procs=cgroup.procs if cgroup else [],
-                       deny_memfd=deny_memfd, numba_cache=numba_cache)
+                       deny_memfd=deny_memfd, numba_cache=numba_cache, niceness=niceness)
     argv = in_cgroups(spec, bwrap_command(spec, [sys.executable, "-c", code], cwd="/tmp", env=base_env(spec)))
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
@@ -106,6 +107,24 @@ def test_sandboxes_load_the_graders_compiled_imresize_instead_of_compiling(tmp_p
     _, misses_rows, _, misses_cols = map(int, _sandboxed(code).stdout.split())
     assert misses_rows >= 2 and misses_cols >= 2, "without the grader's cache the sandbox compiles (the test's control)"
     assert _snapshot(Path(cache)) == before and not (Path(cache) / "planted").exists()
+
+
+def test_the_checks_student_side_yields_to_the_kernels():
+    """The student side of the hidden checks runs at CHECKS_NICENESS, its session's scheduling group too (bwrap
+    makes a session of its own, and with autogroups a thread's niceness only counts inside its session); a
+    kernel's sandbox keeps the grader's priority."""
+    require_bwrap()
+    from course.sandbox import CHECKS_NICENESS
+
+    code = "import os\nprint(os.getpriority(os.PRIO_PROCESS, 0), open('/proc/self/autogroup').read().split()[-1])"
+    autogroups = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    nice, group = _sandboxed(code, niceness=CHECKS_NICENESS).stdout.split()
+    assert int(nice) == max(own, CHECKS_NICENESS)
+    if autogroups.is_file() and autogroups.read_text().strip() == "1" and os.geteuid() == 0:
+        assert int(group) == CHECKS_NICENESS
+    nice, group = _sandboxed(code).stdout.split()
+    assert int(nice) == own and int(group) == 0
 
 
 def test_a_cgroup_bounds_the_whole_sandbox_memory_tmpfs_included(tmp_path):
@@ -495,6 +514,13 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
         assert results[name]["status"] == "ok", results[name]
     summary = batch["result"]["summary_text"]
     assert "Test cells most often failed" in summary and "Hidden checks most often failed" in summary
+    # each worker's next submission ran in processes started ahead (the first two, and the two graded again
+    # alone, started their own), none of which had died
+    logs = {p.stem: p.read_text(errors="replace")
+            for p in (batch["course"] / "course" / ".grading" / "logs").glob("*.log")}
+    ahead = [s for s, text in logs.items() if "[ahead.py] nbgrader started ahead" in text]
+    assert len(ahead) >= len(logs) - 4, sorted(set(logs) - set(ahead))
+    assert not [s for s, text in logs.items() if "processes started ahead had ended" in text]
     for r in results.values():
         if r["status"] != "ok":
             assert r["student"] in summary

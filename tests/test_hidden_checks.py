@@ -678,18 +678,26 @@ def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
     return nbgrader_plugins.CheckServer.for_folder(folder, check_timeout=120)
 
 
-@pytest.mark.parametrize("started_by", ["the grading command", "nbgrader itself"])
+@pytest.mark.parametrize("started_by", ["the grading command", "the grading command, ahead", "nbgrader itself"])
 def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(started_by, tmp_path, monkeypatch):
     """What nbgrader's preprocessors ask of a submission's check server: before a notebook runs, its checks that
     read only sources (decided at once); after it ran, their verdicts; a check of notebook 04 is never decided
-    early: it reads what the notebook writes (here a table with the wrong columns, written after the early ask)."""
-    from course.grade import _env, start_check_server, stop_process_group
+    early: it reads what the notebook writes (here a table with the wrong columns, written after the early ask).
+    Started ahead, the server learns its folder from the first line of its requests, then serves as usual."""
+    import os
+
+    from course.grade import _env, assign_check_server, start_check_server, stop_process_group
+    from course.sandbox import CHECKS_NICENESS, CHECKS_NICENESS_VAR
 
     folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
     server, handed = (None, None)
-    if started_by == "the grading command":
-        log = open(tmp_path / "server.log", "wb")
-        server, handed = start_check_server(folder, _env(REPO), log)
+    env = {**_env(REPO), CHECKS_NICENESS_VAR: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
+    if started_by != "nbgrader itself":
+        ahead = started_by.endswith("ahead")
+        log = open(tmp_path / ("ahead.log" if ahead else "server.log"), "wb")
+        server, handed = start_check_server(None if ahead else folder, env, log)
+        if ahead:
+            assign_check_server(handed, folder, env, tmp_path / "server.log")
     client = _check_server_client(folder, handed, monkeypatch)
     if server is not None:
         for fd in handed["fds"]:  # the handed ends: the client wraps these very descriptors
@@ -699,6 +707,9 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     verdicts = client.answer()  # both answers, possibly read in one chunk
     assert verdicts["conv_block"] == (True, "")
     assert not verdicts["srresnet_epoch"][0] and "zero_grad" in verdicts["srresnet_epoch"][1]
+    if server is not None:  # the checks yield to the kernels (the client runs the student side unsandboxed here)
+        assert os.getpriority(os.PRIO_PROCESS, server.pid) == max(os.getpriority(os.PRIO_PROCESS, 0),
+                                                                  CHECKS_NICENESS)
     table = folder / ".grading-run" / "results" / "test_table.csv"  # what notebook 04 writes while grading
     table.parent.mkdir(parents=True)
     table.write_text("a,b\n1,2\n")
@@ -709,5 +720,74 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     if server is not None:
         stop_process_group(server, wait=30)
         assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
+        assert ("check-server started ahead" in (tmp_path / "server.log").read_text()) == ahead
     else:
         assert client.proc.returncode is not None
+
+
+def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_path):
+    """nbgrader asks early for a notebook's checks and, if the notebook's test cells failed, never reads the
+    answer: it ends, and the server's answer meets a closed pipe. The server then ends as when its requests end
+    (exit code 0, no traceback in the submission's log)."""
+    import os
+
+    from course.grade import _env, start_check_server, stop_process_group
+
+    folder = make_submission(tmp_path / "sub")
+    with open(tmp_path / "server.log", "wb") as log:
+        server, handed = start_check_server(folder, _env(REPO), log)
+    requests, answers = handed["fds"]
+    os.write(requests, b'{"op": "early", "names": ["conv_block", "srresnet_epoch"], "timeout": 120}\n')
+    os.close(answers)
+    os.close(requests)
+    stop_process_group(server, wait=120)
+    text = (tmp_path / "server.log").read_text()
+    assert server.returncode == 0 and "Traceback" not in text, text[-2000:]
+
+
+def test_a_job_line_is_read_to_its_end_and_no_further():
+    """ahead.py reads its job from the pipe that then carries the server's requests: nothing after the line may
+    be consumed (a buffered read would swallow the first request)."""
+    import os
+
+    import ahead
+
+    r, w = os.pipe()
+    os.write(w, b'{"argv": ["/x"], "log": "/l"}\n{"op": "early", "names": []}\npartial')
+    os.close(w)
+    assert ahead.read_job(r) == {"argv": ["/x"], "log": "/l"}
+    assert ahead.read_job(r) == {"op": "early", "names": []}
+    assert ahead.read_job(r) is None  # the pipe ended before a whole line
+    os.close(r)
+
+
+def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
+    """A worker's next nbgrader process and check server, started ahead (at a low priority, as root): given their
+    job, nbgrader runs with the arguments and writes to the submission's log, and the server ends when nbgrader
+    does (it held the requests). If one of them died before, ``go`` says so and stops the other."""
+    import os
+    import signal
+
+    from course.grade import AHEAD_NICENESS, StartedAhead, _env
+
+    env, folder = _env(REPO), tmp_path / "autograded" / "s" / "superres"
+    ahead = StartedAhead(env, tmp_path / "ahead.log", (6 << 30, 600))
+    if os.geteuid() == 0:
+        for proc in (ahead.server, ahead.nbgrader):
+            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == AHEAD_NICENESS
+            assert Path(f"/proc/{proc.pid}/autogroup").read_text().split()[-1] == str(AHEAD_NICENESS)
+    assert ahead.go(["--version"], folder, env, tmp_path / "s.log")
+    assert ahead.nbgrader.wait(timeout=120) == 0
+    assert ahead.server.wait(timeout=120) == 0
+    log = (tmp_path / "s.log").read_text()
+    assert "nbgrader started ahead" in log and "check-server started ahead" in log, log
+    import nbgrader
+
+    assert nbgrader.__version__ in log, log  # nbgrader --version ran in the process started ahead
+    assert folder.parent.is_dir() and not (tmp_path / "ahead.log").exists()
+
+    dead = StartedAhead(env, tmp_path / "ahead2.log", (6 << 30, 600))
+    os.killpg(dead.server.pid, signal.SIGKILL)
+    dead.server.wait()
+    assert not dead.go(["--version"], folder, env, tmp_path / "s2.log")
+    assert dead.nbgrader.poll() is not None and not (tmp_path / "s2.log").exists()

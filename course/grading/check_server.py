@@ -2,9 +2,12 @@
 
     python -I course/grading/check_server.py FOLDER
 
-Started by the grading command (``course.grade``) before each submission's nbgrader process, which talks to it
-through ``nbgrader_plugins.CheckServer`` (or starts it itself). Requests arrive on stdin, one JSON object per
-line, each with the seconds a check may take (``"timeout"``); each gets one JSON line on stdout, in order:
+Started by the grading command (``course.grade``) beside each submission's nbgrader process, which talks to it
+through ``nbgrader_plugins.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
+submission runs (``ahead.py``: it imports torch and the checks, then learns FOLDER). With one worker it runs at
+``course.sandbox.CHECKS_NICENESS``, its student side too: they yield to the notebook's kernel and use what it
+leaves idle. Requests arrive on stdin, one JSON object per line, each with the seconds a check may take
+(``"timeout"``); each gets one JSON line on stdout, in order:
 
 * ``{"op": "early", "names": [...]}``: decide now those of ``names`` that read nothing but the notebooks' sources
   (``checks.SOURCES_ONLY``), and do the part of the others that needs only what earlier notebooks left
@@ -22,6 +25,7 @@ that must drain the kernel's output in time.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -36,22 +40,24 @@ sys.path[:0] = [str(HERE), os.environ.get("SR_KIT_CODE_ROOT") or str(HERE.parent
 
 def serve(folder: Path, requests, reply) -> None:
     """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end."""
-    from course.sandbox import SandboxSpec, student_launcher
+    from course.sandbox import SandboxSpec, checks_niceness, set_priority, student_launcher
     from student_client import Session
 
+    # (one worker) the checks yield to the kernel: they use what a notebook leaves idle, all of it while nbgrader waits
+    nice = max(os.getpriority(os.PRIO_PROCESS, 0), checks_niceness())
+    set_priority(0, nice)
     spec = SandboxSpec.from_env()
+    if spec is not None and spec.enabled:
+        spec = dataclasses.replace(spec, niceness=max(spec.niceness, nice))
     launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
     session = Session(folder, launch)
     try:
-        session.start(START_TIMEOUT)  # both import torch while nbgrader starts (the folder may not exist yet)
+        session.start(START_TIMEOUT)  # (it imports torch while nbgrader starts; the folder may not exist yet)
     except OSError:  # not even its parent: started again at the first request
         session.close()
     import checks
 
-    try:
-        checks.load_ahead()
-    except Exception:  # noqa: BLE001 (it only saves time: a check that needs it meets the problem and reports it)
-        pass
+    preload()
     decided: dict[str, tuple[bool, str]] = {}
     warm = False
     try:
@@ -86,6 +92,21 @@ def serve(folder: Path, requests, reply) -> None:
         session.close()
 
 
+def preload() -> None:
+    """Import what serving needs: torch, the checks and what they load ahead (``ahead.py`` calls this before it
+    knows its submission; ``serve`` calls it again, which then costs nothing)."""
+    import torch  # noqa: F401
+
+    import checks
+    import student_client  # noqa: F401
+    from course import sandbox  # noqa: F401
+
+    try:
+        checks.load_ahead()
+    except Exception:  # noqa: BLE001 (it only saves time: a check that needs it meets the problem and reports it)
+        pass
+
+
 def prepare(checks, names: list[str], folder: Path, session, timeout: float) -> None:
     """Do the work of ``names`` that needs only what the earlier notebooks left (``checks.PREPARE``); a failure
     here is left for the check itself to meet again and report."""
@@ -114,7 +135,12 @@ def main(argv=None) -> int:
     import warnings
 
     warnings.simplefilter("ignore")
-    serve(args.folder.resolve(), sys.stdin, reply)
+    try:
+        serve(args.folder.resolve(), sys.stdin, reply)
+    except BrokenPipeError:  # nbgrader ended without reading an answer it no longer needed (its notebook failed)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, out.fileno())  # (the unwritten answer is flushed at exit: into nothing)
+        os.close(null)
     return 0
 
 

@@ -12,6 +12,7 @@ solution; student-controlled text in it is truncated and escaped (``student_clie
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import os
@@ -46,9 +47,10 @@ def check(fn):
     return fn
 
 
+@functools.cache
 def load_ahead() -> None:
-    """Import now what later checks need (the grader's check server does this while nbgrader starts, so that it
-    is not waited for after a notebook): the evaluation code, PIL and imresize's compiled kernels."""
+    """Import now what later checks need (the grader's check server does this before its submission starts, so
+    that it is not waited for after a notebook): the evaluation code, PIL and imresize's compiled kernels."""
     import PIL.Image  # noqa: F401
     import sr_utils.evaluation  # noqa: F401
     import sr_utils.trained  # noqa: F401

@@ -390,7 +390,6 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES)
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
-        folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
         if ahead is not None and ahead.go(argv, folder, env, log):
             server, proc = ahead.server, ahead.nbgrader
         else:

@@ -123,8 +123,8 @@ def _super_resolve(args, default_modules) -> int:
     if args.set5:
         split, list_file = human_eval_list(args.data_dir or default_data_dir())
         paths = super_resolve_split(net, list_file, args.out, tile=args.tile)
-        print(f"images of {split}" + (" (Set5 is not prepared: `python -m data_tools prepare`)"
-                                      if split != "Set5" else ""))
+        print(f"images of {split}" + (" (Set5 is not prepared: run `python -m data_tools download --only benchmark`"
+                                      " and then `python -m data_tools prepare`)" if split != "Set5" else ""))
     else:
         paths = super_resolve_files(net, args.input, args.out, tile=args.tile)
     print(f"{len(paths)} image(s) written to {args.out}")

@@ -1,7 +1,7 @@
 """Grade a class: collect, autograde in parallel inside sandboxes, feedback, grades and a per-test breakdown.
 
     python -m course.grade superres                       # what is in course/submitted/
-    python -m course.grade superres --from FOLDER         # FOLDER/<student>/*.ipynb (or <student>/superres/*.ipynb)
+    python -m course.grade superres --from FOLDER         # FOLDER/<student>/[superres/]: each student's hand-in
     python -m course.grade superres --lms-zip FILE.zip    # an LMS download, unpacked member by member
     make grade                                            # the same as the first line
 
@@ -14,9 +14,15 @@ folder while it runs. Without bubblewrap the command refuses unless ``--unsafe``
 process and trusted check server are started ahead, while the worker's previous submission runs (``AheadPool``),
 so that their imports do not wait.
 
-Writes ``course/grades/``: ``grades.csv`` (nbgrader export), ``breakdown.csv`` (one row per student and test
+A hand-in (course/jupyter/handin.py) is the notebooks, the written report (``report.md`` or ``report.pdf``),
+``results/``, the ``submission/`` pictures and the training curves; it is collected with its relative paths into
+``course/submitted/<student>/superres/`` (checkpoints and data never travel); nbgrader copies only the notebooks
+into ``course/autograded/``, and the grading view shows the report before each notebook's first written answer.
+
+Writes ``course/grades/``: ``grades.csv`` (nbgrader export, plus the ``report`` each student handed in),
+``breakdown.csv`` (one row per student and test
 cell, with the reason a cell lost its points), ``summary.txt`` (score histogram, most-failed checks, submissions
-needing manual attention), and feedback HTML in ``course/feedback/`` with hidden tests cleared.
+needing manual attention, among them a missing report), and feedback HTML in ``course/feedback/`` with hidden tests cleared.
 """
 from __future__ import annotations
 
@@ -49,6 +55,7 @@ from course.sandbox import checks_niceness as sandbox_checks_niceness
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT_ID = intake.STUDENT_ID
+REPORT_FILES = intake.handin.REPORT_FILES
 # Bounds of the trusted nbgrader processes the grader starts (they parse what student code produced)
 TRUSTED_MEMORY_BYTES = 6 << 30
 TRUSTED_CPU_SECONDS = 7200
@@ -59,9 +66,11 @@ RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC so
 OVER_DISK_RECORD = "over-disk-bound.txt"
 # imresize's compiled kernels for the sandboxes, kept between grading runs (numba recompiles what is stale)
 NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sr-kit" / "numba"
-# Canvas/Moodle style download names: <student>_<anything>_<notebook>.ipynb (override with --lms-regexp)
-# (nbgrader matches it against the whole path of each extracted file)
-DEFAULT_LMS_REGEXP = r".*/(?P<student_id>[A-Za-z0-9.@-]+)_.*?(?P<file_id>0[1-5]_[a-z_]+\.ipynb)$"
+# LMS download names (override with --lms-regexp), matched against each member's path: Canvas style
+# <student>_<anything>_<file> (01_models.ipynb, report.md) or a folder per student, <student>[_<anything>]/
+# [superres/]<path in the hand-in> (submission/set5/baby.png, results/test_table.csv); file_id is the path kept
+DEFAULT_LMS_REGEXP = (r"^(?:.*?/)?(?P<student_id>[A-Za-z0-9.@-]+)(?:_[^/]*?_|(?:_[^/]*)?/)(?P<file_id>(?:superres/)?"
+                      r"(?:0[1-5]_[a-z_]+\.ipynb|report\.(?:md|pdf)|(?:results|submission|checkpoints|data)/.+))$")
 
 
 class GradingError(RuntimeError):
@@ -87,8 +96,9 @@ def _env(course_root: Path) -> dict:
 # Collecting submissions
 # ---------------------------------------------------------------------------------------------------------
 def collect_folders(src: Path, submitted: Path, assignment: str) -> dict[str, str]:
-    """Copy ``src/<student>/[<assignment>/]*.ipynb`` to ``submitted/<student>/<assignment>/`` (course/intake.py:
-    nothing followed, unsafe folders refused). Returns {student: why it needs manual attention}."""
+    """Copy the hand-in of ``src/<student>/[<assignment>/]`` to ``submitted/<student>/<assignment>/``
+    (course/intake.py: relative paths kept, nothing followed, unsafe hand-ins refused, checkpoints and data left
+    out). Returns {student: why it needs manual attention}."""
     _, attention = intake.collect_folders(Path(src), submitted, assignment)
     return attention
 
@@ -552,8 +562,9 @@ def _failed_checks(state: Path, students: list[str]) -> Counter:
     return counts
 
 
-def summarise(rows: list[dict], results: list[dict], failed_checks: Counter) -> str:
-    """Score histogram, most-failed cells and checks, submissions needing attention, as text."""
+def summarise(rows: list[dict], results: list[dict], failed_checks: Counter, reports: dict | None = None) -> str:
+    """Score histogram, most-failed cells and checks, submissions needing attention (``reports``: {student:
+    :func:`report_of`}, a missing report is one reason), as text."""
     totals, maxima = Counter(), Counter()
     for r in rows:
         if r["auto_graded"]:
@@ -571,11 +582,23 @@ def summarise(rows: list[dict], results: list[dict], failed_checks: Counter) -> 
     lines += [f"  {n:3d}  {cell}" for cell, n in lost.most_common(8)]
     lines.append("Hidden checks most often failed:" + ("" if any(failed_checks.values()) else " none"))
     lines += [f"  {n:3d}  {name}" for name, n in failed_checks.most_common(8) if n]
-    attention = [r for r in results if r["status"] != "ok"]
+    reports = reports or {}
+    if reports:
+        handed = Counter(reports.values())
+        lines.append(f"Written reports: {len(reports) - handed['']} of {len(reports)} handed in (report.md: "
+                     f"{handed['report.md']}, report.pdf: {handed['report.pdf']})")
+    attention = [(r["student"], r["status"]) for r in results if r["status"] != "ok"]
+    attention += [(s, f"no report handed in ({' or '.join(REPORT_FILES)} next to the notebooks)")
+                  for s, f in sorted(reports.items()) if not f]
     lines.append(f"Needing manual attention ({len(attention)}):" if attention else "No submission needs attention "
                  "beyond the manually graded answers.")
-    lines += [f"  {r['student']}: {r['status']}" for r in attention]
+    lines += [f"  {student}: {why}" for student, why in attention]
     return "\n".join(lines)
+
+
+def report_of(submitted: Path, student: str, assignment: str) -> str:
+    """The report file a student handed in (``report.md`` or ``report.pdf``), or ``""``."""
+    return intake.handin.report_status(submitted / student / assignment)["file"]
 
 
 NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -611,8 +634,14 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
         CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gb)
     with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
         exported = list(csv.DictReader(f))
-    write_csv(out_dir / "grades.csv", exported, list(exported[0]) if exported else ["student_id"])
-    summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students))
+    submitted = course_root / "course" / "submitted"
+    reports = {s: report_of(submitted, s, assignment) for s in students}
+    for row in exported:  # the report each student handed in, beside the scores
+        if row.get("assignment") == assignment:
+            row["report"] = reports.get(row.get("student_id"), "")
+    fields = list(exported[0]) if exported else ["student_id"]
+    write_csv(out_dir / "grades.csv", exported, fields + ["report"] * ("report" not in fields))
+    summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students), reports)
     summary += submitted_without_outputs(course_root / "course" / "autograded", assignment, students)
     (out_dir / "summary.txt").write_text(summary + "\n")
     return {"breakdown": out_dir / "breakdown.csv", "grades": out_dir / "grades.csv",
@@ -751,7 +780,8 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("assignment", help="assignment name (superres)")
     ap.add_argument("--course-dir", type=Path, default=REPO, help="course root holding nbgrader_config.py")
-    ap.add_argument("--from", dest="src", type=Path, help="plain folders: FOLDER/<student>/*.ipynb")
+    ap.add_argument("--from", dest="src", type=Path, help="plain folders: FOLDER/<student>/[superres/] holding each "
+                    "student's hand-in (notebooks, report.md, results/, submission/)")
     ap.add_argument("--lms-zip", type=Path, help="an LMS download (zip), unpacked member by member (course/intake.py)")
     ap.add_argument("--lms-regexp", default=DEFAULT_LMS_REGEXP, help="file name pattern of the LMS download "
                     "(named groups student_id and file_id)")

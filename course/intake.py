@@ -6,6 +6,10 @@ submission is inspected with ``lstat`` only (nothing is ever followed): links, F
 ``max_file_bytes`` or folders over ``max_total_bytes`` are *problems*, and a student with a problem is not graded
 but listed for manual attention with the reason. Copies are made from regular files opened with ``O_NOFOLLOW``.
 
+Only a hand-in travels (course/jupyter/handin.py declares it once: notebooks, ``report.md``/``report.pdf``,
+``results/``, ``submission/`` pictures, the curves), with its relative paths; what never travels
+(``checkpoints/``, ``data/``, hidden files...) is left out and said once in the log, not as a problem.
+
 LMS downloads are unpacked here too, member by member: an absolute or ``..`` name, a link, a nested archive, a
 member too large, a duplicate or a name whose student id is unsafe is reported and skipped for that student alone;
 the rest of the class is collected.
@@ -19,6 +23,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from course.jupyter import handin
+
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
 MAX_FILE_BYTES = 10 << 20      # one file of a submission (an autograded notebook is at most 20 MB)
 MAX_TOTAL_BYTES = 200 << 20    # a whole submission folder
@@ -29,8 +35,12 @@ def safe_student_id(name: str) -> bool:
     return bool(STUDENT_ID.match(name)) and ".." not in name
 
 
-def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES) -> list[str]:
-    """Problems of ``folder`` (relative path: reason), found without following anything."""
+def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,
+            handin_only: bool = False) -> list[str]:
+    """Problems of ``folder`` (relative path: reason), found without following anything. ``handin_only``: only
+    what travels in a hand-in is looked at (``handin.scan``: a checkpoint or a linked ``data/`` is no problem)."""
+    if handin_only:
+        return handin.scan(folder, max_file_bytes, min(max_total_bytes, handin.MAX_TOTAL_BYTES)).problems
     problems, total, count = [], 0, 0
     try:
         top = os.lstat(folder)
@@ -80,10 +90,11 @@ def copy_file(src: Path, dest: Path, limit: int = MAX_FILE_BYTES) -> None:
 
 
 def collect_folders(src: Path, submitted: Path, assignment: str) -> tuple[list[str], dict[str, str]]:
-    """Copy ``src/<student>/[<assignment>/]*.ipynb`` to ``submitted/<student>/<assignment>/``.
+    """Copy the hand-in of ``src/<student>/[<assignment>/]`` to ``submitted/<student>/<assignment>/``, keeping
+    relative paths (``submission/set5/baby.png``); what never travels is left out.
 
     Returns (students collected, {student or entry: why it needs manual attention})."""
-    students, attention = [], {}
+    students, attention, left_out = [], {}, {}
     for entry in sorted(Path(src).iterdir()):
         name = entry.name
         st = os.lstat(entry)
@@ -94,36 +105,48 @@ def collect_folders(src: Path, submitted: Path, assignment: str) -> tuple[list[s
         if not safe_student_id(name):
             attention[name[:100]] = "not a usable student id (letters, digits, _.@-): not collected"
             continue
-        inner = entry / assignment if stat.S_ISDIR(os.lstat(entry / assignment).st_mode
-                                                   if os.path.lexists(entry / assignment) else 0) else entry
-        problems = inspect(entry)
-        if problems:
-            attention[name] = "refused at intake: " + "; ".join(problems[:5])
+        inner = entry / assignment
+        if os.path.lexists(inner) and not stat.S_ISDIR(os.lstat(inner).st_mode):
+            attention[name] = f"refused at intake: {assignment}: a {handin._kind(os.lstat(inner).st_mode)}"
             continue
-        notebooks = sorted(p for p in inner.glob("*.ipynb"))
-        if not notebooks:
+        inner = inner if os.path.lexists(inner) else entry
+        seen = handin.scan(inner)
+        if seen.problems:
+            attention[name] = "refused at intake: " + "; ".join(seen.problems[:5])
+            continue
+        if not any(rel.endswith(".ipynb") for rel in seen.files):
             print(f"  skipped {entry}: no notebook in it")
             continue
         dest = submitted / name / assignment
         if os.path.lexists(dest):
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        for nb in notebooks:
-            copy_file(nb, dest / nb.name)
+            shutil.rmtree(dest) if stat.S_ISDIR(os.lstat(dest).st_mode) else os.unlink(dest)
+        handin.copy_handin(inner, dest, seen)
+        for what in seen.left_out:
+            left_out[what] = left_out.get(what, 0) + 1
         students.append(name)
+    _say_left_out(left_out)
     return students, attention
+
+
+def _say_left_out(left_out: dict[str, int]) -> None:
+    if left_out:
+        print("  not part of a hand-in, left out: " + ", ".join(f"{what} ({n} submission{'s' * (n > 1)})"
+                                                                for what, n in sorted(left_out.items())))
 
 
 def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
                 max_member_bytes: int = MAX_FILE_BYTES) -> tuple[list[str], dict[str, str]]:
     """Unpack an LMS download: members whose path matches ``regexp`` (named groups ``student_id`` and
-    ``file_id``) go to ``submitted/<student_id>/<assignment>/<file_id>``. Every unsafe member is reported (for
-    its student when the name says which) and skipped; nothing else of the class is affected."""
+    ``file_id``) go to ``submitted/<student_id>/<assignment>/<file_id>``, where ``file_id`` is the member's path
+    inside the hand-in (``01_models.ipynb``, ``submission/set5/baby.png``; a leading ``<assignment>/`` is dropped).
+    Every unsafe member is reported (for its student when the name says which) and skipped; a member that is no
+    part of a hand-in (a checkpoint...) is left out, said once in the log; nothing else of the class is affected."""
     pattern = re.compile(regexp)
     attention: dict[str, list[str]] = {}
     chosen: dict[tuple[str, str], zipfile.ZipInfo] = {}
     duplicates: set[tuple[str, str]] = set()
     unmatched = 0
+    left_out: dict[str, set[str]] = {}
 
     def report(who: str, why: str) -> None:
         attention.setdefault(who, []).append(why)
@@ -142,6 +165,13 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
             mode = info.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
                 report(who or "(unknown student)", f"{shown}: an absolute or '..' path, skipped")
+                continue
+            file_parts = PurePosixPath(m.group("file_id").replace("\\", "/")).parts if m else ()
+            if file_parts[:1] == (assignment,):
+                file_parts = file_parts[1:]
+            rel = "/".join(file_parts)
+            if m is not None and who is not None and rel and not handin.travels(rel):
+                left_out.setdefault(file_parts[0] + ("/" if len(file_parts) > 1 else ""), set()).add(who)
             elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # (zips made on Windows carry no file type)
                 report(who or "(unknown student)", f"{shown}: a link or special file, skipped")
             elif name.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar")):
@@ -154,29 +184,39 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
                 report("(unknown student)", f"{shown}: the student id is not usable (letters, digits, _.@-)")
             elif info.file_size > max_member_bytes:
                 report(who, f"{shown}: {info.file_size >> 20} MB, more than {max_member_bytes >> 20} MB")
+            elif not rel:
+                report(who, f"{shown}: no file name in it, skipped")
             else:
-                file_id = PurePosixPath(m.group("file_id")).name
-                key = (who, file_id)
+                key = (who, rel)
                 if key in chosen or key in duplicates:
                     duplicates.add(key)
                     chosen.pop(key, None)
-                    report(who, f"{file_id}: more than one file in the download, none taken")
+                    report(who, f"{rel}: more than one file in the download, none taken")
                 else:
                     chosen[key] = info
+        totals: dict[str, int] = {}
+        for (who, _), info in chosen.items():
+            totals[who] = totals.get(who, 0) + info.file_size
+        for who, total in sorted(totals.items()):
+            count = sum(1 for w, _ in chosen if w == who)
+            if total > handin.MAX_TOTAL_BYTES or count > handin.MAX_FILES:
+                report(who, f"the hand-in holds {total >> 20} MB in {count} files, more than "
+                            f"{handin.MAX_TOTAL_BYTES >> 20} MB or {handin.MAX_FILES} files: not collected")
+                chosen = {k: v for k, v in chosen.items() if k[0] != who}
         students = set()
-        for (who, file_id), info in sorted(chosen.items()):
-            dest = submitted / who / assignment
-            dest.mkdir(parents=True, exist_ok=True)
+        for (who, rel), info in sorted(chosen.items()):
             with z.open(info) as f:
                 data = f.read(max_member_bytes + 1)
             if len(data) > max_member_bytes:
-                report(who, f"{file_id}: larger than {max_member_bytes >> 20} MB once unpacked, skipped")
+                report(who, f"{rel}: larger than {max_member_bytes >> 20} MB once unpacked, skipped")
                 continue
-            target = dest / file_id
-            if os.path.lexists(target) and not target.is_file():
-                os.unlink(target)
-            target.write_bytes(data)
+            dest = submitted / who / assignment
+            if os.path.lexists(dest) and not stat.S_ISDIR(os.lstat(dest).st_mode):
+                os.unlink(dest)
+            dest.mkdir(parents=True, exist_ok=True)
+            handin.write_below(dest, rel, data)
             students.add(who)
     if unmatched:
         print(f"  {unmatched} files of the download do not match --lms-regexp: not collected")
+    _say_left_out({what: len(whom) for what, whom in left_out.items()})
     return sorted(students), {who: "; ".join(whys) for who, whys in attention.items()}

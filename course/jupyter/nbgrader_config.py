@@ -7,8 +7,14 @@ and *Submit* hands it in; on a machine of one's own (mode a: local or LMS folder
 instead of "Error fetching courses!". A JupyterHub sets the same with ``JUPYTER_CONFIG_PATH`` (docs/instructors.md).
 This file lives in the kit, writable by the instructor only: the exchange itself is writable by everyone, so no
 configuration is ever read from there.
+
+*Submit* hands in what the course grades, nothing else (``handin.py``, next to this file, which a student kit
+must ship with it): the notebooks, ``report.md``/``report.pdf``, ``results/``, ``submission/`` and the curves;
+never ``checkpoints/`` (hundreds of MB), ``data/`` or hidden files; every file at most 10 MB.
 """
+import importlib.util
 import os
+import sys
 
 EXCHANGE = os.environ.get("SR_KIT_EXCHANGE") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exchange")
@@ -20,3 +26,17 @@ except OSError:
 c = get_config()  # noqa: F821 (provided by nbgrader)
 c.Exchange.root = EXCHANGE
 c.CourseDirectory.course_id = "sr-course-kit"
+
+# the hand-in (handin.py): what `nbgrader submit` copies into the exchange
+HANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handin.py")
+if "sr_kit_handin" not in sys.modules:
+    if not os.path.isfile(HANDIN):
+        raise FileNotFoundError(f"{HANDIN} is missing: it says what a submission holds (ship it with this file)")
+    _spec = importlib.util.spec_from_file_location("sr_kit_handin", HANDIN)
+    sys.modules["sr_kit_handin"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["sr_kit_handin"])
+handin = sys.modules["sr_kit_handin"]
+c.ExchangeFactory.submit = "sr_kit_handin.HandinSubmit"
+# what nbgrader's own copies leave out too (fetch); single files bounded (kB)
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback", *handin.NEVER_TRAVELS]
+c.CourseDirectory.max_file_size = handin.MAX_FILE_BYTES // 1000

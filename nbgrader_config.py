@@ -5,6 +5,7 @@ autograded/, feedback/, the gradebook) lives under course/ and is git-ignored. E
 ``../shared/docs/nbgrader-notes.md`` is applied here, so plain ``nbgrader generate_assignment superres`` and
 ``nbgrader autograde superres`` from the repository root need no environment set by hand.
 """
+import importlib.util
 import os
 import sys
 
@@ -44,11 +45,19 @@ if not os.path.isdir(EXCHANGE) and os.access(os.path.dirname(EXCHANGE), os.W_OK)
     os.makedirs(EXCHANGE)
     os.chmod(EXCHANGE, 0o777)
 c.Exchange.root = EXCHANGE
-# Never copy generated modules or run outputs into the release or over a submission (solution leak / stale module).
-c.CourseDirectory.ignore = [
-    ".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback",
-    "models.py", "solver.py", "checkpoints", "results", "submission", "data",
-]
+# What a hand-in holds is declared once, in course/jupyter/handin.py (next to the students' configuration, which
+# loads it the same way). `nbgrader collect` copies a submission's hand-in (notebooks, report, results/, the
+# submission pictures, the curves) and never follows a link; generate_assignment, release and autograde copy
+# notebooks only: no generated module or run output goes into the release or over a submission (solution leak,
+# stale module), and course/autograded/ holds nothing else the formgrader could serve.
+_spec = importlib.util.spec_from_file_location("sr_kit_handin", os.path.join(HERE, "course", "jupyter", "handin.py"))
+handin = sys.modules.get("sr_kit_handin") or importlib.util.module_from_spec(_spec)
+if "sr_kit_handin" not in sys.modules:
+    sys.modules["sr_kit_handin"] = handin
+    _spec.loader.exec_module(handin)
+c.ExchangeFactory.collect = "sr_kit_handin.HandinCollect"
+c.CourseDirectory.ignore = list(handin.NBGRADER_IGNORE)
+c.CourseDirectory.max_file_size = handin.MAX_FILE_BYTES // 1000  # (kB) any other exchange copy
 
 # Release notebooks open clean: complete kernelspec and language_info (course/grading/release_metadata.py)
 c.GenerateAssignment.preprocessors = [
@@ -84,6 +93,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
     "submitted_outputs.ShowSubmittedOutputs",
+    "report_cell.ShowReport",
     "nbgrader_plugins.SanitizeNotebook",
 ]
 c.Execute.kernel_name = "python3"
@@ -121,6 +131,7 @@ if os.environ.get("SR_KIT_SANDBOX"):
         "nbgrader_plugins.LimitedOutputExecute",
         "nbgrader_plugins.TrustedHiddenChecks",
         "submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor, which drops the stash
+        "report_cell.ShowReport",
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",

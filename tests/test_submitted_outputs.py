@@ -10,6 +10,7 @@ is flagged in the autograded notebook and in ``summary.txt``.
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
@@ -87,10 +88,16 @@ def _submission(release: dict, with_outputs: bool) -> dict:
     return nb
 
 
-def _submit(root: Path, student: str, nb: dict) -> None:
+REPORT_MD = ("# My report\n\nSRGAN reaches **27.9 dB** on the samples.\n\n![curves](checkpoints/srgan/curves.png)\n\n"
+             "<script>alert('report pwned')</script>\n")
+
+
+def _submit(root: Path, student: str, nb: dict, report: dict | None = None) -> None:
     folder = root / "course" / "submitted" / student / "tiny"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "03_train.ipynb").write_text(json.dumps(nb))
+    for name, data in (report or {}).items():
+        (folder / name).write_bytes(data)
 
 
 def _autograded(root: Path, student: str) -> dict:
@@ -131,15 +138,38 @@ def _check_graded(root: Path, with_outputs: str, without: str) -> None:
     assert "re-run of the grader 2" in _texts(nb["cells"][ids.index("plots")]), "the re-run stays in its cell"
     assert "sr_kit_submitted" not in nb["metadata"]
     assert missing_outputs(nb) == []
+    _check_report(nb, with_outputs)
+    _check_report(_autograded(root, without), None)
     bare = _autograded(root, without)
     assert missing_outputs(bare) == ["plots"], "a submission without the asked-for outputs is flagged"
     for student in (with_outputs, without):
         assert _scores(root, student) == {"test_y": (1.0, False), "report": (None, True)}, student
 
 
+def _check_report(nb: dict, student: str | None) -> None:
+    """The report cell sits right before the submitted outputs of the first written answer: alice's report.md
+    (sanitised: its script does not survive), carol's report.pdf (a line, no link), nothing for the others."""
+    from report_cell import NO_REPORT_TEXT, REPORT_LABEL
+    from submitted_outputs import MARKER
+
+    sources = ["".join(c["source"]) for c in nb["cells"]]
+    at = [i for i, src in enumerate(sources) if REPORT_LABEL in src]
+    assert len(at) == 1 and sources[at[0] + 1].startswith(MARKER), sources
+    cell = nb["cells"][at[0]]
+    assert cell["cell_type"] == "markdown" and not cell["metadata"].get("nbgrader"), cell
+    text = sources[at[0]]
+    if student == "alice":
+        assert "My report" in text and "27.9 dB" in text and "checkpoints/srgan/curves.png" in text
+        assert "<script" not in text and "alert(" not in text, text
+    elif student == "carol":
+        assert "report.pdf" in text and "course/submitted/carol/tiny/report.pdf" in text and "href" not in text
+    else:
+        assert NO_REPORT_TEXT in text, text
+
+
 def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
     root, env, release = tiny_course
-    _submit(root, "alice", _submission(release, with_outputs=True))
+    _submit(root, "alice", _submission(release, with_outputs=True), {"report.md": REPORT_MD.encode()})
     _submit(root, "bob", _submission(release, with_outputs=False))
     out = subprocess.run([str(NBGRADER), "autograde", "tiny", "--force"], cwd=root, env=env, capture_output=True,
                          text=True)
@@ -153,7 +183,7 @@ def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summar
 
     require_bwrap()
     root, env, release = tiny_course
-    _submit(root, "carol", _submission(release, with_outputs=True))
+    _submit(root, "carol", _submission(release, with_outputs=True), {"report.pdf": b"%PDF-1.4 " + b"x" * 3000})
     _submit(root, "dave", _submission(release, with_outputs=False))
     out = subprocess.run([sys.executable, "-m", "course.grade", "tiny", "--course-dir", str(root), "--workers", "1",
                           "--student", "carol", "--student", "dave"], cwd=REPO, env=env, capture_output=True,
@@ -163,6 +193,14 @@ def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summar
     summary = (root / "course" / "grades" / "summary.txt").read_text()
     assert "dave: 03_train submitted without outputs: plots" in summary, summary
     assert "carol" not in summary.split("Submitted without outputs")[-1], summary
+    # the report: carol's report.pdf is counted, dave's missing report is in the attention list and grades.csv
+    attention = summary.split("Needing manual attention")[1].split("Submitted without outputs")[0]
+    assert "dave: no report handed in" in attention and "carol" not in attention, summary
+    assert "Written reports: 1 of 2 handed in (report.md: 0, report.pdf: 1)" in summary, summary
+    with open(root / "course" / "grades" / "grades.csv", newline="") as f:
+        reports = {r["student_id"]: r["report"] for r in csv.DictReader(f)}
+    assert reports["carol"] == "report.pdf" and reports["dave"] == "", reports
+    assert not (root / "course" / "autograded" / "carol" / "tiny" / "report.pdf").exists()  # never served
 
 
 def test_release_notebooks_carry_complete_metadata():

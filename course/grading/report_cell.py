@@ -1,0 +1,101 @@
+"""The written report in the grading view (loaded by nbgrader_config.py, in ``Autograde.autograde_preprocessors``
+after ``ShowSubmittedOutputs`` and before ``SanitizeNotebook``).
+
+The report is one file of the hand-in, ``report.md`` (or ``report.pdf``) next to the notebooks
+(course/jupyter/handin.py); nbgrader copies notebooks only into ``course/autograded/``, so the formgrader never
+serves it. ``ShowReport`` inserts, right before the first manually graded answer of each notebook that has one
+(03 ``schedule_report``, 04 ``tables_report``, 05 ``set5_report``; before the submitted outputs shown there),
+one markdown cell headed ``REPORT_MARKER``:
+
+* ``report.md``: its text (at most ``max_chars``), pictures replaced by a line naming the file -- the whole cell
+  is then sanitised by ``SanitizeNotebook`` like every other markdown the student wrote (no script survives);
+* ``report.pdf``: a line saying it was handed in, its size and where the instructor finds it in
+  ``course/submitted/`` (a path, never a link the formgrader would serve);
+* no report: ``NO_REPORT_TEXT``, also listed in ``course/grades/summary.txt`` by ``python -m course.grade``.
+
+The cell carries no nbgrader metadata: grade ids, checksums and scores are untouched. A cell the student wrote
+that holds the label (and is not one of the assignment's cells) is dropped first: nobody can forge it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from nbformat.v4 import new_markdown_cell
+from traitlets import Integer
+
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
+from submitted_outputs import MARKER as OUTPUTS
+
+REPORT_LABEL = "WRITTEN REPORT (handed in by the student, shown as submitted; this cell is not graded by itself)"
+REPORT_MARKER = f"**{REPORT_LABEL}**"  # (the sanitised cell holds it as HTML: look for REPORT_LABEL)
+NO_REPORT_TEXT = "NO REPORT HANDED IN"
+IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^)]*[\"'])?\s*\)")
+
+
+def _handin():
+    """course/jupyter/handin.py (nbgrader_config.py has loaded it as ``sr_kit_handin``)."""
+    if "sr_kit_handin" not in sys.modules:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jupyter", "handin.py")
+        spec = importlib.util.spec_from_file_location("sr_kit_handin", path)
+        sys.modules["sr_kit_handin"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["sr_kit_handin"])
+    return sys.modules["sr_kit_handin"]
+
+
+def _is_manual_answer(cell) -> bool:
+    m = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(m.get("grade") and m.get("solution"))
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB" if n >= 1 << 20 else f"{max(1, round(n / 1024))} kB"
+
+
+class ShowReport(NbGraderPreprocessor):
+    """Insert the student's report (or the fact that there is none) before the first manually graded answer."""
+
+    max_chars = Integer(200_000, help="characters of report.md shown in the grading view").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and REPORT_LABEL in c.source
+                                                and not c.get("metadata", {}).get("nbgrader"))]
+        first = next((i for i, c in enumerate(nb.cells) if _is_manual_answer(c)), None)
+        if first is None:
+            return nb, resources
+        if first and nb.cells[first - 1].cell_type == "code" and nb.cells[first - 1].source.startswith(OUTPUTS):
+            first -= 1  # before the submitted outputs (ShowSubmittedOutputs), which stay next to their answer
+        info = resources.get("nbgrader", {})
+        student, assignment = info.get("student"), info.get("assignment")
+        coursedir = CourseDirectory(config=self.config)
+        folder = coursedir.format_path(coursedir.submitted_directory, student, assignment)
+        shown = os.path.relpath(folder, coursedir.root) if coursedir.root else folder
+        nb.cells.insert(first, new_markdown_cell(self.text(folder, shown)))
+        return nb, resources
+
+    def text(self, folder: str, shown: str) -> str:
+        handin = _handin()
+        found = handin.report_status(folder)
+        lines = [REPORT_MARKER, ""]
+        if not found["file"]:
+            return "\n".join(lines + [f"**{NO_REPORT_TEXT}**: neither `report.md` nor `report.pdf` is in "
+                                      f"`{shown}/`."])
+        if found["file"] == "report.pdf" or found["also"] == "report.pdf":
+            size = found["bytes"] if found["file"] == "report.pdf" else \
+                os.lstat(os.path.join(folder, "report.pdf")).st_size
+            lines.append(f"`report.pdf` was handed in ({_size(size)}): open `{shown}/report.pdf` "
+                         "(it is not shown here).")
+        if found["file"] == "report.md":
+            try:
+                body = handin.read_plain(os.path.join(folder, "report.md")).decode("utf-8", "replace")
+            except (OSError, ValueError) as e:
+                return "\n".join(lines + [f"`report.md` could not be read ({e})."])
+            if len(body) > self.max_chars:
+                body = body[:self.max_chars] + f"\n\n[... report cut at {self.max_chars} characters]"
+            body = IMAGE.sub(lambda m: f"*[picture {m.group(1)!r}: `{m.group(2)}` in the hand-in]*", body)
+            lines += [f"`report.md` ({_size(found['bytes'])}), as written:", "", "---", "", body, "", "---"]
+        return "\n".join(lines)

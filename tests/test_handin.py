@@ -134,3 +134,20 @@ def test_the_report_is_found_and_a_linked_one_does_not_count(tmp_path):
     assert handin.report_status(tmp_path) == {"file": "report.pdf", "bytes": 4, "also": ""}
     os.symlink("/etc/passwd", tmp_path / "report.md")
     assert handin.report_status(tmp_path)["file"] == "report.pdf"
+
+
+def test_both_nbgrader_configurations_use_the_declaration():
+    """The instructor's collect and the students' submit copy the hand-in; release and autograde take notebooks."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    repo = Path(__file__).resolve().parents[1]
+    teacher = PyFileConfigLoader("nbgrader_config.py", path=str(repo)).load_config()
+    assert teacher.ExchangeFactory.collect == "sr_kit_handin.HandinCollect"
+    assert list(teacher.CourseDirectory.ignore) == handin.NBGRADER_IGNORE
+    assert "report_cell.ShowReport" in teacher.Autograde.autograde_preprocessors
+    student = PyFileConfigLoader("nbgrader_config.py", path=str(repo / "course" / "jupyter")).load_config()
+    assert student.ExchangeFactory.submit == "sr_kit_handin.HandinSubmit"
+    assert {"checkpoints", "data"} <= set(student.CourseDirectory.ignore)
+    import sys
+
+    assert sys.modules["sr_kit_handin"].HandinSubmit.__name__ == "HandinSubmit"

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from course_fixtures import stop_process_group
+from mos_fixtures import sample_ref  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -213,6 +214,65 @@ def test_mode_b_release_fetch_submit_collect_grade_as_two_users(student_account)
         nb = gb.find_submission_notebook("03_train", "tiny", name)
         scores = {g.name: (g.score, g.needs_manual_grade) for g in nb.grades}
         assert scores == {"test_y": (1.0, False), "report": (0.0, False)}, scores  # (an unchanged answer scores 0)
+
+
+def test_mode_b_a_whole_hand_in_travels_and_is_rated(student_account, sample_ref):
+    """A student's superres folder as left after a real run -- notebooks, report.md, results/test_table.csv,
+    submission/<set>/*.png, the curves, a 300 MB checkpoint, data/ -- goes through nbgrader submit and collect
+    (course/jupyter/handin.py): the hand-in arrives in course/submitted/<student>/superres/, checkpoints and data
+    do not, and the human evaluation's collection and the class results find that student's pictures and table."""
+    import csv
+
+    from course.grade import intake_submitted
+    from course.mos.collect import collect
+    from course.results import class_table
+    from mos_fixtures import save, student_image
+
+    name, home, base = student_account
+    root = _course(base)
+    _run([str(NBGRADER), "release_assignment", "superres", "--force"], root)
+    student_env = {"HOME": str(home), "PATH": f"{BIN}:/usr/bin:/bin",
+                   "JUPYTER_CONFIG_PATH": str(root / "course" / "jupyter")}
+    _run([str(NBGRADER), "fetch_assignment", "superres"], home, name, student_env)
+    work = home / "superres"
+    assert sorted(p.name for p in work.glob("*.ipynb")) == sorted(p.name for p in (root / "release" /
+                                                                                   "superres").glob("*.ipynb"))
+    # what the student's run left (written here, then handed to the student's account)
+    split = json.loads(Path(sample_ref.list_file).read_text())["split"]
+    (work / "report.md").write_text("# Report\n\nSRGAN: 26.0 dB on the samples.\n")
+    (work / "results").mkdir()
+    with open(work / "results" / "test_table.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["set", "method", "psnr", "ssim"])
+        w.writeheader()
+        w.writerow({"set": split, "method": "SRGAN", "psnr": 26.0, "ssim": 0.7})
+    for n in sample_ref.names:
+        save(student_image(sample_ref, n, 6), work / "submission" / sample_ref.folder / f"{n}.png")
+    save(student_image(sample_ref, sample_ref.names[0], 1), work / "checkpoints" / "srgan" / "curves.png")
+    with open(work / "checkpoints" / "srgan" / "best.pth", "wb") as f:
+        f.truncate(300 << 20)  # (sparse: what a real checkpoint folder weighs, without the disk)
+    (work / "data" / "DIV2K").mkdir(parents=True)
+    (work / "data" / "DIV2K" / "0001.png").write_bytes(b"\x89PNG not handed in")
+    (work / "models.py").write_text("# generated\n")
+    subprocess.run(["chown", "-R", f"{name}:{name}", str(work)], check=True)
+    said = _run([str(NBGRADER), "submit", "superres"], home, name, student_env)
+    assert "left out" in said and "checkpoints/" in said and "data/" in said, said[-2000:]
+    _run([str(NBGRADER), "collect", "superres"], root)
+    got = root / "course" / "submitted" / name / "superres"
+    arrived = sorted(p.relative_to(got).as_posix() for p in got.rglob("*") if p.is_file())
+    want = sorted([*(p.name for p in work.glob("*.ipynb")), "report.md", "results/test_table.csv",
+                   "checkpoints/srgan/curves.png", "timestamp.txt", "submission_secret.txt",
+                   *(f"submission/{sample_ref.folder}/{n}.png" for n in sample_ref.names)])
+    assert arrived == want, arrived
+    assert (got / "report.md").read_bytes() == (work / "report.md").read_bytes()
+    inbound = list((root / "course" / "exchange" / "sr-course-kit" / "inbound").glob(f"{name}+superres+*"))
+    assert inbound and not any((i / "checkpoints" / "srgan" / "best.pth").exists() for i in inbound)
+    # grading takes it (nothing refused at intake), the human evaluation and the class results find it
+    assert intake_submitted(root / "course" / "submitted", "superres") == ([name], {})
+    rated = collect(root / "course" / "submitted", sample_ref, log=lambda *_: None)
+    assert list(rated.accepted) == [name] and not rated.rejected, rated.rejected
+    assert sorted(rated.accepted[name]) == sorted(sample_ref.names)
+    rows = {r["student"]: r for r in class_table(root / "course" / "submitted", sample_ref)}
+    assert rows[name]["reported_psnr"] == 26.0 and rows[name]["psnr"] != "" and not rows[name]["note"], rows[name]
 
 
 def pwd_uid(name: str) -> int:

@@ -8,13 +8,14 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
 .PHONY: demo test bench release grade sandbox-tools browser-tools install clean-venv help \
-        mos-collect mos-serve mos-results class-results lab
+        mos-collect mos-serve mos-results class-results lab student-kit
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
 	@echo "make test    run the tests (creates .venv)"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
+	@echo "make student-kit  what students receive (outputs/student-kit/: a git repository and a zip), no solutions"
 	@echo "make lab     the student command: JupyterLab on release/superres (--allow-root only when run as root)"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
@@ -95,6 +96,12 @@ bench: $(VENV)/.installed-base
 release: $(VENV)/.installed-instructor
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course.release superres $(if $(FORCE),--force)
 	@find source -name models.py -o -name solver.py | grep . && echo "warning: generated modules in source/ (ignored by nbgrader)" || true
+
+# What students receive: release/, handout, report template, sr_utils, data_tools, the student environment and
+# commands, scanned for any solution or hidden-check line (docs/instructors.md). STUDENT_KIT_ARGS='--out DIR'
+STUDENT_KIT_ARGS ?=
+student-kit: $(VENV)/.installed-base
+	$(PY) -m course.student_kit $(STUDENT_KIT_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

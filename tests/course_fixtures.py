@@ -1,9 +1,14 @@
-"""Helpers shared by the tests that build tiny nbgrader assignments and run Jupyter servers."""
+"""Helpers shared by the tests: tiny nbgrader assignments, Jupyter servers, the commands a Markdown file shows,
+and a student kit cloned and set up as a student sets it up."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
+import sys
+import sysconfig
+from pathlib import Path
 
 
 def nbgrader_cell(kind: str, source: str, **meta):
@@ -27,3 +32,60 @@ def stop_process_group(proc: subprocess.Popen) -> None:
         proc.wait(10)
     except ProcessLookupError:
         pass
+
+
+def shell_lines(path: Path) -> list[str]:
+    """Command lines of the ```bash blocks of a Markdown file (continuations joined, comments dropped)."""
+    lines, block = [], None
+    for raw in path.read_text().splitlines():
+        if raw.startswith("```"):
+            block = raw[3:].strip() if block is None else None
+            continue
+        if block in ("bash", "sh", "shell"):
+            line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+            if lines and lines[-1].endswith("\\"):
+                lines[-1] = lines[-1][:-1] + " " + line
+            elif line:
+                lines.append(line)
+    return lines
+
+
+def shell_commands(line: str) -> list[list[str]]:
+    """The kit's commands in one shell line (``a && b``, ``sh -c '...'``), as argv lists."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    out, words = [], []
+    for token in [*lexer, "&&"]:
+        if token in ("&&", "||", ";", "|"):
+            if len(words) >= 3 and words[0] == "sh" and words[1] == "-c":
+                out += shell_commands(words[2])
+            elif words:
+                out.append(words)
+            words = []
+        else:
+            words.append(token)
+    return out
+
+
+def set_up_student_kit(workdir: Path) -> tuple[Path, Path]:
+    """Build the student kit (``course.student_kit``), clone its git repository into ``workdir/kit`` as a student
+    would, and run the kit's own ``make setup`` there. Returns ``(clone, python of the kit's environment)``.
+
+    A fresh environment would download and install PyTorch again (a CUDA build of several GB here): the kit's
+    environment is created first with this one's packages visible through a ``.pth`` file, so ``make setup``
+    installs the kit itself with pip and finds its dependencies already there. This environment's own editable
+    install of the repository is not visible (its ``.pth`` hooks are not read): ``sr_utils`` comes from the clone."""
+    from course.student_kit import build_student_kit
+
+    built = build_student_kit(workdir / "built", log=lambda *a: None)
+    clone = workdir / "kit"
+    subprocess.run(["git", "clone", "-q", str(built["folder"]), str(clone)], check=True, capture_output=True)
+    venv = workdir / "kit-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    Path(purelib, "_course_test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    out = subprocess.run(["make", "setup", f"VENV={venv}"], cwd=clone, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, f"the kit's `make setup` failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    return clone, python

@@ -5,50 +5,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from course_fixtures import shell_commands, shell_lines
+
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md",
-        REPO / "course" / "handout.md"]
+# (the handout's commands are the student kit's: tests/test_student_kit.py runs them in a built kit)
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
 BIN = Path(sys.executable).parent
-
-
-def _shell_lines(path: Path) -> list[str]:
-    """Command lines of the ```bash blocks of a Markdown file (continuations joined, comments dropped)."""
-    lines, block = [], None
-    for raw in path.read_text().splitlines():
-        if raw.startswith("```"):
-            block = raw[3:].strip() if block is None else None
-            continue
-        if block in ("bash", "sh", "shell"):
-            line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
-            if lines and lines[-1].endswith("\\"):
-                lines[-1] = lines[-1][:-1] + " " + line
-            elif line:
-                lines.append(line)
-    return lines
-
-
-def _commands(line: str) -> list[list[str]]:
-    """The kit's commands in one shell line (``a && b``, ``sh -c '...'``), as argv lists."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    out, words = [], []
-    for token in [*lexer, "&&"]:
-        if token in ("&&", "||", ";", "|"):
-            if len(words) >= 3 and words[0] == "sh" and words[1] == "-c":
-                out += _commands(words[2])
-            elif words:
-                out.append(words)
-            words = []
-        else:
-            words.append(token)
-    return out
 
 
 def _help_argv(words: list[str]) -> list[str] | None:
@@ -76,8 +44,8 @@ def _help_argv(words: list[str]) -> list[str] | None:
 
 _FOUND: dict[tuple, str] = {}
 for _doc in DOCS:
-    for _line in _shell_lines(_doc):
-        for _cmd in _commands(_line):
+    for _line in shell_lines(_doc):
+        for _cmd in shell_commands(_line):
             if _help_argv(_cmd):
                 _FOUND.setdefault(tuple(_help_argv(_cmd)), str(_doc.relative_to(REPO)))
 CASES = sorted((doc, argv) for argv, doc in _FOUND.items())

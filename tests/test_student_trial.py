@@ -1,8 +1,10 @@
-"""A scripted student: the release filled in, validated, then run as a student runs it (issue 14's trial).
+"""A scripted student: the student kit cloned and set up, its release filled in, validated, then run as a student
+runs it.
 
-The student's folder starts as the committed ``release/superres/`` with every answer cell filled from the reference
-(the release's own cells, so a change that only the source has is not hidden), and with the results of an earlier
-"GPU run" in it: checkpoints, a table and SR images. Then:
+The student's folder is ``release/superres/`` of a fresh clone of the student kit (``course.student_kit``, set up
+with the kit's own ``make setup``; the notebooks import the kit's packages), with every answer cell filled from the
+reference (the release's own cells, so a change that only the source has is not hidden), and with the results of an
+earlier "GPU run" in it: checkpoints, a table and SR images. Then:
 
 1. ``nbgrader validate`` on every notebook, in order: each passes, and the earlier results are byte-for-byte intact
    (validation runs in ``.grading-run/``);
@@ -24,6 +26,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from course_fixtures import set_up_student_kit
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
@@ -62,10 +66,9 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def trial(tmp_path_factory):
-    home = tmp_path_factory.mktemp("student")
-    data = tmp_path_factory.mktemp("data")
-    folder = home / "superres"
-    folder.mkdir()
+    work = tmp_path_factory.mktemp("student")
+    clone, python = set_up_student_kit(work)  # the student kit, cloned and set up by its own `make setup`
+    folder = clone / "release" / "superres"
     for name in NOTEBOOKS:
         (folder / f"{name}.ipynb").write_text(json.dumps(_filled_release_notebook(name), indent=1))
     # what an earlier, long GPU run left: must survive validation untouched
@@ -77,28 +80,38 @@ def trial(tmp_path_factory):
     for rel, data_bytes in earlier.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(data_bytes)
-    env = {k: v for k, v in os.environ.items() if k not in ("NBGRADER_EXECUTION", "SR_VGG19_WEIGHTS")}
-    env.update(SR_DATA_DIR=str(data), TORCH_HOME=str(home / "torch-home"),  # no VGG weights: SRGAN-MSE
-               PATH=str(NBGRADER.parent) + os.pathsep + env.get("PATH", ""))
-    subprocess.run([sys.executable, "-c", "from data_tools.samples import ensure_sample_data as e; e()"],
-                   env=env, check=True, capture_output=True)
+    # the kit's defaults: data in <kit>/data (its nbgrader_config.py marks the root), no VGG weights (SRGAN-MSE)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NBGRADER_EXECUTION", "SR_VGG19_WEIGHTS", "SR_DATA_DIR", "SR_KIT_GRADING_DIR")}
+    env.update(TORCH_HOME=str(work / "torch-home"), PATH=str(python.parent) + os.pathsep + env.get("PATH", ""))
+    imported = subprocess.run([str(python), "-c", "import sr_utils, data_tools; print(sr_utils.__file__); "
+                               "print(data_tools.__file__)"], cwd=folder, env=env, capture_output=True, text=True)
     before = _digests(folder)
     validations = {}
     for name in NOTEBOOKS:
-        out = subprocess.run([str(NBGRADER), "validate", f"{name}.ipynb"], cwd=folder, env=env,
+        out = subprocess.run([str(python), "-m", "nbgrader", "validate", f"{name}.ipynb"], cwd=folder, env=env,
                              capture_output=True, text=True, timeout=900)
         validations[name] = (out.returncode, out.stdout + out.stderr)
     after_validation = _digests(folder)
     runs = {}
     for name in NOTEBOOKS:
-        out = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+        out = subprocess.run([str(python), "-m", "nbconvert", "--to", "notebook", "--execute",
                               "--inplace", "--ExecutePreprocessor.timeout=900", f"{name}.ipynb"],
                              cwd=folder, env={**env, "SR_KIT_PROFILE": "grading"}, capture_output=True, text=True)
         runs[name] = (out.returncode, out.stderr[-3000:])
         if out.returncode:
             break
-    return dict(folder=folder, earlier=earlier, before=before, after_validation=after_validation,
-                validations=validations, runs=runs)
+    return dict(clone=clone, folder=folder, earlier=earlier, before=before, after_validation=after_validation,
+                validations=validations, runs=runs, imported=(imported.returncode, imported.stdout + imported.stderr))
+
+
+def test_the_notebooks_use_the_kits_own_packages_and_data_folder(trial):
+    code, said = trial["imported"]
+    assert code == 0, said
+    clone = trial["clone"].resolve()
+    for path in said.split():
+        assert Path(path).resolve().is_relative_to(clone), f"imported from {path}, not from the kit {clone}"
+    assert any((clone / "data").iterdir()), "the sample photos are built in the kit's data/ folder"
 
 
 def test_every_filled_notebook_validates(trial):

@@ -1,0 +1,317 @@
+"""The student kit: what students receive, built from this repository (``python -m course.student_kit``,
+``make student-kit``).
+
+The repository holds every solution (``source/``), the reference solution (``course/reference.py``), the hidden
+checks (``course/grading/``) and the instructor's tests: students never get it. They get a kit that holds only
+
+- the student release of every assignment in ``release/`` (each language the course offers is a folder there),
+- the handout and the report template (``handout.md``, ``report_template.md`` at the kit's root),
+- the packages the notebooks import (``sr_utils``, ``data_tools``),
+- the student environment (``pyproject.toml`` and ``environment.yml`` generated from the repository's, without
+  the instructor's extras), the students' nbgrader configuration (``jupyter/``: the course's exchange and what
+  a hand-in holds) and the student commands (``Makefile``: ``make setup``, ``make lab``, ``make data``,
+  ``make validate``).
+
+The kit is written twice, with the same files: a folder that is a git repository of one commit (to push to the
+course's Git host) and a zip beside it (to post on the course's website). Before either is written, every file is
+scanned for any line of a solution, of a hidden test, of the hidden checks or of the reference solution
+(:func:`secret_lines`, :func:`find_leaks`); a kit with a leak is refused and nothing is written. The kit is built
+in a private folder and moved into place only once complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+KIT_FILES = Path(__file__).resolve().parent / "student_kit_files"
+#: The kit's folder name, its zip's stem and its Python distribution's name.
+KIT_NAME = "sr-course-kit-student"
+#: What students need besides the packages the notebooks import: JupyterLab to work in, nbgrader for the
+#: Validate button and the Assignments panel. The instructor's other extras (rating app, sanitiser) stay out.
+STUDENT_TOOLS = ("nbgrader", "jupyterlab")
+#: Repository packages shipped as they are (the notebooks import them).
+PACKAGES = ("sr_utils", "data_tools")
+#: Student documents: repository path -> path in the kit.
+DOCUMENTS = {"course/handout.md": "handout.md", "course/report_template.md": "report_template.md"}
+#: Files of the repository no kit may hold, whatever a future change to this module ships.
+SECRET_SOURCES = ("source", "course/grading", "course/reference.py", "tests")
+#: A secret line shorter than this is too common to mean a leak (``return x``, ``import torch``).
+MIN_SECRET_CHARS = 24
+#: Conda's names for the PyPI packages whose names differ.
+CONDA_NAMES = {"torch": "pytorch"}
+
+__all__ = ["StudentKitError", "KIT_NAME", "kit_files", "secret_lines", "find_leaks", "scan_kit", "build_student_kit",
+           "main"]
+
+
+class StudentKitError(RuntimeError):
+    """The kit cannot be built; the message says why and what to do."""
+
+
+def _tracked(folder: str) -> list[str]:
+    """Files under ``folder`` (repository-relative POSIX paths) that git tracks; without git, every file but
+    caches and the modules that ``%%writefile`` cells generate."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--", folder], cwd=REPO, capture_output=True, check=True)
+        files = [f for f in out.stdout.decode().split("\0") if f]
+        if files:
+            return sorted(f for f in files if (REPO / f).is_file())
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found = []
+    for path in sorted((REPO / folder).rglob("*")):
+        rel = path.relative_to(REPO).as_posix()
+        if path.is_file() and "__pycache__" not in rel and path.name not in ("models.py", "solver.py"):
+            found.append(rel)
+    return found
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].strip().lower()
+
+
+def student_dependencies() -> list[str]:
+    """The kit's requirements: the repository's own dependencies plus :data:`STUDENT_TOOLS`, with the version
+    ranges the repository declares (one source: ``pyproject.toml``)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    tools = {}
+    for requirement in extras.get("instructor", []) + extras.get("test", []):
+        tools.setdefault(_requirement_name(requirement), requirement)
+    missing = [name for name in STUDENT_TOOLS if name not in tools]
+    if missing:
+        raise StudentKitError(f"pyproject.toml's instructor extra no longer lists {', '.join(missing)}: "
+                              f"the student kit needs it (STUDENT_TOOLS in {Path(__file__).name})")
+    return list(project["dependencies"]) + [tools[name] for name in STUDENT_TOOLS]
+
+
+def _pyproject() -> str:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    deps = "".join(f"    {json.dumps(d)},\n" for d in student_dependencies())
+    scripts = "".join(f"{k} = {json.dumps(v)}\n" for k, v in project.get("scripts", {}).items())
+    return (f"# The student kit's environment, generated from the course repository's pyproject.toml.\n"
+            f"[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
+            f"[project]\nname = \"{KIT_NAME}\"\nversion = \"{project['version']}\"\n"
+            f"description = \"Student kit of the SR course: notebooks, sr_utils and data_tools\"\n"
+            f"requires-python = {json.dumps(project['requires-python'])}\ndependencies = [\n{deps}]\n\n"
+            f"[project.scripts]\n{scripts}\n"
+            f"[tool.setuptools.packages.find]\ninclude = [\"sr_utils*\", \"data_tools*\"]\n\n"
+            f"[tool.setuptools.package-data]\ndata_tools = [\"sources.json\"]\n")
+
+
+def _environment_yml() -> str:
+    lines = []
+    for requirement in student_dependencies():
+        name = _requirement_name(requirement)
+        lines.append(f"  - {CONDA_NAMES.get(name, name)}{requirement[len(name):].replace(' ', '')}")
+    python = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    return ("# conda users: `conda env create -f environment.yml && conda activate sr-course-kit-student`\n"
+            f"name: {KIT_NAME}\nchannels:\n  - pytorch\n  - conda-forge\ndependencies:\n"
+            f"  - python{python}\n  - pip\n" + "\n".join(lines) + "\n  - pip:\n      - -e .\n")
+
+
+def kit_files() -> dict[str, bytes | Path]:
+    """Every file of the kit: ``{path in the kit: repository file to copy, or the bytes to write}``."""
+    files: dict[str, bytes | Path] = {}
+    for rel in _tracked("release"):
+        if rel.endswith(".ipynb"):
+            files[rel] = REPO / rel
+    if not files:
+        raise StudentKitError("release/ holds no notebook: run `make release` first")
+    for package in PACKAGES:
+        for rel in _tracked(package):
+            files[rel] = REPO / rel
+    for rel, there in DOCUMENTS.items():
+        files[there] = REPO / rel
+    for rel in _tracked("course/jupyter"):  # the students' nbgrader configuration and the hand-in it submits
+        files[rel[len("course/"):]] = REPO / rel
+    for name in ("Makefile", "README.md", "nbgrader_config.py"):
+        files[name] = KIT_FILES / name
+    files[".gitignore"] = KIT_FILES / "gitignore"
+    files["pyproject.toml"] = _pyproject().encode()
+    files["environment.yml"] = _environment_yml().encode()
+    return files
+
+
+def _notebook_lines(path: Path, begin: str, end: str) -> list[str]:
+    """The lines between ``### BEGIN <x>`` and ``### END <x>`` markers of a source notebook's cells."""
+    lines, inside = [], False
+    for cell in json.loads(path.read_text())["cells"]:
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        for line in source.splitlines():
+            if begin in line:
+                inside = True
+            elif end in line:
+                inside = False
+            elif inside:
+                lines.append(line)
+    return lines
+
+
+def secret_lines(release_text: str, shipped_text: str) -> set[str]:
+    """Lines (stripped, at least :data:`MIN_SECRET_CHARS` long) that only the instructor holds:
+
+    - the solutions, hidden tests and mark schemes of ``source/``'s notebooks, less the lines the release itself
+      shows (``release_text``: a given line that the solution repeats is no leak);
+    - every line of the hidden checks, the reference solution and the instructor's tests, less the lines of
+      anything the kit ships from the repository (``shipped_text``: a shared import or idiom is no leak)."""
+    def kept(lines, public: str) -> set[str]:
+        seen = {line.strip() for line in public.splitlines()}
+        return {s for s in (line.strip() for line in lines) if len(s) >= MIN_SECRET_CHARS and s not in seen}
+
+    solutions = []
+    for notebook in sorted((REPO / "source").rglob("*.ipynb")):
+        for begin, end in (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
+                           ("BEGIN MARK SCHEME", "END MARK SCHEME")):
+            solutions += _notebook_lines(notebook, begin, end)
+    code = []
+    for folder in SECRET_SOURCES[1:]:
+        paths = [REPO / folder] if (REPO / folder).is_file() else sorted((REPO / folder).rglob("*.py"))
+        for path in paths:
+            code += path.read_text(errors="replace").splitlines()
+    return kept(solutions, release_text) | kept(code, release_text + "\n" + shipped_text)
+
+
+def _public_texts(files: dict[str, bytes | Path]) -> tuple[str, str]:
+    """(the release notebooks' cells, every other file the kit ships) as text; a file taken from a secret source
+    (:data:`SECRET_SOURCES`) is never public, whatever the kit's list says."""
+    release, shipped = [], []
+    for rel, content in files.items():
+        if isinstance(content, Path) and _is_secret_source(content):
+            continue
+        text = content.read_text(errors="replace") if isinstance(content, Path) else content.decode()
+        if rel.endswith(".ipynb"):
+            release.append(_cells_text(text))
+        else:
+            shipped.append(text)
+    return "\n".join(release), "\n".join(shipped)
+
+
+def _is_secret_source(path: Path) -> bool:
+    try:
+        rel = path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return False
+    return any(rel == s or rel.startswith(s + "/") for s in SECRET_SOURCES)
+
+
+def _cells_text(notebook_json: str) -> str:
+    """The cells' sources of a notebook, one after the other (its JSON escapes them)."""
+    return "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                     for c in json.loads(notebook_json)["cells"])
+
+
+def find_leaks(kit: Path, secrets: set[str]) -> list[str]:
+    """``path:line: text`` for every line of a file under ``kit`` (``.git`` excluded) that is a secret line, and
+    for every file whose path names a secret source (``source/``, ``course/grading/`` …)."""
+    leaks = []
+    for path in sorted(Path(kit).rglob("*")):
+        rel = path.relative_to(kit).as_posix()
+        if rel == ".git" or rel.startswith(".git/") or not path.is_file():
+            continue
+        if any(rel == s or rel.startswith(s + "/") for s in SECRET_SOURCES) or "grading/" in rel:
+            leaks.append(f"{rel}: an instructor-only file")
+            continue
+        text = path.read_text(errors="replace")
+        if rel.endswith(".ipynb"):  # a notebook's JSON escapes its lines: read its cells
+            try:
+                text = _cells_text(text)
+            except (ValueError, KeyError, TypeError):
+                pass
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip() in secrets:
+                leaks.append(f"{rel}:{number}: {line.strip()[:80]}")
+    return leaks
+
+
+def scan_kit(kit: Path) -> list[str]:
+    """:func:`find_leaks` of a built kit against what this repository holds now (empty: no leak)."""
+    return find_leaks(Path(kit), secret_lines(*_public_texts(kit_files())))
+
+
+def _write_zip(folder: Path, zip_path: Path) -> None:
+    """The kit's files (not ``.git``) under one top folder, in name order with fixed dates: the same kit gives
+    the same zip."""
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder).as_posix()
+            if not path.is_file() or rel == ".git" or rel.startswith(".git/"):
+                continue
+            info = zipfile.ZipInfo(f"{folder.name}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o644 << 16)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, path.read_bytes())
+
+
+def _git(folder: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "SR course kit", "GIT_AUTHOR_EMAIL": "kit@localhost",
+           "GIT_COMMITTER_NAME": "SR course kit", "GIT_COMMITTER_EMAIL": "kit@localhost"}
+    out = subprocess.run(["git", *args], cwd=folder, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise StudentKitError(f"git {' '.join(args)} failed in {folder}: {(out.stderr or out.stdout).strip()}")
+
+
+def build_student_kit(out_dir=REPO / "outputs" / "student-kit", log=print) -> dict:
+    """Write ``out_dir/<KIT_NAME>/`` (a git repository of one commit) and ``out_dir/<KIT_NAME>.zip``.
+
+    Refuses, writing nothing, when ``release/`` holds no notebook or any kit file holds an instructor-only line.
+    Returns ``{"folder": Path, "zip": Path, "files": int, "secrets": int}``."""
+    out_dir = Path(out_dir).resolve()
+    files = kit_files()
+    secrets = secret_lines(*_public_texts(files))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".building-") as tmp:
+        kit = Path(tmp) / KIT_NAME
+        for rel, content in sorted(files.items()):
+            target = kit / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, target)
+            else:
+                target.write_bytes(content)
+        leaks = find_leaks(kit, secrets)
+        if leaks:
+            shown = "\n  ".join(leaks[:20])
+            raise StudentKitError(f"the student kit would hold instructor-only material ({len(leaks)} lines); "
+                                  f"nothing was written:\n  {shown}")
+        _git(kit, "init", "-q", "-b", "main")
+        _git(kit, "add", "-A")
+        _git(kit, "commit", "-q", "-m", "Student kit of the SR course")
+        zip_tmp = Path(tmp) / f"{KIT_NAME}.zip"
+        _write_zip(kit, zip_tmp)
+        folder, zip_path = out_dir / KIT_NAME, out_dir / f"{KIT_NAME}.zip"
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(kit, folder)
+        os.replace(zip_tmp, zip_path)
+    log(f"student kit: {folder}/ (a git repository) and {zip_path.name}: {len(files)} files, "
+        f"scanned against {len(secrets)} instructor-only lines")
+    return {"folder": folder, "zip": zip_path, "files": len(files), "secrets": len(secrets)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course.student_kit", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=REPO / "outputs" / "student-kit",
+                    help="where to write the kit's folder and zip (default: outputs/student-kit)")
+    args = ap.parse_args(argv)
+    try:
+        build_student_kit(args.out)
+    except StudentKitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

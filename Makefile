@@ -7,12 +7,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench release grade sandbox-tools browser-tools install clean-venv help \
+.PHONY: demo test test-fast bench release grade sandbox-tools browser-tools install clean-venv help \
         mos-collect mos-serve mos-results class-results lab student-kit
 
 help:
 	@echo "make demo    run the main job on the bundled sample data (creates .venv)"
 	@echo "make test    run the tests (creates .venv)"
+	@echo "make test-fast  the unit tests only, for the edit-test loop (no nbgrader, Jupyter, browser or sandbox)"
 	@echo "make bench   run the benchmarks in benchmarks/"
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
 	@echo "make student-kit  what students receive (outputs/student-kit/: a git repository and a zip), no solutions"
@@ -42,6 +43,10 @@ demo: $(VENV)/.installed-instructor
 
 test: $(VENV)/.installed-test sandbox-tools browser-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast lane: every module's unit tests, without the integration modules listed in tests/conftest.py.
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
 # Sandboxed grading runs student code in bubblewrap (Debian/Ubuntu package `bubblewrap`). As root with apt, install
 # it; otherwise say how (the grading command refuses to run without it unless told --unsafe).

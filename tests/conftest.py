@@ -1,5 +1,8 @@
 """Shared fixtures. Tests that need ``../shared/data`` skip with a reason when it is absent — except under CI
-(``CI`` set), where a missing ``../shared`` is a failure so that these tests can never silently skip there."""
+(``CI`` set), where a missing ``../shared`` is a failure so that these tests can never silently skip there.
+
+Two lanes: ``make test`` runs everything; ``make test-fast`` (``-m "not integration"``) leaves out the modules of
+:data:`INTEGRATION_MODULES`, which run nbgrader, Jupyter servers, browsers, sandboxes or whole notebooks."""
 from __future__ import annotations
 
 import os
@@ -11,6 +14,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SR_SHARED_DATA", REPO.parent / "shared" / "data"))
 BENCHMARK = SHARED_DATA / "benchmark"
+
+#: Test modules of the integration lane, and what makes each slow: every other module is a unit test module of
+#: the fast lane (``make test-fast``, a few minutes on 2 cores).
+INTEGRATION_MODULES = {
+    "test_assignment": "nbgrader round trips of the whole assignment",
+    "test_checkpoint_notebook": "runs notebooks in a kernel",
+    "test_course_browser": "JupyterLab and the formgrader in Chromium",
+    "test_demo": "the whole `make demo`",
+    "test_docs": "runs every command the docs show",
+    "test_exchange": "nbgrader's exchange between Unix accounts",
+    "test_grading_sandbox": "grades batches of submissions in bubblewrap",
+    "test_hidden_checks": "the hidden checks on mutants and variants",
+    "test_mos_browser": "the rating app in Chromium",
+    "test_release": "nbgrader generate_assignment",
+    "test_student_trial": "sets up a student kit and runs the five notebooks",
+    "test_submitted_outputs": "nbgrader autograde of a small assignment",
+    "test_visible_tests": "runs notebook cells in a kernel",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rpartition(".")[2] in INTEGRATION_MODULES:
+            item.add_marker(pytest.mark.integration)
 
 
 def require_shared(path: Path) -> Path:

@@ -41,3 +41,15 @@ def test_no_generated_module_is_tracked():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
     leaks = [f for f in tracked if re.match(r"(source|release)/.*/(models|solver)\.py$", f)]
     assert not leaks, f"modules written by %%writefile cells must not be committed: {leaks}"
+
+
+def test_the_fast_lane_leaves_out_only_integration_modules_that_exist():
+    """``make test-fast`` deselects the modules tests/conftest.py names: each exists (a renamed module would
+    silently join the fast lane), and the fast lane keeps most test modules."""
+    from conftest import INTEGRATION_MODULES
+
+    modules = {p.stem for p in (REPO / "tests").glob("test_*.py")}
+    assert set(INTEGRATION_MODULES) <= modules, sorted(set(INTEGRATION_MODULES) - modules)
+    assert len(modules - set(INTEGRATION_MODULES)) > len(INTEGRATION_MODULES)
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r'^test-fast:.*\n\t.*-m "not integration"', makefile, re.M)

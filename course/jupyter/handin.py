@@ -265,7 +265,7 @@ def _exchange_classes() -> dict:
                 self.log.info("Not part of the hand-in (left out): %s", describe_left_out(seen.left_out))
             if not report_status(src)["file"]:
                 self.log.warning("No report.md or report.pdf in %s: the written report is part of the hand-in "
-                                 "(course/report_template.md)", src)
+                                 "(report_template.md has its structure)", src)
 
     class HandinCollect(ExchangeCollect):
         """``nbgrader collect`` (and the formgrader's Collect) copies a submission's hand-in and its submission

@@ -20,9 +20,9 @@ A hand-in (course/jupyter/handin.py) is the notebooks, the written report (``rep
 into ``course/autograded/``, and the grading view shows the report before each notebook's first written answer.
 
 Writes ``course/grades/``: ``grades.csv`` (nbgrader export, plus the ``report`` each student handed in),
-``breakdown.csv`` (one row per student and test
-cell, with the reason a cell lost its points), ``summary.txt`` (score histogram, most-failed checks, submissions
-needing manual attention, among them a missing report), and feedback HTML in ``course/feedback/`` with hidden tests cleared.
+``breakdown.csv`` (one row per student and test cell, with the reason a cell lost its points), ``summary.txt``
+(score histogram, most-failed checks, submissions needing manual attention, among them a missing report), and
+feedback HTML in ``course/feedback/`` with hidden tests cleared.
 """
 from __future__ import annotations
 
@@ -707,9 +707,13 @@ def intake_submitted(submitted: Path, assignment: str) -> tuple[list[str], dict[
         if not os.path.lexists(entry / assignment):
             continue
         if not intake.safe_student_id(entry.name):
-            refused[entry.name[:100]] = "not a usable student id (letters, digits, _.@-): not graded"
+            refused[intake.handin.shown(entry.name)[:100]] = ("not a usable student id (letters, digits, _.@-): "
+                                                              "not graded")
             continue
-        problems = intake.inspect(entry)
+        try:
+            problems = intake.inspect(entry)
+        except Exception as e:  # (one submission never stops the class: it is refused with the reason)
+            problems = [f"could not be inspected ({type(e).__name__}: {intake.handin.shown(str(e))[:200]})"]
         if problems:
             refused[entry.name] = "refused at intake: " + "; ".join(problems[:5])
         else:

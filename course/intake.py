@@ -25,10 +25,12 @@ from pathlib import Path, PurePosixPath
 
 from course.jupyter import handin
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+#: A usable student id, the whole name (``\Z``: a folder "ada" + newline is not "ada", as ``$`` would let it be).
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}\Z")
 MAX_FILE_BYTES = 10 << 20      # one file of a submission (an autograded notebook is at most 20 MB)
 MAX_TOTAL_BYTES = 200 << 20    # a whole submission folder
 MAX_FILES = 2000
+MAX_DEPTH = 32                 # folders nested deeper are refused, never walked
 
 
 def safe_student_id(name: str) -> bool:
@@ -48,24 +50,41 @@ def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes:
         return [f"{folder.name}: cannot be read ({e.strerror})"]
     if not stat.S_ISDIR(top.st_mode):
         return [f"{folder.name}: is a {_kind(top.st_mode)}, not a folder"]
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in sorted(dirnames + filenames):
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, folder)
-            st = os.lstat(path)
+    stack = [(Path(folder), 0)]  # an explicit stack: any depth or width costs bounded time and no recursion
+    while stack:
+        here, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            problems.append(f"{handin.shown(os.path.relpath(here, folder))}: folders nested deeper than "
+                            f"{MAX_DEPTH} levels")
+            continue
+        try:
+            names = sorted(os.listdir(here))
+        except OSError as e:
+            problems.append(f"{handin.shown(os.path.relpath(here, folder))}: cannot be read ({e.strerror})")
+            continue
+        for name in names:
             count += 1
-            if stat.S_ISDIR(st.st_mode):
+            if count > MAX_FILES:
+                problems.append(f"the submission holds more than {MAX_FILES} files and folders")
+                return problems
+            rel = handin.shown(os.path.relpath(here / name, folder))
+            try:
+                st = os.lstat(here / name)
+            except OSError as e:
+                problems.append(f"{rel}: cannot be read ({e.strerror})")
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if handin.has_control_characters(name):
+                problems.append(f"{rel}: a name with a control character")
+            elif stat.S_ISDIR(st.st_mode):
+                stack.append((here / name, depth + 1))
+            elif not stat.S_ISREG(st.st_mode):
                 problems.append(f"{rel}: a {_kind(st.st_mode)} (only plain files are graded)")
             elif st.st_size > max_file_bytes:
                 problems.append(f"{rel}: {st.st_size >> 20} MB, more than {max_file_bytes >> 20} MB")
-            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-        dirnames[:] = [d for d in dirnames if stat.S_ISDIR(os.lstat(os.path.join(dirpath, d)).st_mode)]
+            else:
+                total += st.st_size
     if total > max_total_bytes:
         problems.append(f"the submission holds {total >> 20} MB, more than {max_total_bytes >> 20} MB")
-    if count > MAX_FILES:
-        problems.append(f"the submission holds {count} files, more than {MAX_FILES}")
     return problems
 
 
@@ -103,14 +122,19 @@ def collect_folders(src: Path, submitted: Path, assignment: str) -> tuple[list[s
                 attention[name] = "a symbolic link instead of a folder: not collected"
             continue
         if not safe_student_id(name):
-            attention[name[:100]] = "not a usable student id (letters, digits, _.@-): not collected"
+            attention[handin.shown(name)[:100]] = "not a usable student id (letters, digits, _.@-): not collected"
             continue
         inner = entry / assignment
         if os.path.lexists(inner) and not stat.S_ISDIR(os.lstat(inner).st_mode):
             attention[name] = f"refused at intake: {assignment}: a {handin._kind(os.lstat(inner).st_mode)}"
             continue
         inner = inner if os.path.lexists(inner) else entry
-        seen = handin.scan(inner)
+        try:
+            seen = handin.scan(inner)
+        except Exception as e:  # (one submission never stops the class: it is refused with the reason)
+            why = f"{type(e).__name__}: {handin.shown(str(e))[:200]}"
+            attention[name] = f"refused at intake: could not be read ({why})"
+            continue
         if seen.problems:
             attention[name] = "refused at intake: " + "; ".join(seen.problems[:5])
             continue
@@ -154,7 +178,7 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
     with zipfile.ZipFile(zip_path) as z:
         for info in z.infolist():
             name = info.filename
-            shown = name[:120]
+            shown = handin.shown(name)[:120]
             if info.is_dir():
                 continue
             m = pattern.match("/" + name) or pattern.match(name)
@@ -165,6 +189,9 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
             mode = info.external_attr >> 16
             if name.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", name):
                 report(who or "(unknown student)", f"{shown}: an absolute or '..' path, skipped")
+                continue
+            if handin.has_control_characters(name):
+                report(who or "(unknown student)", f"{shown}: a name with a control character, skipped")
                 continue
             file_parts = PurePosixPath(m.group("file_id").replace("\\", "/")).parts if m else ()
             if file_parts[:1] == (assignment,):

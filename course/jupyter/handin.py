@@ -43,6 +43,10 @@ EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 MAX_FILE_BYTES = 10 << 20    # one file (a notebook with its outputs, a picture, the report)
 MAX_TOTAL_BYTES = 100 << 20  # the whole hand-in
 MAX_FILES = 500
+#: Deepest path of a hand-in (``submission/set5/baby.png`` is 3): deeper folders are a problem, never walked.
+MAX_DEPTH = 12
+#: Files and folders looked at, at most, in the folders that can hold a hand-in (the rest is never walked).
+MAX_ENTRIES = 10 * MAX_FILES
 
 #: ``CourseDirectory.ignore`` of the instructor's nbgrader: generate_assignment, release and autograde copy
 #: notebooks only (the hand-in's other files stay in course/submitted/, never in release/ or course/autograded/,
@@ -75,6 +79,18 @@ def _match(pattern: tuple[str, ...], parts: tuple[str, ...], prefix: bool = Fals
 _PATTERNS = [tuple(p.split("/")) for p in TRAVELS]
 
 
+def has_control_characters(name: str) -> bool:
+    """A name with a control character (a newline, a tab, ESC...): no hand-in file is named so, and such a name
+    would break every line-based record it reaches (logs, CSV files, the grading summary)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+
+
+def shown(name: str) -> str:
+    """``name`` for a log line or a record: control characters written as ``\\xNN``, at most 200 characters."""
+    text = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in name)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__pycache__" for p in parts)
 
@@ -82,13 +98,15 @@ def _hidden(parts: tuple[str, ...]) -> bool:
 def travels(rel) -> bool:
     """Whether the file at ``rel`` (relative to the assignment folder) is part of a hand-in."""
     parts = _parts(rel)
-    return bool(parts) and ".." not in parts and not _hidden(parts) and any(_match(p, parts) for p in _PATTERNS)
+    return (0 < len(parts) <= MAX_DEPTH and ".." not in parts and not _hidden(parts)
+            and not any(has_control_characters(p) for p in parts) and any(_match(p, parts) for p in _PATTERNS))
 
 
 def may_hold(rel) -> bool:
     """Whether the folder at ``rel`` can hold files of a hand-in (else it is not even walked)."""
     parts = _parts(rel)
-    return ".." not in parts and not _hidden(parts) and any(_match(p, parts, prefix=True) for p in _PATTERNS)
+    return (len(parts) < MAX_DEPTH and ".." not in parts and not _hidden(parts)
+            and any(_match(p, parts, prefix=True) for p in _PATTERNS))
 
 
 def _kind(mode: int) -> str:
@@ -123,38 +141,54 @@ def scan(folder, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MA
     def left(parts, is_dir):
         out.left_out.add(parts[0] + ("/" if is_dir or len(parts) > 1 else ""))
 
-    def walk(path: Path, parts: tuple[str, ...]) -> None:
-        try:
-            names = sorted(os.listdir(path))
-        except OSError as e:
-            out.problems.append(f"{'/'.join(parts) or '.'}: cannot be read ({e.strerror})")
-            return
-        for name in names:
-            sub = parts + (name,)
-            rel = "/".join(sub)
-            try:
-                st = os.lstat(path / name)
-            except OSError as e:
-                out.problems.append(f"{rel}: cannot be read ({e.strerror})")
+    def walk(top: Path) -> None:
+        """Depth first, with an explicit stack: any depth or width of tree costs bounded time and no recursion."""
+        stack, visited = [(top, ())], 0
+        while stack:
+            path, parts = stack.pop()
+            if len(parts) >= MAX_DEPTH:
+                out.problems.append(f"{shown('/'.join(parts))}: folders nested deeper than {MAX_DEPTH} levels")
                 continue
-            wanted = travels(rel) or (len(sub) == 1 and name in extra)
-            if stat.S_ISDIR(st.st_mode):
-                if may_hold(rel):
-                    walk(path / name, sub)
-                else:
-                    left(sub, True)
-            elif not stat.S_ISREG(st.st_mode):
-                # (a linked checkpoints/ folder, on scratch storage, is left out: only its curves would travel)
-                if wanted or (may_hold(rel) and sub[0] != "checkpoints"):
-                    out.problems.append(f"{rel}: a {_kind(st.st_mode)} (only plain files are handed in)")
-                else:
+            try:
+                names = sorted(os.listdir(path), reverse=True)
+            except OSError as e:
+                out.problems.append(f"{shown('/'.join(parts)) or '.'}: cannot be read ({e.strerror})")
+                continue
+            for name in names:
+                visited += 1
+                if visited > MAX_ENTRIES:
+                    out.problems.append(f"more than {MAX_ENTRIES} files and folders where a hand-in belongs: "
+                                        "not looked at further")
+                    return
+                sub = parts + (name,)
+                rel = "/".join(sub)
+                try:
+                    st = os.lstat(path / name)
+                except OSError as e:
+                    out.problems.append(f"{shown(rel)}: cannot be read ({e.strerror})")
+                    continue
+                if has_control_characters(name):
+                    out.problems.append(f"{shown(rel)}: a name with a control character (rename it)")
+                    continue
+                wanted = travels(rel) or (len(sub) == 1 and name in extra)
+                if stat.S_ISDIR(st.st_mode):
+                    if may_hold(rel) or len(sub) >= MAX_DEPTH:  # (too deep below a hand-in folder: a problem)
+                        stack.append((path / name, sub))
+                    else:
+                        left(sub, True)
+                elif not stat.S_ISREG(st.st_mode):
+                    # (a linked checkpoints/ folder, on scratch storage, is left out: only its curves would travel)
+                    if wanted or (may_hold(rel) and sub[0] != "checkpoints"):
+                        out.problems.append(f"{shown(rel)}: a {_kind(st.st_mode)} (only plain files are handed in)")
+                    else:
+                        left(sub, False)
+                elif not wanted:
                     left(sub, False)
-            elif not wanted:
-                left(sub, False)
-            elif st.st_size > max_file_bytes:
-                out.problems.append(f"{rel}: {st.st_size / (1 << 20):.0f} MB, more than {max_file_bytes >> 20} MB")
-            else:
-                out.files[rel] = st.st_size
+                elif st.st_size > max_file_bytes:
+                    out.problems.append(f"{shown(rel)}: {st.st_size / (1 << 20):.0f} MB, more than "
+                                        f"{max_file_bytes >> 20} MB")
+                else:
+                    out.files[rel] = st.st_size
 
     try:
         top = os.lstat(folder)
@@ -164,7 +198,7 @@ def scan(folder, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MA
     if not stat.S_ISDIR(top.st_mode):
         out.problems.append(f"{folder.name}: is a {_kind(top.st_mode)}, not a folder")
         return out
-    walk(folder, ())
+    walk(folder)
     if out.total > max_total_bytes:
         out.problems.append(f"the hand-in holds {out.total >> 20} MB, more than {max_total_bytes >> 20} MB")
     if len(out.files) > max_files:

@@ -72,13 +72,22 @@ def test_freeze_copies_blinds_and_orders_per_rater(sample_ref, tmp_path):
     meta = study.meta
     assert meta["versions"][-3:] == list(CONTROLS) and meta["split"].startswith("bundled sample photos")
     n_images = len(sample_ref.names)
-    assert len(meta["items"]) == (len(got.accepted) + 3) * n_images
+    n_raters = len(meta["raters"])
+    # students, 3 controls, the degraded gold item; 3 repeated items per rater under their own ids
+    assert len(meta["items"]) == (len(got.accepted) + 4) * n_images + 3 * n_raters
     assert len(meta["calibration"]) == 4 and [c["score"] for c in meta["calibration"]] == [1, 5, 1, 5]
     # every rater sees every item once, in their own order; a student never sees their own images
     for rater, order in meta["orders"].items():
         own = meta["own_version"][rater]
         assert len(order) == len(set(order))
-        assert {meta["items"][i]["version"] for i in order} == set(meta["versions"]) - {own}
+        assert {meta["items"][i]["version"] for i in order} == set(meta["versions"]) - {own} | {"gold:degraded"}
+        repeats = [i for i in order if "repeat_of" in meta["items"][i]]
+        assert len(repeats) == 3
+        for rid in repeats:  # the same pixels, shown after the original, never next to it
+            original = meta["items"][rid]["repeat_of"]
+            assert order.index(rid) > order.index(original) + 1
+            assert (study.folder / "images" / f"{rid}.png").read_bytes() == \
+                (study.folder / "images" / f"{original}.png").read_bytes()
     assert meta["orders"]["alice"] != meta["orders"]["bob"]
     # ids are opaque: no student id in an item id or an image file name
     for item_id in meta["items"]:
@@ -143,3 +152,27 @@ def test_reference_arguments(tmp_path):
     for bad in ("SRGAN", f"bad name={ck}", f"srgan={tmp_path / 'absent.pth'}", f"../x={ck}"):
         with pytest.raises(ValueError, match="NAME=CHECKPOINT"):
             parse_reference_args([bad])
+
+
+def test_balanced_peer_assignment_bounds_each_raters_load(sample_ref, tmp_path):
+    """A target of 2 raters per student: each student is rated by exactly 2 distinct raters, never by themselves,
+    and the loads differ by at most one student."""
+    from course.mos.study import freeze
+
+    students = {f"s{k}": {n: student_image(sample_ref, n, 3 + k) for n in sample_ref.names} for k in range(5)}
+    study = freeze(tmp_path / "study", sample_ref, students, ["instructor"], peer=True, seed=1, per_student=2,
+                   repeats=0)
+    meta = study.meta
+    rated_by = {s: set() for s in students}
+    load = {}
+    for rater, order in meta["orders"].items():
+        mine = {meta["items"][i]["version"] for i in order if meta["items"][i]["version"].startswith("student:")}
+        load[rater] = len(mine)
+        assert f"student:{rater}" not in mine
+        for v in mine:
+            rated_by[v.split(":", 1)[1]].add(rater)
+        assert {"control:nn", "control:hr", "gold:degraded"} <= {meta["items"][i]["version"] for i in order}
+    assert all(len(r) == 2 for r in rated_by.values())
+    assert max(load.values()) - min(load.values()) <= 1
+    with pytest.raises(ValueError, match="ratings-per-student 9"):
+        freeze(tmp_path / "s2", sample_ref, students, ["instructor"], peer=True, per_student=9)

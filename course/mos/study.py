@@ -26,12 +26,22 @@ from pathlib import Path
 import numpy as np
 
 from course.mos.collect import ReferenceSet, bicubic
+from course.mos.design import assign_students, rater_order
 
-__all__ = ["Study", "freeze", "load_study", "nearest_upscale", "calibration_pairs", "CONTROLS",
+__all__ = ["Study", "freeze", "GOLD_DEGRADED", "degraded", "load_study", "nearest_upscale", "calibration_pairs", "CONTROLS",
            "default_study_folder", "write_links", "make_study_folder"]
 
 #: The hidden controls: anchors of the scale that every rater sees.
 CONTROLS = ("control:nn", "control:bicubic", "control:hr")
+#: A clearly degraded gold item (nearest-neighbour from a 2x smaller LR image: known place 1), shown to every rater
+#: for screening and never reported as a version.
+GOLD_DEGRADED = "gold:degraded"
+
+
+def degraded(lr: np.ndarray, scale: int) -> np.ndarray:
+    """``(h·scale, w·scale, 3)`` uint8: the nearest-neighbour upscale of ``lr`` halved again (clearly worse than NN)."""
+    h, w = lr.shape[:2]
+    return nearest_upscale(lr[::2, ::2], 2 * scale)[: h * scale, : w * scale]
 
 
 def nearest_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -100,7 +110,7 @@ def make_study_folder(folder: Path) -> Path:
 def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.ndarray]],
            raters: list[str], peer: bool = False, references: dict[str, dict[str, np.ndarray]] | None = None,
            calibration: list[tuple[np.ndarray, np.ndarray]] | None = None, seed: int | None = None,
-           force: bool = False) -> Study:
+           force: bool = False, per_student: int | None = None, repeats: int = 3) -> Study:
     """Write a new study in ``folder`` and return it.
 
     Args:
@@ -112,6 +122,9 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
         calibration: (NN, HR) pairs shown first to every rater (see :func:`calibration_pairs`).
         seed: seeds the blinded orders (default: fresh randomness).
         force: replace an existing study (its answers are lost).
+        per_student: raters per student (a balanced random assignment, :mod:`course.mos.design`); None: every
+            rater rates every student (but their own).
+        repeats: items each rater sees twice (test–retest screening).
     """
     folder = Path(folder)
     if (folder / "study.json").exists() and not force:
@@ -137,8 +150,10 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
     versions["control:hr"] = dict(ref.hr)
     for name, imgs in sorted((references or {}).items()):
         versions[f"reference:{name}"] = imgs
+    shown = dict(versions)
+    shown[GOLD_DEGRADED] = {n: degraded(ref.lr[n], ref.scale) for n in ref.names}  # gold only: not a row of results
     items = {}
-    for version, imgs in versions.items():
+    for version, imgs in shown.items():
         for image in ref.names:
             item_id = secrets.token_hex(8)
             _save_png(imgs[image], folder / "images" / f"{item_id}.png")
@@ -151,14 +166,17 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
             calib.append({"id": cid, "score": score})
     rng = random.Random(seed if seed is not None else secrets.randbits(64))
     everyone = list(dict.fromkeys([*raters, *(sorted(students) if peer else [])]))
-    orders, own = {}, {}
+    assigned = assign_students(sorted(students), everyone, per_student, rng)
+    orders, own, repeated = {}, {}, {}
     for rater in everyone:
-        mine = f"student:{rater}" if rater in students else None
-        order = [i for i, it in items.items() if it["version"] != mine]
-        rng.shuffle(order)
-        orders[rater] = order
-        own[rater] = mine
-    meta = {"format": 1, "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
+        own[rater] = f"student:{rater}" if rater in students else None
+        mine = {v for v in shown if not v.startswith("student:")} | {f"student:{s}" for s in assigned[rater]}
+        orders[rater], extra = rater_order(items, mine, repeats, rng, lambda: secrets.token_hex(8))
+        repeated.update(extra)
+    for rid, it in repeated.items():  # a repeat is the same pixels under a new id
+        (folder / "images" / f"{rid}.png").write_bytes((folder / "images" / f"{it['repeat_of']}.png").read_bytes())
+    items.update(repeated)
+    meta = {"format": 2, "per_student": per_student, "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
             "scale": ref.scale, "images": ref.names, "versions": list(versions), "items": items,
             "calibration": calib, "raters": everyone, "orders": orders, "own_version": own}
     (folder / "study.json").write_text(json.dumps(meta, indent=1))

@@ -5,6 +5,9 @@
     evaluate        PSNR/SSIM tables (Markdown, CSV, LaTeX, per image) with a bicubic row
     super-resolve   an image or a folder; --set5 writes the human-evaluation folder
     report          fill the report template from a run folder
+    runs            list training runs (default and named experiments) and plot their validation curves
+    attempts        the report's table of attempts: chosen runs scored on the test sets (results/attempts.md)
+    gpu-check       a few AMP + channels_last iterations of each stage, resume equality, memory, speed (exit 0/1)
 
 Training, evaluation and super-resolution use the ``models.py``/``solver.py`` you name with --models/--solver
 (default: the ones in the current folder, written by notebooks 01 and 02). Instructors: ``python -m course``
@@ -75,7 +78,15 @@ def _train(stage: str):
             import torch
 
             torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        result = train(cfg, args.out / stage, models, solver, resume=args.resume)
+        from .experiments import run_dir
+
+        out = args.out / stage if not args.name else run_dir(args.name, stage)
+        if stage == "srgan" and not cfg.srresnet_checkpoint and not (out.parent / "srresnet" / "best.pth").is_file():
+            fallback = args.out / "srresnet" / "best.pth"  # a named SRGAN variant of the default SRResNet
+            if args.name and fallback.is_file():
+                cfg = dataclasses.replace(cfg, srresnet_checkpoint=str(fallback))
+                print(f"{args.name}: starting from the default run's SRResNet {fallback}")
+        result = train(cfg, out, models, solver, resume=args.resume)
         print(f"{stage}: step {result['step']}, best validation PSNR {result['best_val_psnr']:.2f} dB on "
               f"{result['val_split']}; checkpoints and log in {result['out_dir']}")
         if distributed:
@@ -131,6 +142,41 @@ def _super_resolve(args, default_modules) -> int:
     return 0
 
 
+def _runs(args, default_modules) -> int:
+    from .experiments import list_runs, plot_runs, runs_table, select
+
+    runs = select(list_runs(args.folder), args.names)
+    if not runs:
+        print(f"no runs under {args.folder / 'checkpoints'} or {args.folder / 'experiments'} yet")
+        return 0
+    print(runs_table(runs))
+    plot_runs(runs, path=args.plot)
+    print(f"validation curves: {args.plot}")
+    return 0
+
+
+def _attempts(args, default_modules) -> int:
+    from .experiments import attempts_rows, list_runs, plot_runs, select, write_attempts
+    from .lists import default_data_dir, test_lists
+
+    runs = select(list_runs(args.folder), args.names)
+    models = _module(args.models, "models", default_modules)
+    rows = attempts_rows(runs, models, test_lists(args.data_dir or default_data_dir()))
+    written = write_attempts(rows, args.out)
+    plot_runs(runs, path=args.out / "attempts_curves.png")
+    print(written["md"])
+    print("written:", ", ".join(str(p) for p in [*written["paths"], args.out / "attempts_curves.png"]))
+    return 0
+
+
+def _gpu_check(args, default_modules) -> int:
+    from .gpu_check import gpu_check
+
+    models = _module(args.models, "models", default_modules)
+    solver = _module(args.solver, "solver", default_modules)
+    return 0 if gpu_check(models, solver, data_dir=args.data_dir, iterations=args.iterations) else 1
+
+
 def _report(args, default_modules) -> int:
     from .report import write_report
 
@@ -160,6 +206,8 @@ def build_parser(prog: str = _PROG, description: str = __doc__) -> argparse.Argu
                             "(default: checkpoints, where notebooks 04 and 05 look)")
         p.add_argument("--resume", action="store_true", help="continue exactly from <out>/<stage>/last.pth")
         p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override settings, e.g. iterations=5000")
+        p.add_argument("--name", default=None, help="a named experiment: writes experiments/<name>/<stage>/ instead "
+                                                    "of <out>/<stage>/ (the default run stays untouched)")
         p.set_defaults(func=_train(stage))
 
     p = sub.add_parser("evaluate", help="PSNR/SSIM tables over the prepared test sets, with a bicubic row")
@@ -177,6 +225,25 @@ def build_parser(prog: str = _PROG, description: str = __doc__) -> argparse.Argu
     p.add_argument("--set5", action="store_true", help="SR images of every Set5 LR image (or the bundled test set)")
     p.add_argument("--tile", type=int, default=None)
     p.set_defaults(func=_super_resolve)
+
+    p = sub.add_parser("runs", help="list training runs and plot their validation curves on one figure")
+    p.add_argument("names", nargs="*", help="runs to show (NAME or NAME/STAGE; default: all)")
+    p.add_argument("--folder", type=Path, default=Path("."), help="the folder holding checkpoints/ and experiments/")
+    p.add_argument("--plot", type=Path, default=Path("results/runs.png"))
+    p.set_defaults(func=_runs)
+
+    p = sub.add_parser("attempts", help="the report's table of attempts: chosen runs on the test sets")
+    modules_args(p, solver=False)
+    p.add_argument("names", nargs="*", help="runs to include (NAME or NAME/STAGE; default: all)")
+    p.add_argument("--folder", type=Path, default=Path("."), help="the folder holding checkpoints/ and experiments/")
+    p.add_argument("--out", type=Path, default=Path("results"), help="writes attempts.md, attempts.csv and "
+                                                                     "attempts_curves.png here (handed in)")
+    p.set_defaults(func=_attempts)
+
+    p = sub.add_parser("gpu-check", help="check the GPU path before class: AMP, channels_last, resume, memory, speed")
+    modules_args(p, solver=True)
+    p.add_argument("--iterations", type=int, default=4, help="iterations per stage (stopped and resumed halfway)")
+    p.set_defaults(func=_gpu_check)
 
     p = sub.add_parser("report", help="fill the report template from a run folder")
     p.add_argument("run", type=Path)
@@ -196,7 +263,7 @@ def main(argv: list[str] | None = None, default_modules: Callable | None = None,
 
     try:
         return args.func(args, default_modules)
-    except (CheckpointError, FileNotFoundError) as e:  # a missing or unusable file: say which, no traceback
+    except (CheckpointError, FileNotFoundError, ValueError) as e:  # a missing file, an unusable file or setting: say which
         print(f"{parser.prog} {args.command}: {e}", file=sys.stderr)
         return 2
 

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["plot_training", "comparison_figure", "comparison_grid", "most_detailed_crop"]
 
 #: Columns of a training log row that are not losses.
-_NOT_LOSSES = ("step", "lr", "sec_per_it", "val_psnr")
+_NOT_LOSSES = ("step", "lr", "sec_per_it", "val_psnr", "val_ssim", "val_lpips", "amp_skipped", "amp_scale")
 
 
 def most_detailed_crop(img: np.ndarray, size: int) -> tuple[int, int]:

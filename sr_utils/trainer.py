@@ -23,109 +23,19 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .amp import amp_plan, autocast_dtype, cpu_has_bf16, make_scaler
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import PROFILES, TrainConfig, default_device, default_profile
+from .schedules import Plateau, lr_lambda
 
 __all__ = ["TrainConfig", "PROFILES", "default_device", "default_profile", "ResumableSampler", "lr_lambda",
-           "train"]
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run needs (saved in every checkpoint)."""
-
-    stage: str = "srresnet"  # "srresnet" or "srgan"
-    data_dir: str = ""  # default: sr_utils.lists.default_data_dir()
-    train_list: str = ""  # default: DIV2K train if prepared, else the bundled samples
-    val_list: str = ""  # default: DIV2K valid if prepared, else the bundled photos held out of training
-    scale: int = 4
-    crop_size: int = 96
-    batch_size: int = 16
-    patches_per_image: int = 100
-    channel_shuffle: bool = False  # random RGB permutation of the training pairs (see SRDataset)
-    workers: int = 2
-    seed: int = 0
-    n_channels: int = 64
-    n_blocks: int = 16
-    d_channels: int = 64
-    fc_size: int = 1024
-    iterations: int = 1_000_000
-    lr: float = 1e-4
-    warmup: int = 0  # iterations of linear warm-up
-    schedule: str = "step"  # "constant", "step" (x gamma at decay_at), "multistep", "cosine"
-    decay_at: list = field(default_factory=list)  # fractions of `iterations` for step/multistep
-    gamma: float = 0.1
-    grad_clip: float = 0.0  # max grad norm; 0 = off
-    beta: float = 1e-3  # adversarial weight (SRGAN)
-    content: str = "vgg54"  # "vgg54" or "mse" (SRGAN-MSE)
-    vgg_scale: float = 1.0  # 1/12.75 in the paper
-    val_every: int = 1000
-    val_images: int = 5
-    amp: bool = True  # mixed precision: CUDA (fp16 + GradScaler, or bf16), CPUs with native bf16
-    channels_last: bool = True
-    compile: bool = False
-    srresnet_checkpoint: str = ""  # SRGAN: the pre-trained SRResNet (default <out>/../srresnet/best.pth)
-
-    @classmethod
-    def from_profile(cls, profile: str, stage: str, **overrides) -> "TrainConfig":
-        """The settings of ``PROFILES[profile][stage]``, then ``overrides`` (field names are checked)."""
-        if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
-        if stage not in PROFILES[profile]:
-            raise ValueError(f"unknown stage {stage!r}: srresnet or srgan")
-        known = {f.name for f in fields(cls)}
-        wrong = sorted(set(overrides) - known)
-        if wrong:
-            raise ValueError(f"unknown setting(s) {', '.join(wrong)}; known: {', '.join(sorted(known))}")
-        return cls(**{**PROFILES[profile][stage], "stage": stage, **overrides})
-
-
-# Tested settings, per profile and stage.
-PROFILES = {
-    # Ledig et al. 2017: SRResNet 1e6 iterations; SRGAN 2e5 iterations with lr x0.1 halfway.
-    "paper": {"srresnet": dict(iterations=1_000_000, schedule="constant"),
-              "srgan": dict(iterations=200_000, schedule="step", decay_at=[0.5])},
-    # A laptop CPU: a smaller network on small crops, a few minutes. channel_shuffle: the bundled training split
-    # (also what this profile is for) is colour-poor — most of its photos are grey, the others mostly dark or
-    # reddish — so without it the model shifts the colours it never saw (the blue background of grace_hopper, the
-    # sky of rocket): a large-scale error in Y, worse than bicubic's on those photos. Permuting RGB gives exact LR/HR
-    # pairs in every hue (figures in benchmarks/README.md).
-    "cpu-small": {"srresnet": dict(n_channels=32, n_blocks=6, crop_size=64, batch_size=16, iterations=4000, lr=1e-3,
-                                   warmup=100, schedule="cosine", val_every=500, patches_per_image=200, workers=0,
-                                   channel_shuffle=True),
-                  "srgan": dict(n_channels=32, n_blocks=6, crop_size=96, batch_size=8, iterations=100, lr=5e-5,
-                                schedule="step", decay_at=[0.5], val_every=50, d_channels=16, fc_size=128,
-                                patches_per_image=200, workers=0, channel_shuffle=True)},
-    # Under nbgrader (validate, autograde): just enough to show that the student's code trains, in seconds.
-    "grading": {"srresnet": dict(n_channels=8, n_blocks=2, crop_size=48, batch_size=4, iterations=3, lr=1e-3,
-                                 val_every=3, val_images=1, patches_per_image=1, workers=0, amp=False),
-                "srgan": dict(n_channels=8, n_blocks=2, crop_size=48, batch_size=4, iterations=2, lr=1e-4,
-                              val_every=2, val_images=1, d_channels=8, fc_size=16, patches_per_image=1, workers=0,
-                              amp=False)},
-}
-
-
-def default_device():
-    """``cuda`` when a GPU is present, else ``cpu``."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def default_profile() -> str:
-    """``grading`` while nbgrader runs the notebook; else ``$SR_KIT_PROFILE`` when set (e.g. ``grading`` for a
-    smoke run of the whole assignment in a minute); else ``paper`` on a GPU, ``cpu-small`` on a CPU."""
-    if os.environ.get("NBGRADER_EXECUTION"):
-        return "grading"
-    forced = os.environ.get("SR_KIT_PROFILE")
-    if forced:
-        if forced not in PROFILES:
-            raise ValueError(f"SR_KIT_PROFILE={forced!r} is not a profile: use one of {', '.join(PROFILES)}")
-        return forced
-    return "paper" if torch.cuda.is_available() else "cpu-small"
+           "cpu_has_bf16", "train"]
 
 
 class ResumableSampler(torch.utils.data.Sampler):
@@ -156,28 +66,6 @@ class ResumableSampler(torch.utils.data.Sampler):
         self.epoch, self.offset = int(epoch), int(offset)
 
 
-def lr_lambda(cfg: TrainConfig):
-    """Multiplier of the base learning rate at optimiser step ``t`` (warm-up, then the schedule)."""
-    total, warm = max(1, cfg.iterations), cfg.warmup
-    milestones = sorted(int(f * total) for f in cfg.decay_at) if cfg.decay_at else [total // 2]
-
-    def factor(t: int) -> float:
-        if warm and t < warm:
-            return (t + 1) / warm
-        if cfg.schedule == "constant":
-            return 1.0
-        if cfg.schedule == "cosine":
-            p = (t - warm) / max(1, total - warm)
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-        if cfg.schedule == "step":
-            return cfg.gamma if t >= milestones[0] else 1.0
-        if cfg.schedule == "multistep":
-            return cfg.gamma ** sum(t >= m for m in milestones)
-        raise ValueError(f"unknown schedule {cfg.schedule!r}: constant, step, multistep or cosine")
-
-    return factor
-
-
 class _ScaledFeatures(torch.nn.Module):
     """VGG features times a constant (the paper's 1/12.75 rescaling of VGG54 features)."""
 
@@ -187,14 +75,6 @@ class _ScaledFeatures(torch.nn.Module):
 
     def forward(self, x):
         return self.vgg(x) * self.scale
-
-
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bfloat16 (AVX512-BF16 or AMX): bf16 autocast then roughly halves a CPU step."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
 
 
 def _rng_state() -> dict:
@@ -230,24 +110,50 @@ def _validate(model, list_file, device, n_images: int) -> float:
     return float(np.mean([r["psnr"] for r in rows]))
 
 
+def _epoch_kwargs(fn, cfg: TrainConfig) -> dict:
+    """Extra keywords for the student's epoch function: ``pixel_loss`` when it is not the default MSE."""
+    import inspect
+
+    if cfg.pixel_loss == "mse":
+        return {}
+    params = inspect.signature(fn).parameters
+    if "pixel_loss" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise ValueError(f"pixel_loss={cfg.pixel_loss!r} needs your solver's {fn.__name__} to take a pixel_loss "
+                         "argument: add `pixel_loss=\"mse\"` to its parameters and use F.l1_loss when it is \"l1\" "
+                         "(notebook 02 writes solver.py)")
+    return {"pixel_loss": cfg.pixel_loss}
+
+
+def _degraded(chunk, cfg: TrainConfig, first_step: int):
+    """The batches of ``chunk`` with LR remade from HR by :func:`sr_utils.degradation.degrade` (per iteration)."""
+    from .degradation import batch_generator, degrade
+
+    for i, (lr, hr) in enumerate(chunk):
+        yield degrade(hr, cfg.scale, batch_generator(cfg.seed, first_step + i)), hr
+
+
 def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_after: int | None = None,
           progress: bool = True, log=print) -> dict:
     """Train ``cfg.stage`` with ``models``'s networks and ``solver``'s epoch functions into ``out_dir``.
 
-    Writes ``last.pth`` (everything needed to resume), ``best.pth`` (the best validation PSNR so far), ``log.csv``
-    and ``curves.png``. Both checkpoints hold ``model`` (the generator's ``state_dict``), ``arch`` (``"SRResNet"``
-    or ``"Generator"``) and ``model_kwargs``: :func:`sr_utils.checkpoint.load_generator` rebuilds the network.
-    SRGAN starts from ``cfg.srresnet_checkpoint`` (default ``<out_dir>/../srresnet/best.pth``).
+    Writes ``last.pth`` (everything needed to resume), ``best.pth`` (the best validation PSNR so far), ``log.csv``,
+    ``curves.png`` and the run's record (:func:`sr_utils.experiments.record_run`: ``config.json``, the solver and
+    models as used, TensorBoard event files in ``tb/``). Both checkpoints hold ``model`` (the generator's
+    ``state_dict``; its moving average when ``ema_decay`` > 0), ``arch`` (``"SRResNet"`` or ``"Generator"``) and
+    ``model_kwargs``: :func:`sr_utils.checkpoint.load_generator` rebuilds the network. SRGAN starts from
+    ``cfg.srresnet_checkpoint`` (default ``<out_dir>/../srresnet/best.pth``; ``"none"``: from scratch).
 
     ``resume``: continue from ``out_dir/last.pth`` exactly. ``stop_after``: stop after that many steps in this
     call (for tests and time-boxed runs). Returns ``{"step", "best_val_psnr", "out_dir", "val_list", "val_split",
-    "history"}``.
+    "history", "amp"}``.
     """
     from tqdm.auto import tqdm
 
     from .datasets import SRDataset, _keep_batch
+    from .experiments import record_run, tensorboard_writer
     from .lists import default_data_dir, split_name, train_list, validation_list
 
+    cfg.check()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
@@ -277,16 +183,14 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
     arch = "SRResNet" if cfg.stage == "srresnet" else "Generator"
     if cfg.stage == "srresnet":
         nets["model"] = models.SRResNet(**model_kwargs)
-    elif cfg.stage == "srgan":
+    else:
         gen = models.Generator(**model_kwargs)
         init = Path(cfg.srresnet_checkpoint) if cfg.srresnet_checkpoint else out.parent / "srresnet" / "best.pth"
-        if not resume:
+        if not resume and cfg.srresnet_checkpoint != "none":
             ck = load_checkpoint(init)
             gen.initialize_with_srresnet(ck["model"])
         nets["model"] = gen
         nets["discriminator"] = models.Discriminator(n_channels=cfg.d_channels, fc_size=cfg.fc_size)
-    else:
-        raise ValueError(f"unknown stage {cfg.stage!r}: srresnet or srgan")
     for name, net in nets.items():
         if distributed:  # BN statistics over the batch of all processes, as one process would compute them
             from .distributed import convert_sync_batchnorm
@@ -295,36 +199,47 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
         net.to(device)
         if cfg.channels_last:  # faster convolutions with oneDNN (CPU) and cuDNN (tensor cores)
             net.to(memory_format=torch.channels_last)
-        optimizers[name] = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg)) for n, o in optimizers.items()}
-    use_amp = bool(cfg.amp and (cuda or cpu_has_bf16()))
-    # the solver's autocast uses the device default: fp16 on CUDA (needs loss scaling), bf16 on CPU (does not)
-    scalers = {n: torch.amp.GradScaler("cuda") if use_amp and cuda else None for n in nets}
-    for name, opt in optimizers.items():  # per optimiser step: clip before, advance the schedule after
+        rate = cfg.lr_d if name == "discriminator" and cfg.lr_d > 0 else cfg.lr
+        optimizers[name] = torch.optim.Adam(net.parameters(), lr=rate)
+    plateau = Plateau(cfg.gamma, cfg.plateau_patience, cfg.plateau_min_factor) if cfg.schedule == "plateau" else None
+    schedulers = {n: torch.optim.lr_scheduler.LambdaLR(o, lr_lambda(cfg, plateau)) for n, o in optimizers.items()}
+    amp = amp_plan(cfg.amp, cfg.amp_dtype, device)
+    scalers = {n: make_scaler(amp, device, cfg.amp_init_scale) for n in nets}
+    ema = None
+    if cfg.ema_decay > 0:
+        from .ema import WeightEMA
+
+        ema = WeightEMA(nets["model"], cfg.ema_decay)
+    taken = {n: 0 for n in nets}  # optimiser steps really taken (a GradScaler skips those that overflow)
+
+    def after_step(name):
+        schedulers[name].step()
+        taken[name] += 1
+        if ema is not None and name == "model":
+            ema.update(nets["model"])
+
+    for name, opt in optimizers.items():  # per optimiser step: clip before; schedule, count, average after
         if cfg.grad_clip > 0:
             params = list(nets[name].parameters())
             opt.register_step_pre_hook(lambda o, a, k, p=params: torch.nn.utils.clip_grad_norm_(p, cfg.grad_clip))
-        opt.register_step_post_hook(lambda o, a, k, s=schedulers[name]: s.step())
+        opt.register_step_post_hook(lambda o, a, k, n=name: after_step(n))
     train_nets = {n: torch.nn.parallel.DistributedDataParallel(net) if distributed else net
                   for n, net in nets.items()}
     if cfg.compile:
         train_nets = {n: torch.compile(net) for n, net in train_nets.items()}
 
     vgg = None
-    if cfg.stage == "srgan":
-        if cfg.content == "vgg54":
-            from .vgg import TruncatedVGG19, find_vgg19_weights
+    if cfg.stage == "srgan" and cfg.content == "vgg54":
+        from .vgg import TruncatedVGG19, find_vgg19_weights
 
-            if find_vgg19_weights() is None:
-                raise FileNotFoundError(
-                    "VGG54 content loss needs the ImageNet VGG19 weights, which are not on this machine (see "
-                    "sr_utils.vgg for where to put vgg19-dcbb9e9d.pth). Use content=mse for the paper's SRGAN-MSE "
-                    "variant (pixel content loss + adversarial) instead; random VGG features are never used.")
-            vgg = TruncatedVGG19(5, 4, weights="imagenet").to(device)
-            if cfg.vgg_scale != 1.0:
-                vgg = _ScaledFeatures(vgg, cfg.vgg_scale)
-        elif cfg.content != "mse":
-            raise ValueError(f"content must be vgg54 or mse, got {cfg.content!r}")
+        if find_vgg19_weights() is None:
+            raise FileNotFoundError(
+                "VGG54 content loss needs the ImageNet VGG19 weights, which are not on this machine (see "
+                "sr_utils.vgg for where to put vgg19-dcbb9e9d.pth). Use content=mse for the paper's SRGAN-MSE "
+                "variant (pixel content loss + adversarial) instead; random VGG features are never used.")
+        vgg = TruncatedVGG19(5, 4, weights="imagenet").to(device)
+        if cfg.vgg_scale != 1.0:
+            vgg = _ScaledFeatures(vgg, cfg.vgg_scale)
 
     step, best, history = 0, -math.inf, []
     if resume:
@@ -335,56 +250,87 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
             schedulers[n].load_state_dict(ck["schedulers"][n])
             if scalers[n] is not None and ck["scalers"].get(n):
                 scalers[n].load_state_dict(ck["scalers"][n])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
+        if plateau is not None:
+            plateau.load_state_dict(ck["plateau"])
         step, best, history = ck["step"], ck["best"], ck["history"]
         sampler.set_state(*ck["sampler"])
         _set_rng_state(ck["rng"])
         log(f"resumed {cfg.stage} at step {step} from {out / 'last.pth'}")
+    selected = ema.module if ema is not None else nets["model"]  # what is validated and saved as `model`
 
     def save(path):
-        save_checkpoint(path, model=nets["model"].state_dict(), arch=arch, model_kwargs=model_kwargs,
+        save_checkpoint(path, model=selected.state_dict(), arch=arch, model_kwargs=model_kwargs,
                         nets={n: m.state_dict() for n, m in nets.items()},
                         optimizers={n: o.state_dict() for n, o in optimizers.items()},
                         schedulers={n: s.state_dict() for n, s in schedulers.items()},
                         scalers={n: (s.state_dict() if s is not None else {}) for n, s in scalers.items()},
+                        ema=ema.state_dict() if ema is not None else {},
+                        plateau=plateau.state_dict() if plateau is not None else {},
                         step=step, best=best, history=history, sampler=list(sampler.state()), rng=_rng_state(),
                         config=asdict(cfg), val_list=str(vlist), val_split=val_split)
 
+    writer = None
+    if rank == 0:
+        record_run(out, cfg, models, solver, amp=amp.name, val_split=val_split)
+        writer = tensorboard_writer(out, purge_step=step if resume else None)
     batch_iter = _batches(loader, sampler, dataset)
     end = cfg.iterations if stop_after is None else min(cfg.iterations, step + stop_after)
     bar = tqdm(total=end, initial=step, desc=cfg.stage, unit="it", disable=not progress or rank != 0)
-    while step < end:
-        n = min(cfg.val_every - step % cfg.val_every, end - step)
-        chunk = itertools.islice(batch_iter, n)
-        t0 = time.perf_counter()
-        if cfg.stage == "srresnet":
-            losses = {"mse": solver.train_srresnet_epoch(train_nets["model"], chunk, optimizers["model"], device,
-                                                         amp=use_amp, scaler=scalers["model"])}
-        else:
-            losses = solver.train_srgan_epoch(train_nets["model"], train_nets["discriminator"], vgg, chunk,
-                                              optimizers["model"], optimizers["discriminator"], device,
-                                              beta=cfg.beta, amp=use_amp, scaler_g=scalers["model"],
-                                              scaler_d=scalers["discriminator"])
-        step += n
-        bar.update(n)
-        row = {"step": step, **{k: float(v) for k, v in losses.items()},
-               "lr": optimizers["model"].param_groups[0]["lr"], "sec_per_it": (time.perf_counter() - t0) / n}
-        if rank == 0 and (step % cfg.val_every == 0 or step == cfg.iterations):
-            row["val_psnr"] = _validate(nets["model"], vlist, device, cfg.val_images)
-            if row["val_psnr"] > best:
-                best = row["val_psnr"]
-                save(out / "best.pth")
-        history.append(row)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "sec_per_it")})
-        if rank == 0:
-            save(out / "last.pth")
-            _write_log(out / "log.csv", history)
+    with autocast_dtype(device.type, amp.dtype):
+        while step < end:
+            n = min(cfg.val_every - step % cfg.val_every, end - step)
+            pretraining = step < cfg.g_pretrain  # SRGAN: the generator alone, on the pixel loss, first
+            if pretraining:
+                n = min(n, cfg.g_pretrain - step)
+            chunk = itertools.islice(batch_iter, n)
+            if cfg.degradation == "realistic":
+                chunk = _degraded(chunk, cfg, step)
+            t0, before = time.perf_counter(), dict(taken)
+            if cfg.stage == "srresnet" or pretraining:
+                fn = solver.train_srresnet_epoch
+                losses = {cfg.pixel_loss: fn(train_nets["model"], chunk, optimizers["model"], device,
+                                             amp=amp.enabled, scaler=scalers["model"], **_epoch_kwargs(fn, cfg))}
+            else:
+                fn = solver.train_srgan_epoch
+                losses = fn(train_nets["model"], train_nets["discriminator"], vgg, chunk, optimizers["model"],
+                            optimizers["discriminator"], device, beta=cfg.beta, amp=amp.enabled,
+                            scaler_g=scalers["model"], scaler_d=scalers["discriminator"], **_epoch_kwargs(fn, cfg))
+            step += n
+            bar.update(n)
+            row = {"step": step, **{k: float(v) for k, v in losses.items()},
+                   "lr": optimizers["model"].param_groups[0]["lr"], "sec_per_it": (time.perf_counter() - t0) / n}
+            if scalers["model"] is not None:
+                row["amp_skipped"] = n - (taken["model"] - before["model"])
+                row["amp_scale"] = float(scalers["model"].get_scale())
+            if rank == 0 and (step % cfg.val_every == 0 or step == cfg.iterations):
+                row["val_psnr"] = _validate(selected, vlist, device, cfg.val_images)
+                if plateau is not None and plateau.update(row["val_psnr"]):
+                    log(f"validation PSNR has not improved for {cfg.plateau_patience} validations: "
+                        f"learning rate x{cfg.gamma}")
+                if row["val_psnr"] > best:
+                    best = row["val_psnr"]
+                    save(out / "best.pth")
+            history.append(row)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "sec_per_it")})
+            if rank == 0:
+                save(out / "last.pth")
+                _write_log(out / "log.csv", history)
+                if writer is not None:
+                    for key, value in row.items():
+                        if key != "step" and math.isfinite(value):
+                            writer.add_scalar(key if key.startswith("val_") else f"train/{key}", value, step)
+                    writer.flush()
     bar.close()
+    if writer is not None:
+        writer.close()
     if rank == 0 and history:
         from .plotting import plot_training
 
         plot_training(history, title=cfg.stage, path=out / "curves.png")
     return {"step": step, "best_val_psnr": best, "out_dir": str(out), "val_list": str(vlist),
-            "val_split": val_split, "history": history}
+            "val_split": val_split, "history": history, "amp": amp.name}
 
 
 def _write_log(path: Path, history: list[dict]) -> None:

@@ -36,6 +36,8 @@ def _help_argv(words: list[str]) -> list[str] | None:
         return [sys.executable, "-m", module, *sub, "--help"]
     if head in ("python", "python3") and words[1].endswith(".py"):
         return [sys.executable, str(REPO / words[1]), "--help"]
+    if head == "tensorboard":
+        return [str(BIN / head), "--help"]
     if head in ("nbgrader", "jupyter", "sr-kit", "sr-data"):
         sub = [w for w in words[1:3] if not w.startswith("-")][:1 if head != "jupyter" else 1]
         return [str(BIN / head), *sub, "--help"]

@@ -37,12 +37,24 @@ def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(img, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)[0]
 
 
+def _jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
+    """``(3, h, w)`` float in [0, 1] through an 8-bit JPEG at ``quality`` (PIL, 4:2:0 chroma like most cameras)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    pixels = (img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    with Image.open(buf) as im:
+        return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1).contiguous()
+
+
 def degrade(hr: torch.Tensor, scale: int, generator: torch.Generator) -> torch.Tensor:
     """LR images made from ``hr``: ``(N, 3, H, W)`` float32 RGB in [-1, 1] (the trainer's HR batches, CPU) ->
     ``(N, 3, H/scale, W/scale)`` float32 RGB in [0, 1] (like the LR batches), each image with its own random Gaussian
     blur, antialiased bicubic downscale, Gaussian noise and JPEG compression (ranges: module constants)."""
-    from torchvision.io import decode_jpeg, encode_jpeg
-
     if hr.ndim != 4 or hr.shape[1] != 3:
         raise ValueError(f"hr must be (N, 3, H, W), got {tuple(hr.shape)}")
     out = []
@@ -54,6 +66,5 @@ def degrade(hr: torch.Tensor, scale: int, generator: torch.Generator) -> torch.T
         noise = NOISE_SIGMA[0] + u[1] * (NOISE_SIGMA[1] - NOISE_SIGMA[0])
         lr = lr + noise * torch.randn(lr.shape, generator=generator)
         quality = int(round(JPEG_QUALITY[0] + u[2] * (JPEG_QUALITY[1] - JPEG_QUALITY[0])))
-        as_bytes = (lr.clamp(0, 1) * 255).round().to(torch.uint8)
-        out.append(decode_jpeg(encode_jpeg(as_bytes, quality=quality)).float() / 255)
+        out.append(_jpeg(lr, quality))
     return torch.stack(out)

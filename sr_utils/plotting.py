@@ -44,10 +44,10 @@ def plot_training(history: Sequence[Mapping[str, float]], title: str = "training
     fig = Figure(figsize=(10, 3.5))
     axes = fig.subplots(1, 2)
     if history:
-        steps = [r["step"] for r in history]
-        for key in (k for k in history[0] if k not in _NOT_LOSSES):
-            values = [r[key] for r in history]
-            axes[0].plot(steps, values, marker="o" if len(values) < 30 else None, label=key)
+        # rows may differ in their losses (SRGAN's generator pre-training logs only the pixel loss)
+        for key in dict.fromkeys(k for r in history for k in r if k not in _NOT_LOSSES):
+            points = [(r["step"], r[key]) for r in history if key in r]
+            axes[0].plot(*zip(*points), marker="o" if len(points) < 30 else None, label=key)
         if all(r[k] > 0 for r in history for k in r if k not in _NOT_LOSSES):
             axes[0].set_yscale("log")
         axes[0].legend()

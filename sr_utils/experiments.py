@@ -21,7 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 __all__ = ["DEFAULT_ROOT", "EXPERIMENTS_ROOT", "run_dir", "record_run", "tensorboard_writer", "list_runs",
-           "select", "runs_table", "plot_runs", "attempts_rows", "write_attempts"]
+           "select", "runs_table", "plot_runs", "attempts_rows", "write_attempts", "train_variant",
+           "show_runs", "evaluate_runs"]
 
 DEFAULT_ROOT = "checkpoints"
 EXPERIMENTS_ROOT = "experiments"
@@ -228,3 +229,54 @@ def write_attempts(rows: list[dict], out_dir) -> dict:
     atomic_write_bytes(out / "attempts.md", md.encode())
     atomic_write_bytes(out / "attempts.csv", buf.getvalue().encode())
     return {"md": md, "paths": [out / "attempts.md", out / "attempts.csv"]}
+
+
+# --- notebook helpers -------------------------------------------------------------------------------------------
+
+def train_variant(name: str, base, models, solver, progress: bool = True, **changes) -> dict:
+    """Train a named variant of ``base`` (a :class:`~sr_utils.config.TrainConfig`) with ``changes`` (field names
+    checked) into ``experiments/<name>/<stage>/`` (under ``.grading-run/`` while nbgrader runs the notebook).
+    An SRGAN variant starts from ``experiments/<name>/srresnet/best.pth`` when that exists, else from the default
+    run's SRResNet. Returns :func:`sr_utils.trainer.train`'s result. One line in a notebook::
+
+        l1_run = train_variant("l1", srresnet_config, models, solver, pixel_loss="l1", note="L1 loss")
+    """
+    from dataclasses import fields, replace
+
+    from .notebook import output_path
+    from .trainer import train
+
+    known = {f.name for f in fields(base)}
+    wrong = sorted(set(changes) - known)
+    if wrong:
+        raise ValueError(f"unknown setting(s) {', '.join(wrong)}; known: {', '.join(sorted(known))}")
+    cfg = replace(base, **changes)
+    out = output_path(run_dir(name, cfg.stage))
+    if cfg.stage == "srgan" and not cfg.srresnet_checkpoint and not (out.parent / "srresnet" / "best.pth").is_file():
+        cfg = replace(cfg, srresnet_checkpoint=str(output_path(f"{DEFAULT_ROOT}/srresnet/best.pth")))
+    return train(cfg, out, models, solver, progress=progress)
+
+
+def show_runs(names=(), folder=None):
+    """The runs table (Markdown) and their validation curves (a Figure), for a notebook cell:
+    ``display(*show_runs())``. ``names``: runs to show (``name`` or ``name/stage``; default all)."""
+    from IPython.display import Markdown
+
+    from .notebook import output_path
+
+    runs = select(list_runs(folder if folder is not None else output_path(".")), list(names))
+    return Markdown(runs_table(runs)), plot_runs(runs)
+
+
+def evaluate_runs(names, models, test_sets, folder=None, out_dir=None) -> dict:
+    """Score the chosen runs' ``best.pth`` on ``test_sets`` and write ``results/attempts.md``/``.csv`` and
+    ``attempts_curves.png`` (handed in; under ``.grading-run/`` while grading). Returns :func:`write_attempts`'s
+    result plus ``rows``."""
+    from .notebook import output_path
+
+    runs = select(list_runs(folder if folder is not None else output_path(".")), list(names))
+    out = Path(out_dir) if out_dir is not None else output_path("results")
+    rows = attempts_rows(runs, models, test_sets)
+    written = write_attempts(rows, out)
+    plot_runs(runs, path=out / "attempts_curves.png")
+    return {**written, "rows": rows}

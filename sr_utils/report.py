@@ -1,5 +1,5 @@
 """The report of a run folder: ``course/report_template.md``'s sections filled from what the run wrote
-(configurations, curves, tables, the Set5 comparison)."""
+(configurations, curves, tables, the Set5 comparison, the table of attempts from ``results/attempts.md``)."""
 from __future__ import annotations
 
 import json
@@ -41,6 +41,18 @@ def write_report(run_dir, out_path=None) -> Path:
     parts += ["", "## 4. Set5 results", ""]
     if (run / "comparison.png").is_file():
         parts.append("![comparison](comparison.png)")
-    parts += ["", "## 5. What was tried", "", "*(to be written by the author)*", ""]
+    parts += ["", "## 5. What was tried", ""]
+    attempts = next((p for p in (run / "results" / "attempts.md", run.parent / "results" / "attempts.md")
+                     if p.is_file()), None)
+    if attempts is not None:  # written by `python -m sr_utils attempts` from the runs the author chose
+        parts += [attempts.read_text().strip(), ""]
+        if (attempts.parent / "attempts_curves.png").is_file():
+            import os
+
+            rel = os.path.relpath(attempts.parent / "attempts_curves.png", out.parent)
+            parts += [f"![validation PSNR of the attempts]({Path(rel).as_posix()})", ""]
+    else:
+        parts += ["*(run `python -m sr_utils attempts RUN...` for the table of attempts)*", ""]
+    parts += ["*(what each attempt tried and why, what worked: to be written by the author)*", ""]
     out.write_text("\n".join(parts))
     return out

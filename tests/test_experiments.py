@@ -104,3 +104,25 @@ def test_tensorboard_serves_the_scalars_of_a_run_folder(runs):
     else:
         pytest.fail(f"TensorBoard at {url} did not serve val_psnr")
     assert [(step, pytest.approx(value, abs=1e-4)) for _, step, value in data] == logged
+
+
+def test_notebook_helpers_train_a_variant_and_respect_the_grading_folder(tmp_path, data_dir, monkeypatch):
+    from sr_utils.experiments import evaluate_runs, show_runs, train_variant
+    from sr_utils.lists import test_lists
+    from sr_utils.trainer import TrainConfig
+
+    models, solver = load_reference()
+    base = TrainConfig.from_profile("grading", "srresnet", data_dir=str(data_dir))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="unknown setting"):
+        train_variant("x", base, models, solver, learning_rate=1.0)
+    train_variant("v", base, models, solver, progress=False, lr=0.01)
+    assert (tmp_path / "experiments/v/srresnet/best.pth").is_file()
+    table, figure = show_runs()
+    assert "| v | srresnet |" in table.data and figure.axes[0].lines
+    done = evaluate_runs(["v"], models, test_lists(data_dir))
+    assert (tmp_path / "results/attempts.md").is_file() and done["rows"][0]["name"] == "v"
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    train_variant("w", base, models, solver, progress=False)
+    assert (tmp_path / ".grading-run/experiments/w/srresnet/best.pth").is_file()
+    assert not (tmp_path / "experiments/w").exists(), "grading never writes next to the student's runs"

@@ -150,7 +150,7 @@ def test_the_optional_schedule_cell_runs_as_released_and_writes_a_new_run_folder
     exec(compile(_src(cell), "<schedule_code>", "exec"), namespace)  # as released: nothing runs, nothing raises
     assert namespace["RUN_MY_SCHEDULE"] is False
     text = "\n".join(_src(c) for c in json.loads((RELEASE / "03_train.ipynb").read_text())["cells"])
-    assert 'output_path("checkpoints/srresnet-longer")' in text
+    assert 'train_variant("l1", srresnet_config' in text, "the notebook shows a variant launched in one line"
     reference = _src(_cell(SOURCE / "03_train.ipynb", "schedule_code"))
-    assert 'output_path("checkpoints/srresnet-longer")' in reference
+    assert 'train_variant("longer", srresnet_config' in reference, "a named run: experiments/longer/srresnet/"
     assert 'output_path("checkpoints/srresnet")' not in reference, "the improvement must not overwrite the baseline"

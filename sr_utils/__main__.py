@@ -7,6 +7,7 @@
     report          fill the report template from a run folder
     runs            list training runs (default and named experiments) and plot their validation curves
     attempts        the report's table of attempts: chosen runs scored on the test sets (results/attempts.md)
+    benchmark-inference  parameters, FLOPs, ms per Set5-sized image and per 1080p frame, tiled and untiled
     gpu-check       a few AMP + channels_last iterations of each stage, resume equality, memory, speed (exit 0/1)
 
 Training, evaluation and super-resolution use the ``models.py``/``solver.py`` you name with --models/--solver
@@ -108,6 +109,15 @@ def _generators(pairs, models) -> dict:
     return nets
 
 
+def _lpips(args):
+    """The LPIPS metric when --lpips was given (it says where to put the backbone weights when they are missing)."""
+    if not getattr(args, "lpips", False):
+        return None
+    from .lpips_metric import LPIPSMetric
+
+    return LPIPSMetric()
+
+
 def _evaluate(args, default_modules) -> int:
     from .evaluation import evaluate_methods, methods_for
     from .lists import default_data_dir, split_name, test_lists, validation_list
@@ -115,7 +125,7 @@ def _evaluate(args, default_modules) -> int:
 
     data = args.data_dir or default_data_dir()
     nets = _generators(args.checkpoint, _module(args.models, "models", default_modules)) if args.checkpoint else {}
-    rows = evaluate_methods(methods_for(nets, tile=args.tile), test_lists(data))
+    rows = evaluate_methods(methods_for(nets, tile=args.tile), test_lists(data), lpips=_lpips(args))
     try:
         val_split = split_name(validation_list(data))
     except FileNotFoundError:
@@ -161,11 +171,22 @@ def _attempts(args, default_modules) -> int:
 
     runs = select(list_runs(args.folder), args.names)
     models = _module(args.models, "models", default_modules)
-    rows = attempts_rows(runs, models, test_lists(args.data_dir or default_data_dir()))
+    rows = attempts_rows(runs, models, test_lists(args.data_dir or default_data_dir()), lpips=_lpips(args))
     written = write_attempts(rows, args.out)
     plot_runs(runs, path=args.out / "attempts_curves.png")
     print(written["md"])
     print("written:", ", ".join(str(p) for p in [*written["paths"], args.out / "attempts_curves.png"]))
+    return 0
+
+
+def _benchmark_inference(args, default_modules) -> int:
+    from .speed import benchmark_inference, write_speed
+
+    net = _generators([f"model={args.checkpoint}"], _module(args.models, "models", default_modules))["model"]
+    rows = benchmark_inference(net, tile=args.tile, repeats=args.repeats)
+    paths = write_speed(rows, args.out)
+    print(paths[0].read_text())
+    print("written:", ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -215,6 +236,8 @@ def build_parser(prog: str = _PROG, description: str = __doc__) -> argparse.Argu
     p.add_argument("--checkpoint", nargs="*", metavar="LABEL=PATH", help="e.g. SRResNet=checkpoints/srresnet/best.pth")
     p.add_argument("--out", type=Path, default=Path("results/eval"))
     p.add_argument("--tile", type=int, default=None, help="tiled inference with this LR tile size")
+    p.add_argument("--lpips", action="store_true", help="add LPIPS (needs the lpips package and AlexNet weights, "
+                                                        "see sr_utils.lpips_metric)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("super-resolve", help="super-resolve an image or a folder")
@@ -238,7 +261,17 @@ def build_parser(prog: str = _PROG, description: str = __doc__) -> argparse.Argu
     p.add_argument("--folder", type=Path, default=Path("."), help="the folder holding checkpoints/ and experiments/")
     p.add_argument("--out", type=Path, default=Path("results"), help="writes attempts.md, attempts.csv and "
                                                                      "attempts_curves.png here (handed in)")
+    p.add_argument("--lpips", action="store_true", help="add LPIPS to the test columns (see sr_utils.lpips_metric)")
     p.set_defaults(func=_attempts)
+
+    p = sub.add_parser("benchmark-inference", help="parameters, FLOPs and ms per image (Set5-sized, 1080p), tiled "
+                                                   "and untiled, on this device")
+    modules_args(p, solver=False)
+    p.add_argument("checkpoint", type=Path, help="e.g. checkpoints/srresnet/best.pth")
+    p.add_argument("--tile", type=int, default=128, help="LR tile size of the tiled runs")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median; after a warm-up)")
+    p.add_argument("--out", type=Path, default=Path("results"), help="writes inference_speed.{md,csv,png} here")
+    p.set_defaults(func=_benchmark_inference)
 
     p = sub.add_parser("gpu-check", help="check the GPU path before class: AMP, channels_last, resume, memory, speed")
     modules_args(p, solver=True)

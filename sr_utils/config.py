@@ -63,6 +63,7 @@ class TrainConfig:
     vgg_scale: float = 1.0  # 1/12.75 in the paper
     val_every: int = 1000
     val_images: int = 5
+    val_lpips: bool = False  # also LPIPS at each validation (needs lpips + AlexNet weights, sr_utils.lpips_metric)
     amp: bool = True  # mixed precision: CUDA (fp16 + GradScaler, or bf16), CPUs with native bf16
     amp_dtype: str = "auto"  # "float16" (with GradScaler, also on CPU), "bfloat16", "auto" (see sr_utils.amp)
     amp_init_scale: float = 65536.0  # GradScaler's first loss scale (PyTorch's default 2**16)

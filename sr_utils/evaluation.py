@@ -38,9 +38,11 @@ def methods_for(nets: Mapping[str, object], scale: int = 4, tile: int | None = N
     return {"bicubic": bicubic(scale), **{label: model_upscaler(net, tile=tile) for label, net in nets.items()}}
 
 
-def evaluate_split(upscale: Upscale, list_file, progress: bool = True, limit: int | None = None) -> list[dict]:
+def evaluate_split(upscale: Upscale, list_file, progress: bool = True, limit: int | None = None,
+                   lpips=None) -> list[dict]:
     """Per-image ``{"image", "psnr", "ssim"}`` of ``upscale`` over a prepared split (its first ``limit`` images
-    when given). HR is the list's modcropped ground truth; PSNR/SSIM on Y, ``scale`` pixels shaved."""
+    when given). HR is the list's modcropped ground truth; PSNR/SSIM on Y, ``scale`` pixels shaved. With ``lpips``
+    (a :class:`sr_utils.lpips_metric.LPIPSMetric`) rows also hold ``"lpips"`` (RGB, same shave; lower is better)."""
     from tqdm.auto import tqdm
 
     from .datasets import SREvalDataset
@@ -50,18 +52,21 @@ def evaluate_split(upscale: Upscale, list_file, progress: bool = True, limit: in
     rows = []
     for i in tqdm(range(n), desc=f"evaluate {ds.split}", disable=not progress, leave=False):
         name, lr, hr = ds[i]
-        p, s = evaluate_sr(upscale(lr), hr, ds.scale)
+        sr = upscale(lr)
+        p, s = evaluate_sr(sr, hr, ds.scale)
         rows.append({"image": name, "psnr": p, "ssim": s})
+        if lpips is not None:
+            rows[-1]["lpips"] = lpips.distance(sr, hr, shave=ds.scale)
     return rows
 
 
 def evaluate_methods(methods: Mapping[str, Upscale], test_sets: Mapping[str, object],
-                     progress: bool = True) -> list[dict]:
-    """Per-image rows ``{"set", "method", "image", "psnr", "ssim"}`` of every method on every split."""
+                     progress: bool = True, lpips=None) -> list[dict]:
+    """Per-image rows ``{"set", "method", "image", "psnr", "ssim"[, "lpips"]}`` of every method on every split."""
     return [{"set": set_name, "method": method, **row}
             for set_name, list_file in test_sets.items()
             for method, upscale in methods.items()
-            for row in evaluate_split(upscale, list_file, progress=progress)]
+            for row in evaluate_split(upscale, list_file, progress=progress, lpips=lpips)]
 
 
 def mean_rows(rows: list[dict]) -> list[dict]:
@@ -72,6 +77,8 @@ def mean_rows(rows: list[dict]) -> list[dict]:
         mine = [r for r in rows if (r["set"], r["method"]) == (s, m)]
         out.append({"set": s, "method": m, "psnr": float(np.mean([r["psnr"] for r in mine])),
                     "ssim": float(np.mean([r["ssim"] for r in mine]))})
+        if all("lpips" in r for r in mine):
+            out[-1]["lpips"] = float(np.mean([r["lpips"] for r in mine]))
     return out
 
 

@@ -182,7 +182,7 @@ def plot_runs(runs: list[dict], path=None, title: str = "validation Y-PSNR"):
     return fig
 
 
-def attempts_rows(runs: list[dict], models, test_sets: dict) -> list[dict]:
+def attempts_rows(runs: list[dict], models, test_sets: dict, lpips=None) -> list[dict]:
     """One row per run: its summary and, per test set, the mean Y-PSNR/SSIM of its ``best.pth`` (built with
     ``models``) on the contract's LR images — also for realistic-degradation runs, whose task differs."""
     from .checkpoint import load_generator
@@ -191,10 +191,11 @@ def attempts_rows(runs: list[dict], models, test_sets: dict) -> list[dict]:
     rows = []
     for r in runs:
         net = load_generator(r["path"] / "best.pth", models)
-        means = mean_rows(evaluate_methods({"model": model_upscaler(net)}, test_sets, progress=False))
+        means = mean_rows(evaluate_methods({"model": model_upscaler(net)}, test_sets, progress=False, lpips=lpips))
         rows.append({**{k: r[k] for k in ("name", "stage", "task", "changes", "note", "steps", "best_step",
                                           "best_val_psnr", "time_s", "val_split")},
-                     "test": {m["set"]: (m["psnr"], m["ssim"]) for m in means}})
+                     "test": {m["set"]: (m["psnr"], m["ssim"], *([m["lpips"]] if "lpips" in m else []))
+                              for m in means}})
     return rows
 
 
@@ -204,14 +205,16 @@ def write_attempts(rows: list[dict], out_dir) -> dict:
     from .files import atomic_write_bytes
 
     sets = list(dict.fromkeys(s for r in rows for s in r["test"]))
+    lpips = any(len(v) == 3 for r in rows for v in r["test"].values())
     head = ["run", "stage", "task", "what changed", "best iteration", "val PSNR (dB)"] + \
-        [f"{s} PSNR / SSIM" for s in sets] + ["time (min)"]
+        [f"{s} PSNR / SSIM" + (" / LPIPS" if lpips else "") for s in sets] + ["time (min)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     table = []
     for r in rows:
         changed = "; ".join(x for x in (r["changes"], r["note"]) if x) or "(default run)"
         cells = [r["name"], r["stage"], r["task"], changed, str(r["best_step"]), f"{r['best_val_psnr']:.2f}"] + \
-            [f"{r['test'][s][0]:.2f} / {r['test'][s][1]:.4f}" if s in r["test"] else "-" for s in sets] + \
+            [" / ".join([f"{r['test'][s][0]:.2f}", *(f"{v:.4f}" for v in r["test"][s][1:])]) if s in r["test"] else "-"
+             for s in sets] + \
             [f"{r['time_s'] / 60:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
         table.append(dict(zip(head, cells)))

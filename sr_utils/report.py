@@ -54,5 +54,12 @@ def write_report(run_dir, out_path=None) -> Path:
     else:
         parts += ["*(run `python -m sr_utils attempts RUN...` for the table of attempts)*", ""]
     parts += ["*(what each attempt tried and why, what worked: to be written by the author)*", ""]
+    speed = next((p for p in (run / "results", run.parent / "results") if (p / "inference_speed.md").is_file()), None)
+    if speed is not None:  # written by `python -m sr_utils benchmark-inference`
+        import os
+
+        rel = Path(os.path.relpath(speed / "inference_speed.png", out.parent)).as_posix()
+        parts += ["## 6. Inference speed", "", (speed / "inference_speed.md").read_text().strip(), "",
+                  f"![inference time]({rel})", ""]
     out.write_text("\n".join(parts))
     return out

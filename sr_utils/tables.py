@@ -22,7 +22,7 @@ def markdown_table(rows: Sequence[Mapping], columns: Iterable[str], mean_row: bo
                    caption: str | None = None) -> str:
     """A Markdown table of ``rows`` (PSNR with 2 decimals, SSIM with 4), optionally with a mean row."""
     columns = list(columns)
-    fmt = {"psnr": "{:.2f}", "ssim": "{:.4f}"}
+    fmt = {"psnr": "{:.2f}", "ssim": "{:.4f}", "lpips": "{:.4f}"}
 
     def cell(col, value):
         return fmt.get(col, "{}").format(value) if isinstance(value, float) else str(value)
@@ -61,7 +61,10 @@ def write_tables(rows: list[dict], out_dir, scale: int = 4, validation_split: st
     note = convention_note(scale)
     if validation_split and any(r["set"] == validation_split for r in rows):
         note += f" {validation_split} chose the saved model (best.pth): it is a validation, not a test, result."
-    md = markdown_table(means, ["set", "method", "psnr", "ssim"], mean_row=False, caption=note)
+    columns = ["set", "method", "psnr", "ssim"] + (["lpips"] if means and all("lpips" in r for r in means) else [])
+    if "lpips" in columns:
+        note += " LPIPS (AlexNet v0.1, RGB, same shave): lower is better."
+    md = markdown_table(means, columns, mean_row=False, caption=note)
 
     def tex(text: str) -> str:
         return text.replace("_", "\\_")
@@ -70,9 +73,9 @@ def write_tables(rows: list[dict], out_dir, scale: int = 4, validation_split: st
     lines += [f"{tex(r['set'])} & {tex(r['method'])} & {r['psnr']:.2f} & {r['ssim']:.4f} \\\\" for r in means]
     lines += [r"\hline", r"\end{tabular}", "% " + note]
     out = Path(out_dir)
-    files = {"table.md": md + "\n", "table.csv": _csv_text(means, ["set", "method", "psnr", "ssim"]),
+    files = {"table.md": md + "\n", "table.csv": _csv_text(means, columns),
              "table.tex": "\n".join(lines) + "\n",
-             "per_image.csv": _csv_text(rows, ["set", "method", "image", "psnr", "ssim"])}
+             "per_image.csv": _csv_text(rows, ["set", "method", "image", *columns[2:]])}
     for name, text in files.items():
         atomic_write_bytes(out / name, text.encode())
     return {"md": md, "paths": [out / name for name in files]}

@@ -103,11 +103,15 @@ def _batches(loader, sampler, dataset):
         sampler.set_state(sampler.epoch + 1, 0)
 
 
-def _validate(model, list_file, device, n_images: int) -> float:
+def _validate(model, list_file, device, n_images: int, lpips=None) -> dict:
+    """``{"val_psnr"[, "val_ssim", "val_lpips"]}``: means over the first ``n_images`` of the validation split."""
     from .evaluation import evaluate_split, model_upscaler
 
-    rows = evaluate_split(model_upscaler(model, device), list_file, progress=False, limit=n_images)
-    return float(np.mean([r["psnr"] for r in rows]))
+    rows = evaluate_split(model_upscaler(model, device), list_file, progress=False, limit=n_images, lpips=lpips)
+    out = {"val_psnr": float(np.mean([r["psnr"] for r in rows]))}
+    if lpips is not None:
+        out.update(val_ssim=float(np.mean([r["ssim"] for r in rows])), val_lpips=float(np.mean([r["lpips"] for r in rows])))
+    return out
 
 
 def _epoch_kwargs(fn, cfg: TrainConfig) -> dict:
@@ -271,6 +275,11 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
                         step=step, best=best, history=history, sampler=list(sampler.state()), rng=_rng_state(),
                         config=asdict(cfg), val_list=str(vlist), val_split=val_split)
 
+    lpips = None
+    if cfg.val_lpips and rank == 0:  # fails here, before training, when the package or the weights are missing
+        from .lpips_metric import LPIPSMetric
+
+        lpips = LPIPSMetric(device=device)
     writer = None
     if rank == 0:
         record_run(out, cfg, models, solver, amp=amp.name, val_split=val_split)
@@ -305,7 +314,7 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
                 row["amp_skipped"] = n - (taken["model"] - before["model"])
                 row["amp_scale"] = float(scalers["model"].get_scale())
             if rank == 0 and (step % cfg.val_every == 0 or step == cfg.iterations):
-                row["val_psnr"] = _validate(selected, vlist, device, cfg.val_images)
+                row.update(_validate(selected, vlist, device, cfg.val_images, lpips))
                 if plateau is not None and plateau.update(row["val_psnr"]):
                     log(f"validation PSNR has not improved for {cfg.plateau_patience} validations: "
                         f"learning rate x{cfg.gamma}")

@@ -6,7 +6,8 @@ reported and their MOS, and the class's perception-distortion plot.
 
 PSNR/SSIM follow the kit's convention (``sr_utils.metrics.evaluate_sr``: Y channel, 4 px shaved, MATLAB SSIM), means
 over the split's images. The reported numbers are the ``SRGAN`` row of the student's ``results/test_table.csv`` for
-the same split (notebook 05 writes the SRGAN images to ``submission/set5/``, ``submission/samples/`` without Set5); a difference over 0.05 dB is flagged.
+the same split (notebook 05 writes the SRGAN images to ``submission/set5/``, ``submission/samples/`` without Set5); a difference over 0.05 dB is flagged,
+and so is a reported number that is not finite (``nan``, ``inf``). Every CSV cell is formula-safe.
 The plot puts PSNR (distortion) against MOS (perception), with bicubic, the reference models and the HR as landmarks.
 Writes ``class_results.{csv,md,html}`` and ``perception_distortion.png`` (default ``course/grades/class_results/``).
 """
@@ -92,7 +93,10 @@ def class_table(src: Path, ref, study_dir: Path | None = None, assignment: str =
             row["note"] = "; ".join(x for x in (row["note"], reported) if x)
         else:
             row["reported_psnr"], row["reported_ssim"] = reported
-            if row["psnr"] != "":
+            if not all(math.isfinite(v) for v in reported):  # nan/inf compare False with any tolerance
+                row["flag"] = "NOT FINITE"
+                row["note"] = "; ".join(x for x in (row["note"], "reported PSNR/SSIM is not a finite number") if x)
+            elif row["psnr"] != "":
                 row["psnr_diff"] = row["reported_psnr"] - row["psnr"]
                 row["flag"] = "DIFFERS" if abs(row["psnr_diff"]) > TOLERANCE_DB else ""
         m = mos.get(f"student:{student}")
@@ -174,10 +178,9 @@ def write_class_results(rows: list[dict], marks: list[dict], label: str, out_dir
     out.mkdir(parents=True, exist_ok=True)
     paths = {k: out / f"class_results.{k}" for k in ("csv", "md", "html")}
     paths["png"] = plot(rows, marks, label, out / "perception_distortion.png")
-    with open(paths["csv"], "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=[*FIELDS, "split"])
-        w.writeheader()
-        w.writerows({**r, "split": label} for r in rows)
+    from course.mos.csvsafe import write_csv
+
+    write_csv(paths["csv"], [*FIELDS, "split"], ({**r, "split": label} for r in rows))  # formula-safe, atomic
     head = ["student", "PSNR", "SSIM", "reported PSNR", "reported SSIM", "diff (dB)", "flag", "MOS", "95 % CI", "note"]
 
     def cells(r):

@@ -21,6 +21,8 @@ EXPECTED = {
     "gina": "identical to the image of hank", "hank": "identical to the image of gina",
     "ivan": "symbolic link",       # one image is a symlink to alice's
     "judy": "not a decodable PNG",  # a JPEG named .png
+    "oscar": "identical to the HR original",   # hands in the originals
+    "peggy": "not consistent with its LR image",  # another photo, scaled to the right size
     "mallory": "symbolic link",    # the whole student folder is a link
 }
 
@@ -49,7 +51,7 @@ def make_class(ref, root: Path, layout: str | None = None) -> dict[str, Path]:
         for name in ref.names:
             img = student_image(ref, name, 3 + k)
             if student in ("gina", "hank"):
-                img = student_image(ref, name, 40)
+                img = student_image(ref, name, 2)  # plausible (consistent with the LR image), and the same
             if student == "frank":
                 img = bicubic(ref.lr[name], ref.scale)
             save(img, folder / f"{name}.png")
@@ -59,6 +61,11 @@ def make_class(ref, root: Path, layout: str | None = None) -> dict[str, Path]:
     (folders["ivan"] / f"{first}.png").unlink()
     (folders["ivan"] / f"{first}.png").symlink_to(folders["alice"] / f"{first}.png")
     save(student_image(ref, first, 11), folders["judy"] / f"{first}.png", fmt="JPEG")
+    for name in ref.names:
+        save(ref.hr[name], folders["oscar"] / f"{name}.png")
+    other = ref.names[1]
+    h, w = ref.hr[first].shape[:2]
+    save(np.asarray(Image.fromarray(ref.hr[other]).resize((w, h))), folders["peggy"] / f"{first}.png")
     (root / "mallory").symlink_to(root / "alice", target_is_directory=True)
     return folders
 

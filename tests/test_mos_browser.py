@@ -6,6 +6,7 @@ are taken (copied to docs/img/ when ``MOS_UPDATE_DOCS=1``). Traffic goes to 127.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -115,7 +116,8 @@ def _shot(b, dest: Path) -> Path:
     return dest
 
 
-BASE = {"control:hr": 5, "control:nn": 1, "control:bicubic": 2, "student:alice": 4, "student:bob": 3}
+BASE = {"control:hr": 5, "control:nn": 1, "control:bicubic": 2, "student:alice": 4, "student:bob": 3,
+        "gold:degraded": 1}
 
 
 def _score(rater: str, version: str, step: int) -> int:
@@ -194,16 +196,25 @@ def test_two_raters_keyboard_restart_and_results(sample_ref, tmp_path):
         # the results are the scores entered
         assert len(given) == 2 * total
         a = analyse(load_study(study.folder))
+        items = study.meta["items"]
         for row in a["rows"]:
-            scores = [s for (r, i), s in given.items() if study.meta["items"][i]["version"] == row["version"]]
+            scores = [s for (r, i), s in given.items() if items[i]["version"] == row["version"]
+                      and "repeat_of" not in items[i]]
             assert row["n"] == len(scores) and row["mos"] == pytest.approx(np.mean(scores))
+        # the hidden gold and repeated items went through the browser like any other and feed the screening
+        for rater in ("instructor", "ta"):
+            repeats = [i for i in orders[rater] if "repeat_of" in items[i]]
+            assert len(repeats) == 3 and all((rater, i) in given for i in repeats)
+            assert any(items[i]["version"] == "gold:degraded" for i in orders[rater])
+            st = a["screening"][rater]
+            assert st["flags"] == [] and not math.isnan(st["retest"]) and not math.isnan(st["gold_error"])
         paths = write_results(a, tmp_path / "results")
         viewer = browsers["instructor"]
         viewer.set_window_size(1000, 900)
         viewer.get(paths["html"].as_uri())
         shown = {tr.find_elements(By.TAG_NAME, "td")[0].text: tr.find_elements(By.TAG_NAME, "td")[1].text
                  for tr in viewer.find_elements(By.CSS_SELECTOR, "#mos tr")[1:]}
-        assert shown == {r["version"]: f"{r['mos']:.2f}" for r in a["rows"]}
+        assert shown == {r["version"]: f"{r['model_mos']:.2f}" for r in a["rows"]}
         _shot(viewer, tmp_path / "mos-results.png")
     finally:
         for b in browsers.values():

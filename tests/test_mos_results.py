@@ -39,15 +39,20 @@ def test_mos_equals_the_answers_and_inconsistent_raters_can_be_excluded(sample_r
 
     study = make_study(sample_ref, tmp_path / "s", raters=("instructor", "<b>flip</b>"), peer=True)
     given = _answer_all(study, _rule)
-    a = analyse(study)
+    screened = analyse(study)  # the screening flags the rater who reverses the scale and leaves them out
+    assert screened["flagged"] == ["<b>flip</b>"] and screened["excluded"] == ["<b>flip</b>"]
+    assert any(f.startswith("gold") for f in screened["screening"]["<b>flip</b>"]["flags"])
+    a = analyse(study, keep=["<b>flip</b>"])  # put back: the raw means are the answers given
+    assert a["excluded"] == [] and a["kept_back"] == ["<b>flip</b>"]
     for row in a["rows"]:
-        scores = [s for (r, i), s in given.items() if study.meta["items"][i]["version"] == row["version"]]
+        scores = [s for (r, i), s in given.items() if study.meta["items"][i]["version"] == row["version"]
+                  and "repeat_of" not in study.meta["items"][i]]  # repeats serve test-retest only
         assert row["n"] == len(scores) and row["mos"] == pytest.approx(np.mean(scores))
-    assert a["n_ratings"] == len(given)
+    assert a["n_ratings"] == sum("repeat_of" not in study.meta["items"][i] for _, i in given)
     assert a["consistency"]["<b>flip</b>"]["consistent"] is False
     assert a["consistency"]["instructor"]["consistent"] is True
     assert controls_in_order(a)  # three consistent raters outweigh one
-    assert not controls_in_order(analyse(study, exclude=["instructor", "alice", "bob"]))
+    assert not controls_in_order(analyse(study, exclude=["instructor", "alice", "bob"], keep=["<b>flip</b>"]))
     kept = analyse(study, exclude=["<b>flip</b>"])
     mos = {r["version"]: r["mos"] for r in kept["rows"]}
     assert mos["control:hr"] == 5 and mos["control:nn"] == 1 and kept["n_ratings"] < a["n_ratings"]
@@ -59,7 +64,12 @@ def test_mos_equals_the_answers_and_inconsistent_raters_can_be_excluded(sample_r
     assert all(r["split"].startswith("bundled sample photos") for r in rows)
     html = paths["html"].read_text()
     assert "&lt;b&gt;flip&lt;/b&gt;" in html and "<b>flip</b>" not in html
-    assert "Krippendorff" in paths["md"].read_text() and "--exclude" in paths["md"].read_text()
+    assert "Krippendorff" in paths["md"].read_text() and "put back (--keep)" in paths["md"].read_text()
+    md = write_results(screened, tmp_path / "out2")["md"].read_text()
+    assert "left out (flagged)" in md and "gold: HR originals" in md and "--keep RATER" in md
+    raters = {r["rater"]: r for r in csv.DictReader(open(tmp_path / "out2" / "raters.csv"))}
+    assert raters["<b>flip</b>"]["status"] == "left out (flagged)" and "gold" in raters["<b>flip</b>"]["reasons"]
+    assert raters["instructor"]["status"] == "kept" and raters["instructor"]["reasons"] == ""
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 
@@ -124,6 +134,19 @@ def test_to_gradebook_writes_manual_scores_only_where_the_cell_exists(sample_ref
             g = gb.find_grade("human_evaluation", "05_super_resolution", "superres", s)
             assert g.manual_score == expected[s][1] and g.score == expected[s][1] and not g.needs_manual_grade
         assert gb.find_grade("human_evaluation", "05_super_resolution", "superres", "zoe").manual_score is None
+        gb.find_comment("human_evaluation", "05_super_resolution", "superres", "alice").manual_comment = "Nice."
+        gb.db.commit()
+    to_gradebook(url, "superres", a, log=lambda *_: None)  # again: the kit's block is replaced, not repeated
+    rows = {r["version"]: r for r in a["rows"]}
+    with Gradebook(url) as gb:
+        for s in ("alice", "bob"):  # each student's feedback holds their own result and the controls, no other
+            text = gb.find_comment("human_evaluation", "05_super_resolution", "superres", s).comment
+            assert text.count("mean opinion score") == 1 and f"{expected[s][1]:.2f} / 4" in text
+            assert f"{rows[f'student:{s}']['model_mos']:.2f}" in text and f"{rows['control:hr']['model_mos']:.2f}" in text
+            other = "bob" if s == "alice" else "alice"
+            assert other not in text and f"{rows[f'student:{other}']['model_low']:.2f}–" not in text
+        assert gb.find_comment("human_evaluation", "05_super_resolution", "superres", "alice").comment.startswith(
+            "Nice.")
     messages = []
     assert to_gradebook(url, "other", a, log=messages.append) == {"written": {}, "skipped": {}, "cell": None}
     assert "05_super_resolution.ipynb" in messages[0]

@@ -11,15 +11,17 @@ security model of the rating app.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+#: With --peer, raters per student unless --ratings-per-student says otherwise (a class of 100: 58 images each).
+PEER_RATINGS_PER_STUDENT = 7
 
 
 def _collect(args) -> int:
     from course.mos.collect import collect, reference_set
+    from course.mos.csvsafe import write_csv
     from course.mos.references import parse_reference_args, reference_outputs
     from course.mos.study import calibration_pairs, default_study_folder, freeze, make_study_folder, write_links
 
@@ -34,14 +36,15 @@ def _collect(args) -> int:
     got = collect(src, ref, args.assignment)
     make_study_folder(study_dir)
     report = study_dir / "collection.csv"  # written first: the reasons stay even when nothing can be rated
-    with open(report, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "status", "reason"])
-        w.writerows([s, "collected", ""] for s in sorted(got.accepted))
-        w.writerows([s, "left out", reason] for s, reason in sorted(got.rejected.items()))
+    write_csv(report, ["student", "status", "reason"],
+              [*([s, "collected", ""] for s in sorted(got.accepted)),
+               *([s, "left out", reason] for s, reason in sorted(got.rejected.items()))])
     references = {name: reference_outputs(path, ref.lr) for name, path in refs.items()}
     study = freeze(study_dir, ref, got.accepted, args.rater or ["instructor"], peer=args.peer, references=references,
-                   calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force)
+                   calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force,
+                   per_student=args.ratings_per_student if args.ratings_per_student else
+                   (PEER_RATINGS_PER_STUDENT if args.peer and len(got.accepted) > PEER_RATINGS_PER_STUDENT + 1
+                    else None), repeats=args.repeats)
     links = write_links(study, f"http://127.0.0.1:{args.port}")
     print(f"study frozen in {study_dir}: {len(study.meta['items'])} items ({len(study.meta['versions'])} versions x "
           f"{len(ref.names)} images of {ref.label}), {len(study.tokens)} raters; per-student reasons in {report}; "
@@ -58,18 +61,21 @@ def _serve(args) -> int:
 
 
 def _results(args) -> int:
+    from course.mos.feedback import write_student_files
     from course.mos.gradebook import student_points, to_gradebook, write_points_csv
     from course.mos.results import analyse, write_results
     from course.mos.study import default_study_folder, load_study
 
     study = load_study(args.study or default_study_folder(args.course_dir, args.assignment))
-    a = analyse(study, args.exclude or [], args.min_gap)
+    a = analyse(study, args.exclude or [], args.min_gap, keep=args.keep or [], max_points=args.points)
     paths = write_results(a, args.out or study.folder / "results")
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    own = write_student_files(a, paths["csv"].parent / "students", args.points, args.language)
+    print(f"each student's own result (for their feedback): {len(own)} files in {paths['csv'].parent / 'students'}")
     if args.to_gradebook:
         written = to_gradebook(args.gradebook or f"sqlite:///{args.course_dir / 'course' / 'gradebook.db'}",
-                               args.assignment, a)
+                               args.assignment, a, language=args.language)
         max_score = written["cell"][1] if written["cell"] else args.points
         csv_path = write_points_csv(student_points(a, max_score), max_score, paths["csv"].parent /
                                     "human_evaluation.csv")
@@ -109,6 +115,10 @@ def main(argv=None) -> int:
                    help="also show a reference model's output (e.g. SRGAN=outputs/demo/srgan/best.pth)")
     p.add_argument("--calibration", type=int, default=3, help="calibration photos (NN = 1, HR = 5 pairs)")
     p.add_argument("--seed", type=int, help="seed of the blinded orders (default: random)")
+    p.add_argument("--ratings-per-student", type=int, metavar="N",
+                   help="raters per student, balanced and random (default with --peer: 7 when the class is larger "
+                        "than 8; otherwise every rater rates every student)")
+    p.add_argument("--repeats", type=int, default=3, help="items each rater sees twice (test-retest screening)")
     p.add_argument("--port", type=int, default=8765, help="port written in links.txt")
     p.add_argument("--force", action="store_true", help="replace an existing study and its answers")
     p.set_defaults(func=_collect)
@@ -123,12 +133,16 @@ def main(argv=None) -> int:
     common(p)
     p.add_argument("--out", type=Path, help="output folder (default <study>/results)")
     p.add_argument("--exclude", action="append", metavar="RATER", help="leave a rater out (repeatable)")
+    p.add_argument("--keep", action="append", metavar="RATER",
+                   help="put a rater flagged by the screening back in (repeatable)")
     p.add_argument("--min-gap", type=float, default=1.0,
-                   help="a rater is consistent when HR-control mean - NN-control mean >= this")
+                   help="gold check: a rater's HR-control mean must exceed their NN-control mean by this")
     p.add_argument("--to-gradebook", action="store_true", help="points into the nbgrader gradebook's "
                    "'human_evaluation' cell (and human_evaluation.csv)")
     p.add_argument("--gradebook", help="gradebook URL (default sqlite:///<course>/course/gradebook.db)")
-    p.add_argument("--points", type=float, default=4, help="points of the rubric line when the gradebook has no cell")
+    p.add_argument("--language", default="en", help="language of each student's result text (feedback)")
+    p.add_argument("--points", type=float, default=4,
+                   help="points of the rubric line (the gradebook cell's maximum wins when it exists)")
     p.set_defaults(func=_results)
 
     p = sub.add_parser("demo", help="a small study on `make demo`'s outputs, answered by scripted raters")

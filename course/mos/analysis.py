@@ -29,8 +29,8 @@ class AnalysisConfig:
 @dataclass
 class Table:
     """``x``: ``(items, raters)`` float64 scores 1..5, NaN where not rated (a repeated item: the mean of its two
-    answers); ``item_version``/``item_image``: ``(items,)`` names; ``raw``: every ``(rater, version, score)`` answer,
-    repeats included; ``repeats``: ``{rater: [(first, second), ...]}``."""
+    answers); ``item_version``/``item_image``: ``(items,)`` names; ``raw``: every ``(rater, version, score)`` answer
+    but the repeats; ``repeats``: ``{rater: [(first, second), ...]}``."""
 
     raters: list[str]
     item_version: list[str]
@@ -53,7 +53,8 @@ def build_table(meta: dict, answers: list[tuple[str, str, int]]) -> Table:
     for r, i, s in answers:
         if i in items and r in col:
             given[(r, i)] = s
-            raw.append((r, items[i]["version"], s))
+            if "repeat_of" not in items[i]:  # a repeat is for test-retest only: one rating per rater and item
+                raw.append((r, items[i]["version"], s))
     x = np.full((len(base), len(raters)), np.nan)
     for (r, i), s in given.items():
         if "repeat_of" not in items[i]:

@@ -6,7 +6,8 @@ A student's images are ``<root>/<student>/<assignment>/submission/<set folder>/<
 Every file is opened with ``O_NOFOLLOW`` and checked with ``fstat`` (no symbolic link, a regular file, at most
 ``MAX_FILE_BYTES``), decoded by PIL from the bytes read (PNG only, ``Image.MAX_IMAGE_PIXELS`` bounded, the header's
 size checked before decoding), and must be RGB, exactly ``scale`` times its LR image, not pixel-identical to the
-bicubic upscale and not pixel-identical to another student's image. A student who fails any check is left out with a
+bicubic upscale, not implausibly close to the HR original nor inconsistent with its LR image
+(:mod:`course.mos.plausibility`) and not pixel-identical to another student's image. A student who fails any check is left out with a
 reason naming the file; nothing aborts for the class.
 """
 from __future__ import annotations
@@ -199,12 +200,21 @@ def read_images(folder: Path, ref: ReferenceSet) -> dict[str, np.ndarray]:
     return images
 
 
-def check_images(folder: Path, ref: ReferenceSet, bicubic_digests: dict[str, str]) -> dict[str, np.ndarray]:
-    """:func:`read_images`, and none may be pixel-identical to the bicubic upscale of its LR image."""
+def check_images(folder: Path, ref: ReferenceSet, bicubic_digests: dict[str, str],
+                 bicubic_images: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """:func:`read_images`, and none may be pixel-identical to the bicubic upscale of its LR image; with
+    ``bicubic_images`` none may be implausibly close to the HR original or inconsistent with its LR image
+    (:mod:`course.mos.plausibility`)."""
+    from course.mos.plausibility import implausible
+
     images = read_images(folder, ref)
     for name, img in images.items():
         if _digest(img) == bicubic_digests[name]:
             raise ValueError(f"{name}.png is identical to the bicubic upscale of the LR image")
+    for name, img in images.items() if bicubic_images is not None else ():
+        why = implausible(img, ref.lr[name], ref.hr[name], bicubic_images[name], ref.scale)
+        if why:
+            raise ValueError(f"{name}.png {why}")
     return images
 
 
@@ -217,12 +227,13 @@ def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
 
 def collect(root: Path, ref: ReferenceSet, assignment: str = "superres", log=print) -> Collected:
     """Check every student under ``root`` (see the module doc); reasons for the rejected, pixels of the others."""
-    bicubic_digests = {n: _digest(bicubic(ref.lr[n], ref.scale)) for n in ref.names}
+    bicubic_images = {n: bicubic(ref.lr[n], ref.scale) for n in ref.names}
+    bicubic_digests = {n: _digest(img) for n, img in bicubic_images.items()}
     folders, rejected = find_student_folders(Path(root), assignment, ref.folder)
     out = Collected(rejected=dict(rejected))
     for student, folder in folders.items():
         try:
-            out.accepted[student] = check_images(folder, ref, bicubic_digests)
+            out.accepted[student] = check_images(folder, ref, bicubic_digests, bicubic_images)
         except ValueError as e:
             out.rejected[student] = str(e)
     # pixel-identical images between students: every student involved is left out (who copied is for a human)

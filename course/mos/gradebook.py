@@ -12,7 +12,6 @@ points are always written to ``human_evaluation.csv`` too.
 """
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
@@ -24,25 +23,27 @@ CELL = "human_evaluation"
 
 def points(mos: float, nn: float, hr: float, max_score: float) -> float:
     """Points of a student's MOS between the NN (0) and HR (``max_score``) controls' MOS; NaN without ratings."""
-    if any(math.isnan(x) for x in (mos, nn, hr)) or hr <= nn:
-        return math.nan
-    return round(max_score * min(1.0, max(0.0, (mos - nn) / (hr - nn))), 2)
+    from course.mos.analysis import points as _points
+
+    return _points(mos, nn, hr, max_score)
 
 
 def student_points(a: dict, max_score: float) -> dict[str, tuple[float, float]]:
-    """``{student: (MOS, points)}`` from :func:`course.mos.results.analyse`'s output."""
-    mos = {r["version"]: r["mos"] for r in a["rows"]}
+    """``{student: (model MOS, points)}`` from :func:`course.mos.results.analyse`'s output (the bias-corrected MOS of
+    the subject model, the controls' likewise)."""
+    mos = {r["version"]: r["model_mos"] for r in a["rows"]}
     nn, hr = mos.get("control:nn", math.nan), mos.get("control:hr", math.nan)
-    return {r["name"]: (r["mos"], points(r["mos"], nn, hr, max_score)) for r in a["rows"] if r["kind"] == "student"}
+    return {r["name"]: (r["model_mos"], points(r["model_mos"], nn, hr, max_score))
+            for r in a["rows"] if r["kind"] == "student"}
 
 
 def write_points_csv(scores: dict[str, tuple[float, float]], max_score: float, path: Path) -> Path:
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "mos", "points", "max_points"])
-        for student, (mos, pts) in sorted(scores.items()):
-            w.writerow([student, f"{mos:.4f}", "" if math.isnan(pts) else pts, max_score])
-    return path
+    """``student, mos, points, max_points`` (formula-safe, atomic)."""
+    from course.mos.csvsafe import write_csv
+
+    return write_csv(path, ["student", "mos", "points", "max_points"],
+                     ([student, round(mos, 4), "" if math.isnan(pts) else pts, max_score]
+                      for student, (mos, pts) in sorted(scores.items())))
 
 
 def _find_cell(gb, assignment: str):
@@ -53,13 +54,16 @@ def _find_cell(gb, assignment: str):
     return None, None
 
 
-def to_gradebook(db_url: str, assignment: str, a: dict, log=print) -> dict:
-    """Write each student's points as the manual score of the ``human_evaluation`` cell.
+def to_gradebook(db_url: str, assignment: str, a: dict, log=print, language: str = "en") -> dict:
+    """Write each student's points as the manual score of the ``human_evaluation`` cell, and their own result
+    (:func:`course.mos.feedback.student_text`) into that cell's comment, which their feedback page shows.
 
     Returns ``{"written": {student: points}, "skipped": {student: reason}, "cell": (notebook, max_score) | None}``.
     Nothing is written when the cell does not exist (the message says which notebook change is needed).
     """
     from nbgrader.api import Gradebook, MissingEntry
+
+    from course.mos.feedback import merge_comment, student_text
 
     out = {"written": {}, "skipped": {}, "cell": None}
     if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
@@ -90,6 +94,12 @@ def to_gradebook(db_url: str, assignment: str, a: dict, log=print) -> dict:
             grade.manual_score = pts
             grade.needs_manual_grade = False
             out["written"][student] = pts
+            try:  # a task cell has a comment per student: nbgrader renders it in that student's feedback only
+                comment = gb.find_comment(CELL, notebook, assignment, student)
+                comment.manual_comment = merge_comment(comment.manual_comment,
+                                                       student_text(a, student, max_score, language))
+            except MissingEntry:
+                pass
         gb.db.commit()
     for student, reason in out["skipped"].items():
         log(f"  gradebook: {student} skipped ({reason})")

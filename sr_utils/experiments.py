@@ -90,6 +90,16 @@ def _read_log(path: Path) -> list[dict]:
     return rows
 
 
+def _record(path: Path) -> dict:
+    """A run's ``config.json``, or for a run without one its ``last.pth``'s config."""
+    if (path / "config.json").is_file():
+        return json.loads((path / "config.json").read_text())
+    from .checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path / "last.pth")
+    return {"config": ck["config"], "val_split": ck.get("val_split", "")}
+
+
 def _changes(config: dict, baseline: dict | None) -> str:
     if baseline is None:
         return ""
@@ -108,7 +118,10 @@ def list_runs(folder=".") -> list[dict]:
         found.append(("default", stage_dir.parent))
     for stage_dir in sorted((folder / EXPERIMENTS_ROOT).glob("*/*/config.json")):
         found.append((stage_dir.parent.parent.name, stage_dir.parent))
-    records = [(name, path, json.loads((path / "config.json").read_text())) for name, path in found]
+    for last in sorted((folder / DEFAULT_ROOT).glob("*/last.pth")):  # a default run trained before run records
+        if not (last.parent / "config.json").is_file():
+            found.append(("default", last.parent))
+    records = [(name, path, _record(path)) for name, path in found]
     baselines = {r["config"]["stage"]: r["config"] for name, _, r in records if name == "default"}
     runs = []
     for name, path, record in records:

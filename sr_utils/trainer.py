@@ -3,12 +3,14 @@
 It trains whatever ``models`` and ``solver`` modules it is given — the student's (notebook 03, or
 ``python -m sr_utils train-srresnet --models models.py --solver solver.py``) or the instructor's reference
 (``python -m course``). The student's epoch functions (``solver.train_srresnet_epoch``/``train_srgan_epoch``) do
-every training step, on chunks of ``val_every`` batches; this module only drives them: data order, learning-rate
-schedule (warm-up, then step/multi-step/cosine), gradient clipping, validation on a split that is not a test set,
-checkpoints (``last.pth``, ``best.pth``), logs (``log.csv``, ``curves.png``), AMP, channels_last, DDP.
+every training step, on chunks of ``val_every`` batches; this module only drives them: data order (and, on
+request, realistic degradation of the pairs), learning-rate schedule (:mod:`sr_utils.schedules`), gradient
+clipping, the weight EMA, generator pre-training before SRGAN, validation on a split that is not a test set,
+checkpoints (``last.pth``, ``best.pth``), logs (``log.csv``, ``curves.png``, TensorBoard), the run's record
+(:mod:`sr_utils.experiments`), AMP (:mod:`sr_utils.amp`), channels_last, DDP.
 
-Profiles (:data:`PROFILES`) name tested settings per stage: ``paper`` (a GPU, hours), ``cpu-small`` (a laptop,
-minutes; beats bicubic on the bundled photos) and ``grading`` (seconds: what nbgrader runs).
+Settings: :class:`~sr_utils.config.TrainConfig` and the tested :data:`PROFILES` (``paper``, ``cpu-small``,
+``grading``), defined in :mod:`sr_utils.config` and re-exported here.
 
 Exact resume: the data order is a pure function of (seed, epoch, position) (:class:`ResumableSampler` +
 ``SRDataset``'s counter-based crops), and a checkpoint holds the models, optimisers, schedulers, GradScalers,

@@ -126,3 +126,15 @@ def test_notebook_helpers_train_a_variant_and_respect_the_grading_folder(tmp_pat
     train_variant("w", base, models, solver, progress=False)
     assert (tmp_path / ".grading-run/experiments/w/srresnet/best.pth").is_file()
     assert not (tmp_path / "experiments/w").exists(), "grading never writes next to the student's runs"
+
+
+def test_a_default_run_from_before_run_records_is_listed_from_its_checkpoint(runs, tmp_path):
+    import shutil
+
+    from sr_utils.experiments import list_runs
+
+    old = tmp_path / "checkpoints" / "srresnet"
+    shutil.copytree(runs / "checkpoints" / "srresnet", old, ignore=shutil.ignore_patterns("config.json", "tb",
+                                                                                          "sources"))
+    (listed,) = list_runs(tmp_path)
+    assert (listed["name"], listed["stage"], listed["steps"]) == ("default", "srresnet", 3)

@@ -93,3 +93,39 @@ def test_done_page_after_the_last_item(client, study):
         client.post(f"/r/{token}/answer", content=f"item={item}&score=5")
     page = client.get(f"/r/{token}").text
     assert 'id="done"' in page and f"all {len(study.meta['orders']['bob'])} images" in page
+
+
+def test_hostile_answers_are_refused_with_a_reason_and_store_nothing(client, study):
+    """Foreign items, a reused (replayed) link on another rater's item, malformed, oversized and many-at-once bodies:
+    each gets a 4xx with a short reason (the rater's own link is valid, so saying why helps an honest one), and
+    nothing reaches the answers."""
+    from course.mos.store import AnswerStore
+
+    token = study.tokens["ta"]
+    client.post(f"/r/{token}/calibrated")
+    mine = study.meta["orders"]["ta"][0]
+    foreign = next(i for i in study.meta["items"] if i not in study.meta["orders"]["ta"])  # e.g. another's repeat
+    many = "&".join(f"item={i}&score=3" for i in study.meta["orders"]["ta"][:20])
+    hostile = {
+        "item of no order": f"item={'0' * 16}&score=3",
+        "item outside the rater's set": f"item={foreign}&score=3",
+        "many answers at once": many,
+        "many fields": f"item={mine}&score=3" + "&a=1" * 10,
+        "not a form": '{"item": "%s", "score": 3}' % mine,
+        "bad percent-encoding": f"item={mine}%ZZ&score=3",
+        "binary": b"\xff\xfe\x00item=\x00",
+        "oversized": f"item={mine}&score=3&pad=" + "x" * (1 << 20),
+    }
+    for what, body in hostile.items():
+        r = client.post(f"/r/{token}/answer", content=body)
+        assert r.status_code in (400, 413), (what, r.status_code)
+        assert r.text.startswith("refused:"), (what, r.text[:80])
+    # a link used for someone else's image: the token decides the rater, the item must be theirs
+    alice_own = next(i for i, it in study.meta["items"].items() if it["version"] == "student:alice")
+    client.post(f"/r/{study.tokens['alice']}/calibrated")
+    assert client.post(f"/r/{study.tokens['alice']}/answer", content=f"item={alice_own}&score=5").status_code == 400
+    assert AnswerStore(study.db_path).all_answers() == []
+    # a replayed answer is idempotent: one row
+    for _ in range(3):
+        assert client.post(f"/r/{token}/answer", content=f"item={mine}&score=2").status_code == 303
+    assert AnswerStore(study.db_path).all_answers() == [("ta", mine, 2)]

@@ -7,8 +7,9 @@ Security model (docs/mos.md says more):
   unknown link gets ``404`` with an empty body, whatever follows it.
 - Images are served by opaque per-study ids, and only those in the rater's own order (or the calibration examples):
   a rater cannot fetch another rater's items or their own submission's images; no page or header names a student.
-- An answer is validated (``item`` in the rater's order, ``score`` an integer 1..5, a small form body) before it is
-  stored; anything else is ``400``. Answering again replaces the earlier score.
+- An answer is validated (exactly the fields ``item`` in the rater's order and ``score`` an integer 1..5, an ASCII
+  form body of at most 256 bytes, read no further than that) before it is stored; anything else is ``400`` with a
+  one-line reason, and stores nothing. Answering again replaces the earlier score.
 - Responses carry ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (the token is in the URL), a
   Content-Security-Policy that allows only this origin's images and script, and ``X-Frame-Options: DENY``.
 """
@@ -42,6 +43,41 @@ _MAX_FORM_BYTES = 256
 
 def _nothing(status: int = 404) -> Response:
     return Response(b"", status_code=status, headers=_HEADERS)
+
+
+def _refused(reason: str, status: int = 400) -> Response:
+    """A refusal with its reason, for a request under a valid link (an unknown link still gets nothing)."""
+    return Response(f"refused: {reason}\n", status_code=status, media_type="text/plain", headers=_HEADERS)
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds ``limit`` bytes (never read whole into memory)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+def _parse_answer(body: bytes, allowed: set[str]) -> tuple[str, int] | str:
+    """``(item, score)`` of a form body ``item=<id>&score=<1..5>``, or the reason it is refused."""
+    try:
+        text = body.decode("ascii")
+        form = parse_qs(text, strict_parsing=True, max_num_fields=2, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return "expected exactly the form fields item and score"
+    if set(form) != {"item", "score"} or len(form["item"]) != 1 or len(form["score"]) != 1:
+        return "expected exactly one item and one score"
+    item, score = form["item"][0], form["score"][0]
+    if item not in allowed:
+        return "this item is not in your set"
+    if score not in ("1", "2", "3", "4", "5"):
+        return "the score must be one of 1, 2, 3, 4, 5"
+    return item, int(score)
 
 
 def make_app(study: Study) -> Starlette:
@@ -92,16 +128,14 @@ def make_app(study: Study) -> Starlette:
         if rater is None:
             return _nothing()
         if pairs and not await run_in_threadpool(store.is_calibrated, rater):
-            return _nothing(400)  # the calibration page comes first
-        body = await request.body()
-        if len(body) > _MAX_FORM_BYTES:
-            return _nothing(400)
-        form = parse_qs(body.decode("ascii", "replace"), strict_parsing=False, max_num_fields=4)
-        item, score = form.get("item", [""]), form.get("score", [""])
-        if len(item) != 1 or len(score) != 1 or item[0] not in order_sets[rater] \
-                or score[0] not in ("1", "2", "3", "4", "5"):
-            return _nothing(400)
-        await run_in_threadpool(store.answer, rater, item[0], int(score[0]))
+            return _refused("the calibration page comes first")
+        body = await _bounded_body(request, _MAX_FORM_BYTES)
+        if body is None:
+            return _refused(f"the body is over {_MAX_FORM_BYTES} bytes")
+        parsed = _parse_answer(body, order_sets[rater])
+        if isinstance(parsed, str):
+            return _refused(parsed)
+        await run_in_threadpool(store.answer, rater, *parsed)
         return RedirectResponse(base(request), status_code=303, headers=_HEADERS)
 
     def image(request: Request) -> Response:

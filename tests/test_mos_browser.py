@@ -225,3 +225,70 @@ def test_two_raters_keyboard_restart_and_results(sample_ref, tmp_path):
         if os.environ.get("MOS_UPDATE_DOCS") == "1":
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
             shutil.copy(tmp_path / name, DOCS_IMG / name)
+
+
+def _pair(b) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    found = b.find_elements(By.CSS_SELECTOR, "input[name=pair]")
+    return found[0].get_attribute("value") if found else None
+
+
+@pytest.mark.slow
+def test_pairwise_keys_restart_and_nothing_lost(sample_ref, tmp_path):
+    """Pairwise mode in Chromium: ← / → pick a side, a reload and a server restart show the same pending pair, and
+    every comparison made is stored exactly once."""
+    binary, driver = find_chromium()
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from course.mos.store import AnswerStore
+    from course.mos.study import calibration_pairs, freeze
+    from mos_fixtures import student_image
+
+    accepted = {s: {n: student_image(sample_ref, n, 5 + 7 * k) for n in sample_ref.names}
+                for k, s in enumerate(("alice", "bob"))}
+    study = freeze(tmp_path / "study", sample_ref, accepted, ["instructor"], peer=False,
+                   calibration=calibration_pairs(sample_ref.list_file.parent.parent, n=1, size=64), seed=0,
+                   mode="pairwise", pairs_per_rater=6)
+    items = study.meta["items"]
+    port = _free_port()
+    server = Server(study.folder, port, tmp_path / "server.log")
+    link = f"http://127.0.0.1:{port}/r/{study.tokens['instructor']}"
+    b = None
+    chosen = {}  # pair id -> (left, right, side)
+    try:
+        server.start()
+        b = _browser(binary, driver)
+        b.get(link)
+        b.find_element(By.ID, "start").click()
+        WebDriverWait(b, 15).until(lambda d: _pair(d) is not None)
+        for step in range(6):
+            if step == 3:  # restart the server mid-study: the same pair comes back
+                before = _pair(b)
+                server.stop()
+                assert len(AnswerStore(study.db_path).all_comparisons()) == 3
+                server.start()
+                b.get(link)
+                assert _pair(b) == before
+            pair = _pair(b)
+            assert b.find_element(By.ID, "count").text == f"Pair {step + 1} of 6"
+            left = b.find_element(By.ID, "left").get_attribute("src").rsplit("/", 1)[1]
+            right = b.find_element(By.ID, "right").get_attribute("src").rsplit("/", 1)[1]
+            assert items[left]["image"] == items[right]["image"] and left != right
+            side = "left" if step % 2 else "right"
+            chosen[pair] = (left, right, side)
+            ActionChains(b).send_keys(Keys.ARROW_LEFT if side == "left" else Keys.ARROW_RIGHT).perform()
+            WebDriverWait(b, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+                lambda d: _pair(d) != pair or d.find_elements(By.ID, "done"))
+        assert b.find_element(By.ID, "done").text == "Thank you"
+    finally:
+        if b is not None:
+            b.quit()
+        server.stop()
+    stored = AnswerStore(study.db_path).all_comparisons()
+    expected = sorted(("instructor", l, r, l if s == "left" else r) for l, r, s in chosen.values())
+    assert sorted(stored) == expected

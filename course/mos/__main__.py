@@ -2,7 +2,9 @@
 
     python -m course.mos collect superres [--from DIR] [--rater NAME ...] [--peer]   # check, copy, freeze the study
     python -m course.mos serve [--host 127.0.0.1] [--port 8765]                       # the rating app, one link per rater
-    python -m course.mos results [--exclude RATER ...] [--to-gradebook]               # MOS, CIs, agreement: CSV/MD/HTML
+    python -m course.mos collect superres --peer --ratings-per-student 7              # balanced peer rating
+    python -m course.mos collect superres --mode pairwise                              # the better of two (keys <- ->)
+    python -m course.mos results [--exclude RATER ...] [--keep RATER ...] [--to-gradebook]   # screened, model MOS
     python -m course.mos demo outputs/demo                                            # a scripted study on the demo
 
 The study lives in course/studies/<assignment>/ (--study DIR elsewhere); docs/mos.md explains the statistics and the
@@ -44,7 +46,7 @@ def _collect(args) -> int:
                    calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force,
                    per_student=args.ratings_per_student if args.ratings_per_student else
                    (PEER_RATINGS_PER_STUDENT if args.peer and len(got.accepted) > PEER_RATINGS_PER_STUDENT + 1
-                    else None), repeats=args.repeats)
+                    else None), repeats=args.repeats, mode=args.mode, pairs_per_rater=args.pairs_per_rater)
     links = write_links(study, f"http://127.0.0.1:{args.port}")
     print(f"study frozen in {study_dir}: {len(study.meta['items'])} items ({len(study.meta['versions'])} versions x "
           f"{len(ref.names)} images of {ref.label}), {len(study.tokens)} raters; per-student reasons in {report}; "
@@ -119,6 +121,9 @@ def main(argv=None) -> int:
                    help="raters per student, balanced and random (default with --peer: 7 when the class is larger "
                         "than 8; otherwise every rater rates every student)")
     p.add_argument("--repeats", type=int, default=3, help="items each rater sees twice (test-retest screening)")
+    p.add_argument("--mode", choices=("rating", "pairwise"), default="rating",
+                   help="rating: scores 1-5 (default); pairwise: the better of two versions of an image (keys <- ->)")
+    p.add_argument("--pairs-per-rater", type=int, default=30, help="comparisons per rater in pairwise mode")
     p.add_argument("--port", type=int, default=8765, help="port written in links.txt")
     p.add_argument("--force", action="store_true", help="replace an existing study and its answers")
     p.set_defaults(func=_collect)

@@ -16,6 +16,8 @@ Security model (docs/mos.md says more):
 from __future__ import annotations
 
 import hmac
+import random
+import secrets
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -24,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from course.mos.pages import SCRIPT, calibration_page, done_page, rating_page
+from course.mos.pages import PAIR_SCRIPT, SCRIPT, calibration_page, done_page, pair_page, rating_page
+from course.mos.pairwise import next_pair
 from course.mos.store import AnswerStore
 from course.mos.study import Study
 
@@ -63,6 +66,19 @@ async def _bounded_body(request: Request, limit: int) -> bytes | None:
     return body
 
 
+def _parse_choice(body: bytes) -> tuple[str, str] | str:
+    """``(pair id, "left" | "right")`` of a pairwise form body ``pair=<id>&choice=<side>``, or why it is refused."""
+    try:
+        form = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=2, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return "expected exactly the form fields pair and choice"
+    if set(form) != {"pair", "choice"} or len(form["pair"]) != 1 or len(form["choice"]) != 1:
+        return "expected exactly one pair and one choice"
+    if form["choice"][0] not in ("left", "right"):
+        return "the choice must be left or right"
+    return form["pair"][0], form["choice"][0]
+
+
 def _parse_answer(body: bytes, allowed: set[str]) -> tuple[str, int] | str:
     """``(item, score)`` of a form body ``item=<id>&score=<1..5>``, or the reason it is refused."""
     try:
@@ -88,6 +104,8 @@ def make_app(study: Study) -> Starlette:
     order_sets = {r: set(o) for r, o in orders.items()}
     calibration = [c["id"] for c in study.meta["calibration"]]
     pairs = list(zip(calibration[0::2], calibration[1::2]))
+    pairwise = study.meta.get("mode") == "pairwise"
+    total_pairs = study.meta.get("pairs_per_rater", 0)
 
     def rater_of(request: Request) -> str | None:
         given = request.path_params.get("token", "").encode()
@@ -109,12 +127,24 @@ def make_app(study: Study) -> Starlette:
             return _nothing()
         if pairs and not store.is_calibrated(rater):
             return html(calibration_page(base(request), pairs))
+        if pairwise:
+            return html(pair_view(request, rater))
         answered = store.answered(rater)
         order = orders[rater]
         left = [i for i in order if i not in answered]
         if not left:
             return html(done_page(len(order)))
         return html(rating_page(base(request), left[0], len(order) - len(left), len(order)))
+
+    def pair_view(request: Request, rater: str) -> str:
+        pending = store.pending_pair(rater)
+        done = sum(1 for c in store.all_comparisons() if c[0] == rater)
+        if pending is None:
+            nxt = next_pair(study.meta, rater, store.all_comparisons(), random.Random(secrets.randbits(64)))
+            if nxt is None:
+                return done_page(done, "pairs")
+            pending = store.set_pending(rater, secrets.token_hex(8), *nxt)
+        return pair_page(base(request), *pending, done, total_pairs)
 
     def calibrated(request: Request) -> Response:
         rater = rater_of(request)
@@ -132,6 +162,13 @@ def make_app(study: Study) -> Starlette:
         body = await _bounded_body(request, _MAX_FORM_BYTES)
         if body is None:
             return _refused(f"the body is over {_MAX_FORM_BYTES} bytes")
+        if pairwise:
+            parsed = _parse_choice(body)
+            if isinstance(parsed, str):
+                return _refused(parsed)
+            if not await run_in_threadpool(store.answer_pair, rater, *parsed):
+                return _refused("this pair is not the one you were shown (answered already?)")
+            return RedirectResponse(base(request), status_code=303, headers=_HEADERS)
         parsed = _parse_answer(body, order_sets[rater])
         if isinstance(parsed, str):
             return _refused(parsed)
@@ -143,6 +180,8 @@ def make_app(study: Study) -> Starlette:
         item = request.path_params["item"]
         if rater is None or item not in order_sets[rater]:
             return _nothing()
+        if pairwise and item not in (store.pending_pair(rater) or ())[1:]:
+            return _nothing()  # only the pair on screen
         return FileResponse(study.folder / "images" / f"{item}.png", media_type="image/png", headers=_HEADERS)
 
     def calibration_image(request: Request) -> Response:
@@ -157,6 +196,11 @@ def make_app(study: Study) -> Starlette:
             return _nothing()
         return Response(SCRIPT, media_type="text/javascript", headers=_HEADERS)
 
+    def pair_script(request: Request) -> Response:
+        if rater_of(request) is None:
+            return _nothing()
+        return Response(PAIR_SCRIPT, media_type="text/javascript", headers=_HEADERS)
+
     async def not_found(request: Request, exc) -> Response:
         return _nothing(404 if getattr(exc, "status_code", 404) == 404 else exc.status_code)
 
@@ -167,6 +211,7 @@ def make_app(study: Study) -> Starlette:
         Route("/r/{token}/img/{item}", image, methods=["GET"]),
         Route("/r/{token}/calibration/{item}", calibration_image, methods=["GET"]),
         Route("/r/{token}/app.js", script, methods=["GET"]),
+        Route("/r/{token}/pair.js", pair_script, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
 

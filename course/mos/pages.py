@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-__all__ = ["calibration_page", "rating_page", "done_page", "SCRIPT", "SCALE"]
+__all__ = ["calibration_page", "rating_page", "pair_page", "done_page", "SCRIPT", "PAIR_SCRIPT", "SCALE"]
 
 #: The opinion scale (the SRGAN paper's): score -> words shown to raters.
 SCALE = {1: "bad", 2: "poor", 3: "fair", 4: "good", 5: "excellent"}
@@ -27,6 +27,8 @@ form.scores button { font-size: 1.1rem; padding: 0.4rem 0.9rem; }
 .pairs { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.8rem; max-width: 900px; }
 .pairs figure { margin: 0; } .pairs img { width: 100%; image-rendering: auto; }
 .hint { color: #aaa; font-size: 0.9rem; }
+.duel { display: grid; grid-template-columns: 1fr 1fr; gap: 0.6rem; margin-top: 0.5rem; }
+.duel img { width: 100%; max-height: 74vh; object-fit: contain; }
 """
 
 
@@ -78,9 +80,27 @@ def rating_page(base: str, item_id: str, done: int, total: int) -> str:
     return _page(f"Rate image {done + 1} of {total}", body, f"{base}/app.js")
 
 
-def done_page(total: int) -> str:
-    body = (f'<h1 id="done">Thank you</h1><p>You have rated all {total} images. Your answers are saved; you can close '
-            "this page.</p>")
+def pair_page(base: str, pair: str, left: str, right: str, done: int, total: int) -> str:
+    """Two versions of one image side by side: pick the better with the keys ← / → (or the buttons)."""
+    imgs = "".join(f'<figure><img id="{side}" src="{escape(base)}/img/{escape(item)}" alt="{side} image">'
+                   f'<figcaption><button type="submit" name="choice" value="{side}">{arrow} this one is better'
+                   "</button></figcaption></figure>"
+                   for side, item, arrow in (("left", left, "←"), ("right", right, "→")))
+    body = (
+        f'<div class="top"><span id="count">Pair {done + 1} of {total}</span>'
+        f'<progress id="progress" value="{done}" max="{total}">{done}/{total}</progress></div>'
+        '<p class="hint">Which photo looks better (sharper, fewer artefacts, more natural)? '
+        'Press <kbd>←</kbd> for the left one, <kbd>→</kbd> for the right one.</p>'
+        f'<form class="duel" id="duel" method="post" action="{escape(base)}/answer">'
+        f'<input type="hidden" name="pair" value="{escape(pair)}">'
+        f'<input type="hidden" name="choice" id="choice" value="" disabled>{imgs}</form>')
+    return _page(f"Compare pair {done + 1} of {total}", body, f"{base}/pair.js")
+
+
+def done_page(total: int, what: str = "images") -> str:
+    verb = "compared" if what == "pairs" else "rated"
+    body = (f'<h1 id="done">Thank you</h1><p>You have {verb} all {total} {escape(what)}. Your answers are saved; you '
+            "can close this page.</p>")
     return _page("Done", body)
 
 
@@ -114,6 +134,22 @@ SCRIPT = r"""
       sent = true; hidden.disabled = false; hidden.value = e.key;
       e.preventDefault(); form.submit();
     }
+  });
+})();
+"""
+
+#: Keys ← and → pick the left or right image (once).
+PAIR_SCRIPT = r"""
+(function () {
+  var form = document.getElementById('duel');
+  var hidden = document.getElementById('choice');
+  var sent = false;
+  document.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.altKey || e.metaKey || sent) return;
+    var side = e.key === 'ArrowLeft' ? 'left' : e.key === 'ArrowRight' ? 'right' : null;
+    if (!side) return;
+    sent = true; hidden.disabled = false; hidden.value = side;
+    e.preventDefault(); form.submit();
   });
 })();
 """

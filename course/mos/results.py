@@ -46,6 +46,10 @@ def analyse(study: Study, exclude: list[str] | tuple = (), min_gap: float = 1.0,
         if unknown:
             raise ValueError(f"{option} names no rater of this study: {', '.join(unknown)} "
                              f"(raters: {', '.join(study.meta['raters'])})")
+    if study.meta.get("mode") == "pairwise":
+        from course.mos.pairwise_analysis import analyse_pairwise
+
+        return analyse_pairwise(study, exclude, keep, max_points, resamples)
     items = study.meta["items"]
     answers = [(r, i, s) for r, i, s in AnswerStore(study.db_path).all_answers() if i in items]
     table = build_table(study.meta, answers)
@@ -83,11 +87,21 @@ def analyse(study: Study, exclude: list[str] | tuple = (), min_gap: float = 1.0,
     return {"rows": rows, "screening": screen, "consistency": consistency, "alpha": krippendorff_alpha(units),
             "excluded": sorted(left_out), "flagged": flagged, "kept_back": sorted(set(keep)),
             "progress": progress, "n_ratings": sum(1 for r, _, _ in table.raw if r not in left_out),
-            "min_gap": min_gap, "max_points": max_points, "split": study.meta["split"]}
+            "min_gap": min_gap, "max_points": max_points, "split": study.meta["split"], "mode": "rating"}
 
 
 def _fmt(x, digits=2) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+#: How the numbers of a pairwise study are computed.
+PAIRWISE_METHOD = ("pairwise mode: Bradley–Terry scores of the comparisons, mapped so the nearest-neighbour control is "
+                   "1 and the HR original 5; 95 % intervals: bootstrap over raters and images; a rating is a "
+                   "comparison, no raw mean")
+
+
+def _method(a: dict) -> str:
+    return PAIRWISE_METHOD if a.get("mode") == "pairwise" else CI_METHOD
 
 
 def _status(a: dict, rater: str) -> str:
@@ -105,7 +119,7 @@ def _hinge_note(a: dict) -> str:
 def markdown(a: dict) -> str:
     """The results as Markdown (tables + notes)."""
     lines = [f"# Human evaluation (MOS) — {a['split']}", "",
-             f"{a['n_ratings']} ratings kept; scores 1 (bad) … 5 (excellent). {CI_METHOD}.", "",
+             f"{a['n_ratings']} ratings kept; scores 1 (bad) … 5 (excellent). {_method(a)}.", "",
              "| version | MOS (model) | 95 % CI | raw mean | 95 % CI | ratings | raters | points | one-rater change |",
              "|---|---:|---|---:|---|---:|---:|---:|---|"]
     for r in a["rows"]:
@@ -184,7 +198,7 @@ def html_page(a: dict, plot_name: str) -> str:
             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child,td:last-child"
             "{text-align:left}.hinges{color:#b00}ul{margin:0;padding-left:1rem}</style>"
             f"</head><body><h1>Human evaluation (MOS)</h1><p id='split'>Images: {escape(a['split'])}. "
-            f"{a['n_ratings']} ratings kept. {escape(CI_METHOD)}.</p>"
+            f"{a['n_ratings']} ratings kept. {escape(_method(a))}.</p>"
             f"<img src='{escape(plot_name)}' alt='MOS per version' style='max-width:100%'>"
             "<table id='mos'><tr><th>version</th><th>MOS (model)</th><th>95 % CI</th><th>raw mean</th><th>95 % CI</th>"
             "<th>ratings</th><th>raters</th><th>points</th><th>one-rater change</th></tr>"

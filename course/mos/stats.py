@@ -1,6 +1,9 @@
 """The statistics of a MOS study: means with confidence intervals, rater consistency, inter-rater agreement.
 
-Inputs are plain numbers (integer scores 1..5); nothing here knows about files, students or the web app.
+Inputs are plain numbers (integer scores 1..5); nothing here knows about files, students or the web app. The study's
+results use :mod:`course.mos.model` (bias-corrected MOS, bootstrap over raters and images) and
+:mod:`course.mos.screening`; :func:`mean_ci` and :func:`rater_consistency` remain as the simple textbook forms, for
+comparison and for quick checks.
 
 - :func:`mean_ci`: the mean of a version's ratings with a two-sided 95 % confidence interval from Student's
   t-distribution over the individual ratings (``mean ± t(0.975, n-1) · s / sqrt(n)``). It treats the ratings as

@@ -110,7 +110,8 @@ def make_study_folder(folder: Path) -> Path:
 def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.ndarray]],
            raters: list[str], peer: bool = False, references: dict[str, dict[str, np.ndarray]] | None = None,
            calibration: list[tuple[np.ndarray, np.ndarray]] | None = None, seed: int | None = None,
-           force: bool = False, per_student: int | None = None, repeats: int = 3) -> Study:
+           force: bool = False, per_student: int | None = None, repeats: int = 3, mode: str = "rating",
+           pairs_per_rater: int = 30) -> Study:
     """Write a new study in ``folder`` and return it.
 
     Args:
@@ -124,8 +125,14 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
         force: replace an existing study (its answers are lost).
         per_student: raters per student (a balanced random assignment, :mod:`course.mos.design`); None: every
             rater rates every student (but their own).
-        repeats: items each rater sees twice (test–retest screening).
+        repeats: items each rater sees twice (test–retest screening; none in pairwise mode).
+        mode: ``"rating"`` (scores 1..5) or ``"pairwise"`` (the better of two versions of one image,
+            :mod:`course.mos.pairwise`), ``pairs_per_rater`` comparisons each.
     """
+    if mode not in ("rating", "pairwise"):
+        raise ValueError(f"--mode must be 'rating' or 'pairwise', got {mode!r}")
+    if mode == "pairwise":
+        repeats = 0
     folder = Path(folder)
     if (folder / "study.json").exists() and not force:
         raise FileExistsError(f"{folder} already holds a study (with its answers): pass --force to replace it, "
@@ -176,10 +183,12 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
     for rid, it in repeated.items():  # a repeat is the same pixels under a new id
         (folder / "images" / f"{rid}.png").write_bytes((folder / "images" / f"{it['repeat_of']}.png").read_bytes())
     items.update(repeated)
-    meta = {"format": 2, "per_student": per_student, "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
+    meta = {"format": 2, "per_student": per_student, "mode": mode, "pairs_per_rater": pairs_per_rater, "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
             "scale": ref.scale, "images": ref.names, "versions": list(versions), "items": items,
             "calibration": calib, "raters": everyone, "orders": orders, "own_version": own}
-    (folder / "study.json").write_text(json.dumps(meta, indent=1))
+    from sr_utils.files import atomic_write_bytes
+
+    atomic_write_bytes(folder / "study.json", json.dumps(meta, indent=1).encode())  # never half-written
     tokens = {r: secrets.token_urlsafe(24) for r in everyone}
     _write_private(folder / "raters.json", json.dumps(tokens, indent=1))
     return Study(folder, meta, tokens)

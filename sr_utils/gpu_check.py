@@ -89,7 +89,7 @@ def gpu_check(models, solver, data_dir=None, iterations: int = 4, log=print) -> 
             limit = 0.0 if exact else 1e-3
             check(diff <= limit and wdiff <= (0.0 if exact else 1e-2),
                   f"stop at {half} + resume = one run (losses differ by {diff:.2e}, weights by {wdiff:.2e})")
-            sec = sum(r["sec_per_it"] * 1 for r in whole["history"]) / max(1, len(whole["history"]))
+            sec = sum(r["sec_per_it"] for r in whole["history"]) / max(1, len(whole["history"]))  # per chunk mean
             log(f"  {1 / sec if sec > 0 else float('inf'):.2f} it/s (batch {cfg.batch_size}, crop {cfg.crop_size}); "
                 f"memory peak {_peak_memory_mb(device):.0f} MiB ({'GPU' if device.type == 'cuda' else 'process RSS'})")
     log("gpu-check: " + ("PASSED" if ok else "FAILED"))

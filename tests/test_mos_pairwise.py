@@ -82,3 +82,35 @@ def test_app_shows_one_stored_pair_refuses_others_and_results_follow_the_choices
     assert rows["control:nn"]["model_mos"] == pytest.approx(1) and rows["control:hr"]["model_mos"] == pytest.approx(5)
     assert controls_in_order(a)
     assert rows["student:alice"]["points"] >= rows["student:bob"]["points"]
+
+
+def test_a_rater_who_prefers_the_worse_image_is_flagged_and_left_out(sample_ref, tmp_path):
+    import random
+
+    from course.mos.pairwise import next_pair
+    from course.mos.results import analyse
+    from course.mos.store import AnswerStore
+    from course.mos.study import freeze
+    from mos_fixtures import student_image
+
+    accepted = {s: {n: student_image(sample_ref, n, 5 + 7 * k) for n in sample_ref.names}
+                for k, s in enumerate(("alice", "bob"))}
+    pair_study = freeze(tmp_path / "study", sample_ref, accepted, ["instructor", "ta2", "ta3", "ta"], seed=0,
+                        mode="pairwise", pairs_per_rater=12)
+    items, store = pair_study.meta["items"], AnswerStore(pair_study.db_path)
+    rng = random.Random(0)
+    for step in range(12):
+        for rater in ("instructor", "ta2", "ta3", "ta"):
+            left, right = next_pair(pair_study.meta, rater, store.all_comparisons(), rng)
+            pair = store.set_pending(rater, f"{rater}{step}", left, right)[0]
+            better = QUALITY[items[left]["version"]] >= QUALITY[items[right]["version"]]
+            honest = "left" if better else "right"
+            store.answer_pair(rater, pair, honest if rater != "ta" else
+                              {"left": "right", "right": "left"}[honest])
+    a = analyse(pair_study, resamples=10)
+    assert a["flagged"] == ["ta"] and a["excluded"] == ["ta"], {r: s["flags"] for r, s in a["screening"].items()}
+    assert any(f.startswith(("gold", "panel")) for f in a["screening"]["ta"]["flags"])
+    rows = {r["version"]: r for r in a["rows"]}
+    assert rows["student:alice"]["points"] > rows["student:bob"]["points"]
+    kept = analyse(pair_study, keep=["ta"], resamples=10)
+    assert kept["excluded"] == [] and kept["n_ratings"] == 48

@@ -6,8 +6,8 @@ Screening in pairwise mode:
 
 - ``gold``: comparisons of the HR original with the nearest-neighbour or the degraded version; flagged when fewer
   than 75 % of at least two went to the HR original.
-- ``panel``: the share of the rater's choices that agree with the ranking fitted on everyone else's; flagged under
-  50 % (worse than a coin) over at least 10 comparisons.
+- ``panel``: the share of the rater's choices that agree with the ranking fitted on everyone else's who passed the
+  gold check (at least two other raters); flagged under 50 % (worse than a coin) over at least 10 comparisons.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from course.mos.analysis import points
-from course.mos.pairwise import pairwise_estimate
+from course.mos.pairwise import _theta, pairwise_estimate
 from course.mos.store import AnswerStore
 
 __all__ = ["analyse_pairwise"]
@@ -25,18 +25,28 @@ __all__ = ["analyse_pairwise"]
 def _screen(meta: dict, comparisons: list, est: dict) -> dict[str, dict]:
     items = meta["items"]
     out = {}
+    gold_bad = set()
+    for rater in meta["raters"]:
+        right, total = est["_gold"].get(rater, (0, 0))
+        if total >= 2 and right / total < 0.75:
+            gold_bad.add(rater)
     for rater in meta["raters"]:
         mine = [c for c in comparisons if c[0] == rater]
         right, total = est["_gold"].get(rater, (0, 0))
         flags = []
-        if total >= 2 and right / total < 0.75:
+        if rater in gold_bad:
             flags.append(f"gold: chose the nearest-neighbour or degraded version over the HR original in "
                          f"{total - right} of {total} pairs")
         agree = math.nan
-        if len(mine) >= 10:
-            others = pairwise_estimate(meta, [c for c in comparisons if c[0] != rater], resamples=0)
-            hits = [(others[items[w]["version"]]["score"] >= others[items[b if w == a else a]["version"]]["score"])
-                    for _, a, b, w in mine]
+        # the panel is everyone else who passed the gold check; one other voice is no consensus
+        panel = [c for c in comparisons if c[0] != rater and c[0] not in gold_bad]
+        if len(mine) >= 10 and len({c[0] for c in panel}) >= 2:
+            index = {v: k for k, v in enumerate(meta["versions"] + ["gold:degraded"])}
+            theta = _theta(items, index, panel)  # log-strengths: defined even when the panel's controls tie
+            hits = []
+            for _, a, b, w in mine:
+                d = theta[index[items[w]["version"]]] - theta[index[items[b if w == a else a]["version"]]]
+                hits.append(1.0 if d > 1e-9 else 0.5 if abs(d) <= 1e-9 else 0.0)
             agree = float(np.mean(hits))
             if agree < 0.5:
                 flags.append(f"panel: agrees with the others' ranking on {agree:.0%} of their pairs (minimum 50 %)")

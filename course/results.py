@@ -9,6 +9,7 @@ over the split's images. The reported numbers are the ``SRGAN`` row of the stude
 the same split (notebook 05 writes the SRGAN images to ``submission/set5/``, ``submission/samples/`` without Set5); a difference over 0.05 dB is flagged,
 and so is a reported number that is not finite (``nan``, ``inf``). Every CSV cell is formula-safe.
 The plot puts PSNR (distortion) against MOS (perception), with bicubic, the reference models and the HR as landmarks.
+MOS is the study's bias-corrected MOS with its bootstrap interval (what the points come from; docs/mos.md).
 Writes ``class_results.{csv,md,html}`` and ``perception_distortion.png`` (default ``course/grades/class_results/``).
 """
 from __future__ import annotations
@@ -101,7 +102,8 @@ def class_table(src: Path, ref, study_dir: Path | None = None, assignment: str =
                 row["flag"] = "DIFFERS" if abs(row["psnr_diff"]) > TOLERANCE_DB else ""
         m = mos.get(f"student:{student}")
         if m and m["n"]:
-            row.update(mos=m["mos"], mos_ci_low=m["ci_low"], mos_ci_high=m["ci_high"], n_ratings=m["n"])
+            # the bias-corrected MOS the points come from (course/mos/model.py), with its bootstrap interval
+            row.update(mos=m["model_mos"], mos_ci_low=m["model_low"], mos_ci_high=m["model_high"], n_ratings=m["n"])
         elif mos:
             row["note"] = "; ".join(x for x in (row["note"], "not in the MOS study") if x)
         rows.append(row)
@@ -116,7 +118,7 @@ def landmarks(ref, study_dir: Path | None = None) -> list[dict]:
     mos = _mos_by_version(study_dir)
     bic = {n: bicubic(ref.lr[n], ref.scale) for n in ref.names}
     out = [{"name": "bicubic", "psnr": mean_scores(bic, ref.hr, ref.scale)[0],
-            "mos": mos.get("control:bicubic", {}).get("mos", math.nan)}]
+            "mos": mos.get("control:bicubic", {}).get("model_mos", math.nan)}]
     if mos:
         from course.mos.study import load_study
         from sr_utils.color import load_rgb
@@ -126,8 +128,8 @@ def landmarks(ref, study_dir: Path | None = None) -> list[dict]:
             imgs = {it["image"]: load_rgb(study.folder / "images" / f"{i}.png")
                     for i, it in study.meta["items"].items() if it["version"] == version}
             out.append({"name": version.split(":", 1)[1], "psnr": mean_scores(imgs, ref.hr, ref.scale)[0],
-                        "mos": mos[version]["mos"]})
-    out.append({"name": "HR", "psnr": math.inf, "mos": mos.get("control:hr", {}).get("mos", math.nan)})
+                        "mos": mos[version]["model_mos"]})
+    out.append({"name": "HR", "psnr": math.inf, "mos": mos.get("control:hr", {}).get("model_mos", math.nan)})
     return out
 
 
@@ -140,8 +142,9 @@ def plot(rows: list[dict], marks: list[dict], label: str, path: Path) -> Path:
     ax = fig.subplots()
     rated = [r for r in rows if r["psnr"] != "" and r["mos"] != ""]
     for r in rated:
-        ax.errorbar(r["psnr"], r["mos"], yerr=[[r["mos"] - r["mos_ci_low"]], [r["mos_ci_high"] - r["mos"]]]
-                    if not math.isnan(r["mos_ci_low"]) else None, fmt="o", color="tab:blue", capsize=2, alpha=0.8)
+        err = [[max(r["mos"] - r["mos_ci_low"], 0)], [max(r["mos_ci_high"] - r["mos"], 0)]]
+        ax.errorbar(r["psnr"], r["mos"], yerr=err if not math.isnan(r["mos_ci_low"]) else None, fmt="o",
+                    color="tab:blue", capsize=2, alpha=0.8)
         ax.annotate(r["student"], (r["psnr"], r["mos"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     unrated = [r for r in rows if r["psnr"] != "" and r["mos"] == ""]
     if unrated:

@@ -1,4 +1,4 @@
-"""course.mos.screening on a hand-made panel: each kind of bad rater gets its own flag, a harsh but honest rater none."""
+"""course.mos.screening on a hand-made panel: each kind of bad rater gets its own flag, a harsh honest rater none."""
 from __future__ import annotations
 
 import numpy as np

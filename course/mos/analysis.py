@@ -1,8 +1,8 @@
 """From answers to numbers: the ratings matrix, screening, the bias-corrected MOS with bootstrap intervals, points and
 the leave-one-rater-out check. Works on a study's metadata (``study.json``) or on a simulated one alike.
 
-Points (rubric line ``human_evaluation``): ``max × clip((MOS − MOS_NN) / (MOS_HR − MOS_NN), 0, 1)`` with the model's
-MOS; the NN control scores 0, the HR original full marks.
+Points (rubric line ``human_evaluation``): ``max × clip((MOS − MOS_NN) / (MOS_HR − MOS_NN), 0, 1)`` with the
+model's MOS; the NN control scores 0, the HR original full marks.
 """
 from __future__ import annotations
 
@@ -96,7 +96,8 @@ def _model_points(x, iv, im, versions, cfg: AnalysisConfig, weights=None) -> tup
 def estimate(table: Table, versions: list[str], leave_out: set[str], cfg: AnalysisConfig = AnalysisConfig(),
              intervals: bool = True) -> dict:
     """Per version: the raw mean with its bootstrap interval and the model's MOS with its bootstrap interval, and the
-    points, without the raters in ``leave_out`` (``intervals=False``: no bootstrap, NaN intervals). Returns ``{version: {...}}`` and ``"_fit"`` (biases, inconsistencies).
+    points, without the raters in ``leave_out`` (``intervals=False``: no bootstrap, NaN intervals).
+    Returns ``{version: {...}}`` and ``"_fit"`` (biases, inconsistencies).
     """
     cols = [k for k, r in enumerate(table.raters) if r not in leave_out]
     keep, iv, im = _indices(table, versions)

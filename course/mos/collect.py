@@ -7,8 +7,8 @@ Every file is opened with ``O_NOFOLLOW`` and checked with ``fstat`` (no symbolic
 ``MAX_FILE_BYTES``), decoded by PIL from the bytes read (PNG only, ``Image.MAX_IMAGE_PIXELS`` bounded, the header's
 size checked before decoding), and must be RGB, exactly ``scale`` times its LR image, not pixel-identical to the
 bicubic upscale, not implausibly close to the HR original nor inconsistent with its LR image
-(:mod:`course.mos.plausibility`) and not pixel-identical to another student's image. A student who fails any check is left out with a
-reason naming the file; nothing aborts for the class.
+(:mod:`course.mos.plausibility`) and not pixel-identical to another student's image. A student who fails any check is
+left out with a reason naming the file; nothing aborts for the class.
 """
 from __future__ import annotations
 

@@ -31,8 +31,8 @@ class PlausibilityConfig:
 
 def implausible(sr: np.ndarray, lr: np.ndarray, hr: np.ndarray, bicubic_up: np.ndarray, scale: int,
                 config: PlausibilityConfig = PlausibilityConfig()) -> str | None:
-    """Why ``sr`` (``(H, W, 3)`` uint8) cannot be an honest ×``scale`` output of ``lr`` (``(h, w, 3)`` uint8), given the
-    ``hr`` original and the ``bicubic_up`` upscale (both ``(H, W, 3)`` uint8); ``None`` when it can."""
+    """Why ``sr`` (``(H, W, 3)`` uint8) cannot be an honest ×``scale`` output of ``lr`` (``(h, w, 3)`` uint8),
+    given the ``hr`` original and the ``bicubic_up`` upscale (both ``(H, W, 3)`` uint8); ``None`` when it can."""
     from sr_utils.imresize import imresize
     from sr_utils.metrics import psnr, to_y_uint8_levels
 

@@ -95,8 +95,8 @@ def _fmt(x, digits=2) -> str:
 
 
 #: How the numbers of a pairwise study are computed.
-PAIRWISE_METHOD = ("pairwise mode: Bradley–Terry scores of the comparisons, mapped so the nearest-neighbour control is "
-                   "1 and the HR original 5; 95 % intervals: bootstrap over raters and images; a rating is a "
+PAIRWISE_METHOD = ("pairwise mode: Bradley–Terry scores of the comparisons, mapped so the nearest-neighbour control "
+                   "is 1 and the HR original 5; 95 % intervals: bootstrap over raters and images; a rating is a "
                    "comparison, no raw mean")
 
 

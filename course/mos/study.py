@@ -2,15 +2,17 @@
 
 Layout of a study folder (``course/studies/<assignment>/`` by default; git-ignored by its own ``.gitignore``)::
 
-    study.json      what was collected: split label, versions, items {id: version, image}, calibration, raters'
-                    orders and own versions; the key from opaque ids to students (never served)
+    study.json      what was collected: split label, mode (rating or pairwise), versions, items {id: version,
+                    image[, repeat_of]}, calibration, raters' orders (their sets, :mod:`course.mos.design`) and own
+                    versions; the key from opaque ids to students (never served)
     raters.json     {rater: secret token} (mode 0600: whoever reads it can rate as anyone)
     links.txt       one private link per rater (mode 0600)
     images/<id>.png every item, re-encoded from its decoded pixels (no metadata of the student's file survives)
     calibration/<id>.png
     answers.db      SQLite, written by the web app (:mod:`course.mos.store`)
 
-Versions are named ``student:<id>``, ``control:nn``, ``control:bicubic``, ``control:hr`` and ``reference:<name>``.
+Versions are named ``student:<id>``, ``control:nn``, ``control:bicubic``, ``control:hr`` and ``reference:<name>``;
+items of ``gold:degraded`` (a known-bad gold item) are shown to every rater but are not a version of the results.
 Every item has an opaque random id; the web app only ever shows those. A later change to a submission does not change
 the study: the pixels are copied in when it is frozen.
 """
@@ -28,7 +30,8 @@ import numpy as np
 from course.mos.collect import ReferenceSet, bicubic
 from course.mos.design import assign_students, rater_order
 
-__all__ = ["Study", "freeze", "GOLD_DEGRADED", "degraded", "load_study", "nearest_upscale", "calibration_pairs", "CONTROLS",
+__all__ = ["Study", "freeze", "GOLD_DEGRADED", "degraded",
+           "load_study", "nearest_upscale", "calibration_pairs", "CONTROLS",
            "default_study_folder", "write_links", "make_study_folder"]
 
 #: The hidden controls: anchors of the scale that every rater sees.
@@ -39,7 +42,8 @@ GOLD_DEGRADED = "gold:degraded"
 
 
 def degraded(lr: np.ndarray, scale: int) -> np.ndarray:
-    """``(h·scale, w·scale, 3)`` uint8: the nearest-neighbour upscale of ``lr`` halved again (clearly worse than NN)."""
+    """``(h·scale, w·scale, 3)`` uint8: the nearest-neighbour upscale of ``lr`` halved again (clearly worse than
+    NN)."""
     h, w = lr.shape[:2]
     return nearest_upscale(lr[::2, ::2], 2 * scale)[: h * scale, : w * scale]
 
@@ -183,7 +187,8 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
     for rid, it in repeated.items():  # a repeat is the same pixels under a new id
         (folder / "images" / f"{rid}.png").write_bytes((folder / "images" / f"{it['repeat_of']}.png").read_bytes())
     items.update(repeated)
-    meta = {"format": 2, "per_student": per_student, "mode": mode, "pairs_per_rater": pairs_per_rater, "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
+    meta = {"format": 2, "per_student": per_student, "mode": mode, "pairs_per_rater": pairs_per_rater,
+            "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
             "scale": ref.scale, "images": ref.names, "versions": list(versions), "items": items,
             "calibration": calib, "raters": everyone, "orders": orders, "own_version": own}
     from sr_utils.files import atomic_write_bytes

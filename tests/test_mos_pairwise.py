@@ -56,6 +56,7 @@ def test_app_shows_one_stored_pair_refuses_others_and_results_follow_the_choices
     items = pair_study.meta["items"]
     client = TestClient(make_app(pair_study), follow_redirects=False)
     for rater, token in pair_study.tokens.items():
+        assert "pick the better one" in client.get(f"/r/{token}").text  # the calibration page says what to do
         client.post(f"/r/{token}/calibrated")
         for step in range(12):
             page = client.get(f"/r/{token}").text

@@ -126,7 +126,7 @@ def make_app(study: Study) -> Starlette:
         if rater is None:
             return _nothing()
         if pairs and not store.is_calibrated(rater):
-            return html(calibration_page(base(request), pairs))
+            return html(calibration_page(base(request), pairs, pairwise))
         if pairwise:
             return html(pair_view(request, rater))
         answered = store.answered(rater)

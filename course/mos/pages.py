@@ -41,18 +41,21 @@ def _page(title: str, body: str, script_url: str | None = None) -> str:
             f"<body>{body}</body></html>")
 
 
-def calibration_page(base: str, pairs: list[tuple[str, str]]) -> str:
+def calibration_page(base: str, pairs: list[tuple[str, str]], pairwise: bool = False) -> str:
     """The calibration page: each (NN id, HR id) pair shown side by side with its score; one button to start.
-    ``base`` is the rater's link (``/r/<token>``)."""
+    ``base`` is the rater's link (``/r/<token>``); ``pairwise``: the instructions of the pairwise mode."""
     figures = []
     for nn, hr in pairs:
         for cid, score in ((nn, 1), (hr, 5)):
             figures.append(f'<figure><img src="{escape(base)}/calibration/{escape(cid)}" alt="example scored '
                            f'{score}"><figcaption>score <b>{score}</b> ({SCALE[score]})</figcaption></figure>')
+    task = ("You will see two super-resolved versions of the same photo side by side and pick the better one with "
+            "the keys <kbd>←</kbd> / <kbd>→</kbd> (or the buttons)." if pairwise else
+            "You will see super-resolved photos one at a time and score each from 1 (bad) to 5 (excellent) with the "
+            "keys <kbd>1</kbd>–<kbd>5</kbd> (or the buttons).")
     body = (
         "<h1>Before you start: the scale</h1>"
-        "<p>You will see super-resolved photos one at a time and score each from 1 (bad) to 5 (excellent) with the "
-        "keys <kbd>1</kbd>–<kbd>5</kbd> (or the buttons). Judge the image as a photo: sharpness, artefacts, "
+        f"<p>{task} Judge the image as a photo: sharpness, artefacts, "
         "naturalness. Below, examples of the two ends of the scale (training photos, not the ones you will rate): "
         "on the left what a <b>1</b> looks like, on the right what a <b>5</b> looks like.</p>"
         f'<div class="pairs">{"".join(figures)}</div>'

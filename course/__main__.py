@@ -2,9 +2,9 @@
 
     demo            the whole story on the bundled photos, offline (``make demo``): train, evaluate, pictures,
                     report, release and autograde of the reference solution
-    train-srresnet, train-srgan, evaluate, super-resolve, report
+    train-srresnet, train-srgan, evaluate, super-resolve, report, runs, attempts, benchmark-inference, gpu-check
                     the kit's commands (``python -m sr_utils``), with the reference solution rebuilt from
-                    source/superres as the default --models/--solver
+                    source/superres as the default --models/--solver (``gpu-check``: the TA's check of a GPU machine)
 
 Grading has its own command: ``python -m course.grade superres`` (``make grade``).
 """

@@ -46,7 +46,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from course import intake
+from course import intake, plain_tree
 from course.sandbox import (CHECKS_NICENESS, CHECKS_NICENESS_VAR, ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME,
                             BoundedFolder, Cgroup, Limits, SandboxSpec, SandboxUnavailable, UidPool,
                             _user_process_count, mount_tmpfs, prepare_numba_cache, probe, set_priority, unmount,
@@ -152,13 +152,8 @@ _BOUNDED = ("import os, resource, sys\nm, c = int(sys.argv[1]), int(sys.argv[2])
 
 
 def folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files under ``folder`` (nothing followed)."""
-    total = 0
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
-            st = os.lstat(os.path.join(dirpath, name))
-            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
-    return total
+    """Bytes of the regular files under ``folder`` (nothing followed, any depth)."""
+    return sum(size for _, size in plain_tree.regular_files(folder))
 
 
 def bound_folder(folder: Path, limit: int = MAX_SUBMISSION_BYTES) -> str | None:
@@ -167,11 +162,23 @@ def bound_folder(folder: Path, limit: int = MAX_SUBMISSION_BYTES) -> str | None:
     size = folder_bytes(folder)
     if size <= limit:
         return None
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
-            if not name.endswith(".ipynb"):
-                os.unlink(os.path.join(dirpath, name))
+    for path, _ in plain_tree.regular_files(folder):
+        if path.suffix != ".ipynb":
+            os.unlink(path)
     return f"wrote {size >> 20} MB into its folder (at most {limit >> 20} MB): its files were removed"
+
+
+def is_graded_notebook(parts: tuple[str, ...], st: os.stat_result | None = None) -> bool:
+    """A graded notebook of an assignment folder: a regular ``*.ipynb`` file directly in it."""
+    return len(parts) == 1 and parts[0].endswith(".ipynb") and (st is None or stat.S_ISREG(st.st_mode))
+
+
+def keep_graded_notebooks(folder: Path) -> int:
+    """After a submission's run, its graded folder keeps its graded notebooks and nothing else: no file a notebook
+    wrote while graded (``.grading-run/``, checkpoints, pictures, a page of HTML) stays where the formgrader
+    serves ``course/autograded/`` from the instructor's origin, or travels into the feedback. Returns the bytes
+    removed."""
+    return plain_tree.keep_only(folder, is_graded_notebook)
 
 
 CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"  # (nbgrader_plugins.CheckServer.ENV) the server's pipes, for nbgrader
@@ -382,7 +389,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     if os.path.ismount(runtime):
         unmount(runtime)
-    shutil.rmtree(runtime, ignore_errors=True)
+    plain_tree.remove_tree(runtime)
     runtime.mkdir(parents=True)
     if spec.enabled:  # (as root) the kernel may write there too: a small tmpfs, not the host's disk
         mount_tmpfs(runtime, RUNTIME_BYTES)
@@ -395,10 +402,12 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     folder = course_root / "course" / "autograded" / student / assignment
     argv = ["autograde", assignment, "--student", student, "--force"]
     t0 = time.perf_counter()
-    # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox cannot fill the
-    # host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks) and copied out afterwards
+    # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox
+    # cannot fill the host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks), and only the
+    # graded notebooks are copied out afterwards (without root, the others are removed: keep_graded_notebooks)
     disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
-                         spec.limits.folder_bytes + DISK_RESERVE_BYTES)
+                         spec.limits.folder_bytes + DISK_RESERVE_BYTES,
+                         keep=lambda parts: parts[0] == assignment and is_graded_notebook(parts[1:]))
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
         if ahead is not None and ahead.go(argv, folder, env, log):
             server, proc = ahead.server, ahead.nbgrader
@@ -426,8 +435,9 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             status = f"killed after {submission_timeout:.0f} s"
         stop_process_group(server, wait=10)
     unmount(runtime)
-    shutil.rmtree(runtime, ignore_errors=True)
+    plain_tree.remove_tree(runtime)
     too_big = bound_folder(course_root / "course" / "autograded" / student, spec.limits.folder_bytes)
+    keep_graded_notebooks(folder)
     over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
     too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
     status = too_big if too_big and status == "ok" else status

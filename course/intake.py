@@ -49,7 +49,7 @@ def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes:
     except OSError as e:
         return [f"{folder.name}: cannot be read ({e.strerror})"]
     if not stat.S_ISDIR(top.st_mode):
-        return [f"{folder.name}: is a {_kind(top.st_mode)}, not a folder"]
+        return [f"{folder.name}: is a {handin._kind(top.st_mode)}, not a folder"]
     stack = [(Path(folder), 0)]  # an explicit stack: any depth or width costs bounded time and no recursion
     while stack:
         here, depth = stack.pop()
@@ -78,7 +78,7 @@ def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes:
             elif stat.S_ISDIR(st.st_mode):
                 stack.append((here / name, depth + 1))
             elif not stat.S_ISREG(st.st_mode):
-                problems.append(f"{rel}: a {_kind(st.st_mode)} (only plain files are graded)")
+                problems.append(f"{rel}: a {handin._kind(st.st_mode)} (only plain files are graded)")
             elif st.st_size > max_file_bytes:
                 problems.append(f"{rel}: {st.st_size >> 20} MB, more than {max_file_bytes >> 20} MB")
             else:
@@ -86,26 +86,6 @@ def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes:
     if total > max_total_bytes:
         problems.append(f"the submission holds {total >> 20} MB, more than {max_total_bytes >> 20} MB")
     return problems
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "symbolic link"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def copy_file(src: Path, dest: Path, limit: int = MAX_FILE_BYTES) -> None:
-    """Copy a regular file without following a link (``O_NOFOLLOW``), at most ``limit`` bytes."""
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError(f"{src} is not a plain file")
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"{src} is larger than {limit >> 20} MB")
-    dest.write_bytes(data)
 
 
 def collect_folders(src: Path, submitted: Path, assignment: str) -> tuple[list[str], dict[str, str]]:

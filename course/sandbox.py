@@ -356,15 +356,13 @@ def remove_special_files(folder) -> list[str]:
     and a FIFO would block it. Returns what was removed (relative paths)."""
     import stat
 
+    from course import plain_tree
+
     removed = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            mode = os.lstat(path).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                os.unlink(path)
-                removed.append(os.path.relpath(path, folder))
-        dirnames[:] = [d for d in dirnames if os.path.isdir(os.path.join(dirpath, d))]
+    for path, parts, st in plain_tree.walk(folder):  # (any depth: an explicit stack, nothing followed)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            os.unlink(path)
+            removed.append("/".join(parts))
     return removed
 
 
@@ -467,46 +465,25 @@ def unmount(folder, wait: float = 10.0) -> None:
         time.sleep(0.2)
 
 
-def copy_plain_tree(src, dest) -> None:
-    """Copy the folders and regular files under ``src`` to ``dest`` (nothing followed: links, FIFOs, sockets and
-    devices are left behind; files opened with O_NOFOLLOW)."""
-    import stat
+def copy_plain_tree(src, dest, keep=None) -> int:
+    """:func:`course.plain_tree.copy_plain_tree` (this file also runs as the sandbox's launcher script, where the
+    ``course`` package cannot be imported: the kit's modules are imported where they are used)."""
+    from course import plain_tree
 
-    src, dest = Path(src), Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    for dirpath, dirnames, filenames in os.walk(src):
-        rel = Path(dirpath).relative_to(src)
-        dirnames[:] = [d for d in dirnames if stat.S_ISDIR(os.lstat(os.path.join(dirpath, d)).st_mode)]
-        for d in dirnames:
-            (dest / rel / d).mkdir(exist_ok=True)
-        for name in filenames:
-            try:
-                fd = os.open(os.path.join(dirpath, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:
-                continue
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    continue
-                with open(dest / rel / name, "wb") as out:
-                    shutil.copyfileobj(f, out, 1 << 20)
+    return plain_tree.copy_plain_tree(src, dest, keep)
 
 
 def enforce_folder_bound(folder, limit: int, keep_notebook_bytes: int = 20 << 20) -> str | None:
     """After a notebook ran: if the regular files under ``folder`` take more than ``limit`` bytes, delete all of
     them but the notebooks (a notebook over ``keep_notebook_bytes`` goes too) and say so; else None."""
-    import stat
+    from course import plain_tree
 
-    files = []
-    for dirpath, _, filenames in os.walk(folder):
-        for name in filenames:
-            st = os.lstat(os.path.join(dirpath, name))
-            if stat.S_ISREG(st.st_mode):
-                files.append((os.path.join(dirpath, name), st.st_size))
+    files = plain_tree.regular_files(folder)
     total = sum(n for _, n in files)
     if total <= limit:
         return None
     for path, n in files:
-        if not path.endswith(".ipynb") or n > keep_notebook_bytes:
+        if path.suffix != ".ipynb" or n > keep_notebook_bytes:
             os.unlink(path)
     return (f"wrote {total >> 20} MB into its grading folder (at most {limit >> 20} MB): its files were removed "
             "and the notebook scores 0")
@@ -518,21 +495,24 @@ class BoundedFolder:
     ``__enter__`` moves an existing ``folder`` aside (into ``work``, which belongs to this folder alone), mounts the
     tmpfs on an empty ``folder`` and returns True (False, with everything left as it was, where no tmpfs can be
     mounted). ``__exit__`` copies the folders and regular files out (at most ``size`` bytes: the tmpfs holds no
-    more), unmounts, and puts the copy in place of ``folder``'s old entries of the same names (the others, e.g.
-    other assignments, are kept). After a grading run that was killed in between, the next ``__enter__`` unmounts
+    more; only the files ``keep`` names when given), unmounts, and puts the copy in place of ``folder``'s old
+    entries of the same names (the others, e.g. other assignments, are kept). After a grading run that was killed in between, the next ``__enter__`` unmounts
     the leftover tmpfs and restores what was moved aside first."""
 
-    def __init__(self, folder, work, size: int):
+    def __init__(self, folder, work, size: int, keep=None):
         self.folder, self.work, self.size = Path(folder), Path(work), int(size)
+        self.keep = keep  # which files are copied out (relative parts -> bool; all by default)
         self.mounted = False
 
     def __enter__(self) -> bool:
+        from course import plain_tree
+
         if os.path.ismount(self.folder):  # left by a grading run that was killed
             unmount(self.folder)
         if os.path.lexists(self.work / "aside"):  # (idem) the folder as it was before that run
-            shutil.rmtree(self.folder, ignore_errors=True)
+            plain_tree.remove_tree(self.folder)
             shutil.move(self.work / "aside", self.folder)
-        shutil.rmtree(self.work, ignore_errors=True)
+        plain_tree.remove_tree(self.work)
         self.work.mkdir(parents=True)
         if os.path.lexists(self.folder):
             shutil.move(self.folder, self.work / "aside")
@@ -542,15 +522,17 @@ class BoundedFolder:
             self.folder.rmdir()
             if os.path.lexists(self.work / "aside"):
                 shutil.move(self.work / "aside", self.folder)
-            shutil.rmtree(self.work, ignore_errors=True)
+            plain_tree.remove_tree(self.work)
         return self.mounted
 
     def __exit__(self, *exc) -> None:
+        from course import plain_tree
+
         if not self.mounted:
             return
         out = self.work / "out"
         try:
-            copy_plain_tree(self.folder, out)
+            plain_tree.copy_plain_tree(self.folder, out, self.keep)
         finally:
             unmount(self.folder)
         self.folder.rmdir()
@@ -560,12 +542,9 @@ class BoundedFolder:
             self.folder.mkdir()
         for entry in out.iterdir():
             target = self.folder / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif os.path.lexists(target):
-                target.unlink()
+            plain_tree.remove_tree(target)
             shutil.move(entry, target)
-        shutil.rmtree(self.work, ignore_errors=True)
+        plain_tree.remove_tree(self.work)
 
 
 def in_cgroups(spec: SandboxSpec, argv: list[str]) -> list[str]:

@@ -289,7 +289,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
         # (several classes share a submission to keep the batch short; each is checked on its own below)
         "forge_and_alias": {"module": FORGE, "module_end": ALIAS},
         "exfiltrate_gc": {"module": EXFILTRATE},
-        "scripts": {"cell": KEYRING + SCRIPTS + FORMULA, "markdown": MARKDOWN_XSS,
+        "scripts": {"cell": KEYRING + SCRIPTS + LEAVE_FILES + FORMULA, "markdown": MARKDOWN_XSS,
                                    "module": KEYRING.replace("print(", "0 and print(") + FORMULA},
         "output_bombs": {"cell": "from IPython.display import display\n"
                                  "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
@@ -307,6 +307,14 @@ DISK_FLOOD = ("_n = 0\ntry:\n    for _i in range(12):\n        with open(f'flood
               "except OSError as _e:\n    print('FLOOD stopped:', _e)\nprint('FLOOD wrote', _n, 'files')\n")
 # the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
 FOLDER_BYTES = 300 << 20
+# what a notebook leaves in its folder while graded: a page the formgrader would serve from the instructor's origin,
+# a folder 1,500 levels deep (recursive walks fail on it), 50 MB in .grading-run/ (within the bound)
+LEAVE_FILES = ("import os as _os\n_p = 'deep'\nfor _i in range(1500):\n    _os.mkdir(_p)\n    _p += '/d'\n"
+               "open(_p + '.png', 'wb').write(b'x')\n"
+               "open('page.html', 'w').write('<script>window.XSS_' + 'PAGE = 1</script>')\n"
+               "_os.makedirs('.grading-run/checkpoints', exist_ok=True)\n"
+               "open('.grading-run/checkpoints/left.bin', 'wb').write(b'\\0' * (50 << 20))\n"
+               "print('LEFT', 'FILES')\n")
 # (markers are built by concatenation so that no attack's source holds them: only a live copy would)
 FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
          "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
@@ -662,6 +670,27 @@ def test_feedback_shows_no_hidden_test(batch):
         text = page.read_text()
         for line in hidden:
             assert html.escape(line) not in text and line not in text, f"{line!r} in {page}"
+
+
+def test_graded_folders_and_feedback_keep_only_notebooks_and_pages(batch):
+    """What a notebook wrote while graded (a page of HTML, a folder 1,500 levels deep, 50 MB in .grading-run/) is
+    gone once its submission is graded: the formgrader serves course/autograded/ from the instructor's origin and
+    the feedback is made from it. The grader survived the deep folder and graded the others."""
+    course = batch["course"]
+    assert any("LEFT FILES" in text for text in _texts_of(course, "scripts").values()), "the attack did not run"
+    graded = [r["student"] for r in batch["result"]["results"]
+              if (course / "course" / "autograded" / r["student"] / "superres").is_dir()]
+    assert "scripts" in graded and len(graded) > 10, graded
+    for student in graded:
+        folder = course / "course" / "autograded" / student / "superres"
+        odd = [p.relative_to(folder).as_posix() for p in folder.rglob("*")
+               if p.parent != folder or p.suffix != ".ipynb" or p.is_symlink() or not p.is_file()]
+        assert not odd, (student, odd[:5])
+        feedback = course / "course" / "feedback" / student
+        if feedback.exists():
+            odd = [p.relative_to(feedback).as_posix() for p in feedback.rglob("*")
+                   if not p.is_dir() and p.suffix != ".html"]
+            assert not odd, (student, odd[:5])
 
 
 def test_an_lms_download_is_collected_member_by_member(tmp_path):

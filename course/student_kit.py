@@ -39,6 +39,8 @@ KIT_NAME = "sr-course-kit-student"
 #: What students need besides the packages the notebooks import: JupyterLab to work in, nbgrader for the
 #: Validate button and the Assignments panel. The instructor's other extras (rating app, sanitiser) stay out.
 STUDENT_TOOLS = ("nbgrader", "jupyterlab")
+#: Optional extras of the repository that students may want too: ``metrics`` (LPIPS, ``pip install -e '.[metrics]'``).
+STUDENT_EXTRAS = ("metrics",)
 #: Repository packages shipped as they are (the notebooks import them).
 PACKAGES = ("sr_utils", "data_tools")
 #: Student documents: repository path -> path in the kit.
@@ -98,12 +100,15 @@ def student_dependencies() -> list[str]:
 def _pyproject() -> str:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     deps = "".join(f"    {json.dumps(d)},\n" for d in student_dependencies())
+    extras = "".join(f"{name} = {json.dumps(project['optional-dependencies'][name])}\n"
+                     for name in STUDENT_EXTRAS if name in project.get("optional-dependencies", {}))
     scripts = "".join(f"{k} = {json.dumps(v)}\n" for k, v in project.get("scripts", {}).items())
     return (f"# The student kit's environment, generated from the course repository's pyproject.toml.\n"
             f"[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n\n"
             f"[project]\nname = \"{KIT_NAME}\"\nversion = \"{project['version']}\"\n"
             f"description = \"Student kit of the SR course: notebooks, sr_utils and data_tools\"\n"
             f"requires-python = {json.dumps(project['requires-python'])}\ndependencies = [\n{deps}]\n\n"
+            f"[project.optional-dependencies]\n{extras}\n"
             f"[project.scripts]\n{scripts}\n"
             f"[tool.setuptools.packages.find]\ninclude = [\"sr_utils*\", \"data_tools*\"]\n\n"
             f"[tool.setuptools.package-data]\ndata_tools = [\"sources.json\"]\n")

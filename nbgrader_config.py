@@ -104,6 +104,7 @@ c.Execute.interrupt_on_timeout = True
 c.GenerateFeedback.exporter_class = "feedback_kit.KitFeedbackExporter"
 c.GenerateFeedback.preprocessors = [
     "feedback_kit.GetGradesMarkingPending",
+    "feedback_kit.RedactHiddenTestsInOutputs",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader_plugins.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["walk", "regular_files", "remove_tree", "copy_plain_tree", "keep_only"]
+__all__ = ["walk", "regular_files", "remove_tree", "copy_plain_tree", "keep_only", "prune_deeper_than"]
 
 
 def walk(top) -> Iterator[tuple[Path, tuple[str, ...], os.stat_result]]:
@@ -116,4 +116,30 @@ def keep_only(top, keep: Callable[[tuple[str, ...], os.stat_result], bool]) -> i
         elif stat.S_ISREG(st.st_mode):
             removed += st.st_size
         remove_tree(path)
+    return removed
+
+
+def prune_deeper_than(top, depth: int) -> list[str]:
+    """Remove every folder ``depth`` levels below ``top`` (and all it holds), so that no folder below ``top`` is
+    nested deeper: tools that walk it later with recursion (nbgrader's own ``os.walk``) cannot fail on it.
+    Returns the relative paths removed."""
+    removed, stack = [], [(Path(top), 0)]
+    while stack:
+        folder, level = stack.pop()
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = folder / name
+            try:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+            except OSError:
+                continue
+            if level + 1 >= depth:
+                remove_tree(path)
+                removed.append(path.relative_to(top).as_posix())
+            else:
+                stack.append((path, level + 1))
     return removed

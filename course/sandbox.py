@@ -340,12 +340,36 @@ def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     return str(folder.resolve())
 
 
+def _plain_tree():
+    """``course/plain_tree.py`` (walks without recursion). This file also runs as the kernel's launcher script
+    (``python -I``), where the ``course`` package cannot be imported: there it is loaded from its file."""
+    try:
+        from course import plain_tree
+    except ImportError:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("sr_kit_plain_tree", Path(__file__).with_name("plain_tree.py"))
+        plain_tree = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(plain_tree)
+    return plain_tree
+
+
 def chown_tree(path: str, uid: int) -> None:
     """Give ``path`` (recursively) to the sandbox uid so that student code can write its own folder."""
-    for root, dirs, files in os.walk(path):
-        os.lchown(root, uid, uid)
-        for name in files + dirs:
-            os.lchown(os.path.join(root, name), uid, uid)
+    plain_tree = _plain_tree()
+    os.lchown(path, uid, uid)
+    for entry, _, _ in plain_tree.walk(path):  # any depth (a kernel may leave 1,500 levels), nothing followed
+        os.lchown(entry, uid, uid)
+
+
+#: Folders nested deeper than this in a grading folder are removed after each notebook (no notebook needs them;
+#: nbgrader walks the folder with recursion once the last notebook is graded).
+MAX_FOLDER_DEPTH = 32
+
+
+def prune_deep_folders(folder) -> list[str]:
+    """Remove what sandboxed code nested deeper than :data:`MAX_FOLDER_DEPTH` in its folder; returns it."""
+    return _plain_tree().prune_deeper_than(folder, MAX_FOLDER_DEPTH)
 
 
 def remove_special_files(folder) -> list[str]:
@@ -356,7 +380,7 @@ def remove_special_files(folder) -> list[str]:
     and a FIFO would block it. Returns what was removed (relative paths)."""
     import stat
 
-    from course import plain_tree
+    plain_tree = _plain_tree()
 
     removed = []
     for path, parts, st in plain_tree.walk(folder):  # (any depth: an explicit stack, nothing followed)
@@ -466,9 +490,8 @@ def unmount(folder, wait: float = 10.0) -> None:
 
 
 def copy_plain_tree(src, dest, keep=None) -> int:
-    """:func:`course.plain_tree.copy_plain_tree` (this file also runs as the sandbox's launcher script, where the
-    ``course`` package cannot be imported: the kit's modules are imported where they are used)."""
-    from course import plain_tree
+    """:func:`course.plain_tree.copy_plain_tree`."""
+    plain_tree = _plain_tree()
 
     return plain_tree.copy_plain_tree(src, dest, keep)
 
@@ -476,7 +499,7 @@ def copy_plain_tree(src, dest, keep=None) -> int:
 def enforce_folder_bound(folder, limit: int, keep_notebook_bytes: int = 20 << 20) -> str | None:
     """After a notebook ran: if the regular files under ``folder`` take more than ``limit`` bytes, delete all of
     them but the notebooks (a notebook over ``keep_notebook_bytes`` goes too) and say so; else None."""
-    from course import plain_tree
+    plain_tree = _plain_tree()
 
     files = plain_tree.regular_files(folder)
     total = sum(n for _, n in files)
@@ -505,7 +528,7 @@ class BoundedFolder:
         self.mounted = False
 
     def __enter__(self) -> bool:
-        from course import plain_tree
+        plain_tree = _plain_tree()
 
         if os.path.ismount(self.folder):  # left by a grading run that was killed
             unmount(self.folder)
@@ -526,7 +549,7 @@ class BoundedFolder:
         return self.mounted
 
     def __exit__(self, *exc) -> None:
-        from course import plain_tree
+        plain_tree = _plain_tree()
 
         if not self.mounted:
             return

@@ -1063,6 +1063,7 @@ def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right
     for name in ("a", "b"):
         courses[name] = _course_of_one_notebook(tmp_path / name)
         _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": reference})
+        (tmp_path / name / "from" / f"student_{name}" / "report.md").write_text("# Report\n")  # (else: listed)
     env = {**os.environ, "SR_DATA_DIR": str(data),
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     for name, course in courses.items():

@@ -65,3 +65,14 @@ def test_keep_only_leaves_the_chosen_entries_and_says_what_it_removed(tmp_path):
                                    parts[-1].endswith(".ipynb"))
     assert removed == 110 and sorted(os.listdir(folder)) == ["01_models.ipynb"]
     shutil.rmtree(folder)
+
+
+def test_folders_nested_too_deep_are_pruned_and_the_rest_kept(tmp_path):
+    _deep(tmp_path / "deep", 1500)
+    (tmp_path / "ok" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "ok" / "a" / "b" / "kept.txt").write_text("x")
+    removed = plain_tree.prune_deeper_than(tmp_path, 32)
+    assert removed == ["deep/" + "/".join(["d"] * 31)]
+    assert (tmp_path / "ok" / "a" / "b" / "kept.txt").exists()
+    assert max(len(parts) for _, parts, st in plain_tree.walk(tmp_path) if stat.S_ISDIR(st.st_mode)) == 32 - 1
+    list(os.walk(tmp_path))  # the standard library's recursive walk copes now

@@ -4,14 +4,16 @@ graded yet says "awaiting manual grading", not "Score: 0.0 / 6".
 :class:`GetGradesMarkingPending` is nbgrader's ``GetGrades`` that also records, per cell, whether its grade still
 waits for a human (``needs_manual_grade`` in the gradebook); :class:`KitFeedbackExporter` renders the pages with
 ``templates/feedback_kit``, which extends nbgrader's own feedback template and only changes how a pending cell's
-score reads. Both are configured in ``nbgrader_config.py``; the formgrader's own pages are not affected.
+score reads. :class:`RedactHiddenTestsInOutputs` removes the hidden tests' lines from what the cells printed (a
+kernel runs the hidden tests' source, so code that reads its own memory can print it). All are configured in
+``nbgrader_config.py``; the formgrader's own pages are not affected.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
-from nbgrader.preprocessors import GetGrades
+from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 
 import nbgrader
 
@@ -29,6 +31,45 @@ class GetGradesMarkingPending(GetGrades):
         grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
                                           self.assignment_id, self.student_id)
         cell.metadata.nbgrader["awaiting_manual_grade"] = bool(grade.needs_manual_grade)
+
+
+class RedactHiddenTestsInOutputs(NbGraderPreprocessor):  # (enabled by default)
+    """Every line of a hidden test (``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` in any cell's source),
+    wherever it appears in an output's text (streams, errors, results, displays), becomes ``[hidden test]``.
+    Runs before ``ClearHiddenTests``, which removes them from the sources only."""
+
+    begin, end, placeholder = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "[hidden test]"
+
+    def preprocess(self, nb, resources):
+        lines = set()
+        for cell in nb.cells:
+            inside = False
+            for line in cell.source.splitlines():
+                if self.begin in line or self.end in line:
+                    lines.add(line.strip())
+                    inside = self.begin in line
+                elif inside and line.strip():
+                    lines.add(line.strip())
+        ordered = sorted(lines, key=len, reverse=True)  # (a line that holds another goes first)
+
+        def redact(value):
+            if isinstance(value, str):
+                for line in ordered:
+                    value = value.replace(line, self.placeholder)
+                return value
+            if isinstance(value, list):
+                return [redact(v) for v in value]
+            if isinstance(value, dict):
+                return {k: redact(v) for k, v in value.items()}
+            return value
+
+        if ordered:
+            for cell in nb.cells:
+                for output in cell.get("outputs", []):
+                    for key in ("text", "traceback", "evalue", "data"):
+                        if key in output:
+                            output[key] = redact(output[key])
+        return nb, resources
 
 
 class KitFeedbackExporter(HTMLExporter):

@@ -242,13 +242,16 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         _grading_path()
-        from course.sandbox import SandboxSpec, enforce_folder_bound, remove_special_files
+        from course.sandbox import SandboxSpec, enforce_folder_bound, prune_deep_folders, remove_special_files
 
         spec = SandboxSpec.from_env()
         folder = Path(resources["metadata"]["path"]).resolve()
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
+        pruned = prune_deep_folders(folder)  # nbgrader walks the folder with recursion at the end
+        if pruned:
+            self.log.warning("removed folders nested too deep by the submission: %s", ", ".join(pruned)[:500])
         over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
         if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
             record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]

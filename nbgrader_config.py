@@ -80,10 +80,12 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "nbgrader.preprocessors.OverwriteCells",
+    "localized_cells.LocalizedOverwriteCells",  # nbgrader's, then a translated notebook's cells in its language
     "nbgrader_plugins.StripCellTags",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# A translated submission keeps its language tag (metadata.sr_kit.language) for its feedback
+c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {("language_info", "name"), ("sr_kit", "language")}
 # Execution keeps a bounded amount of output (every kind counted); the stored notebook is sanitised (no script
 # can run when the formgrader or the feedback renders it) and at most 20 MB. Hidden checks: see hidden_check().
 c.Autograde.autograde_preprocessors = [

@@ -47,6 +47,8 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 # three English words in a row (letters only, two or more each): what "English prose" means for these checks
 ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ \t]+[A-Za-z][a-z]+){2,}\b")
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
+# what nbgrader puts in place of a solution in each language's release (ClearSolutions.code_stub / text_stub)
+RELEASE_STUBS = {"zh-CN": {"code": "# 在这里写你的代码\nraise NotImplementedError()", "text": "在这里写你的答案"}}
 
 __all__ = ["Entry", "TranslationError", "fingerprint", "catalogue_path", "read_catalogue", "write_catalogue",
            "cell_prose", "has_prose", "english_prose", "code_difference", "catalogue_problems",

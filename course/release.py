@@ -1,6 +1,11 @@
 """Regenerating the student release without ever deleting someone's work: ``python -m course.release superres``
 (``make release``).
 
+Each language the kit speaks has its own student version, generated from the same source: English in
+``release/<assignment>/``, Chinese in ``release/zh-CN/<assignment>/`` (the source notebooks with the translation
+catalogues of ``course/translations/`` applied, see :mod:`course.notebook_translation`; same cells, grade ids and
+points). Only the English generation records the assignment in the gradebook.
+
 ``nbgrader generate_assignment --force`` deletes ``release/<assignment>/`` and writes it again. Students and
 instructors do open the release's notebooks and work there (filled notebooks, ``checkpoints/``, ``results/``,
 ``submission/``, ``.ipynb_checkpoints/``), so this command first generates into a private folder and compares:
@@ -24,9 +29,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from sr_utils.i18n import LANGUAGES, check_language
+
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["ReleaseError", "nbgrader_executable", "generate_into", "record_in_gradebook", "foreign_files",
+__all__ = ["ReleaseError", "nbgrader_executable", "release_folder", "generate_into", "record_in_gradebook", "foreign_files",
            "regenerate_release"]
 
 
@@ -42,13 +49,36 @@ def nbgrader_executable() -> str:
     return str(exe)
 
 
-def generate_into(course_root: Path, assignment: str, release_root: Path) -> Path:
-    """``nbgrader generate_assignment`` with ``release_root`` as the release folder (the gradebook is updated as
-    usual); returns ``release_root/<assignment>``."""
+def release_folder(course_root: Path, assignment: str, language: str = "en") -> Path:
+    """Where the student version of ``assignment`` in ``language`` lives: ``release/<assignment>`` for English,
+    ``release/<language>/<assignment>`` for the others."""
+    base = Path(course_root) / "release"
+    return base / assignment if language == "en" else base / check_language(language) / assignment
+
+
+def generate_into(course_root: Path, assignment: str, release_root: Path, language: str = "en") -> Path:
+    """``nbgrader generate_assignment`` with ``release_root`` as the release folder; returns
+    ``release_root/<assignment>``. English updates the gradebook as usual; another language is generated from the
+    translated sources with a throw-away gradebook, so the course's gradebook keeps the English source cells."""
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    out = subprocess.run([nbgrader_executable(), "generate_assignment", assignment, "--force",
-                          f"--CourseDirectory.release_directory={release_root}"],
+    options = [f"--CourseDirectory.release_directory={release_root}"]
+    if language != "en":
+        from course.notebook_translation import RELEASE_STUBS, translated_sources
+
+        translated = Path(release_root).parent / f".{Path(release_root).name}-{language}-source"
+        shutil.rmtree(translated, ignore_errors=True)
+        try:
+            translated_sources(course_root, assignment, language, translated)
+        except ValueError as e:
+            raise ReleaseError(str(e)) from None
+        options += [f"--CourseDirectory.source_directory={translated}",
+                    f"--CourseDirectory.db_url=sqlite:///{translated / 'gradebook.db'}",
+                    f"--ClearSolutions.code_stub={RELEASE_STUBS[language]['code']}",
+                    f"--ClearSolutions.text_stub={RELEASE_STUBS[language]['text']}"]
+    out = subprocess.run([nbgrader_executable(), "generate_assignment", assignment, "--force", *options],
                          cwd=course_root, env=env, capture_output=True, text=True)
+    if language != "en":
+        shutil.rmtree(translated, ignore_errors=True)
     if out.returncode != 0:
         raise ReleaseError(f"nbgrader generate_assignment {assignment} failed in {course_root}:\n"
                            + (out.stderr or out.stdout)[-2000:])
@@ -101,15 +131,17 @@ def foreign_files(current: Path, generated: Path) -> list[str]:
     return foreign
 
 
-def regenerate_release(course_root: Path = REPO, assignment: str = "superres", force: bool = False) -> Path:
-    """Regenerate ``<course_root>/release/<assignment>/`` from ``source/``; refuses (:class:`ReleaseError`) when that
-    would delete or replace files that are not generated ones, unless ``force``. Returns the release folder."""
+def regenerate_release(course_root: Path = REPO, assignment: str = "superres", force: bool = False,
+                       language: str = "en") -> Path:
+    """Regenerate the ``language`` student version of ``assignment`` (:func:`release_folder`) from ``source/``;
+    refuses (:class:`ReleaseError`) when that would delete or replace files that are not generated ones, unless
+    ``force``. Returns the release folder."""
     course_root = Path(course_root)
-    target = course_root / "release" / assignment
+    target = release_folder(course_root, assignment, language)
     work = course_root / "course" / ".grading"
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix="release-") as tmp:
-        generated = generate_into(course_root, assignment, Path(tmp))
+        generated = generate_into(course_root, assignment, Path(tmp), language)
         foreign = foreign_files(target, generated)
         if foreign and not force:
             shown = "\n  ".join(foreign[:15]) + (f"\n  ... and {len(foreign) - 15} more" if len(foreign) > 15 else "")
@@ -117,6 +149,7 @@ def regenerate_release(course_root: Path = REPO, assignment: str = "superres", f
                 f"{target} holds files that are not the generated release; regenerating would delete them:\n  "
                 f"{shown}\nMove your work out of {target} (students work in a copy: docs/instructors.md), "
                 "or run `make release FORCE=1` (`python -m course.release --force`) to delete them.")
+        target.parent.mkdir(parents=True, exist_ok=True)
         old = target.with_name(f".{assignment}.old")
         if old.exists():
             shutil.rmtree(old)
@@ -131,16 +164,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course.release", description=__doc__.split("\n\n")[0])
     ap.add_argument("assignment", nargs="?", default="superres")
     ap.add_argument("--force", action="store_true", help="delete files in release/ that are not generated ones")
+    ap.add_argument("--language", choices=LANGUAGES, action="append",
+                    help="the student version(s) to write (default: every language, English first)")
     args = ap.parse_args(argv)
     from sr_utils.notebook import find_project_root
 
     root = find_project_root() or REPO  # the course folder holding nbgrader_config.py, from where we are
-    try:
-        target = regenerate_release(root, args.assignment, force=args.force)
-    except ReleaseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"regenerated {target.relative_to(root)} from source/{args.assignment}")
+    for language in args.language or LANGUAGES:
+        try:
+            target = regenerate_release(root, args.assignment, force=args.force, language=language)
+        except ReleaseError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"regenerated {target.relative_to(root)} ({language}) from source/{args.assignment}")
     return 0
 
 

@@ -44,14 +44,16 @@ TRANSLATIONS = Path("course") / "translations"  # below the course root: <langua
 HEADER = re.compile(r"^<!-- cell (?P<id>[A-Za-z0-9_-]+) en (?P<fingerprint>[0-9a-f]{12}) -->$")
 NBGRADER_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS|MARK SCHEME)\b.*$", re.M)
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
-# three English words in a row (letters only, two or more each): what "English prose" means for these checks
+# English words in a row (letters only, two or more each): what "English prose" means for these checks; three in
+# markdown (where a name such as "Ledig et al" may stay), two in a code cell's comments and strings
 ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ \t]+[A-Za-z][a-z]+){2,}\b")
+ENGLISH_RUN_IN_CODE = re.compile(r"\b[A-Za-z][a-z]+(?:[ \t]+[A-Za-z][a-z]+)+\b")
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
 # what nbgrader puts in place of a solution in each language's release (ClearSolutions.code_stub / text_stub)
 RELEASE_STUBS = {"zh-CN": {"code": "# 在这里写你的代码\nraise NotImplementedError()", "text": "在这里写你的答案"}}
 
 __all__ = ["Entry", "TranslationError", "fingerprint", "catalogue_path", "read_catalogue", "write_catalogue",
-           "cell_prose", "has_prose", "english_prose", "code_difference", "catalogue_problems",
+           "cell_prose", "has_prose", "english_prose", "cell_english", "code_difference", "catalogue_problems",
            "translate_notebook", "translated_sources", "add_missing_entries", "main"]
 
 
@@ -178,15 +180,22 @@ def cell_prose(cell) -> list[str]:
     return []
 
 
-def english_prose(texts: list[str]) -> list[str]:
-    """The runs of three or more English words in ``texts`` (what is left to translate)."""
+def english_prose(texts: list[str], in_code: bool = False) -> list[str]:
+    """The runs of English words in ``texts`` (what is left to translate): three or more in markdown, two or more
+    in code (``in_code``)."""
     texts = [re.sub(r"《[^》]*》", " ", text) for text in texts]  # a title in 《》 keeps its own language
-    return [m.group(0) for text in texts for m in ENGLISH_RUN.finditer(text)]
+    run = ENGLISH_RUN_IN_CODE if in_code else ENGLISH_RUN
+    return [m.group(0) for text in texts for m in run.finditer(text)]
+
+
+def cell_english(cell) -> list[str]:
+    """The English prose of a cell (see :func:`english_prose`)."""
+    return english_prose(cell_prose(cell), in_code=cell.get("cell_type") == "code")
 
 
 def has_prose(cell) -> bool:
     """True when the cell holds English prose, so a translation must give it its own entry."""
-    return bool(english_prose(cell_prose(cell)))
+    return bool(cell_english(cell))
 
 
 def _flatten_fstrings(tree: ast.AST) -> ast.AST:
@@ -266,7 +275,7 @@ def catalogue_problems(source_nb: dict, entries: dict[str, Entry], where: str) -
             lost = [c for c in INLINE_CODE.findall(src) if f"`{c}`" not in entry.source]
             if lost:
                 problems.append(f"{label}: the translation drops the inline code {', '.join(lost[:5])}")
-        left = english_prose(cell_prose({"cell_type": cell.get("cell_type"), "source": entry.source}))
+        left = cell_english({"cell_type": cell.get("cell_type"), "source": entry.source})
         if left:
             problems.append(f"{label}: English left in the translation: {left[0]!r}")
     for cell_id, entry in entries.items():

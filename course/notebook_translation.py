@@ -148,7 +148,8 @@ def _split_magics(source: str) -> tuple[list[str], str]:
 
 
 def _comments_and_strings(code: str) -> list[str]:
-    """The comments (nbgrader markers excepted) and string constants of Python ``code``."""
+    """The comments (nbgrader markers excepted) and string constants of Python ``code``, less the strings it
+    compares with something (values such as a library's error text)."""
     found = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(code).readline):
@@ -160,7 +161,10 @@ def _comments_and_strings(code: str) -> list[str]:
         tree = ast.parse(code)
     except SyntaxError:
         return found + [code]
-    found += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    # a string compared with something (`"... a second time" in str(error)`) is a value, not text to translate
+    compared = {id(n) for c in ast.walk(tree) if isinstance(c, ast.Compare) for n in (c.left, *c.comparators)}
+    found += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+              and id(n) not in compared]
     return found
 
 

@@ -18,6 +18,7 @@ help:
 	@echo "make release regenerate release/ (the student version) from source/ with nbgrader"
 	@echo "make student-kit  what students receive (outputs/student-kit/: a git repository and a zip), no solutions"
 	@echo "make lab     the student command: JupyterLab on release/superres (--allow-root only when run as root)"
+	@echo "make lab LANGUAGE=zh-CN   the same in Chinese: release/zh-CN/superres, JupyterLab's menus in Chinese"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
 	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
@@ -82,9 +83,18 @@ class-results: $(VENV)/.installed-instructor
 
 # The student command: JupyterLab in release/superres with the course's exchange (course/jupyter/nbgrader_config.py)
 # for the Assignments panel; --allow-root only as root (Jupyter refuses root without it). LAB_ARGS='--no-browser'
-LAB_ARGS ?=
+# `make lab LANGUAGE=zh-CN`: the Chinese release (release/zh-CN/superres) with JupyterLab's menus in Chinese. The
+# interface language is a default setting read from lab-locale/<LANGUAGE>/labconfig/ (the student kit's own copy is
+# jupyter/lab-locale/): the user's settings are not touched, and a language picked in Settings -> Language wins.
+# Only LANGUAGE given on make's command line counts (gettext's LANGUAGE=en_US:en in the environment is not this).
+# NOTEBOOKS: another folder to open (a copy of the release).
+LAB_ARGS     ?=
+LAB_LANGUAGE := $(if $(filter command line,$(origin LANGUAGE)),$(LANGUAGE),en)
+NOTEBOOKS    ?= release/$(if $(filter-out en,$(LAB_LANGUAGE)),$(LAB_LANGUAGE)/)superres
 lab: $(VENV)/.installed-instructor
-	cd release/superres && JUPYTER_CONFIG_PATH="$(abspath course/jupyter)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	@case "$(LAB_LANGUAGE)" in en|zh-CN) ;; *) echo "LANGUAGE=$(LAB_LANGUAGE): the course speaks en and zh-CN" >&2; exit 2;; esac
+	@test -d "$(NOTEBOOKS)" || { echo "$(NOTEBOOKS) does not exist: run make release" >&2; exit 2; }
+	cd "$(NOTEBOOKS)" && JUPYTER_CONFIG_PATH="$(abspath course/jupyter):$(abspath course/student_kit_files/lab-locale/$(LAB_LANGUAGE))$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 GRADE_ARGS ?=

@@ -4,23 +4,29 @@
 The repository holds every solution (``source/``), the reference solution (``course/reference.py``), the hidden
 checks (``course/grading/``) and the instructor's tests: students never get it. They get a kit that holds only
 
-- the student release of every assignment in ``release/`` (each language the course offers is a folder there),
-- the handout and the report template (``handout.md``, ``report_template.md`` at the kit's root),
+- the student release of every assignment in ``release/`` (each language the course offers is a folder there:
+  ``release/zh-CN/`` for Chinese),
+- the handout and the report template (``handout.md``, ``report_template.md`` at the kit's root), and their
+  translations where the course has them (``handout.zh-CN.md``, ``report_template.zh-CN.md``),
 - the packages the notebooks import (``sr_utils``, ``data_tools``),
 - the student environment (``pyproject.toml`` and ``environment.yml`` generated from the repository's, without
   the instructor's extras), the students' nbgrader configuration (``jupyter/``: the course's exchange and what
-  a hand-in holds) and the student commands (``Makefile``: ``make setup``, ``make lab``, ``make data``,
-  ``make validate``).
+  a hand-in holds; ``jupyter/lab-locale/``: JupyterLab's interface language, a default setting per language) and
+  the student commands (``Makefile``: ``make setup``, ``make lab``, ``make data``, ``make validate``; ``make lab
+  LANGUAGE=zh-CN`` opens the Chinese release with JupyterLab in Chinese).
 
 The kit is written twice, with the same files: a folder that is a git repository of one commit (to push to the
 course's Git host) and a zip beside it (to post on the course's website). Before either is written, every file is
 scanned for any line of a solution, of a hidden test, of the hidden checks or of the reference solution
-(:func:`secret_lines`, :func:`find_leaks`); a kit with a leak is refused and nothing is written. The kit is built
+(:func:`secret_lines`, :func:`find_leaks`) -- the solutions of every language the course is translated into
+included, and no translation catalogue (``course/translations/``) ever travels; a kit with a leak is refused and
+nothing is written. The kit is built
 in a private folder and moved into place only once complete.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import re
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -36,17 +43,28 @@ REPO = Path(__file__).resolve().parents[1]
 KIT_FILES = Path(__file__).resolve().parent / "student_kit_files"
 #: The kit's folder name, its zip's stem and its Python distribution's name.
 KIT_NAME = "sr-course-kit-student"
-#: What students need besides the packages the notebooks import: JupyterLab to work in, nbgrader for the
-#: Validate button and the Assignments panel. The instructor's other extras (rating app, sanitiser) stay out.
-STUDENT_TOOLS = ("nbgrader", "jupyterlab")
+#: What students need besides the packages the notebooks import: JupyterLab to work in (and its Chinese language
+#: pack, for ``make lab LANGUAGE=zh-CN``), nbgrader for the Validate button and the Assignments panel. The
+#: instructor's other extras (rating app, sanitiser) stay out.
+STUDENT_TOOLS = ("nbgrader", "jupyterlab", "jupyterlab-language-pack-zh-cn")
 #: Optional extras of the repository that students may want too: ``metrics`` (LPIPS, ``pip install -e '.[metrics]'``).
 STUDENT_EXTRAS = ("metrics",)
 #: Repository packages shipped as they are (the notebooks import them).
 PACKAGES = ("sr_utils", "data_tools")
 #: Student documents: repository path -> path in the kit.
 DOCUMENTS = {"course/handout.md": "handout.md", "course/report_template.md": "report_template.md"}
-#: Files of the repository no kit may hold, whatever a future change to this module ships.
-SECRET_SOURCES = ("source", "course/grading", "course/reference.py", "tests")
+#: Translated student documents, shipped when the repository has them: repository path -> path in the kit.
+TRANSLATED_DOCUMENTS = {"course/handout.zh-CN.md": "handout.zh-CN.md",
+                        "course/report_template.zh-CN.md": "report_template.zh-CN.md"}
+#: JupyterLab's interface language for each language of the kit (``make lab LANGUAGE=zh-CN``): a default setting
+#: in ``<language>/labconfig/``, which the kit's Makefile puts on ``JUPYTER_CONFIG_PATH``.
+LAB_LOCALE = "lab-locale"
+#: Files of the repository no kit may hold, whatever a future change to this module ships (the translation
+#: catalogues hold the translated solutions and hidden tests).
+SECRET_SOURCES = ("source", "course/grading", "course/reference.py", "tests", "course/translations")
+#: The first line of an entry of a translation catalogue (``course.notebook_translation.HEADER``): a file holding
+#: one is a catalogue, wherever it is in a kit.
+CATALOGUE_ENTRY = re.compile(r"^<!-- cell [A-Za-z0-9_-]+ en [0-9a-f]{12} -->$", re.M)
 #: A secret line shorter than this is too common to mean a leak (``return x``, ``import torch``).
 MIN_SECRET_CHARS = 24
 #: Conda's names for the PyPI packages whose names differ.
@@ -125,6 +143,15 @@ def _environment_yml() -> str:
             f"  - python{python}\n  - pip\n" + "\n".join(lines) + "\n  - pip:\n      - -e .\n")
 
 
+def _without_maintainer_note(text: str) -> str:
+    """A translated document without the HTML comment it opens with: the translators' note naming the English
+    original in the repository (``<!-- 译自 course/handout.md … -->``), which students never see rendered and whose
+    path the kit does not hold."""
+    if text.startswith("<!--") and "-->" in text:
+        return text[text.index("-->") + 3:].lstrip("\n")
+    return text
+
+
 def kit_files() -> dict[str, bytes | Path]:
     """Every file of the kit: ``{path in the kit: repository file to copy, or the bytes to write}``."""
     files: dict[str, bytes | Path] = {}
@@ -138,8 +165,13 @@ def kit_files() -> dict[str, bytes | Path]:
             files[rel] = REPO / rel
     for rel, there in DOCUMENTS.items():
         files[there] = REPO / rel
+    for rel, there in TRANSLATED_DOCUMENTS.items():
+        if (REPO / rel).is_file():
+            files[there] = _without_maintainer_note((REPO / rel).read_text(encoding="utf-8")).encode("utf-8")
     for rel in _tracked("course/jupyter"):  # the students' nbgrader configuration and the hand-in it submits
         files[rel[len("course/"):]] = REPO / rel
+    for path in sorted((KIT_FILES / LAB_LOCALE).rglob("*.json")):
+        files[f"jupyter/{path.relative_to(KIT_FILES).as_posix()}"] = path
     for name in ("Makefile", "README.md", "nbgrader_config.py"):
         files[name] = KIT_FILES / name
     files[".gitignore"] = KIT_FILES / "gitignore"
@@ -148,39 +180,89 @@ def kit_files() -> dict[str, bytes | Path]:
     return files
 
 
-def _notebook_lines(path: Path, begin: str, end: str) -> list[str]:
-    """The lines between ``### BEGIN <x>`` and ``### END <x>`` markers of a source notebook's cells."""
-    lines, inside = [], False
-    for cell in json.loads(path.read_text())["cells"]:
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+#: nbgrader's markers of what the release leaves out of a cell.
+MARKERS = (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
+           ("BEGIN MARK SCHEME", "END MARK SCHEME"))
+
+
+def _source_text(cell: dict) -> str:
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def _notebook_secret_lines(nb: dict) -> list[str]:
+    """The lines of a source notebook (a dict) that its release leaves out: those between ``### BEGIN <x>`` and
+    ``### END <x>`` markers, and every line of a solution cell without markers (nbgrader replaces it whole)."""
+    lines = []
+    for cell in nb.get("cells", []):
+        source = _source_text(cell)
+        inside = marked = False
         for line in source.splitlines():
-            if begin in line:
-                inside = True
-            elif end in line:
+            if any(begin in line for begin, _ in MARKERS):
+                inside = marked = True
+            elif any(end in line for _, end in MARKERS):
                 inside = False
             elif inside:
                 lines.append(line)
+        if not marked and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            lines += source.splitlines()
     return lines
 
 
-def secret_lines(release_text: str, shipped_text: str) -> set[str]:
-    """Lines (stripped, at least :data:`MIN_SECRET_CHARS` long) that only the instructor holds:
+def _translated_secret_lines() -> list[str]:
+    """:func:`_notebook_secret_lines` of every translated source notebook: ``source/<assignment>/<notebook>.ipynb``
+    with its catalogue ``course/translations/<language>/<assignment>/<notebook>.md`` applied
+    (:func:`course.notebook_translation.translate_notebook`). A stale entry (a translation being updated) is applied
+    all the same: its text is the instructor's either way; a catalogue that cannot be read is secret line by line."""
+    from course.notebook_translation import TranslationError, read_catalogue, translate_notebook
 
-    - the solutions, hidden tests and mark schemes of ``source/``'s notebooks, less the lines the release itself
-      shows (``release_text``: a given line that the solution repeats is no leak);
+    lines = []
+    for catalogue in sorted((REPO / "course" / "translations").glob("*/*/*.md")):
+        language, assignment = catalogue.parent.parent.name, catalogue.parent.name
+        source = REPO / "source" / assignment / f"{catalogue.stem}.ipynb"
+        try:
+            entries = read_catalogue(catalogue)
+        except (TranslationError, OSError, ValueError):
+            lines += catalogue.read_text(encoding="utf-8", errors="replace").splitlines()
+            continue
+        if not source.is_file():  # a catalogue of a notebook no longer in source/: all its cells are secret
+            lines += [line for entry in entries.values() for line in entry.source.splitlines()]
+            continue
+        nb = json.loads(source.read_text(encoding="utf-8"))
+        try:
+            translated = translate_notebook(nb, entries, language)
+        except TranslationError:
+            translated = copy.deepcopy(nb)
+            for cell in translated["cells"]:
+                if cell.get("id") in entries:
+                    cell["source"] = entries[cell["id"]].source
+        lines += _notebook_secret_lines(translated)
+    return lines
+
+
+def _weight(line: str) -> int:
+    """A line's length, a wide (CJK) character counting twice: a Chinese line says as much in half the characters."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in line)
+
+
+def secret_lines(release_text: str, shipped_text: str) -> set[str]:
+    """Lines (stripped, at least :data:`MIN_SECRET_CHARS` long, a CJK character counting twice) that only the
+    instructor holds:
+
+    - the solutions, hidden tests and mark schemes of ``source/``'s notebooks, and of their translations
+      (``course/translations/``), less the lines the release itself shows (``release_text``, every language's: a
+      given line that the solution repeats is no leak);
     - every line of the hidden checks, the reference solution and the instructor's tests, less the lines of
       anything the kit ships from the repository (``shipped_text``: a shared import or idiom is no leak)."""
     def kept(lines, public: str) -> set[str]:
         seen = {line.strip() for line in public.splitlines()}
-        return {s for s in (line.strip() for line in lines) if len(s) >= MIN_SECRET_CHARS and s not in seen}
+        return {s for s in (line.strip() for line in lines) if _weight(s) >= MIN_SECRET_CHARS and s not in seen}
 
     solutions = []
     for notebook in sorted((REPO / "source").rglob("*.ipynb")):
-        for begin, end in (("BEGIN SOLUTION", "END SOLUTION"), ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
-                           ("BEGIN MARK SCHEME", "END MARK SCHEME")):
-            solutions += _notebook_lines(notebook, begin, end)
+        solutions += _notebook_secret_lines(json.loads(notebook.read_text(encoding="utf-8")))
+    solutions += _translated_secret_lines()
     code = []
-    for folder in SECRET_SOURCES[1:]:
+    for folder in SECRET_SOURCES[1:]:  # (the catalogues hold no .py: their solutions are the translated ones above)
         paths = [REPO / folder] if (REPO / folder).is_file() else sorted((REPO / folder).rglob("*.py"))
         for path in paths:
             code += path.read_text(errors="replace").splitlines()
@@ -224,10 +306,14 @@ def find_leaks(kit: Path, secrets: set[str]) -> list[str]:
         rel = path.relative_to(kit).as_posix()
         if rel == ".git" or rel.startswith(".git/") or not path.is_file():
             continue
-        if any(rel == s or rel.startswith(s + "/") for s in SECRET_SOURCES) or "grading/" in rel:
+        if (any(rel == s or rel.startswith(s + "/") for s in SECRET_SOURCES) or "grading/" in rel
+                or "translations/" in rel):
             leaks.append(f"{rel}: an instructor-only file")
             continue
         text = path.read_text(errors="replace")
+        if CATALOGUE_ENTRY.search(text):  # a translation catalogue, under any name: it holds translated solutions
+            leaks.append(f"{rel}: a translation catalogue (instructor-only: it holds the translated solutions)")
+            continue
         if rel.endswith(".ipynb"):  # a notebook's JSON escapes its lines: read its cells
             try:
                 text = _cells_text(text)

@@ -25,6 +25,8 @@ import numpy as np
 
 from sr_utils.lists import cache_dir, list_path, read_list
 
+from .i18n import tr
+
 __all__ = ["Split", "find_splits", "check_split", "write_list", "build_cache", "prepare", "PairError"]
 
 LIST_VERSION = 1
@@ -85,7 +87,7 @@ def _image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             return im.size[1], im.size[0]
     except (UnidentifiedImageError, OSError) as e:
-        raise PairError(f"{path}: cannot read image header ({e})") from e
+        raise PairError(tr("{path}: cannot read image header ({error})", path=path, error=e)) from e
 
 
 def _load_hr_pixels(path: Path, load_rgb) -> np.ndarray:
@@ -117,10 +119,11 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
 
     hr_files = sorted(p for p in split.hr_dir.iterdir() if p.suffix.lower() == ".png" and not p.name.startswith("."))
     if not hr_files:
-        raise PairError(f"{split.hr_dir}: no PNG images found (is the folder empty or still downloading?)")
+        raise PairError(tr("{folder}: no PNG images found (is the folder empty or still downloading?)",
+                           folder=split.hr_dir))
     errors = []
-    for hr_path in tqdm(hr_files, desc=f"check {split.name} x{scale}", unit="img", disable=not progress,
-                        leave=False):
+    for hr_path in tqdm(hr_files, desc=tr("check {split} x{scale}", split=split.name, scale=scale), unit="img",
+                        disable=not progress, leave=False):
         name = hr_path.stem
         lr_path = split.lr_dir / split.lr_pattern.format(name=name, scale=scale)
         try:
@@ -129,12 +132,14 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
             errors.append(str(e))
             continue
         if h < scale or w < scale:
-            errors.append(f"{hr_path}: HR {w}x{h} is smaller than the scale {scale}")
+            errors.append(tr("{path}: HR {w}x{h} is smaller than the scale {scale}", path=hr_path, w=w, h=h,
+                             scale=scale))
             continue
         want = (h // scale, w // scale)
         if not lr_path.exists():
             if not generate:
-                errors.append(f"{lr_path}: missing LR for {hr_path.name} (run without --no-generate to make it)")
+                errors.append(tr("{path}: missing LR for {hr} (run without --no-generate to make it)", path=lr_path,
+                                 hr=hr_path.name))
                 continue
             try:
                 hr = _load_hr_pixels(hr_path, load_rgb)
@@ -150,9 +155,10 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
                 errors.append(str(e))
                 continue
             if got != want:
-                errors.append(f"{lr_path}: LR is {got[1]}x{got[0]}, expected {want[1]}x{want[0]} "
-                              f"(HR {hr_path.name} {w}x{h} / {scale}, after a top-left modcrop); "
-                              "replace it, or delete it and let `prepare` regenerate it")
+                errors.append(tr("{path}: LR is {got_w}x{got_h}, expected {want_w}x{want_h} (HR {hr} {w}x{h} / "
+                                 "{scale}, after a top-left modcrop); replace it, or delete it and let `prepare` "
+                                 "regenerate it", path=lr_path, got_w=got[1], got_h=got[0], want_w=want[1],
+                                 want_h=want[0], hr=hr_path.name, w=w, h=h, scale=scale))
                 continue
         split.images.append({
             "name": name,
@@ -162,7 +168,8 @@ def check_split(split: Split, data_dir: Path, scale: int, edge: str = "symmetric
             "lr_size": list(want),
         })
     if errors:
-        raise PairError(f"{split.name} x{scale}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
+        raise PairError(tr("{split} x{scale}: {n} problem(s):", split=split.name, scale=scale, n=len(errors))
+                        + "\n  " + "\n  ".join(errors))
     return split
 
 
@@ -228,7 +235,8 @@ def build_cache(out_dir: Path, split: str, scale: int, progress: bool = True) ->
     try:
         entries, offsets = [], {"hr": 0, "lr": 0}
         with open(tmp / "hr.u8", "wb") as fh, open(tmp / "lr.u8", "wb") as fl:
-            for im in tqdm(images, desc=f"cache {split} x{scale}", unit="img", disable=not progress, leave=False):
+            for im in tqdm(images, desc=tr("cache {split} x{scale}", split=split, scale=scale), unit="img",
+                           disable=not progress, leave=False):
                 entry = {"name": im["name"]}
                 for key, f in (("hr", fh), ("lr", fl)):
                     a = load_rgb(data_dir / im[key])
@@ -239,7 +247,8 @@ def build_cache(out_dir: Path, split: str, scale: int, progress: bool = True) ->
                     entry[key] = {"offset": offsets[key], "shape": list(a.shape)}
                     offsets[key] += a.nbytes
                 if entry["hr"]["shape"][:2] != [s * scale for s in entry["lr"]["shape"][:2]]:
-                    raise PairError(f"{im['lr']}: LR {entry['lr']['shape']} is not HR {entry['hr']['shape']} / {scale}")
+                    raise PairError(tr("{path}: LR {lr} is not HR {hr} / {scale}", path=im["lr"],
+                                       lr=entry["lr"]["shape"], hr=entry["hr"]["shape"], scale=scale))
                 entries.append(entry)
         _atomic_json(tmp / "index.json", {"version": CACHE_VERSION, "split": split, "scale": scale,
                                           "images": entries, "sources": stamp})
@@ -262,11 +271,12 @@ def prepare(data_dir: Path, scale: int = 4, edge: str = "symmetric", generate: b
     data_dir = Path(data_dir)
     out_dir = Path(out_dir) if out_dir is not None else data_dir
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"data folder {data_dir} does not exist: run `python -m data_tools samples` or "
-                                "`download` first, or pass --data-dir / set SR_DATA_DIR")
+        raise FileNotFoundError(tr("data folder {folder} does not exist: run `python -m data_tools samples` or "
+                                   "`download` first, or pass --data-dir / set SR_DATA_DIR", folder=data_dir))
     splits = find_splits(data_dir, scale)
     if not splits:
-        raise PairError(f"{data_dir}: no dataset found (expected <Set>/HR/*.png or DIV2K_train_HR/*.png)")
+        raise PairError(tr("{folder}: no dataset found (expected <Set>/HR/*.png or DIV2K_train_HR/*.png)",
+                           folder=data_dir))
     result = {"lists": [], "caches": [], "errors": [], "generated": {}}
     for split in splits:
         try:

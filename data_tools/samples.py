@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .i18n import tr
+
 __all__ = ["SAMPLE_TEST", "SAMPLE_VAL", "SAMPLE_TRAIN", "sample_photo_path", "load_sample_photo", "build_samples",
            "ensure_sample_data"]
 
@@ -43,7 +45,7 @@ SAMPLE_TRAIN = tuple(n for n in _PHOTOS if n not in SAMPLE_TEST + SAMPLE_VAL)
 def sample_photo_path(name: str) -> Path:
     """Path of a bundled photo inside its installed package."""
     if name not in _PHOTOS:
-        raise KeyError(f"unknown sample photo {name!r}; available: {', '.join(_PHOTOS)}")
+        raise KeyError(tr("unknown sample photo {name!r}; available: {known}", name=name, known=", ".join(_PHOTOS)))
     package, filename = _PHOTOS[name]
     if package == "skimage":
         import skimage.data
@@ -55,8 +57,8 @@ def sample_photo_path(name: str) -> Path:
         folder = Path(matplotlib.get_data_path()) / "sample_data"
     path = folder / filename
     if not path.is_file():
-        raise FileNotFoundError(f"sample photo {name!r} is not in this {package} install ({path}); "
-                                f"reinstall {package} or use another photo")
+        raise FileNotFoundError(tr("sample photo {name!r} is not in this {package} install ({path}); reinstall "
+                                   "{package} or use another photo", name=name, package=package, path=path))
     return path
 
 
@@ -88,7 +90,7 @@ def build_samples(data_dir: Path, scales=(4,), edge: str = "symmetric", progress
     root = Path(data_dir) / "samples"
     mod = int(np.lcm.reduce(list(scales)))
     jobs = [("test", n) for n in SAMPLE_TEST] + [("val", n) for n in SAMPLE_VAL] + [("train", n) for n in SAMPLE_TRAIN]
-    for split, name in tqdm(jobs, desc="samples", unit="photo", disable=not progress):
+    for split, name in tqdm(jobs, desc=tr("samples"), unit="photo", disable=not progress):
         hr = modcrop(load_sample_photo(name), mod)
         write_png(root / split / "HR" / f"{name}.png", hr)
         for s in scales:
@@ -108,7 +110,7 @@ def ensure_sample_data(data_dir=None, scale: int = 4, progress: bool = True) -> 
         build_samples(data_dir, scales=(scale,), progress=progress)
         result = prepare(data_dir, scale=scale, progress=progress)
         if result["errors"]:
-            raise RuntimeError("preparing the sample data failed:\n" + "\n".join(result["errors"]))
+            raise RuntimeError(tr("preparing the sample data failed:") + "\n" + "\n".join(result["errors"]))
     return data_dir
 
 

@@ -71,6 +71,26 @@ def test_generate_reproduces_the_committed_release(course):
         assert [_meta(c).get("grade_id") for c in fresh["cells"]] == [_meta(c).get("grade_id") for c in committed["cells"]]
 
 
+def test_the_translated_release_is_generated_from_the_same_source_and_committed(course):
+    """release/zh-CN/superres is what the source and its translation catalogues give now: the same cells, grade
+    ids and points as the English release, each notebook tagged with its language."""
+    from course.release import generate_into
+
+    root, _ = course
+    fresh_root = generate_into(root, "superres", root / "course" / ".fresh-zh-CN", language="zh-CN")
+    for name in NOTEBOOKS:
+        fresh, committed = _read(fresh_root / f"{name}.ipynb"), \
+            _read(REPO / "release" / "zh-CN" / "superres" / f"{name}.ipynb")
+        assert [(c["cell_type"], _src(c)) for c in fresh["cells"]] == \
+               [(c["cell_type"], _src(c)) for c in committed["cells"]], \
+            f"release/zh-CN/superres/{name}.ipynb is out of date: run `make release` and commit it"
+        english = _read(REPO / "release" / "superres" / f"{name}.ipynb")
+        assert [(c.get("id"), _meta(c).get("grade_id"), _meta(c).get("points")) for c in committed["cells"]] == \
+               [(c.get("id"), _meta(c).get("grade_id"), _meta(c).get("points")) for c in english["cells"]]
+        assert committed["metadata"]["sr_kit"]["language"] == "zh-CN"
+        assert "### BEGIN SOLUTION" not in json.dumps(committed) and "hidden_check" not in json.dumps(committed)
+
+
 def test_release_has_no_solution_no_hidden_test_no_module():
     files = sorted(p.name for p in (REPO / "release" / "superres").iterdir())
     assert files == [f"{n}.ipynb" for n in NOTEBOOKS], f"only the notebooks belong in the release, found {files}"
@@ -187,6 +207,13 @@ def graded(course):
     _submit(root, "cascade", {**ref, "02_solver": _replace_in(ref["02_solver"], "fake_logits = discriminator(sr.detach())",
                                                                "fake_logits = discriminator(sr)")})
 
+    # the zh-CN release: the reference translated (the trusted catalogues), and the release untouched
+    from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
+
+    _submit(root, "reference-zh", {n: translate_notebook(nb, read_catalogue(catalogue_path(REPO, "zh-CN", "superres", n)),
+                                                         "zh-CN") for n, nb in ref.items()})
+    _submit(root, "untouched-zh", {n: _read(REPO / "release" / "zh-CN" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS})
+
     out = subprocess.run([NBGRADER, "autograde", "superres", "--force"], cwd=root, env=env, capture_output=True,
                          text=True, timeout=3000)
     assert out.returncode == 0, out.stderr[-5000:]
@@ -199,6 +226,23 @@ def test_reference_gets_full_marks(graded):
     assert len(grades) == 10
     lost = {k: v for k, v in grades.items() if v[0] != v[1]}
     assert not lost, f"the reference solution lost points: {lost}"
+
+
+def test_the_translated_release_is_graded_the_same(graded):
+    """A zh-CN submission gets the English one's points (full marks for the translated reference, 0 for the
+    untouched zh-CN release), and its autograded notebooks keep their Chinese test cells and language tag."""
+    root = graded
+    assert _grades(root, "reference-zh") == _grades(root, "reference")
+    untouched = _grades(root, "untouched-zh")
+    assert set(untouched) == set(_grades(root, "untouched")) and all(v[0] == 0 for v in untouched.values()), untouched
+    for student in ("reference-zh", "untouched-zh"):
+        nb = _read(root / "course" / "autograded" / student / "superres" / "01_models.ipynb")
+        assert nb["metadata"]["sr_kit"]["language"] == "zh-CN"
+        test_cell = next(c for c in nb["cells"] if _meta(c).get("grade_id") == "test_conv_block")
+        assert "应" in _src(test_cell) or "公开测试" in _src(test_cell), _src(test_cell)[:300]
+    said = "".join(json.dumps(c.get("outputs", []), ensure_ascii=False) for c in
+                   _read(root / "course" / "autograded" / "untouched-zh" / "superres" / "01_models.ipynb")["cells"])
+    assert "NotImplementedError" in said
 
 
 @pytest.mark.parametrize("student", ["untouched", "tags", "edited"])

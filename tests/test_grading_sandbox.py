@@ -160,6 +160,7 @@ def test_refuses_without_a_sandbox_unless_unsafe(tmp_path):
     assert "WARNING: --unsafe" in out.stdout
 
 CORRECT = ["ref_a", "ref_b"]
+ZH_STUDENT = "ref_b"  # took the zh-CN release
 # students whose folders hold links or FIFOs (``_src``: in the --from folder, else filled by hand in submitted/)
 INTAKE_ATTACKS = {
     "linked": {"01_models.ipynb": "/etc/shadow", "02_solver.ipynb": "{course}/source/superres/02_solver.ipynb",
@@ -438,8 +439,14 @@ def batch(tmp_path_factory):
     release = {p.name: _nb(p) for p in sorted((REPO / "release" / "superres").glob("*.ipynb"))}
     reference = {p.name: _nb(p) for p in sorted((REPO / "source" / "superres").glob("*.ipynb"))}
     subs = root / "submissions"
+    # the class holds both languages: ref_b took the zh-CN release (the reference, translated)
+    from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
+
+    reference_zh = {name: translate_notebook(nb, read_catalogue(catalogue_path(REPO, "zh-CN", "superres",
+                                                                               Path(name).stem)), "zh-CN")
+                    for name, nb in reference.items()}
     for name in CORRECT:
-        _write_submission(subs / name, reference)
+        _write_submission(subs / name, reference_zh if name == ZH_STUDENT else reference)
     partial = copy.deepcopy(release)
     partial["01_models.ipynb"] = reference["01_models.ipynb"]
     _write_submission(subs / "partial", partial)
@@ -670,6 +677,20 @@ def test_feedback_shows_no_hidden_test(batch):
         text = page.read_text()
         for line in hidden:
             assert html.escape(line) not in text and line not in text, f"{line!r} in {page}"
+
+
+def test_one_run_grades_both_languages_and_gives_each_student_feedback_in_their_own(batch):
+    """ref_a (English) and ref_b (zh-CN) were graded in the same run with the same points, grade by grade; ref_b's
+    feedback pages are in Chinese, ref_a's in English."""
+    course = batch["course"]
+    assert _scores(course, ZH_STUDENT) == _scores(course, "ref_a")
+    for student, chinese in (("ref_a", False), (ZH_STUDENT, True)):
+        pages = sorted((course / "course" / "feedback" / student / "superres").glob("*.html"))
+        assert len(pages) == 5, (student, pages)
+        for page in pages:
+            text = page.read_text(encoding="utf-8")
+            han = len(re.findall(r"[\u4e00-\u9fff]", text))
+            assert (han > 100) == chinese, f"{page}: {han} Chinese characters"
 
 
 def test_graded_folders_and_feedback_keep_only_notebooks_and_pages(batch):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+from .i18n import tr
+
 __all__ = ["save_checkpoint", "load_checkpoint", "load_generator", "load_labelled_generator", "generator_label",
            "CheckpointError", "ARCHITECTURES"]
 
@@ -37,19 +39,20 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(tr("checkpoint {path} does not exist", path=path))
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"{path} holds pickled Python objects, not just tensors and plain containers (e.g. a whole model saved "
+        raise CheckpointError(tr(
+            "{path} holds pickled Python objects, not just tensors and plain containers (e.g. a whole model saved "
             "tutorial-style), which torch.load refuses with weights_only=True. If you trust the file, convert it "
             "once: "
             "ckpt = torch.load(path, weights_only=False); "
-            "torch.save({'model': ckpt['model'].state_dict()}, 'converted.pth') "
-            f"(original error: {str(e).splitlines()[0]})") from None
+            "torch.save({{'model': ckpt['model'].state_dict()}}, 'converted.pth') "
+            "(original error: {error})", path=path, error=str(e).splitlines()[0])) from None
     except (RuntimeError, EOFError) as e:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {e}") from None
+        raise CheckpointError(tr("{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {error}",
+                                 path=path, error=e)) from None
 
 
 def load_generator(path, models, device="cpu"):
@@ -69,21 +72,24 @@ def load_labelled_generator(path, models, device="cpu"):
     ckpt = load_checkpoint(path)
     missing = [k for k in ("arch", "model_kwargs", "model") if k not in ckpt]
     if missing:
-        raise CheckpointError(f"{path} has no {', '.join(repr(k) for k in missing)} entry: it was not written by "
-                              "this kit's trainer (or by an older version that did not record the architecture); "
-                              "train it again with notebook 03 or `python -m sr_utils train-srresnet`")
+        raise CheckpointError(tr("{path} has no {keys} entry: it was not written by this kit's trainer (or by an "
+                                 "older version that did not record the architecture); train it again with notebook "
+                                 "03 or `python -m sr_utils train-srresnet`",
+                                 path=path, keys=", ".join(repr(k) for k in missing)))
     arch = ckpt["arch"]
     if arch not in ARCHITECTURES:
-        raise CheckpointError(f"{path}: unknown architecture {arch!r}, expected one of {', '.join(ARCHITECTURES)}")
+        raise CheckpointError(tr("{path}: unknown architecture {arch!r}, expected one of {known}", path=path,
+                                 arch=arch, known=", ".join(ARCHITECTURES)))
     if not hasattr(models, arch):
-        raise CheckpointError(f"{path} holds a {arch}, but {getattr(models, '__file__', models)} defines no class "
-                              f"{arch}")
+        raise CheckpointError(tr("{path} holds a {arch}, but {models} defines no class {arch}", path=path, arch=arch,
+                                 models=getattr(models, "__file__", models)))
     net = getattr(models, arch)(**ckpt["model_kwargs"])
     try:
         net.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path} does not fit the {arch} of {getattr(models, '__file__', models)} built with "
-                              f"{ckpt['model_kwargs']}: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(tr("{path} does not fit the {arch} of {models} built with {kwargs}: {error}", path=path,
+                                 arch=arch, models=getattr(models, "__file__", models), kwargs=ckpt["model_kwargs"],
+                                 error=str(e).splitlines()[0])) from None
     return generator_label(ckpt), net.to(device).eval()
 
 

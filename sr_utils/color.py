@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .i18n import tr
+
 __all__ = [
     "rgb_to_y", "rgb_to_ycbcr", "ycbcr_to_rgb", "IMAGENET_MEAN", "IMAGENET_STD",
     "pil_to_tensor", "tensor_to_pil", "to_uint8", "convert_image", "load_rgb",
@@ -47,9 +49,10 @@ def _is_tensor(x) -> bool:
 
 def _check_rgb_numpy(img: np.ndarray, fn: str) -> None:
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"{fn}: expected an (H, W, 3) RGB array, got shape {img.shape}")
+        raise ValueError(tr("{fn}: expected an (H, W, 3) RGB array, got shape {shape}", fn=fn, shape=img.shape))
     if img.dtype != np.uint8 and not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f"{fn}: expected uint8 (0..255) or float ([0, 1]) input, got {img.dtype}")
+        raise TypeError(tr("{fn}: expected uint8 (0..255) or float ([0, 1]) input, got {dtype}", fn=fn,
+                           dtype=img.dtype))
 
 
 def rgb_to_y(img):
@@ -62,9 +65,10 @@ def rgb_to_y(img):
     """
     if _is_tensor(img):
         if img.dim() < 3 or img.shape[-3] != 3:
-            raise ValueError(f"rgb_to_y: expected a (..., 3, H, W) tensor, got shape {tuple(img.shape)}")
+            raise ValueError(tr("rgb_to_y: expected a (..., 3, H, W) tensor, got shape {shape}",
+                                shape=tuple(img.shape)))
         if not img.is_floating_point():
-            raise TypeError(f"rgb_to_y: expected a float tensor in [0, 1], got {img.dtype}")
+            raise TypeError(tr("rgb_to_y: expected a float tensor in [0, 1], got {dtype}", dtype=img.dtype))
         r, g, b = img.unbind(-3)
         return (16.0 + 65.481 * r + 128.553 * g + 24.966 * b) / 255.0
     img = np.asarray(img)
@@ -101,7 +105,7 @@ def ycbcr_to_rgb(img, dtype=None) -> np.ndarray:
     """
     x = np.asarray(img, dtype=np.float64)
     if x.ndim != 3 or x.shape[2] != 3:
-        raise ValueError(f"ycbcr_to_rgb: expected an (H, W, 3) array, got shape {x.shape}")
+        raise ValueError(tr("ycbcr_to_rgb: expected an (H, W, 3) array, got shape {shape}", shape=x.shape))
     inv = np.linalg.inv(_YCBCR_MATRIX)
     if dtype == np.uint8:
         return to_uint8((x - _YCBCR_OFFSET) @ inv.T * 255.0)
@@ -139,9 +143,10 @@ def load_rgb(path) -> np.ndarray:
                 im = im.convert("RGB")
             return np.asarray(im, dtype=np.uint8).copy()
     except FileNotFoundError:
-        raise FileNotFoundError(f"image file not found: {path}") from None
+        raise FileNotFoundError(tr("image file not found: {path}", path=path)) from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"cannot read image {path}: {e} (truncated or corrupt file?)") from e
+        raise ValueError(tr("cannot read image {path}: {error} (truncated or corrupt file?)", path=path,
+                            error=e)) from e
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -162,7 +167,8 @@ def tensor_to_pil(t):
     from PIL import Image
 
     if t.dim() != 3 or t.shape[0] != 3:
-        raise ValueError(f"tensor_to_pil: expected a (3, H, W) tensor in [0, 1], got shape {tuple(t.shape)}")
+        raise ValueError(tr("tensor_to_pil: expected a (3, H, W) tensor in [0, 1], got shape {shape}",
+                            shape=tuple(t.shape)))
     a = t.detach().to("cpu", dtype=t.dtype if t.is_floating_point() else None).double().permute(1, 2, 0).numpy()
     return Image.fromarray(to_uint8(a * 255.0), mode="RGB")
 
@@ -188,15 +194,17 @@ def convert_image(img, source: str, target: str):
     ``[-1, 1]`` inputs (a tanh output) are clamped to [-1, 1] first; nothing else is clamped.
     """
     if source not in _SOURCES:
-        raise ValueError(f"convert_image: source must be one of {_SOURCES}, got {source!r}")
+        raise ValueError(tr("convert_image: source must be one of {known}, got {value!r}", known=_SOURCES,
+                            value=source))
     if target not in _TARGETS:
-        raise ValueError(f"convert_image: target must be one of {_TARGETS}, got {target!r}")
+        raise ValueError(tr("convert_image: target must be one of {known}, got {value!r}", known=_TARGETS,
+                            value=target))
     if source == "pil":
         x = pil_to_tensor(img)
     else:
         if not _is_tensor(img) or not img.is_floating_point() or img.dim() not in (3, 4) or img.shape[-3] != 3:
-            raise ValueError(f"convert_image: source {source!r} needs a float tensor (3, H, W) or (N, 3, H, W), "
-                             f"got {getattr(img, 'shape', type(img).__name__)}")
+            raise ValueError(tr("convert_image: source {source!r} needs a float tensor (3, H, W) or (N, 3, H, W), "
+                                "got {got}", source=source, got=getattr(img, "shape", type(img).__name__)))
         x = (img.clamp(-1, 1) + 1.0) / 2.0 if source == "[-1, 1]" else img
     if target == "pil":
         if x.dim() == 4:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from .i18n import tr
+
 __all__ = ["TrainConfig", "PROFILES", "CHOICES", "default_device", "default_profile"]
 
 #: The accepted values of the fields that take a name.
@@ -76,40 +78,43 @@ class TrainConfig:
     def from_profile(cls, profile: str, stage: str, **overrides) -> "TrainConfig":
         """The settings of ``PROFILES[profile][stage]``, then ``overrides`` (field names are checked)."""
         if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}: {', '.join(PROFILES)}")
+            raise ValueError(tr("unknown profile {profile!r}: {known}", profile=profile, known=", ".join(PROFILES)))
         if stage not in PROFILES[profile]:
-            raise ValueError(f"unknown stage {stage!r}: srresnet or srgan")
+            raise ValueError(tr("unknown stage {stage!r}: srresnet or srgan", stage=stage))
         known = {f.name for f in fields(cls)}
         wrong = sorted(set(overrides) - known)
         if wrong:
-            raise ValueError(f"unknown setting(s) {', '.join(wrong)}; known: {', '.join(sorted(known))}")
+            raise ValueError(tr("unknown setting(s) {wrong}; known: {known}", wrong=", ".join(wrong),
+                                known=", ".join(sorted(known))))
         return cls(**{**PROFILES[profile][stage], "stage": stage, **overrides})
 
     def check(self) -> "TrainConfig":
         """Raise ``ValueError`` naming the first field with a value the trainer cannot use; return ``self``."""
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}: use one of {', '.join(allowed)}")
+                raise ValueError(tr("{name}={value!r}: use one of {allowed}", name=name, value=getattr(self, name),
+                                    allowed=", ".join(allowed)))
         positive = ("scale", "crop_size", "batch_size", "patches_per_image", "iterations", "val_every", "val_images",
                     "n_channels", "n_blocks", "lr")
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be > 0")
+                raise ValueError(tr("{name}={value!r}: must be > 0", name=name, value=getattr(self, name)))
         for name in ("lr_d", "warmup", "restart_every", "grad_clip", "g_pretrain", "beta", "workers"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be >= 0")
+                raise ValueError(tr("{name}={value!r}: must be >= 0", name=name, value=getattr(self, name)))
         if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay={self.ema_decay!r}: 0 (off) or a decay in (0, 1), e.g. 0.999")
+            raise ValueError(tr("ema_decay={value!r}: 0 (off) or a decay in (0, 1), e.g. 0.999", value=self.ema_decay))
         if not 0.0 < self.gamma <= 1.0 or not 0.0 < self.plateau_min_factor <= 1.0:
-            raise ValueError(f"gamma={self.gamma!r} and plateau_min_factor={self.plateau_min_factor!r}: in (0, 1]")
+            raise ValueError(tr("gamma={gamma!r} and plateau_min_factor={factor!r}: in (0, 1]", gamma=self.gamma,
+                                factor=self.plateau_min_factor))
         if self.plateau_patience < 1:
-            raise ValueError(f"plateau_patience={self.plateau_patience!r}: at least 1 validation")
+            raise ValueError(tr("plateau_patience={value!r}: at least 1 validation", value=self.plateau_patience))
         if self.amp_init_scale <= 0:
-            raise ValueError(f"amp_init_scale={self.amp_init_scale!r}: must be > 0")
+            raise ValueError(tr("{name}={value!r}: must be > 0", name="amp_init_scale", value=self.amp_init_scale))
         if self.g_pretrain and self.stage != "srgan":
-            raise ValueError("g_pretrain is for stage srgan (SRResNet training is already generator-only)")
+            raise ValueError(tr("g_pretrain is for stage srgan (SRResNet training is already generator-only)"))
         if any(not 0.0 <= f <= 1.0 for f in self.decay_at):
-            raise ValueError(f"decay_at={self.decay_at!r}: fractions of `iterations`, each in [0, 1]")
+            raise ValueError(tr("decay_at={value!r}: fractions of `iterations`, each in [0, 1]", value=self.decay_at))
         return self
 
 
@@ -151,6 +156,7 @@ def default_profile() -> str:
     forced = os.environ.get("SR_KIT_PROFILE")
     if forced:
         if forced not in PROFILES:
-            raise ValueError(f"SR_KIT_PROFILE={forced!r} is not a profile: use one of {', '.join(PROFILES)}")
+            raise ValueError(tr("SR_KIT_PROFILE={value!r} is not a profile: use one of {known}", value=forced,
+                                known=", ".join(PROFILES)))
         return forced
     return "paper" if torch.cuda.is_available() else "cpu-small"

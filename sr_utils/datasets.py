@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .color import IMAGENET_MEAN, IMAGENET_STD, load_rgb
+from .i18n import tr
 from .lists import cache_dir, read_list
 
 __all__ = ["SRDataset", "SREvalDataset", "make_train_loader", "LR_CONVENTIONS", "HR_CONVENTIONS"]
@@ -57,8 +58,9 @@ class _Cache:
         self.folder = folder
         index_file = folder / "index.json"
         if not index_file.is_file():
-            raise FileNotFoundError(f"decoded cache {folder} is missing: run `python -m data_tools prepare "
-                                    f"--cache {folder.name.rsplit('_x', 1)[0]}` to build it")
+            raise FileNotFoundError(tr("decoded cache {folder} is missing: run `python -m data_tools prepare "
+                                       "--cache {split}` to build it", folder=folder,
+                                       split=folder.name.rsplit("_x", 1)[0]))
         self.index = json.loads(index_file.read_text())["images"]
         self._pid = None
 
@@ -125,13 +127,16 @@ class SRDataset(torch.utils.data.Dataset):
         meta, _ = read_list(list_file)
         self.scale = int(meta["scale"])
         if crop_size % self.scale:
-            raise ValueError(f"crop_size {crop_size} is not a multiple of the scale {self.scale}")
+            raise ValueError(tr("crop_size {crop_size} is not a multiple of the scale {scale}", crop_size=crop_size,
+                                scale=self.scale))
         if lr_convention not in LR_CONVENTIONS:
-            raise ValueError(f"lr_convention must be one of {LR_CONVENTIONS}, got {lr_convention!r}")
+            raise ValueError(tr("lr_convention must be one of {known}, got {value!r}", known=LR_CONVENTIONS,
+                                value=lr_convention))
         if hr_convention not in HR_CONVENTIONS:
-            raise ValueError(f"hr_convention must be one of {HR_CONVENTIONS}, got {hr_convention!r}")
+            raise ValueError(tr("hr_convention must be one of {known}, got {value!r}", known=HR_CONVENTIONS,
+                                value=hr_convention))
         if patches_per_image < 1:
-            raise ValueError(f"patches_per_image must be >= 1, got {patches_per_image}")
+            raise ValueError(tr("patches_per_image must be >= 1, got {value}", value=patches_per_image))
         self.split = meta["split"]
         self.crop_size, self.lr_crop = crop_size, crop_size // self.scale
         self.patches_per_image, self.augment, self.seed, self.epoch = patches_per_image, augment, seed, 0
@@ -140,12 +145,13 @@ class SRDataset(torch.utils.data.Dataset):
         self.cache = _Cache(cache_dir(Path(list_file).resolve().parent.parent, self.split, self.scale))
         self.names = [e["name"] for e in self.cache.index]
         if [im["name"] for im in meta["images"]] != self.names:
-            raise ValueError(f"cache of {self.split} is out of date with {list_file}: run `python -m data_tools "
-                             "prepare` again")
+            raise ValueError(tr("cache of {split} is out of date with {list_file}: run `python -m data_tools "
+                                "prepare` again", split=self.split, list_file=list_file))
         self.lr_sizes = np.array([e["lr"]["shape"][:2] for e in self.cache.index], dtype=np.int64)
         small = [n for n, (h, w) in zip(self.names, self.lr_sizes) if h < self.lr_crop or w < self.lr_crop]
         if small:
-            raise ValueError(f"{self.split}: images smaller than the {crop_size}px crop: {', '.join(small)}")
+            raise ValueError(tr("{split}: images smaller than the {crop_size}px crop: {images}", split=self.split,
+                                crop_size=crop_size, images=", ".join(small)))
 
     def __len__(self) -> int:
         return len(self.names) * self.patches_per_image
@@ -159,7 +165,7 @@ class SRDataset(torch.utils.data.Dataset):
         with ``channel_shuffle``: + the index of the RGB permutation in ``_RGB_ORDERS``, 0 = unchanged)."""
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"index out of range for {len(self)} patches")
+            raise IndexError(tr("index out of range for {n} patches", n=len(self)))
         image = idx % len(self.names)
         bits = _random_bits(self.seed, self.epoch, idx, 4)  # stream 3 (permutation) leaves streams 0-2 unchanged
         h, w = self.lr_sizes[image, 0], self.lr_sizes[image, 1]
@@ -250,6 +256,7 @@ class SREvalDataset(torch.utils.data.Dataset):
         hr = load_rgb(self.root / im["hr"])
         h, w = lr.shape[0] * self.scale, lr.shape[1] * self.scale
         if hr.shape[0] < h or hr.shape[1] < w:
-            raise ValueError(f"{self.root / im['lr']}: LR {lr.shape[1]}x{lr.shape[0]} is larger than HR "
-                             f"{hr.shape[1]}x{hr.shape[0]} / {self.scale}")
+            raise ValueError(tr("{path}: LR {lr_w}x{lr_h} is larger than HR {hr_w}x{hr_h} / {scale}",
+                                path=self.root / im["lr"], lr_w=lr.shape[1], lr_h=lr.shape[0], hr_w=hr.shape[1],
+                                hr_h=hr.shape[0], scale=self.scale))
         return im["name"], lr, hr[:h, :w]

@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .i18n import tr
 from .metrics import evaluate_sr
 
 __all__ = ["bicubic", "model_upscaler", "methods_for", "evaluate_split", "evaluate_methods", "mean_rows",
@@ -50,7 +51,7 @@ def evaluate_split(upscale: Upscale, list_file, progress: bool = True, limit: in
     ds = SREvalDataset(list_file)
     n = len(ds) if limit is None else min(limit, len(ds))
     rows = []
-    for i in tqdm(range(n), desc=f"evaluate {ds.split}", disable=not progress, leave=False):
+    for i in tqdm(range(n), desc=tr("evaluate {split}", split=ds.split), disable=not progress, leave=False):
         name, lr, hr = ds[i]
         sr = upscale(lr)
         p, s = evaluate_sr(sr, hr, ds.scale)

@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .i18n import tr
+
 __all__ = ["DEFAULT_ROOT", "EXPERIMENTS_ROOT", "run_dir", "record_run", "tensorboard_writer", "list_runs",
            "select", "runs_table", "plot_runs", "attempts_rows", "write_attempts", "train_variant",
            "show_runs", "evaluate_runs"]
@@ -36,7 +38,8 @@ def run_dir(name: str | None, stage: str, folder=".") -> Path:
     if not name or name == "default":
         return Path(folder) / DEFAULT_ROOT / stage
     if not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
-        raise ValueError(f"run name {name!r}: use letters, digits, '-', '_' or '.' (it becomes a folder name)")
+        raise ValueError(tr("run name {name!r}: use letters, digits, '-', '_' or '.' (it becomes a folder name)",
+                            name=name))
     return Path(folder) / EXPERIMENTS_ROOT / name / stage
 
 
@@ -155,14 +158,15 @@ def select(runs: list[dict], names) -> list[dict]:
     for wanted in names:
         mine = [r for r in runs if wanted in (r["name"], _label(r))]
         if not mine:
-            raise ValueError(f"no run {wanted!r}; runs: {', '.join(_label(r) for r in runs) or 'none yet'}")
+            raise ValueError(tr("no run {name!r}; runs: {runs}", name=wanted,
+                                runs=", ".join(_label(r) for r in runs) or tr("none yet")))
         out += [r for r in mine if r not in out]
     return out
 
 
 def runs_table(runs: list[dict]) -> str:
     """A Markdown table of runs: name, stage, task, what changed, steps, best iteration, best validation PSNR, time."""
-    lines = ["| run | stage | task | what changed | steps | best iteration | val PSNR (dB) | time |",
+    lines = [tr("| run | stage | task | what changed | steps | best iteration | val PSNR (dB) | time |"),
              "|---|---|---|---|---|---|---|---|"]
     for r in runs:
         changed = "; ".join(x for x in (r["changes"], r["note"]) if x) or "-"
@@ -172,8 +176,17 @@ def runs_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_runs(runs: list[dict], path=None, title: str = "validation Y-PSNR"):
-    """Validation PSNR against the iteration, one line per run (a ``matplotlib`` Figure; saved when ``path``)."""
+def plot_runs(runs: list[dict], path=None, title: str | None = None):
+    """Validation PSNR against the iteration, one line per run (a ``matplotlib`` Figure; saved when ``path``).
+    ``title`` defaults to "validation Y-PSNR"."""
+    from .plotting import _fonts, figure_language
+
+    language = figure_language()
+    with _fonts(language):
+        return _plot_runs(runs, path, title or tr("validation Y-PSNR", language=language), language)
+
+
+def _plot_runs(runs: list[dict], path, title: str, language: str):
     from matplotlib.figure import Figure
 
     from .plotting import _save
@@ -184,7 +197,7 @@ def plot_runs(runs: list[dict], path=None, title: str = "validation Y-PSNR"):
         val = [(h["step"], h["val_psnr"]) for h in r["history"] if "val_psnr" in h]
         if val:
             ax.plot(*zip(*val), marker="o" if len(val) < 30 else None, label=_label(r))
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(tr("iteration", language=language))
     ax.set_ylabel("dB")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -265,7 +278,8 @@ def train_variant(name: str, base, models, solver, progress: bool = True, **chan
     known = {f.name for f in fields(base)}
     wrong = sorted(set(changes) - known)
     if wrong:
-        raise ValueError(f"unknown setting(s) {', '.join(wrong)}; known: {', '.join(sorted(known))}")
+        raise ValueError(tr("unknown setting(s) {wrong}; known: {known}", wrong=", ".join(wrong),
+                            known=", ".join(sorted(known))))
     cfg = replace(base, **changes)
     out = output_path(run_dir(name, cfg.stage))
     if cfg.stage == "srgan" and not cfg.srresnet_checkpoint and not (out.parent / "srresnet" / "best.pth").is_file():

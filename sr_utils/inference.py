@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .color import to_uint8
+from .i18n import tr
 
 __all__ = ["super_resolve", "bicubic_upscale", "super_resolve_files", "super_resolve_split"]
 
@@ -26,7 +27,8 @@ def super_resolve(model, lr: np.ndarray, device=None, tile: int | None = None,
     import torch
 
     if lr.dtype != np.uint8 or lr.ndim != 3 or lr.shape[2] != 3:
-        raise ValueError(f"super_resolve: expected an (h, w, 3) uint8 RGB image, got {lr.shape} {lr.dtype}")
+        raise ValueError(tr("super_resolve: expected an (h, w, 3) uint8 RGB image, got {shape} {dtype}",
+                            shape=lr.shape, dtype=lr.dtype))
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -63,10 +65,10 @@ def super_resolve_files(model, inputs, out_dir, tile: int | None = None) -> list
 
     src = Path(inputs)
     if not src.exists():
-        raise FileNotFoundError(f"{src} does not exist: give an image file or a folder of images")
+        raise FileNotFoundError(tr("{path} does not exist: give an image file or a folder of images", path=src))
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if src.is_dir() else [src]
     if not files:
-        raise FileNotFoundError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in {src}")
+        raise FileNotFoundError(tr("no image ({suffixes}) in {path}", suffixes=", ".join(IMAGE_SUFFIXES), path=src))
     written = []
     for f in files:
         write_png(Path(out_dir) / f"{f.stem}.png", super_resolve(model, load_rgb(f), tile=tile))

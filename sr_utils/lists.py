@@ -16,6 +16,8 @@ import json
 import os
 from pathlib import Path
 
+from .i18n import tr
+
 __all__ = ["TEST_SETS", "TRAIN_SPLITS", "VALIDATION_SPLITS", "default_data_dir", "list_path", "cache_dir",
            "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list", "submission_folder"]
 
@@ -25,7 +27,11 @@ TEST_SETS = ("DIV2K_valid", "Set5", "Set14", "B100", "Urban100")
 TRAIN_SPLITS = ("DIV2K_train", "samples_train")
 #: Validation splits (model selection), preferred first.
 VALIDATION_SPLITS = ("DIV2K_valid", "samples_val")
-_PREPARE = "run `python -m data_tools samples` (the bundled photos, offline) and `python -m data_tools prepare`"
+
+
+def _prepare_hint() -> str:
+    """How to make the lists: the end of every "no list" message."""
+    return tr("run `python -m data_tools samples` (the bundled photos, offline) and `python -m data_tools prepare`")
 
 
 def default_data_dir() -> Path:
@@ -52,7 +58,7 @@ def read_list(path) -> tuple[dict, Path]:
     """A prepared list (its JSON) and the data folder its image paths are relative to."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"list {path} does not exist: {_PREPARE}")
+        raise FileNotFoundError(tr("list {path} does not exist: {hint}", path=path, hint=_prepare_hint()))
     meta = json.loads(path.read_text())
     return meta, (path.parent / meta.get("root", "..")).resolve()
 
@@ -66,8 +72,11 @@ def _first(data_dir, splits, scale: int, role: str) -> Path:
     for split in splits:
         if list_path(data_dir, split, scale).is_file():
             return list_path(data_dir, split, scale)
-    raise FileNotFoundError(f"no {role} list ({' or '.join(f'{s}_x{scale}.json' for s in splits)}) in "
-                            f"{Path(data_dir) / 'lists'}: {_PREPARE}")
+    params = dict(files=" or ".join(f"{s}_x{scale}.json" for s in splits), folder=Path(data_dir) / "lists",
+                  hint=_prepare_hint())
+    if role == "training":
+        raise FileNotFoundError(tr("no training list ({files}) in {folder}: {hint}", **params))
+    raise FileNotFoundError(tr("no validation list ({files}) in {folder}: {hint}", **params))
 
 
 def train_list(data_dir, scale: int = 4) -> Path:
@@ -86,7 +95,8 @@ def test_lists(data_dir, scale: int = 4) -> dict[str, Path]:
     if not found and list_path(data_dir, "samples_test", scale).is_file():
         found = {"samples_test": list_path(data_dir, "samples_test", scale)}
     if not found:
-        raise FileNotFoundError(f"no test list in {Path(data_dir) / 'lists'}: {_PREPARE}")
+        raise FileNotFoundError(tr("no test list in {folder}: {hint}", folder=Path(data_dir) / "lists",
+                                   hint=_prepare_hint()))
     return found
 
 
@@ -95,7 +105,8 @@ def human_eval_list(data_dir, scale: int = 4) -> tuple[str, Path]:
     for split in ("Set5", "samples_test"):
         if list_path(data_dir, split, scale).is_file():
             return split, list_path(data_dir, split, scale)
-    raise FileNotFoundError(f"neither Set5 nor the bundled test photos are prepared in {data_dir}: {_PREPARE}")
+    raise FileNotFoundError(tr("neither Set5 nor the bundled test photos are prepared in {folder}: {hint}",
+                               folder=data_dir, hint=_prepare_hint()))
 
 
 def submission_folder(split: str) -> str:

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .i18n import tr
+
 __all__ = ["BACKBONE_ENV", "BACKBONE_FILENAME", "BACKBONE_URL", "lpips_installed", "find_lpips_backbone",
            "LPIPSMetric"]
 
@@ -44,7 +46,7 @@ def _candidates() -> list[tuple[str, Path]]:
     out = []
     if os.environ.get(BACKBONE_ENV):
         out.append((f"${BACKBONE_ENV}", Path(os.environ[BACKBONE_ENV])))
-    out.append(("torch hub cache", Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILENAME))
+    out.append((tr("torch hub cache"), Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILENAME))
     return out
 
 
@@ -57,10 +59,14 @@ def find_lpips_backbone() -> Path | None:
 def _missing_message() -> str:
     places = "; ".join(f"{what}: {path}" for what, path in _candidates())
     hub = _candidates()[-1][1]
-    return (f"LPIPS needs torchvision's ImageNet AlexNet weights ({BACKBONE_FILENAME}, 233 MB), which are not on this "
-            f"machine (looked at {places}; ${BACKBONE_ENV} {'set' if os.environ.get(BACKBONE_ENV) else 'not set'}). "
-            f"Nothing is downloaded automatically: download {BACKBONE_URL} and put it at {hub}, or anywhere and set "
-            f"{BACKBONE_ENV}=/path/to/{BACKBONE_FILENAME}. PSNR/SSIM do not need it.")
+    params = dict(file=BACKBONE_FILENAME, places=places, env=BACKBONE_ENV, url=BACKBONE_URL, hub=hub)
+    if os.environ.get(BACKBONE_ENV):
+        return tr("LPIPS needs torchvision's ImageNet AlexNet weights ({file}, 233 MB), which are not on this machine "
+                  "(looked at {places}; ${env} set). Nothing is downloaded automatically: download {url} and put it "
+                  "at {hub}, or anywhere and set {env}=/path/to/{file}. PSNR/SSIM do not need it.", **params)
+    return tr("LPIPS needs torchvision's ImageNet AlexNet weights ({file}, 233 MB), which are not on this machine "
+              "(looked at {places}; ${env} not set). Nothing is downloaded automatically: download {url} and put it "
+              "at {hub}, or anywhere and set {env}=/path/to/{file}. PSNR/SSIM do not need it.", **params)
 
 
 class LPIPSMetric:
@@ -74,15 +80,16 @@ class LPIPSMetric:
         try:
             import lpips
         except ImportError:
-            raise ImportError("LPIPS needs the lpips package: pip install lpips (or the kit's `metrics` extra, "
-                              "pip install -e '.[metrics]')") from None
+            raise ImportError(tr("LPIPS needs the lpips package: pip install lpips (or the kit's `metrics` extra, "
+                                 "pip install -e '.[metrics]')")) from None
         path = Path(backbone) if backbone is not None else find_lpips_backbone()
         if path is None or not path.is_file():
-            raise FileNotFoundError(_missing_message() if backbone is None else f"LPIPS backbone {path} does not exist")
+            raise FileNotFoundError(_missing_message() if backbone is None
+                                    else tr("LPIPS backbone {path} does not exist", path=path))
         state = torch.load(path, map_location="cpu", weights_only=True)
         features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
         if not features:
-            raise ValueError(f"{path} is not a torchvision AlexNet state_dict (no 'features.*' entries)")
+            raise ValueError(tr("{path} is not a torchvision AlexNet state_dict (no 'features.*' entries)", path=path))
         # pnet_rand: build the backbone without torchvision's download, then load the local file into it
         import warnings
 
@@ -102,8 +109,8 @@ class LPIPSMetric:
     def distance(self, sr: np.ndarray, hr: np.ndarray, shave: int = 4) -> float:
         """LPIPS between ``sr`` and ``hr``: ``(H, W, 3)`` uint8 RGB of the same size; ``shave`` border pixels cut."""
         if sr.shape != hr.shape or sr.ndim != 3 or sr.shape[2] != 3 or sr.dtype != np.uint8 or hr.dtype != np.uint8:
-            raise ValueError(f"LPIPS: sr and hr must be (H, W, 3) uint8 RGB of one size, got {sr.shape} {sr.dtype} "
-                             f"and {hr.shape} {hr.dtype}")
+            raise ValueError(tr("LPIPS: sr and hr must be (H, W, 3) uint8 RGB of one size, got {sr} {sr_dtype} and "
+                                "{hr} {hr_dtype}", sr=sr.shape, sr_dtype=sr.dtype, hr=hr.shape, hr_dtype=hr.dtype))
         if shave:
             sr, hr = sr[shave:-shave, shave:-shave], hr[shave:-shave, shave:-shave]
 

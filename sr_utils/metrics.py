@@ -25,28 +25,36 @@ import math
 import numpy as np
 
 from .color import rgb_to_y, to_uint8
+from .i18n import tr
 
-__all__ = ["psnr", "ssim", "evaluate_sr", "to_y_uint8_levels", "CONVENTION"]
+__all__ = ["psnr", "ssim", "evaluate_sr", "to_y_uint8_levels", "CONVENTION", "convention"]
 
 #: One line describing the evaluation convention, printed under every table the kit writes.
 CONVENTION = ("Y channel (BT.601, MATLAB rgb2ycbcr on uint8, rounded), SR quantised to uint8, "
               "{scale} px shaved per border; PSNR peak 255; SSIM 11x11 Gaussian (sigma 1.5), 'valid'")
 
 
+def convention(scale: int) -> str:
+    """:data:`CONVENTION` for ``scale``, in the student's language (:mod:`sr_utils.i18n`)."""
+    return tr(CONVENTION, scale=scale)
+
+
 def _prepare_pair(a, b, crop_border: int, fn: str) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"{fn}: expects 2-D (H, W) arrays in 0..255 (e.g. Y channels), got {a.shape} and {b.shape}")
+        raise ValueError(tr("{fn}: expects 2-D (H, W) arrays in 0..255 (e.g. Y channels), got {a} and {b}", fn=fn,
+                            a=a.shape, b=b.shape))
     if a.shape != b.shape:
-        raise ValueError(f"{fn}: images differ in size: {a.shape} vs {b.shape}")
+        raise ValueError(tr("{fn}: images differ in size: {a} vs {b}", fn=fn, a=a.shape, b=b.shape))
     if crop_border < 0:
-        raise ValueError(f"{fn}: crop_border must be >= 0, got {crop_border}")
+        raise ValueError(tr("{fn}: crop_border must be >= 0, got {crop_border}", fn=fn, crop_border=crop_border))
     if crop_border:
         a = a[crop_border:-crop_border, crop_border:-crop_border]
         b = b[crop_border:-crop_border, crop_border:-crop_border]
     if a.size == 0:
-        raise ValueError(f"{fn}: nothing left after shaving {crop_border} px from a {a.shape} image")
+        raise ValueError(tr("{fn}: nothing left after shaving {crop_border} px from a {shape} image", fn=fn,
+                            crop_border=crop_border, shape=a.shape))
     return a.astype(np.float64), b.astype(np.float64)
 
 
@@ -63,7 +71,7 @@ def ssim(a, b, crop_border: int = 0) -> float:
 
     a, b = _prepare_pair(a, b, crop_border, "ssim")
     if min(a.shape) < 11:
-        raise ValueError(f"ssim: needs at least 11x11 pixels after shaving, got {a.shape}")
+        raise ValueError(tr("ssim: needs at least 11x11 pixels after shaving, got {shape}", shape=a.shape))
     return float(structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
                                        data_range=255.0, K1=0.01, K2=0.03))
 
@@ -81,7 +89,7 @@ def to_y_uint8_levels(img) -> np.ndarray:
         return img.astype(np.float64)
     if img.ndim == 3 and img.shape[2] == 3:
         return to_uint8(rgb_to_y(img)).astype(np.float64)
-    raise ValueError(f"expected an (H, W, 3) RGB or (H, W) grey image, got shape {img.shape}")
+    raise ValueError(tr("expected an (H, W, 3) RGB or (H, W) grey image, got shape {shape}", shape=img.shape))
 
 
 def evaluate_sr(sr, hr, scale: int) -> tuple[float, float]:
@@ -96,11 +104,12 @@ def evaluate_sr(sr, hr, scale: int) -> tuple[float, float]:
     sr = np.asarray(sr)
     hr = np.asarray(hr)
     if sr.ndim != hr.ndim or (sr.ndim == 3 and sr.shape[2] != hr.shape[2]):
-        raise ValueError(f"evaluate_sr: SR {sr.shape} and HR {hr.shape} differ in channels")
+        raise ValueError(tr("evaluate_sr: SR {sr} and HR {hr} differ in channels", sr=sr.shape, hr=hr.shape))
     h, w = sr.shape[:2]
     if hr.shape[0] < h or hr.shape[1] < w or hr.shape[0] - h >= scale or hr.shape[1] - w >= scale:
-        raise ValueError(f"evaluate_sr: SR {w}x{h} does not match HR {hr.shape[1]}x{hr.shape[0]} at x{scale}: "
-                         f"SR must be HR cropped to a multiple of {scale}")
+        raise ValueError(tr("evaluate_sr: SR {sr_w}x{sr_h} does not match HR {hr_w}x{hr_h} at x{scale}: SR must be "
+                            "HR cropped to a multiple of {scale}", sr_w=w, sr_h=h, hr_w=hr.shape[1], hr_h=hr.shape[0],
+                            scale=scale))
     y_sr = to_y_uint8_levels(sr)
     y_hr = to_y_uint8_levels(hr[:h, :w])
     return psnr(y_sr, y_hr, crop_border=scale), ssim(y_sr, y_hr, crop_border=scale)

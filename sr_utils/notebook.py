@@ -17,6 +17,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from .i18n import tr
+
 __all__ = ["export_modules", "writefile_sources", "load_module", "hidden_check", "grading_dir",
            "in_autograder", "output_path", "GRADING_SCRATCH", "find_project_root"]
 
@@ -60,14 +62,14 @@ def export_modules(notebook, dest_dir=".", only: list[str] | None = None, quiet:
     """
     path = Path(notebook)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: it writes the module(s) this notebook imports; keep the "
-                                "assignment's notebooks together in one folder")
+        raise FileNotFoundError(tr("{path} not found: it writes the module(s) this notebook imports; keep the "
+                                   "assignment's notebooks together in one folder", path=path))
     modules, created = _writefile_sources(path)
     wanted = only if only is not None else list(modules)
     missing = [m for m in wanted if m not in created]
     if missing:
-        raise ValueError(f"{path.name} has no `%%writefile {missing[0]}` cell: put the `%%writefile` lines back "
-                         "at the top of the cells that write it")
+        raise ValueError(tr("{notebook} has no `%%writefile {module}` cell: put the `%%writefile` lines back at the "
+                            "top of the cells that write it", notebook=path.name, module=missing[0]))
     written = []
     for name in wanted:
         target = Path(dest_dir) / name
@@ -76,7 +78,8 @@ def export_modules(notebook, dest_dir=".", only: list[str] | None = None, quiet:
         os.replace(tmp, target)
         written.append(target)
     if not quiet:
-        print(f"regenerated {', '.join(p.name for p in written)} from {path.name}")
+        print(tr("regenerated {modules} from {notebook}", modules=", ".join(p.name for p in written),
+                 notebook=path.name))
     return written
 
 
@@ -85,7 +88,8 @@ def load_module(name: str, folder=".", module_name: str | None = None):
     that pickling and ``import name`` elsewhere see the same code)."""
     path = Path(folder) / f"{name}.py"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the `%%writefile {name}.py` cells first")
+        raise FileNotFoundError(tr("{path} not found: run the `%%writefile {name}.py` cells first", path=path,
+                                   name=name))
     spec = importlib.util.spec_from_file_location(module_name or name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name or name] = module
@@ -114,8 +118,8 @@ def output_path(relative) -> Path:
     validating or grading never overwrites your trained models, tables and pictures."""
     rel = Path(relative)
     if rel.is_absolute() or ".." in rel.parts:
-        raise ValueError(f"output_path({str(relative)!r}): give a path inside the notebook's folder, "
-                         "e.g. 'checkpoints/srresnet'")
+        raise ValueError(tr("output_path({relative!r}): give a path inside the notebook's folder, "
+                            "e.g. 'checkpoints/srresnet'", relative=str(relative)))
     return Path(GRADING_SCRATCH) / rel if in_autograder() else rel
 
 
@@ -149,20 +153,21 @@ def hidden_check(check: str, timeout: float = 120.0) -> None:
     the checks: the grader decides them itself, outside the kernel, and marks this cell once the notebook has
     finished."""
     if os.environ.get("SR_KIT_HIDDEN_CHECKS") == "after-notebook":
-        print(f"hidden check {check!r}: decided by the grader, outside this kernel")
+        print(tr("hidden check {check!r}: decided by the grader, outside this kernel", check=check))
         return
     folder = grading_dir()
     if folder is None:
-        raise AssertionError("hidden checks are only available to the instructor's grader")
+        raise AssertionError(tr("hidden checks are only available to the instructor's grader"))
     cmd = [sys.executable, "-I", str(folder / "run_check.py"), check, "--submission", str(Path.cwd())]
     token = uuid.uuid4().hex  # sent on stdin, so code under test cannot print a verdict of its own
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         out = subprocess.run(cmd, input=token + "\n", capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"hidden check {check!r} took longer than {timeout:.0f} s (an endless loop?)") from None
+        raise AssertionError(tr("hidden check {check!r} took longer than {timeout:.0f} s (an endless loop?)",
+                                check=check, timeout=timeout)) from None
     verdict = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
     if out.returncode == 0 and verdict and verdict[-1] == f"{token} PASS {check}":
         return
-    reason = verdict[-1].split(" ", 3)[-1] if verdict else (out.stderr.strip().splitlines() or ["no verdict"])[-1]
-    raise AssertionError(f"hidden check {check!r} failed: {reason}")
+    reason = verdict[-1].split(" ", 3)[-1] if verdict else (out.stderr.strip().splitlines() or [tr("no verdict")])[-1]
+    raise AssertionError(tr("hidden check {check!r} failed: {reason}", check=check, reason=reason))

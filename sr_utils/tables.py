@@ -8,14 +8,23 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .metrics import CONVENTION
+from .i18n import tr
+from .metrics import convention
 
-__all__ = ["convention_note", "markdown_table", "write_tables"]
+__all__ = ["convention_note", "column_label", "markdown_table", "write_tables"]
 
 
 def convention_note(scale: int) -> str:
     """The evaluation convention line printed under every table."""
-    return "Evaluation: " + CONVENTION.format(scale=scale) + "."
+    return tr("Evaluation: {convention}.", convention=convention(scale))
+
+
+def column_label(column: str) -> str:
+    """How a table's header shows the column ``column`` (a row key: ``set``, ``method``, ``psnr``...): the key
+    itself in English, its name in the student's language otherwise (unknown keys are shown as they are)."""
+    labels = {"set": tr("set"), "method": tr("method"), "image": tr("image"), "psnr": tr("psnr"), "ssim": tr("ssim"),
+              "lpips": tr("lpips")}
+    return labels.get(column, column)
 
 
 def markdown_table(rows: Sequence[Mapping], columns: Iterable[str], mean_row: bool = True,
@@ -27,11 +36,11 @@ def markdown_table(rows: Sequence[Mapping], columns: Iterable[str], mean_row: bo
     def cell(col, value):
         return fmt.get(col, "{}").format(value) if isinstance(value, float) else str(value)
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines = ["| " + " | ".join(column_label(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(cell(c, r[c]) for c in columns) + " |" for r in rows]
     if mean_row and rows:
         mean = {c: float(np.mean([r[c] for r in rows])) if isinstance(rows[0][c], float) else "" for c in columns}
-        mean[columns[0]] = "**mean**"
+        mean[columns[0]] = "**" + tr("mean") + "**"
         lines.append("| " + " | ".join(cell(c, mean[c]) for c in columns) + " |")
     if caption:
         lines += ["", caption]
@@ -60,10 +69,11 @@ def write_tables(rows: list[dict], out_dir, scale: int = 4, validation_split: st
     means = [{**r, "set": label(r["set"])} for r in mean_rows(rows)]
     note = convention_note(scale)
     if validation_split and any(r["set"] == validation_split for r in rows):
-        note += f" {validation_split} chose the saved model (best.pth): it is a validation, not a test, result."
+        note += " " + tr("{split} chose the saved model (best.pth): it is a validation, not a test, result.",
+                         split=validation_split)
     columns = ["set", "method", "psnr", "ssim"] + (["lpips"] if means and all("lpips" in r for r in means) else [])
     if "lpips" in columns:
-        note += " LPIPS (AlexNet v0.1, RGB, same shave): lower is better."
+        note += " " + tr("LPIPS (AlexNet v0.1, RGB, same shave): lower is better.")
     md = markdown_table(means, columns, mean_row=False, caption=note)
 
     def tex(text: str) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checkpoint import load_labelled_generator
+from .i18n import tr
 from .notebook import in_autograder, output_path
 
 __all__ = ["STAGES", "StandInGenerator", "stand_in_label", "trained_checkpoint", "missing_checkpoint_message",
@@ -62,8 +63,8 @@ def trained_checkpoint(stage: str, folder=".") -> Path:
 
 def missing_checkpoint_message(stage: str) -> str:
     """The one line a student sees when notebook 03 did not produce ``stage``'s checkpoint."""
-    return (f"notebook 03_train did not produce checkpoints/{stage}/best.pth: fix 03_train first (run it to the "
-            "end; its first error is the one to fix)")
+    return tr("notebook 03_train did not produce checkpoints/{stage}/best.pth: fix 03_train first (run it to the "
+              "end; its first error is the one to fix)", stage=stage)
 
 
 def load_trained_generators(models, folder=".", device="cpu") -> dict[str, nn.Module]:
@@ -83,7 +84,8 @@ def load_trained_generators(models, folder=".", device="cpu") -> dict[str, nn.Mo
             continue
         if not in_autograder():
             raise FileNotFoundError(missing_checkpoint_message(stage))
-        print(f"{missing_checkpoint_message(stage)}. While grading, {stand_in_label(stage)!r} (bicubic + "
-              "sharpening, not a trained model) takes its place, so that this notebook's own code is graded.")
+        print(tr("{message}. While grading, {stand_in!r} (bicubic + sharpening, not a trained model) takes its "
+                 "place, so that this notebook's own code is graded.", message=missing_checkpoint_message(stage),
+                 stand_in=stand_in_label(stage)))
         nets[stand_in_label(stage)] = StandInGenerator().to(device).eval()
     return nets

@@ -34,6 +34,7 @@ import torch
 from .amp import amp_plan, autocast_dtype, cpu_has_bf16, make_scaler
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import PROFILES, TrainConfig, default_device, default_profile
+from .i18n import tr
 from .schedules import Plateau, lr_lambda
 
 __all__ = ["TrainConfig", "PROFILES", "default_device", "default_profile", "ResumableSampler", "lr_lambda",
@@ -124,9 +125,9 @@ def _epoch_kwargs(fn, cfg: TrainConfig) -> dict:
         return {}
     params = inspect.signature(fn).parameters
     if "pixel_loss" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        raise ValueError(f"pixel_loss={cfg.pixel_loss!r} needs your solver's {fn.__name__} to take a pixel_loss "
-                         "argument: add `pixel_loss=\"mse\"` to its parameters and use F.l1_loss when it is \"l1\" "
-                         "(notebook 02 writes solver.py)")
+        raise ValueError(tr("pixel_loss={loss!r} needs your solver's {function} to take a pixel_loss argument: add "
+                            "`pixel_loss=\"mse\"` to its parameters and use F.l1_loss when it is \"l1\" (notebook 02 "
+                            "writes solver.py)", loss=cfg.pixel_loss, function=fn.__name__))
     return {"pixel_loss": cfg.pixel_loss}
 
 
@@ -181,7 +182,8 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
     sampler = ResumableSampler(len(dataset), cfg.seed, rank, world)
     per_rank_batch = cfg.batch_size // world
     if per_rank_batch * world != cfg.batch_size:
-        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {world} processes")
+        raise ValueError(tr("batch_size {batch_size} is not divisible by the {world} processes",
+                            batch_size=cfg.batch_size, world=world))
     loader = torch.utils.data.DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, drop_last=True,
                                          num_workers=cfg.workers, collate_fn=_keep_batch, pin_memory=cuda)
     model_kwargs = dict(n_channels=cfg.n_channels, n_blocks=cfg.n_blocks, scaling_factor=cfg.scale)
@@ -239,10 +241,10 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
         from .vgg import TruncatedVGG19, find_vgg19_weights
 
         if find_vgg19_weights() is None:
-            raise FileNotFoundError(
+            raise FileNotFoundError(tr(
                 "VGG54 content loss needs the ImageNet VGG19 weights, which are not on this machine (see "
                 "sr_utils.vgg for where to put vgg19-dcbb9e9d.pth). Use content=mse for the paper's SRGAN-MSE "
-                "variant (pixel content loss + adversarial) instead; random VGG features are never used.")
+                "variant (pixel content loss + adversarial) instead; random VGG features are never used."))
         vgg = TruncatedVGG19(5, 4, weights="imagenet").to(device)
         if cfg.vgg_scale != 1.0:
             vgg = _ScaledFeatures(vgg, cfg.vgg_scale)
@@ -263,7 +265,7 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
         step, best, history = ck["step"], ck["best"], ck["history"]
         sampler.set_state(*ck["sampler"])
         _set_rng_state(ck["rng"])
-        log(f"resumed {cfg.stage} at step {step} from {out / 'last.pth'}")
+        log(tr("resumed {stage} at step {step} from {path}", stage=cfg.stage, step=step, path=out / "last.pth"))
     selected = ema.module if ema is not None else nets["model"]  # what is validated and saved as `model`
 
     def save(path):
@@ -318,8 +320,8 @@ def train(cfg: TrainConfig, out_dir, models, solver, resume: bool = False, stop_
             if rank == 0 and (step % cfg.val_every == 0 or step == cfg.iterations):
                 row.update(_validate(selected, vlist, device, cfg.val_images, lpips))
                 if plateau is not None and plateau.update(row["val_psnr"]):
-                    log(f"validation PSNR has not improved for {cfg.plateau_patience} validations: "
-                        f"learning rate x{cfg.gamma}")
+                    log(tr("validation PSNR has not improved for {patience} validations: learning rate x{gamma}",
+                           patience=cfg.plateau_patience, gamma=cfg.gamma))
                 if row["val_psnr"] > best:
                     best = row["val_psnr"]
                     save(out / "best.pth")

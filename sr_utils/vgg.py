@@ -42,6 +42,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .i18n import tr
+
 __all__ = [
     "TruncatedVGG19", "find_vgg19_weights", "vgg19_weights_candidates",
     "VGG19_WEIGHTS_FILENAME", "VGG19_WEIGHTS_URL", "VGG19_WEIGHTS_ENV",
@@ -70,7 +72,7 @@ def vgg19_weights_candidates() -> list[tuple[str, Path]]:
     if env:
         candidates.append((f"${VGG19_WEIGHTS_ENV}", Path(env).expanduser()))
     hub = Path(os.path.join(torch.hub.get_dir(), "checkpoints", VGG19_WEIGHTS_FILENAME))
-    candidates.append(("torch hub cache", hub))
+    candidates.append((tr("torch hub cache"), hub))
     return candidates
 
 
@@ -87,23 +89,24 @@ def find_vgg19_weights() -> Path | None:
 
 
 def _missing_weights_message() -> str:
-    lines = [f"ImageNet VGG19 weights ({VGG19_WEIGHTS_FILENAME}) not found. Looked at, in order:"]
+    names = dict(file=VGG19_WEIGHTS_FILENAME, env=VGG19_WEIGHTS_ENV)
+    lines = [tr("ImageNet VGG19 weights ({file}) not found. Looked at, in order:", **names)]
     env_listed = False
     for what, path in vgg19_weights_candidates():
         env_listed |= what.startswith("$")
-        state = "not a file" if path.exists() else "does not exist"
+        state = tr("not a file") if path.exists() else tr("does not exist")
         lines.append(f"  - {what}: {path} ({state})")
     if not env_listed:
-        lines.append(f"  - ${VGG19_WEIGHTS_ENV}: not set")
+        lines.append(tr("  - ${env}: not set", **names))
     hub = vgg19_weights_candidates()[-1][1]
     lines += [
-        "Nothing is downloaded automatically. To get the file, either:",
-        f"  - download {VGG19_WEIGHTS_URL} (548 MB) and put it at {hub},",
-        f"    or anywhere and set {VGG19_WEIGHTS_ENV}=/path/to/{VGG19_WEIGHTS_FILENAME};",
-        "  - or, on a machine with internet, run "
-        "python -c 'import torchvision; torchvision.models.vgg19(weights=\"IMAGENET1K_V1\")' "
-        "which fills the torch hub cache (copy its checkpoints/ folder over if needed);",
-        "  - or pass weights='/path/to/file.pth' (or weights=None for random weights, tests only).",
+        tr("Nothing is downloaded automatically. To get the file, either:"),
+        tr("  - download {url} (548 MB) and put it at {hub},", url=VGG19_WEIGHTS_URL, hub=hub),
+        tr("    or anywhere and set {env}=/path/to/{file};", **names),
+        tr("  - or, on a machine with internet, run "
+           "python -c 'import torchvision; torchvision.models.vgg19(weights=\"IMAGENET1K_V1\")' "
+           "which fills the torch hub cache (copy its checkpoints/ folder over if needed);"),
+        tr("  - or pass weights='/path/to/file.pth' (or weights=None for random weights, tests only)."),
     ]
     return "\n".join(lines)
 
@@ -120,23 +123,24 @@ def _resolve_weights(weights) -> Path | None:
     if isinstance(weights, (str, os.PathLike)):
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"VGG19 weights file {path} does not exist (weights={weights!r}); "
-                                    f"torchvision's ImageNet file is {VGG19_WEIGHTS_URL}")
+            raise FileNotFoundError(tr("VGG19 weights file {path} does not exist (weights={weights!r}); "
+                                       "torchvision's ImageNet file is {url}", path=path, weights=weights,
+                                       url=VGG19_WEIGHTS_URL))
         return path
-    raise TypeError(f"TruncatedVGG19: weights must be None, 'imagenet' or a path to {VGG19_WEIGHTS_FILENAME}, "
-                    f"got {type(weights).__name__}")
+    raise TypeError(tr("TruncatedVGG19: weights must be None, 'imagenet' or a path to {file}, got {type}",
+                       file=VGG19_WEIGHTS_FILENAME, type=type(weights).__name__))
 
 
 def _check_ij(i, j) -> None:
     for name, v in (("i", i), ("j", j)):
         if isinstance(v, bool) or not isinstance(v, int):
-            raise ValueError(f"TruncatedVGG19: {name} must be an int, got {v!r}")
+            raise ValueError(tr("TruncatedVGG19: {name} must be an int, got {value!r}", name=name, value=v))
     if not 1 <= i <= len(_VGG19_CONVS_PER_BLOCK):
-        raise ValueError(f"TruncatedVGG19: i (the max-pooling block) must be in 1..5, got i={i}")
+        raise ValueError(tr("TruncatedVGG19: i (the max-pooling block) must be in 1..5, got i={i}", i=i))
     n_conv = _VGG19_CONVS_PER_BLOCK[i - 1]
     if not 1 <= j <= n_conv:
-        raise ValueError(f"TruncatedVGG19: j (the convolution inside block i) must be in 1..{n_conv} for i={i} "
-                         f"(1..2 for blocks 1-2, 1..4 for blocks 3-5), got j={j}")
+        raise ValueError(tr("TruncatedVGG19: j (the convolution inside block i) must be in 1..{n} for i={i} "
+                            "(1..2 for blocks 1-2, 1..4 for blocks 3-5), got j={j}", n=n_conv, i=i, j=j))
 
 
 def _cut_index(features: nn.Sequential, i: int, j: int) -> int:
@@ -220,8 +224,8 @@ class TruncatedVGG19(nn.Module):
             ``C`` = 64, 128, 256, 512, 512 for ``i`` = 1..5.
         """
         if x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-            raise ValueError("TruncatedVGG19: expected a float (N, 3, H, W) RGB ImageNet-normalised tensor, got "
-                             f"{x.dtype} {tuple(x.shape)}")
+            raise ValueError(tr("TruncatedVGG19: expected a float (N, 3, H, W) RGB ImageNet-normalised tensor, got "
+                                "{dtype} {shape}", dtype=x.dtype, shape=tuple(x.shape)))
         return self.features(x)
 
     def extra_repr(self) -> str:
@@ -243,14 +247,17 @@ def _load_features(features: nn.Sequential, path: Path) -> None:
     """Load the ``features.<k>.*`` entries ``features`` needs from a torchvision VGG19 state dict file."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a VGG19 state dict (a dict of tensors), got {type(state).__name__}")
+        raise ValueError(tr("{path}: expected a VGG19 state dict (a dict of tensors), got {type}", path=path,
+                            type=type(state).__name__))
     needed = list(features.state_dict().keys())
     missing = [f"features.{k}" for k in needed if f"features.{k}" not in state]
     if missing:
-        raise KeyError(f"{path} is not a torchvision VGG19 state dict: missing {missing[:4]}"
-                       f"{' ...' if len(missing) > 4 else ''} ({len(missing)} of {len(needed)} keys)")
+        raise KeyError(tr("{path} is not a torchvision VGG19 state dict: missing {keys}{more} ({n} of {total} keys)",
+                          path=path, keys=missing[:4], more=" ..." if len(missing) > 4 else "", n=len(missing),
+                          total=len(needed)))
     sub = {k: state[f"features.{k}"] for k in needed}
     try:
         features.load_state_dict(sub, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{path}: the VGG19 features do not match torchvision's vgg19: {e}") from e
+        raise ValueError(tr("{path}: the VGG19 features do not match torchvision's vgg19: {error}", path=path,
+                            error=e)) from e

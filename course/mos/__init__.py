@@ -8,7 +8,8 @@ web app), :mod:`~course.mos.design` (who rates what: balanced peer sets, gold an
 answers to MOS, points and the one-rater check), :mod:`~course.mos.pairwise` and
 :mod:`~course.mos.pairwise_analysis` (pairwise mode, Bradley–Terry), :mod:`~course.mos.stats` (agreement),
 :mod:`~course.mos.results` (tables, page, plot), :mod:`~course.mos.gradebook` (points into nbgrader),
-:mod:`~course.mos.feedback` (each student's own result), :mod:`~course.mos.csvsafe` (formula-safe CSV),
+:mod:`~course.mos.feedback` (each student's own result), :mod:`~course.mos.i18n` (English or Chinese:
+what raters and students read, ``locales/zh_CN.py``), :mod:`~course.mos.csvsafe` (formula-safe CSV),
 :mod:`~course.mos.simulate` (a simulated class), :mod:`~course.mos.references` (reference models' outputs),
 :mod:`~course.mos.demo` (the scripted study at the end of ``make demo``). See docs/mos.md.
 """

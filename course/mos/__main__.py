@@ -4,6 +4,7 @@
     python -m course.mos serve [--host 127.0.0.1] [--port 8765]                       # the rating app, one link per rater
     python -m course.mos collect superres --peer --ratings-per-student 7              # balanced peer rating
     python -m course.mos collect superres --mode pairwise                              # the better of two (keys <- ->)
+    python -m course.mos collect superres --language zh-CN                            # rating pages in Chinese
     python -m course.mos results [--exclude RATER ...] [--keep RATER ...] [--to-gradebook]   # screened, model MOS
     python -m course.mos demo outputs/demo                                            # a scripted study on the demo
 
@@ -46,7 +47,8 @@ def _collect(args) -> int:
                    calibration=calibration_pairs(args.data_dir, n=args.calibration), seed=args.seed, force=args.force,
                    per_student=args.ratings_per_student if args.ratings_per_student else
                    (PEER_RATINGS_PER_STUDENT if args.peer and len(got.accepted) > PEER_RATINGS_PER_STUDENT + 1
-                    else None), repeats=args.repeats, mode=args.mode, pairs_per_rater=args.pairs_per_rater)
+                    else None), repeats=args.repeats, mode=args.mode, pairs_per_rater=args.pairs_per_rater,
+                   language=args.language)
     links = write_links(study, f"http://127.0.0.1:{args.port}")
     print(f"study frozen in {study_dir}: {len(study.meta['items'])} items ({len(study.meta['versions'])} versions x "
           f"{len(ref.names)} images of {ref.label}), {len(study.tokens)} raters; per-student reasons in {report}; "
@@ -58,7 +60,8 @@ def _serve(args) -> int:
     from course.mos.app import serve
     from course.mos.study import default_study_folder, load_study
 
-    serve(load_study(args.study or default_study_folder(args.course_dir, args.assignment)), args.host, args.port)
+    serve(load_study(args.study or default_study_folder(args.course_dir, args.assignment)), args.host, args.port,
+          language=args.language)
     return 0
 
 
@@ -70,14 +73,15 @@ def _results(args) -> int:
 
     study = load_study(args.study or default_study_folder(args.course_dir, args.assignment))
     a = analyse(study, args.exclude or [], args.min_gap, keep=args.keep or [], max_points=args.points)
+    language = args.language or study.meta.get("language") or "en"
     paths = write_results(a, args.out or study.folder / "results")
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    own = write_student_files(a, paths["csv"].parent / "students", args.points, args.language)
+    own = write_student_files(a, paths["csv"].parent / "students", args.points, language)
     print(f"each student's own result (for their feedback): {len(own)} files in {paths['csv'].parent / 'students'}")
     if args.to_gradebook:
         written = to_gradebook(args.gradebook or f"sqlite:///{args.course_dir / 'course' / 'gradebook.db'}",
-                               args.assignment, a, language=args.language)
+                               args.assignment, a, language=language)
         max_score = written["cell"][1] if written["cell"] else args.points
         csv_path = write_points_csv(student_points(a, max_score), max_score, paths["csv"].parent /
                                     "human_evaluation.csv")
@@ -96,6 +100,8 @@ def _demo(args) -> int:
 
 
 def main(argv=None) -> int:
+    from sr_utils.i18n import LANGUAGES
+
     ap = argparse.ArgumentParser(prog="python -m course.mos", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -125,6 +131,9 @@ def main(argv=None) -> int:
                    help="rating: scores 1-5 (default); pairwise: the better of two versions of an image (keys <- ->)")
     p.add_argument("--pairs-per-rater", type=int, default=30, help="comparisons per rater in pairwise mode")
     p.add_argument("--port", type=int, default=8765, help="port written in links.txt")
+    p.add_argument("--language", choices=LANGUAGES,
+                   help="language of the rating pages, stored with the study (default: each rater's browser's; "
+                        "a link with ?lang=en|zh-CN overrides it)")
     p.add_argument("--force", action="store_true", help="replace an existing study and its answers")
     p.set_defaults(func=_collect)
 
@@ -132,6 +141,8 @@ def main(argv=None) -> int:
     common(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 for a class network)")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--language", choices=LANGUAGES,
+                   help="language of the rating pages for this run (default: the study's, else each browser's)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("results", help="MOS per student with 95%% CI, controls, raters, agreement")
@@ -145,7 +156,8 @@ def main(argv=None) -> int:
     p.add_argument("--to-gradebook", action="store_true", help="points into the nbgrader gradebook's "
                    "'human_evaluation' cell (and human_evaluation.csv)")
     p.add_argument("--gradebook", help="gradebook URL (default sqlite:///<course>/course/gradebook.db)")
-    p.add_argument("--language", default="en", help="language of each student's result text (feedback)")
+    p.add_argument("--language", choices=LANGUAGES,
+                   help="language of each student's result text (feedback; default: the study's, else en)")
     p.add_argument("--points", type=float, default=4,
                    help="points of the rubric line (the gradebook cell's maximum wins when it exists)")
     p.set_defaults(func=_results)

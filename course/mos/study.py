@@ -2,7 +2,7 @@
 
 Layout of a study folder (``course/studies/<assignment>/`` by default; git-ignored by its own ``.gitignore``)::
 
-    study.json      what was collected: split label, mode (rating or pairwise), versions, items {id: version,
+    study.json      what was collected: split label, mode (rating or pairwise), language of the pages, versions, items {id: version,
                     image[, repeat_of]}, calibration, raters' orders (their sets, :mod:`course.mos.design`) and own
                     versions; the key from opaque ids to students (never served)
     raters.json     {rater: secret token} (mode 0600: whoever reads it can rate as anyone)
@@ -115,7 +115,7 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
            raters: list[str], peer: bool = False, references: dict[str, dict[str, np.ndarray]] | None = None,
            calibration: list[tuple[np.ndarray, np.ndarray]] | None = None, seed: int | None = None,
            force: bool = False, per_student: int | None = None, repeats: int = 3, mode: str = "rating",
-           pairs_per_rater: int = 30) -> Study:
+           pairs_per_rater: int = 30, language: str | None = None) -> Study:
     """Write a new study in ``folder`` and return it.
 
     Args:
@@ -132,9 +132,15 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
         repeats: items each rater sees twice (test–retest screening; none in pairwise mode).
         mode: ``"rating"`` (scores 1..5) or ``"pairwise"`` (the better of two versions of one image,
             :mod:`course.mos.pairwise`), ``pairs_per_rater`` comparisons each.
+        language: the language of the rating pages (``en`` or ``zh-CN``); None: each rater's browser's
+            (:mod:`course.mos.i18n`). A rater's ``?lang=`` still wins.
     """
     if mode not in ("rating", "pairwise"):
         raise ValueError(f"--mode must be 'rating' or 'pairwise', got {mode!r}")
+    if language is not None:
+        from sr_utils.i18n import check_language
+
+        check_language(language)
     if mode == "pairwise":
         repeats = 0
     folder = Path(folder)
@@ -190,7 +196,7 @@ def freeze(folder: Path, ref: ReferenceSet, students: dict[str, dict[str, np.nda
     meta = {"format": 2, "per_student": per_student, "mode": mode, "pairs_per_rater": pairs_per_rater,
             "split": ref.label, "is_set5": ref.is_set5, "list_file": str(ref.list_file),
             "scale": ref.scale, "images": ref.names, "versions": list(versions), "items": items,
-            "calibration": calib, "raters": everyone, "orders": orders, "own_version": own}
+            "calibration": calib, "raters": everyone, "orders": orders, "own_version": own, "language": language}
     from sr_utils.files import atomic_write_bytes
 
     atomic_write_bytes(folder / "study.json", json.dumps(meta, indent=1).encode())  # never half-written

@@ -8,10 +8,10 @@ and translated by a message catalogue: a Python module ``<package>/locales/<lang
 ``MESSAGES`` dict maps each English template to its translation, placeholders unchanged. The language is the
 process's ``SR_KIT_LANGUAGE`` environment variable (``en`` when unset or unknown). Each release's notebooks set it
 in their first cell through :func:`use_language`, so a kernel, and every process it starts, speaks the language of
-the release a student took; the grader sets it from the notebook's language (``notebook_language``).
+the release a student took; the grader's own words follow the graded notebook's tag (:func:`notebook_language`).
 
 A plain dict rather than gettext: there is no ``.mo`` file to compile and nothing to install, and the tests read
-every ``tr("...")`` call of the kit and fail on one without its translation (``tests/test_i18n.py``).
+every ``tr("...")`` call of the kit and fail on one without its translation (``tests/test_i18n_messages.py``).
 """
 from __future__ import annotations
 

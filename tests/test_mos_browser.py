@@ -61,13 +61,17 @@ class Server:
                 self.proc.wait(10)
 
 
-def _browser(binary: str, driver: str):
+def _browser(binary: str, driver: str, languages: str | None = None):
+    """Headless Chromium; ``languages``: its Accept-Language (e.g. ``"zh-CN,zh"``)."""
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = binary
+    if languages:
+        opts.add_argument(f"--lang={languages.split(',')[0]}")
+        opts.add_experimental_option("prefs", {"intl.accept_languages": languages})
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,720",
                 "--no-first-run", "--disable-extensions", "--disable-background-networking"):
         opts.add_argument(arg)
@@ -292,3 +296,50 @@ def test_pairwise_keys_restart_and_nothing_lost(sample_ref, tmp_path):
     stored = AnswerStore(study.db_path).all_comparisons()
     expected = sorted(("instructor", l, r, l if s == "left" else r) for l, r, s in chosen.values())
     assert sorted(stored) == expected
+
+
+@pytest.mark.slow
+def test_chinese_rating_page_in_chromium(sample_ref, tmp_path):
+    """A browser set to Chinese gets the Chinese pages (its Accept-Language; the study sets no language):
+    ``<html lang="zh-CN">``, the scale's Chinese words, the progress in Chinese; keys answer as in English and the
+    answers are stored as given; ``?lang=en`` on the link switches back to English."""
+    binary, driver = find_chromium()
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from course.mos.store import AnswerStore
+
+    study = make_study(sample_ref, tmp_path / "study", raters=("instructor",), peer=False)
+    order = study.meta["orders"]["instructor"]
+    port = _free_port()
+    server = Server(study.folder, port, tmp_path / "server.log")
+    link = f"http://127.0.0.1:{port}/r/{study.tokens['instructor']}"
+    b = None
+    try:
+        server.start()
+        b = _browser(binary, driver, "zh-CN,zh")
+        b.get(link)
+        assert b.execute_script("return document.documentElement.lang") == "zh-CN"
+        assert b.title == "评分校准" and b.find_element(By.TAG_NAME, "h1").text == "开始之前：了解评分标准"
+        assert [f.text for f in b.find_elements(By.TAG_NAME, "figcaption")] == ["1 分（很差）", "5 分（优秀）"]
+        b.find_element(By.ID, "start").click()
+        WebDriverWait(b, 15).until(lambda d: _item(d) is not None)
+        assert b.find_element(By.ID, "count").text == f"第 1 张，共 {len(order)} 张"
+        labels = [x.text for x in b.find_elements(By.CSS_SELECTOR, "form.scores button")]
+        assert labels == ["1 很差", "2 较差", "3 一般", "4 良好", "5 优秀"]
+        for step, key in enumerate("425"):
+            assert _item(b) == order[step]
+            _press(b, key, order[step])
+        assert b.find_element(By.ID, "count").text == f"第 4 张，共 {len(order)} 张"
+        assert sorted(AnswerStore(study.db_path).all_answers()) == sorted(
+            ("instructor", order[k], int(s)) for k, s in enumerate("425"))
+        b.get(link + "?lang=en")
+        assert b.execute_script("return document.documentElement.lang") == "en"
+        assert b.find_element(By.ID, "count").text == f"Image 4 of {len(order)}"
+        _press(b, "3", order[3])  # the form keeps ?lang=en: the next page is English too
+        assert b.current_url.endswith("?lang=en") and b.find_element(By.ID, "count").text.startswith("Image 5 of")
+    finally:
+        if b is not None:
+            b.quit()
+        server.stop()
+    assert ("instructor", order[3], 3) in AnswerStore(study.db_path).all_answers()

@@ -58,7 +58,7 @@ sandbox-tools:
 	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  else echo "bubblewrap (bwrap) is not installed: sandboxed grading needs it (apt-get/dnf install bubblewrap)"; fi; }
 
-# The rating app's browser test drives the distribution's headless Chromium (Debian: chromium + chromium-driver).
+# The browser tests drive the distribution's headless Chromium (Debian: chromium + chromium-driver).
 # As root with apt, install them; otherwise say how (the test skips with that reason, and fails under CI).
 browser-tools:
 	@{ command -v chromium || command -v chromium-browser; } >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
@@ -66,6 +66,12 @@ browser-tools:
 	    echo "installing chromium and chromium-driver (apt-get)"; \
 	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "chromium/chromedriver are not installed: the rating app's browser test needs them (apt-get install chromium chromium-driver)"; fi; }
+	@# a Chinese font, for the screenshots of JupyterLab in Chinese (tests/test_lab_zh_browser.py): boxes without it
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing a Chinese font (apt-get fonts-wqy-microhei)"; \
+	    apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q fonts-wqy-microhei >/dev/null; }; \
+	  else echo "no Chinese font: screenshots of JupyterLab in Chinese show boxes (apt-get install fonts-wqy-microhei)"; fi; }
 
 # The human evaluation (docs/mos.md): MOS_ARGS='--from DIR --rater ta1 --peer' etc.
 MOS_ARGS ?=

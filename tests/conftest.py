@@ -26,6 +26,7 @@ INTEGRATION_MODULES = {
     "test_exchange": "nbgrader's exchange between Unix accounts",
     "test_grading_sandbox": "grades batches of submissions in bubblewrap",
     "test_hidden_checks": "the hidden checks on mutants and variants",
+    "test_lab_zh_browser": "JupyterLab in Chinese in Chromium (make lab LANGUAGE=zh-CN, the kit's, a shared server)",
     "test_mos_browser": "the rating app in Chromium",
     "test_release": "nbgrader generate_assignment",
     "test_student_trial": "sets up a student kit and runs the five notebooks",

@@ -45,8 +45,9 @@ def _template(node: ast.Call) -> str | None:
 
 
 def test_every_message_of_the_mos_study_has_its_chinese_translation():
-    """Read by AST: each call has a literal English template and ``language=``; its zh-CN entry exists, is Chinese,
-    keeps the placeholders and the markup; and the catalogue holds nothing that no call uses."""
+    """Read by AST: each call has a literal English template, ``language=`` and exactly its placeholders' values;
+    its zh-CN entry exists, is Chinese, keeps the placeholders and the markup; and the catalogue holds nothing that
+    no call uses."""
     from sr_utils.i18n import placeholders
 
     messages = _catalogue()
@@ -61,6 +62,10 @@ def test_every_message_of_the_mos_study_has_its_chinese_translation():
         used.add(template)
         if not any(k.arg == "language" for k in node.keywords):
             problems.append(f"{where}: {template!r} has no language=")
+        given = {k.arg for k in node.keywords if k.arg != "language"}
+        if None not in given and given != placeholders(template):  # (**params: names not known statically)
+            problems.append(f"{where}: {template!r} is given {sorted(given)}, its placeholders are "
+                            f"{sorted(placeholders(template))}")
         zh = messages.get(template)
         if zh is None:
             problems.append(f"{where}: no zh-CN translation of {template!r} in course/mos/locales/zh_CN.py")

@@ -300,7 +300,8 @@ def _cells_text(notebook_json: str) -> str:
 
 def find_leaks(kit: Path, secrets: set[str]) -> list[str]:
     """``path:line: text`` for every line of a file under ``kit`` (``.git`` excluded) that is a secret line, and
-    for every file whose path names a secret source (``source/``, ``course/grading/`` …)."""
+    for every file whose path names a secret source (``source/``, ``course/grading/``, ``course/translations/`` …)
+    or that is a translation catalogue under any name (:data:`CATALOGUE_ENTRY`)."""
     leaks = []
     for path in sorted(Path(kit).rglob("*")):
         rel = path.relative_to(kit).as_posix()

@@ -15,7 +15,9 @@ leaves idle. Requests arrive on stdin, one JSON object per line, each with the s
   sends this then, so that work is done while the kernel works instead of after it.
 * ``{"op": "decide", "names": [...]}``: decide the rest of ``names`` (after the notebook ran).
 
-Both answer ``{"verdicts": {name: [passed, reason]}, "ran": [...], "seconds": s}`` for the names decided so far.
+Both answer ``{"verdicts": {name: [passed, reason]}, "ran": [...], "seconds": s}`` for the names decided so far,
+each reason in the request's ``"language"`` (that of the notebook, ``"en"`` when absent): verdicts are kept as
+messages (``student_client.Message``) and put into words for each answer.
 
 Like the nbgrader process it serves, this process never imports or executes student code: its student side is a
 sandboxed process (``student_client.Session``), started at once too: it sees FOLDER appear when nbgrader makes it.
@@ -58,13 +60,14 @@ def serve(folder: Path, requests, reply) -> None:
     import checks
 
     preload()
-    decided: dict[str, tuple[bool, str]] = {}
+    decided: dict = {}  # name -> (passed, reason: a student_client.Message, None for a pass)
     warm = False
     try:
         for line in requests:
             request = json.loads(line)
             wanted = [str(n) for n in request.get("names", [])]
             timeout = float(request.get("timeout", 180))
+            language = str(request.get("language") or "en")
             try:
                 session.start(timeout)
             except OSError:  # no folder to start in: each check below fails, saying so
@@ -76,16 +79,17 @@ def serve(folder: Path, requests, reply) -> None:
                 prepare(checks, [n for n in names if n in checks.PREPARE], folder, session, timeout)
                 names = [n for n in names if n in checks.SOURCES_ONLY]
             if names:
-                decided.update(checks.run_checks(checks.CHECKS, names, folder, launch, timeout=timeout,
-                                                 session=session))
-            reply({"verdicts": {n: decided[n] for n in wanted if n in decided}, "ran": names,
+                decided.update(checks.decide_checks(checks.CHECKS, names, folder, launch, timeout=timeout,
+                                                    session=session))
+            reply({"verdicts": {n: [decided[n][0], "" if decided[n][0] else decided[n][1].render(language)]
+                                for n in wanted if n in decided}, "ran": names,
                    "seconds": round(time.perf_counter() - t0, 2)})
             if not warm and not early:  # after the first notebook, while the next one runs
                 warm = True
                 try:
                     student = session.get(timeout)
                     student.deadline, student.timeout = time.monotonic() + timeout, timeout
-                    student.request("warm", "getting ready")
+                    student.request("warm", "warm")  # (no message: a failure here is not shown)
                 except Exception:  # noqa: BLE001 (it only saves time: a check that needs it pays it itself)
                     pass
     finally:

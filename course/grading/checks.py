@@ -8,6 +8,12 @@ and scalers". Inputs, initial weights and batches are drawn here at check time; 
 numbers) are compared with what the assignment asks for and, for training, with oracles computed here on the same
 kit networks. A check raises :class:`CheckFailed` with one line that says what is wrong without giving the
 solution; student-controlled text in it is truncated and escaped (``student_client.student_text``).
+
+A reason is written as an English template with named fields, ``CheckFailed("... {got}, expected {want}",
+got=..., want=...)`` or ``expect(condition, "...", **fields)``, never as an f-string: the template is what the
+course's catalogue (``course/locales/zh_CN.py``) translates, and the reason is put into the student's language
+only when shown (``student_client.Message``). An English phrase used inside a reason (a ``what`` of a request,
+a hint) is a :class:`Message` too. ``tests/test_grading_i18n.py`` reads every reason of this file.
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from sr_utils.lists import default_data_dir
-from student_client import CheckFailed, Student, run_checks  # noqa: F401 (re-exported for the callers)
+from student_client import RAISED, CheckFailed, Message, Student
+from student_client import decide_checks, run_checks  # noqa: F401 (re-exported for run_check.py, check_server.py)
 from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
 # The oracles are small: one thread, so that the trusted side does not compete with the kernels and the student side
@@ -33,6 +40,7 @@ from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, n
 torch.set_num_threads(1)
 
 CHECKS = {}
+NON_TENSOR = Message("a non-tensor")  # what an answer that should be a tensor's shape is, when it is none
 MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the trusted side
 
 
@@ -59,9 +67,11 @@ def load_ahead() -> None:
     compile_kernels()
 
 
-def expect(condition, message: str) -> None:
+def expect(condition, message, /, **fields) -> None:
+    """Fail the check with ``message`` (an English template, see the module doc) and its fields unless
+    ``condition``."""
     if not condition:
-        raise CheckFailed(message)
+        raise CheckFailed(message, **fields)
 
 
 def _seed() -> int:
@@ -77,11 +87,13 @@ def _rand(g, *shape) -> torch.Tensor:
     return torch.rand(*shape, generator=g)
 
 
-def _tensor(value, shape=None, what="the output") -> torch.Tensor:
+def _tensor(value, shape=None, what=None) -> torch.Tensor:
     """An answer that must be a finite float tensor (of ``shape``)."""
-    expect(torch.is_tensor(value), f"{what} is not a tensor")
+    what = Message("the output") if what is None else what
+    expect(torch.is_tensor(value), "{what} is not a tensor", what=what)
     if shape is not None:
-        expect(tuple(value.shape) == tuple(shape), f"{what} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+        expect(tuple(value.shape) == tuple(shape), "{what} has shape {got}, expected {want}", what=what,
+               got=tuple(value.shape), want=tuple(shape))
     return value.detach().float()
 
 
@@ -129,10 +141,10 @@ class Remote:
 
     def __call__(self, x: torch.Tensor, shape=None) -> torch.Tensor:
         out = self.forward_all([x])["outs"][0]
-        return _tensor(out, shape, f"{self.what}.forward's output")
+        return _tensor(out, shape, Message("{name}.forward's output", name=self.what))
 
     def set(self, values: dict) -> None:
-        self.student.request("set", f"setting parameters of {self.what}", h=self.h, values=values)
+        self.student.request("set", Message("setting parameters of {name}", name=self.what), h=self.h, values=values)
 
     def state_dict(self) -> dict:
         return self.student.request("state_dict", f"{self.what}.state_dict()", h=self.h)["state"]
@@ -145,31 +157,37 @@ class Remote:
         return [(m["path"] + "." if m["path"] else "") + which for m in self.layers(kind)]
 
 
-def expect_value_error(student: Student, name: str, what: str, hint: str = "", *args, **kwargs) -> None:
-    """Building ``name(*args, **kwargs)`` must raise ValueError (bad arguments are refused clearly)."""
+def expect_value_error(student: Student, name: str, what, hint=None, *args, **kwargs) -> None:
+    """Building ``name(*args, **kwargs)`` must raise ValueError (bad arguments are refused clearly); ``hint``, a
+    Message, says which arguments are possible."""
     try:
         student.request("new", what, cls=name, args=list(args), kwargs=kwargs, seed=0)
     except CheckFailed as e:
-        if f"{what} raised ValueError:" in str(e):
-            return
-        if " raised " in str(e):
-            kind = str(e).split(" raised ", 1)[1].split(":", 1)[0]
-            raise CheckFailed(f"{what} should raise ValueError, raised {kind}") from None
+        if e.message.template == RAISED:
+            kind = e.message.params.get("kind")
+            if kind == "ValueError":
+                return
+            raise CheckFailed("{what} should raise ValueError, raised {kind}", what=what, kind=kind) from None
         raise
-    raise CheckFailed(f"{what} should raise ValueError{hint}")
+    if hint is None:
+        raise CheckFailed("{what} should raise ValueError", what=what)
+    raise CheckFailed("{what} should raise ValueError ({hint})", what=what, hint=hint)
 
 
 def layers_used_once(remote: Remote, x: torch.Tensor, what: str) -> None:
     """Every layer holding parameters must run exactly once per forward (catches layers built but skipped)."""
     calls = remote.forward_all([x], what=f"{what}.forward", count_calls=True)["calls"]
-    kinds = {m["path"]: m["kind"] or "custom" for m in remote.describe()["modules"]}
+    kinds = {m["path"]: m["kind"] for m in remote.describe()["modules"]}
     holders = [m["path"] for m in remote.describe()["modules"] if m["own_params"]]
     for path in holders:
         n = calls.get(path, 0) if isinstance(calls, dict) else 0
         if n != 1:
-            kind = kinds.get(path, "custom")
-            raise CheckFailed(f"{what}: a {kind} layer is built in __init__ but " +
-                              ("not used in forward" if n == 0 else f"used {int(n)} times in forward"))
+            kind = kinds.get(path) or Message("custom")
+            if n == 0:
+                raise CheckFailed("{what}: a {kind} layer is built in __init__ but not used in forward", what=what,
+                                  kind=kind)
+            raise CheckFailed("{what}: a {kind} layer is built in __init__ but used {n} times in forward", what=what,
+                              kind=kind, n=int(n))
 
 
 def _attr(layer: dict, name: str, default=None):
@@ -192,13 +210,14 @@ def conv_block(student: Student, folder: Path) -> None:
             block = Remote.new(student, name, 3, 8, k, stride=stride, what=f"{name}(3, 8, {k}, stride={stride})")
             out = block.forward_all([x])["outs"][0]
             want = (2, 8, -(-17 // stride), -(-16 // stride))
-            got = tuple(out.shape) if torch.is_tensor(out) else "a non-tensor"
-            expect(got == want, f"{name}(3, 8, kernel_size={k}, stride={stride}) maps (2, 3, 17, 16) to {got}, "
-                                f"expected {want}")
+            got = tuple(out.shape) if torch.is_tensor(out) else NON_TENSOR
+            expect(got == want, "{name}(3, 8, kernel_size={k}, stride={stride}) maps (2, 3, 17, 16) to {got}, "
+                                "expected {want}", name=name, k=k, stride=stride, got=got, want=want)
             convs = block.layers("Conv2d")
             expect(len(convs) == 1 and _attr(convs[0], "kernel_size") == (k, k)
                    and _attr(convs[0], "stride") == (stride, stride),
-                   f"{name} should hold one nn.Conv2d with kernel_size={k} and stride={stride}")
+                   "{name} should hold one nn.Conv2d with kernel_size={k} and stride={stride}", name=name, k=k,
+                   stride=stride)
     plain = Remote.new(student, name, 3, 8, 3, what=f"{name}(3, 8, 3)")
     expect(plain.count("BatchNorm2d") == 0, "batch_norm=False should add no batch-norm")
     expect(plain.count(*ACTIVATIONS) == 0, "activation=None should add no activation")
@@ -219,13 +238,14 @@ def conv_block(student: Student, folder: Path) -> None:
     blocks = {}
     for act, kind in {"prelu": "PReLU", "leakyrelu": "LeakyReLU", "tanh": "Tanh"}.items():
         blocks[act] = Remote.new(student, name, 3, 8, 3, activation=act, what=f'{name}(3, 8, 3, activation="{act}")')
-        expect(blocks[act].count(kind) == 1, f'activation="{act}" should add one {kind}')
+        expect(blocks[act].count(kind) == 1, 'activation="{act}" should add one {kind}', act=act, kind=kind)
     slope = _attr(blocks["leakyrelu"].layers("LeakyReLU")[0], "negative_slope", -1.0)
-    expect(abs(slope - 0.2) < 1e-9, f"LeakyReLU slope should be 0.2, is {slope:g}")
+    expect(abs(slope - 0.2) < 1e-9, "LeakyReLU slope should be 0.2, is {slope:g}", slope=slope)
     prelu = blocks["prelu"].layers("PReLU")[0]
     expect(prelu["own_params"] == [1], "PReLU should have a single learnable slope (nn.PReLU())")
     expect(blocks["tanh"](x * 1e3).abs().max() <= 1, "tanh output should be in [-1, 1]")
-    expect_value_error(student, name, 'an unknown activation (e.g. "swish")', "", 3, 8, 3, activation="swish")
+    expect_value_error(student, name, Message('an unknown activation (e.g. "swish")'), None, 3, 8, 3,
+                       activation="swish")
 
 
 @check
@@ -234,9 +254,9 @@ def subpixel_block(student: Student, folder: Path) -> None:
     for s in (2, 3):
         block = Remote.new(student, name, kernel_size=3, n_channels=8, scaling_factor=s, what=f"{name}(...)")
         out = block.forward_all([_rand(g, 2, 8, 10, 7)])["outs"][0]
-        got = tuple(out.shape) if torch.is_tensor(out) else "a non-tensor"
-        expect(got == (2, 8, 10 * s, 7 * s), f"scaling_factor={s} maps (2, 8, 10, 7) to {got}, "
-                                             f"expected {(2, 8, 10 * s, 7 * s)}")
+        got = tuple(out.shape) if torch.is_tensor(out) else NON_TENSOR
+        expect(got == (2, 8, 10 * s, 7 * s), "scaling_factor={s} maps (2, 8, 10, 7) to {got}, expected {want}",
+               s=s, got=got, want=(2, 8, 10 * s, 7 * s))
         shuffles = block.layers("PixelShuffle")
         expect(len(shuffles) == 1 and _attr(shuffles[0], "upscale_factor") == s,
                "use one nn.PixelShuffle(scaling_factor)")
@@ -259,13 +279,14 @@ def residual_block(student: Student, folder: Path) -> None:
     block = Remote.new(student, name, kernel_size=3, n_channels=8, what=f"{name}(kernel_size=3, n_channels=8)")
     x = _rand(g, 2, 8, 11, 9)
     out = block.forward_all([x])["outs"][0]
-    got = tuple(out.shape) if torch.is_tensor(out) else "a non-tensor"
-    expect(got == tuple(x.shape), f"a residual block keeps the shape {tuple(x.shape)}, got {got}")
+    got = tuple(out.shape) if torch.is_tensor(out) else NON_TENSOR
+    expect(got == tuple(x.shape), "a residual block keeps the shape {shape}, got {got}", shape=tuple(x.shape),
+           got=got)
     convs = block.layers("Conv2d")
     expect(len(convs) == 2 and all(_attr(c, "kernel_size") == (3, 3) for c in convs),
            "a residual block has two 3x3 convolutions")
     n_bn = block.count("BatchNorm2d")
-    expect(n_bn == 2, f"a residual block has 2 batch-norms, found {n_bn}")
+    expect(n_bn == 2, "a residual block has 2 batch-norms, found {n}", n=n_bn)
     expect(block.count("PReLU") == 1 and block.count("ReLU", "LeakyReLU", "Tanh") == 0,
            "a residual block has exactly one activation, a PReLU, after the first batch-norm")
     expect(block.n_params() == 2 * (8 * 8 * 9 + 8) + 2 * 16 + 1, "unexpected parameter count for a residual block")
@@ -292,28 +313,29 @@ def srresnet(student: Student, folder: Path) -> None:
         for h, w in ((12, 10), (7, 9)):
             out = net.forward_all([_rand(g, 2, 3, h, w)])["outs"][0]
             want = (2, 3, scale * h, scale * w)
-            got = tuple(out.shape) if torch.is_tensor(out) else "a non-tensor"
-            expect(got == want, f"SRResNet(scaling_factor={scale}) maps (2, 3, {h}, {w}) to {got}, expected {want}")
+            got = tuple(out.shape) if torch.is_tensor(out) else NON_TENSOR
+            expect(got == want, "SRResNet(scaling_factor={scale}) maps (2, 3, {h}, {w}) to {got}, expected {want}",
+                   scale=scale, h=h, w=w, got=got, want=want)
         shuffles = net.layers("PixelShuffle")
         n_sub = int(math.log2(scale))
         expect(len(shuffles) == n_sub and all(_attr(m, "upscale_factor") == 2 for m in shuffles),
-               f"scaling_factor={scale} needs {n_sub} sub-pixel blocks of factor 2")
-    expect_value_error(student, name, "scaling_factor=3", " (only 2, 4, 8 are possible)", scaling_factor=3)
+               "scaling_factor={scale} needs {n} sub-pixel blocks of factor 2", scale=scale, n=n_sub)
+    expect_value_error(student, name, "scaling_factor=3", Message("only 2, 4, 8 are possible"), scaling_factor=3)
     full = Remote.new(student, name, what="SRResNet()")
     convs = full.layers("Conv2d")
     big = [c for c in convs if _attr(c, "kernel_size") == (9, 9)]
     expect(len(big) == 2 and {(_attr(c, "in_channels"), _attr(c, "out_channels")) for c in big} == {(3, 64), (64, 3)},
            "SRResNet has two 9x9 convolutions: the first (3 -> 64) and the last (64 -> 3)")
     expect(all(_attr(c, "kernel_size") == (3, 3) for c in convs if c not in big), "all other convolutions are 3x3")
-    expect(len(convs) == 37, f"SRResNet() has 37 convolutions (1 + 16 x 2 + 1 + 2 + 1), found {len(convs)}")
+    expect(len(convs) == 37, "SRResNet() has 37 convolutions (1 + 16 x 2 + 1 + 2 + 1), found {n}", n=len(convs))
     n_bn = full.count("BatchNorm2d")
-    expect(n_bn == 33, f"SRResNet() has 33 batch-norms (2 per residual block + 1 after the trunk; none in the first "
-                       f"or last block or the sub-pixel blocks), found {n_bn}")
+    expect(n_bn == 33, "SRResNet() has 33 batch-norms (2 per residual block + 1 after the trunk; none in the first "
+                       "or last block or the sub-pixel blocks), found {n}", n=n_bn)
     n_prelu = full.count("PReLU")
     expect(n_prelu == 19 and full.count("ReLU", "LeakyReLU", "Sigmoid") == 0,
-           f"SRResNet() uses PReLU activations only (19 of them), found {n_prelu} PReLU")
+           "SRResNet() uses PReLU activations only (19 of them), found {n} PReLU", n=n_prelu)
     total = full.n_params()
-    expect(total == 1_549_462, f"SRResNet() should have 1,549,462 parameters, has {total:,}")
+    expect(total == 1_549_462, "SRResNet() should have 1,549,462 parameters, has {total:,}", total=total)
     tiny = Remote.new(student, name, n_channels=8, n_blocks=2, what="SRResNet(n_channels=8, n_blocks=2)").eval()
     layers_used_once(tiny, _rand(g, 1, 3, 8, 8), what=name)
     expect(tiny(_rand(g, 1, 3, 8, 8) * 1e3 - 500).abs().max() <= 1 + 1e-6,
@@ -353,7 +375,7 @@ def generator(student: Student, folder: Path) -> None:
                         what=f"Generator(scaling_factor={scale})").eval()
         out = gs.forward_all([_rand(g, 1, 3, 5, 6)])["outs"][0]
         expect(torch.is_tensor(out) and tuple(out.shape) == (1, 3, 5 * scale, 6 * scale),
-               f"Generator(scaling_factor={scale}) should upscale by {scale}")
+               "Generator(scaling_factor={scale}) should upscale by {scale}", scale=scale)
 
 
 @check
@@ -361,7 +383,7 @@ def discriminator(student: Student, folder: Path) -> None:
     name, g = "Discriminator", _gen()
     full = Remote.new(student, name, what="Discriminator()")
     total = full.n_params()
-    expect(total == 23_565_505, f"Discriminator() should have 23,565,505 parameters, has {total:,}")
+    expect(total == 23_565_505, "Discriminator() should have 23,565,505 parameters, has {total:,}", total=total)
     convs = full.layers("Conv2d")
     expect(len(convs) == 8 and all(_attr(c, "kernel_size") == (3, 3) for c in convs), "8 convolutions with 3x3 kernels")
     expect([_attr(c, "stride")[0] for c in convs] == [1, 2] * 4,
@@ -380,8 +402,8 @@ def discriminator(student: Student, folder: Path) -> None:
     full.eval()
     for h, w in ((96, 96), (128, 128), (96, 120)):
         out = full.forward_all([_rand(g, 2, 3, h, w) * 2 - 1])["outs"][0]
-        got = tuple(out.shape) if torch.is_tensor(out) else "a non-tensor"
-        expect(got == (2, 1), f"a (2, 3, {h}, {w}) input should give logits (2, 1), got {got}")
+        got = tuple(out.shape) if torch.is_tensor(out) else NON_TENSOR
+        expect(got == (2, 1), "a (2, 3, {h}, {w}) input should give logits (2, 1), got {got}", h=h, w=w, got=got)
     x = _rand(g, 2, 3, 96, 96) * 2 - 1
     before = full(x, (2, 1))
     full.set({full.params_of("Linear", "bias")[-1]: ["add", 10.0]})
@@ -435,12 +457,12 @@ def _grads(answer, key: str) -> list:
     return steps
 
 
-def _number(value, what: str):
+def _number(value, what: Message):
     """A returned loss: a Python number (not a tensor: the epoch returns ``loss.item()`` values)."""
     if isinstance(value, float):
         return value
     if isinstance(value, dict) and "tensor" in value:
-        raise CheckFailed(f"{what} is a tensor: return a Python number (e.g. loss.item())")
+        raise CheckFailed("{what} is a tensor: return a Python number (e.g. loss.item())", what=what)
     return None
 
 
@@ -495,15 +517,16 @@ def srresnet_epoch(student: Student, folder: Path) -> None:
     ref = _run_oracle_srresnet(state, batches)
     stu = student.request("srresnet_epoch", "train_srresnet_epoch", model=state, batches=batches, lr=0.05)
     grads, n = _grads(stu, "grads"), len(batches)
-    expect(len(grads) == n, f"optimizer.step() ran {len(grads)} times for {n} batches: step once per batch")
+    expect(len(grads) == n, "optimizer.step() ran {steps} times for {n} batches: step once per batch",
+           steps=len(grads), n=n)
     if not _same(grads[0], ref["grads"][0]):
-        variants = {"the loss is an L1 loss: use the pixel MSE (F.mse_loss)": (F.l1_loss, None),
-                    "HR is rescaled: model output and HR are both in [-1, 1]; do not rescale them":
-                        (lambda sr, hr: F.mse_loss(sr, (hr + 1) / 2), None)}
-        for why, (loss_fn, _) in variants.items():
+        variants = [(Message("the loss is an L1 loss: use the pixel MSE (F.mse_loss)"), F.l1_loss),
+                    (Message("HR is rescaled: model output and HR are both in [-1, 1]; do not rescale them"),
+                     lambda sr, hr: F.mse_loss(sr, (hr + 1) / 2))]
+        for why, loss_fn in variants:
             if _same(grads[0], _run_oracle_srresnet(state, batches[:1], loss_fn)["grads"][0]):
-                raise CheckFailed(f"the first batch's gradient is not that of the pixel MSE between model(lr) and hr "
-                                  f"({why})")
+                raise CheckFailed("the first batch's gradient is not that of the pixel MSE between model(lr) and hr "
+                                  "({why})", why=why)
         raise CheckFailed("the first batch's gradient is not that of the pixel MSE between model(lr) and hr")
     for k in range(1, n):
         if not _same(grads[k], ref["grads"][k]):
@@ -511,13 +534,14 @@ def srresnet_epoch(student: Student, folder: Path) -> None:
                            for a, b in zip(ref["grads"][k], grads[k - 1])]
             if _same(grads[k], accumulated, 1e-3):
                 raise CheckFailed("gradients accumulate across batches: call optimizer.zero_grad() for every batch")
-            raise CheckFailed(f"the gradient of batch {k + 1} is not the pixel-MSE gradient of that batch")
+            raise CheckFailed("the gradient of batch {k} is not the pixel-MSE gradient of that batch", k=k + 1)
     expect(_same(stu["params"], ref["params"], 1e-5),
            "the model's parameters after the epoch differ from one SGD step per batch on the pixel MSE")
-    loss = _number(stu["loss"], "the returned mean loss")
+    loss = _number(stu["loss"], Message("the returned mean loss"))
     expect(loss is not None, "return the mean loss as a number")
     expect(abs(loss - ref["loss"]) <= 1e-5 * max(1.0, abs(ref["loss"])),
-           f"the returned value {loss:.6f} is not the mean of the batch losses ({ref['loss']:.6f})")
+           "the returned value {loss:.6f} is not the mean of the batch losses ({mean:.6f})", loss=loss,
+           mean=ref["loss"])
     stu = student.request("srresnet_epoch", "train_srresnet_epoch(..., scaler=...)", model=state, batches=batches,
                           lr=0.05, scaler=True)
     expect(stu["scaler_calls"] == {"scale": n, "step": n, "update": n},
@@ -527,14 +551,14 @@ def srresnet_epoch(student: Student, folder: Path) -> None:
 
 # How the generator step can go wrong, each as an oracle variant: which part of its gradient is wrong.
 G_STEP_MISTAKES = {
-    "d_eval": "the discriminator is in eval mode during the generator step: keep it in train mode (its batch-norm "
-              "uses the batch statistics)",
-    "content_detached": "the content loss does not reach the generator: SR is detached (or computed without "
-                        "gradient) in the content loss",
-    "adversarial_detached": "the adversarial loss does not reach the generator: SR is detached before "
-                            "the discriminator in the generator's loss",
-    "vgg_norm_sr_only": "the VGG input normalisation is applied to SR only: convert HR the same way",
-    "vgg_norm_hr_only": "the VGG input normalisation is applied to HR only: convert SR the same way",
+    "d_eval": Message("the discriminator is in eval mode during the generator step: keep it in train mode (its "
+                      "batch-norm uses the batch statistics)"),
+    "content_detached": Message("the content loss does not reach the generator: SR is detached (or computed "
+                                "without gradient) in the content loss"),
+    "adversarial_detached": Message("the adversarial loss does not reach the generator: SR is detached before "
+                                    "the discriminator in the generator's loss"),
+    "vgg_norm_sr_only": Message("the VGG input normalisation is applied to SR only: convert HR the same way"),
+    "vgg_norm_hr_only": Message("the VGG input normalisation is applied to HR only: convert SR the same way"),
 }
 
 
@@ -619,12 +643,13 @@ class Oracles:
         return None
 
 
-def _generator_mistake(stu_grad, setup, vgg_state, beta) -> str:
+def _generator_mistake(stu_grad, setup, vgg_state, beta) -> Message:
     """Which known generator-step mistake gives the student's first generator gradient (else the generic rule)."""
-    what = ("MSE between the VGG features of SR and HR, each converted with convert_image(x, '[-1, 1]', "
-            "'imagenet-norm')" if vgg_state is not None else "pixel MSE between SR and HR (no VGG given)")
-    generic = (f"the generator's gradient is wrong: its loss is content + beta * adversarial, with content = {what} "
-               f"and adversarial = BCE-with-logits of D(sr) against 1")
+    what = (Message("MSE between the VGG features of SR and HR, each converted with convert_image(x, '[-1, 1]', "
+                    "'imagenet-norm')") if vgg_state is not None
+            else Message("pixel MSE between SR and HR (no VGG given)"))
+    generic = Message("the generator's gradient is wrong: its loss is content + beta * adversarial, with content = "
+                      "{what} and adversarial = BCE-with-logits of D(sr) against 1", what=what)
     first = setup["batches"][:1]
     for mistake, why in G_STEP_MISTAKES.items():
         if mistake.startswith("vgg") and vgg_state is None:
@@ -632,17 +657,20 @@ def _generator_mistake(stu_grad, setup, vgg_state, beta) -> str:
         for order in ("G-first", "D-first"):
             ref = _run_oracle_srgan(setup, vgg_state, beta, order, mistake, first)
             if _same(stu_grad, ref["grads_g"][0]):
-                return f"the generator's gradient is wrong: {why}"
+                return Message("the generator's gradient is wrong: {why}", why=why)
     return generic
 
 
 def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
     grads_g, grads_d = _grads(stu, "grads_g"), _grads(stu, "grads_d")
-    expect(len(grads_g) == n, f"optimizer_g stepped {len(grads_g)} times for {n} batches: once per batch")
-    expect(len(grads_d) == n, f"optimizer_d stepped {len(grads_d)} times for {n} batches: once per batch")
+    expect(len(grads_g) == n, "optimizer_g stepped {steps} times for {n} batches: once per batch",
+           steps=len(grads_g), n=n)
+    expect(len(grads_d) == n, "optimizer_d stepped {steps} times for {n} batches: once per batch",
+           steps=len(grads_d), n=n)
     arrivals = stu["arrivals"]
-    expect(arrivals == n, "the discriminator's loss reaches the generator: give the discriminator sr.detach()"
-           if arrivals > n else "the generator's loss does not reach the generator's output")
+    expect(arrivals == n, Message("the discriminator's loss reaches the generator: give the discriminator "
+                                  "sr.detach()")
+           if arrivals > n else Message("the generator's loss does not reach the generator's output"))
     expect(stu["vgg_untouched"] is True, "the VGG must stay frozen: no gradient for its parameters")
     if oracles.first(lambda ref: _same(grads_d[0], ref["grads_d"][0])) is None:
         raise CheckFailed("the discriminator's gradient is wrong: BCE-with-logits of D(hr) against 1 (real) plus of "
@@ -660,15 +688,16 @@ def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
     if ref is None:
         raise CheckFailed(_generator_mistake(grads_g[0], setup, vgg_state, beta))
     for k in range(1, n):
-        for key, net in (("grads_g", "generator"), ("grads_d", "discriminator")):
+        for key, net in (("grads_g", Message("generator")), ("grads_d", Message("discriminator"))):
             mine = grads_g if key == "grads_g" else grads_d
             if not _same(mine[k], ref[key][k]):
                 acc = [a + b if a is not None and torch.is_tensor(b) else None
                        for a, b in zip(ref[key][k], mine[k - 1])]
                 if _same(mine[k], acc, 1e-3):
-                    raise CheckFailed(f"the {net}'s gradients accumulate across batches: zero them every batch")
-                raise CheckFailed(f"the {net}'s gradient at batch {k + 1} is wrong (is one optimizer stepped with "
-                                  "the other network's loss?)")
+                    raise CheckFailed("the {net}'s gradients accumulate across batches: zero them every batch",
+                                      net=net)
+                raise CheckFailed("the {net}'s gradient at batch {k} is wrong (is one optimizer stepped with the "
+                                  "other network's loss?)", net=net, k=k + 1)
     expect(_same(stu["g"], ref["g"], 1e-5) and _same(stu["d"], ref["d"], 1e-5),
            "the parameters after the epoch differ from one generator and one discriminator step per batch")
     losses = stu["losses"]
@@ -677,16 +706,16 @@ def _check_srgan_run(stu, oracles: Oracles, n, setup, vgg_state, beta) -> None:
            'return a dict with keys "content", "adversarial", "generator", "discriminator"')
     got = {}
     for key in ref["losses"]:
-        got[key] = _number(losses["dict"][key], f'the returned "{key}" loss')
-        expect(got[key] is not None, f'the returned "{key}" loss should be a number')
+        got[key] = _number(losses["dict"][key], Message('the returned "{key}" loss', key=key))
+        expect(got[key] is not None, 'the returned "{key}" loss should be a number', key=key)
 
     def losses_match(run) -> bool:
         return all(abs(got[k] - v) <= 1e-4 * max(1.0, abs(v)) for k, v in run["losses"].items())
 
     if not any(losses_match(run) for run in fitting or [ref]):
         key, value = next((k, v) for k, v in ref["losses"].items() if abs(got[k] - v) > 1e-4 * max(1.0, abs(v)))
-        raise CheckFailed(f'the returned "{key}" loss {got[key]:.6f} is not the mean of the batch values '
-                          f'({value:.6f})')
+        raise CheckFailed('the returned "{key}" loss {got:.6f} is not the mean of the batch values ({mean:.6f})',
+                          key=key, got=got[key], mean=value)
 
 
 @check
@@ -721,15 +750,16 @@ def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = N
     submission), no folder between it and the file may be a link either (the kernel could plant one)."""
     if folder is not None:
         for parent in list(path.relative_to(folder).parents)[:-1]:
-            expect(not (folder / parent).is_symlink(), f"{parent} is a link, not a folder of the submission")
+            expect(not (folder / parent).is_symlink(), "{path} is a link, not a folder of the submission",
+                   path=parent)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        raise CheckFailed(f"{path.parent.name}/{path.name} is missing or not a plain file") from None
+        raise CheckFailed("{path} is missing or not a plain file", path=f"{path.parent.name}/{path.name}") from None
     with os.fdopen(fd, "rb") as f:
-        expect(stat.S_ISREG(os.fstat(fd).st_mode), f"{path.name} is not a plain file")
+        expect(stat.S_ISREG(os.fstat(fd).st_mode), "{path} is not a plain file", path=path.name)
         data = f.read(limit + 1)
-    expect(len(data) <= limit, f"{path.name} is larger than {limit >> 20} MB")
+    expect(len(data) <= limit, "{path} is larger than {mb} MB", path=path.name, mb=limit >> 20)
     return data
 
 
@@ -745,7 +775,7 @@ class RemoteNet(torch.nn.Module):
         n, _, h, w = x.shape
         out = self.remote.forward_all([x], train=False)["outs"][0]
         expect(torch.is_tensor(out) and out.dim() == 4 and out.shape[:2] == (n, 3) and out.shape[2] % h == 0,
-               f"the {self.remote.what} of your checkpoint does not map an image to a larger image")
+               "the {name} of your checkpoint does not map an image to a larger image", name=self.remote.what)
         return out.float()
 
 
@@ -766,18 +796,21 @@ def _trained(student: Student, folder: Path, name: str) -> tuple[str, torch.nn.M
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:
-        raise CheckFailed(f"{shown} is not a readable checkpoint of tensors: run notebook 03_train again") from None
+        raise CheckFailed("{path} is not a readable checkpoint of tensors: run notebook 03_train again",
+                          path=shown) from None
     kwargs = ckpt.get("model_kwargs", {}) if isinstance(ckpt, dict) else None
     state = ckpt.get("model") if isinstance(ckpt, dict) else None
     expect(isinstance(kwargs, dict) and all(isinstance(k, str) and isinstance(v, (int, float, str, bool))
                                             for k, v in kwargs.items()) and isinstance(state, dict),
-           f"{shown} does not hold model_kwargs and a model state_dict: run notebook 03_train again")
+           "{path} does not hold model_kwargs and a model state_dict: run notebook 03_train again", path=shown)
     cls = "SRResNet" if name == "srresnet" else "Generator"
-    expect(ckpt.get("arch") == cls, f"{shown} does not say it holds a {cls} (arch): run notebook 03_train again")
+    expect(ckpt.get("arch") == cls, "{path} does not say it holds a {cls} (arch): run notebook 03_train again",
+           path=shown, cls=cls)
     config = ckpt.get("config")
     label = generator_label({"arch": cls, "config": config if isinstance(config, dict) else {}})
-    net = Remote.new(student, cls, what=f"building the {name} model of the checkpoint", **kwargs)
-    net.call("load_state_dict", {k: v for k, v in state.items() if torch.is_tensor(v)}, what=f"loading {shown}")
+    net = Remote.new(student, cls, what=Message("building the {name} model of the checkpoint", name=name), **kwargs)
+    net.call("load_state_dict", {k: v for k, v in state.items() if torch.is_tensor(v)},
+             what=Message("loading {path}", path=shown))
     net.what = cls
     return label, RemoteNet(net).eval()
 
@@ -837,12 +870,14 @@ def test_table(student: Student, folder: Path) -> None:
         try:
             got_psnr, got_ssim = float(row["psnr"]), float(row["ssim"])
         except (TypeError, ValueError):
-            raise CheckFailed(f"{set_name}/{method}: the table's psnr/ssim are not numbers") from None
+            raise CheckFailed("{set}/{method}: the table's psnr/ssim are not numbers", set=set_name,
+                              method=method) from None
         expect(abs(got_psnr - psnr) < 0.01 and abs(got_ssim - ssim) < 1e-4,
-               f"{set_name}/{method}: the table says {got_psnr:.2f} dB / {got_ssim:.4f}, "
-               f"recomputed with the kit's convention: {psnr:.2f} dB / {ssim:.4f} (check evaluate())")
+               "{set}/{method}: the table says {got_psnr:.2f} dB / {got_ssim:.4f}, recomputed with the kit's "
+               "convention: {psnr:.2f} dB / {ssim:.4f} (check evaluate())", set=set_name, method=method,
+               got_psnr=got_psnr, got_ssim=got_ssim, psnr=psnr, ssim=ssim)
         seen.add(method)
-    expect(seen == methods, f"rows missing for {sorted(methods - seen)} on the test sets")
+    expect(seen == methods, "rows missing for {methods} on the test sets", methods=sorted(methods - seen))
 
 
 @check
@@ -862,19 +897,21 @@ def set5_submission(student: Student, folder: Path) -> None:
     for i in range(len(dataset)):
         name, lr, _ = dataset[i]
         path = folder / GRADING_SCRATCH / shown_dir / f"{name}.png"
-        expect(path.is_file(), f"{shown_dir}/{name}.png is missing")
+        shown = f"{shown_dir}/{name}.png"
+        expect(path.is_file(), "{path} is missing", path=shown)
         try:
             with Image.open(io.BytesIO(read_student_file(path, 64 << 20, folder=folder))) as im:
                 got = np.asarray(im.convert("RGB"))
         except CheckFailed:
             raise
         except Exception:
-            raise CheckFailed(f"{shown_dir}/{name}.png is not a readable PNG image") from None
+            raise CheckFailed("{path} is not a readable PNG image", path=shown) from None
         want = super_resolve(generator_net, lr)
-        expect(got.shape == want.shape, f"{shown_dir}/{name}.png is {got.shape}, expected {want.shape}")
+        expect(got.shape == want.shape, "{path} is {got}, expected {want}", path=shown, got=got.shape,
+               want=want.shape)
         diff = int(np.abs(got.astype(np.int16) - want.astype(np.int16)).max())
-        expect(diff <= 1, f"{shown_dir}/{name}.png is not the output of {label} for that image "
-                          f"(max difference {diff} levels)")
+        expect(diff <= 1, "{path} is not the output of {label} for that image (max difference {diff} levels)",
+               path=shown, label=label, diff=diff)
 
 
 if __name__ == "__main__":

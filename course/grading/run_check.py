@@ -6,7 +6,8 @@ Called by ``sr_utils.notebook.hidden_check`` from the test cells under plain ``n
 tests. This process never imports or executes student code: it starts ``student_side.py`` as a separate process
 (unsandboxed here; the sandboxed grader ``python -m course.grade`` runs the same protocol with that process in
 bubblewrap) and decides each check from its answers. For each check it prints ``<token> PASS <check>`` or
-``<token> FAIL <check> <reason>``; the exit code is 0 only when every check passed.
+``<token> FAIL <check> <reason>``; the exit code is 0 only when every check passed. The reason is in the language
+of the kernel that called it (``$SR_KIT_LANGUAGE``, which a notebook's first cell sets): the notebook's.
 """
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ def main(token: str, argv=None) -> int:
     import warnings
 
     import checks
+    from sr_utils.i18n import current_language
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("check", nargs="+", choices=sorted(checks.CHECKS))
@@ -27,7 +29,9 @@ def main(token: str, argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per check")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    verdicts = checks.run_checks(checks.CHECKS, args.check, args.submission.resolve(), timeout=args.timeout)
+    sys.stdout.reconfigure(errors="backslashreplace")  # (a reason in Chinese on a stdout that cannot encode it)
+    verdicts = checks.run_checks(checks.CHECKS, args.check, args.submission.resolve(), timeout=args.timeout,
+                                 language=current_language())
     for name in args.check:
         passed, reason = verdicts[name]
         sys.stdout.write(f"{token} PASS {name}\n" if passed else f"{token} FAIL {name} {reason}\n")

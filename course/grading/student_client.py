@@ -7,6 +7,12 @@ gets only its own source on stdin. Answers are length-checked frames loaded with
 a check ends when a request takes longer than the check's time, the process dies, or an answer is malformed: every
 one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
 and message) goes through :func:`student_text`: one line, control characters escaped, at most 200 characters.
+
+Every message is a :class:`Message`: an English template of the course's catalogue (``course/locales``) and its
+fields, put into the words of the notebook's language only when it is shown (:func:`run_checks` takes the language;
+the check server gets it with each request). So a check is written once, in English, and decides the same verdict
+in every language. This module is also where the grader's other modules (``nbgrader_plugins``, ``feedback_kit``,
+``submitted_outputs``, ``report_cell``) find :func:`grader_tr`: it is the one light module they can all import.
 """
 from __future__ import annotations
 
@@ -24,8 +30,88 @@ from student_side import BOOT, MAX_ANSWER, decode, encode, write_all
 STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"
 
 
+# ---------------------------------------------------------------------------------------------------------
+# What the grader says, in the student's language
+# ---------------------------------------------------------------------------------------------------------
+_CATALOGUE = []  # [the course's sr_utils.i18n.Catalogue, or None where course/locales cannot be found]
+
+
+def _course_catalogue():
+    """The catalogue of the grader's messages (``course/locales``), found from ``$SR_KIT_CODE_ROOT``, the folder
+    this file is in (``course/grading``) or the kit that ``sr_utils`` was installed from (a course copy may hold
+    ``course/grading`` without ``course/locales``). None, said once on stderr, where there is none: the grader
+    then speaks English, and grades are the same."""
+    if not _CATALOGUE:
+        roots = [os.environ.get("SR_KIT_CODE_ROOT"), str(Path(__file__).resolve().parents[2])]
+        try:
+            import sr_utils
+
+            roots.append(str(Path(sr_utils.__file__).resolve().parents[1]))
+            from sr_utils.i18n import Catalogue
+        except ImportError:
+            Catalogue = None
+        root = next((r for r in roots if r and (Path(r) / "course" / "locales" / "__init__.py").is_file()), None)
+        if root is not None and root not in sys.path:
+            sys.path.append(root)
+        _CATALOGUE.append(Catalogue("course") if Catalogue is not None and root is not None else None)
+    return _CATALOGUE[0]
+
+
+def grader_tr(message: str, /, *, language: str = "en", **params) -> str:
+    """``message`` (an English ``str.format`` template of ``course/locales``) in ``language`` (``"en"``,
+    ``"zh-CN"``; anything else is English), with ``params`` filled in; without params the template is the text.
+    A translation that cannot be used (no catalogue, or a field it does not have) gives the English."""
+    english = message.format(**params) if params else message
+    if language == "en":
+        return english
+    catalogue = _course_catalogue()
+    if catalogue is None:
+        return english
+    try:
+        return catalogue.tr(message, language=language, **params)
+    except ImportError as e:  # no catalogue for this language here
+        _CATALOGUE[0] = None
+        sys.stderr.write(f"grader messages in English: {e}\n")
+    except (ValueError, KeyError, IndexError, AttributeError):  # (tests/test_grading_i18n.py keeps fields equal)
+        pass
+    return english
+
+
+class Message:
+    """What the grader says to a student: an English ``str.format`` template of the course's catalogue
+    (``course/locales/zh_CN.py`` holds its translation) and its fields, put into words by :meth:`render` in a
+    language of the kit; ``str()`` is the English. A field may be a Message itself (rendered in the same
+    language); any other field is inserted as it is: student-controlled text goes through :func:`student_text`
+    before it becomes a field. Without fields the template is the text (braces in it are not fields)."""
+
+    __slots__ = ("template", "params")
+
+    def __init__(self, template: str, /, **params):
+        self.template, self.params = template, params
+
+    def render(self, language: str = "en") -> str:
+        fields = {k: v.render(language) if isinstance(v, Message) else v for k, v in self.params.items()}
+        return grader_tr(self.template, language=language, **fields)
+
+    def __str__(self) -> str:
+        return self.render("en")
+
+    def __repr__(self) -> str:
+        return f"Message({self.template!r}, **{self.params!r})"
+
+
 class CheckFailed(AssertionError):
-    """A hidden check failed; the message (composed on the trusted side) is shown to the student."""
+    """A hidden check failed; the message (composed on the trusted side) is shown to the student.
+
+    ``CheckFailed(template, **fields)`` or ``CheckFailed(Message(...))``: ``str(e)`` is the English,
+    ``e.render(language)`` the student's language."""
+
+    def __init__(self, message, /, **params):
+        self.message = message if isinstance(message, Message) else Message(str(message), **params)
+        super().__init__(self.message.render("en"))
+
+    def render(self, language: str = "en") -> str:
+        return self.message.render(language)
 
 
 class StudentGone(CheckFailed):
@@ -40,11 +126,11 @@ def student_text(text, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def exception_name(name) -> str:
+def exception_name(name):
     """A student exception's class name: an identifier (at most 60 characters), else a neutral word."""
     name = str(name)
     ok = name.isidentifier() and name.isascii() and len(name) <= 60
-    return name if ok else "an exception"
+    return name if ok else Message("an exception")
 
 
 class Student:
@@ -87,11 +173,12 @@ class Student:
             left = self.deadline - time.monotonic()
             if left <= 0 or not select.select([self.fd_out], [], [], left)[0]:
                 self.close()
-                raise StudentGone(f"took longer than {self.timeout:.0f} s (an endless loop?)")
+                raise StudentGone("took longer than {timeout:.0f} s (an endless loop?)", timeout=self.timeout)
             chunk = os.read(self.fd_out, min(n - got, 1 << 20))
             if not chunk:
                 self.close()
-                raise StudentGone(f"your code ended the checking process (exit code {self.proc.returncode})")
+                raise StudentGone("your code ended the checking process (exit code {code})",
+                                  code=self.proc.returncode)
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)
@@ -115,7 +202,8 @@ class Student:
             write_all(self.fd_in, encode({"op": op, "n": self.n, **fields}))
         except OSError:
             self.close()
-            raise StudentGone(f"your code ended the checking process (exit code {self.proc.poll()})") from None
+            raise StudentGone("your code ended the checking process (exit code {code})",
+                              code=self.proc.poll()) from None
         answer = self._read_frame()
         if not isinstance(answer, dict) or answer.get("n") != self.n:
             self.close()
@@ -141,30 +229,37 @@ class Student:
         return self.proc.poll() is None and not self.proc.stdout.closed
 
 
-def describe_error(error, what: str) -> str:
-    """The message for an error answer: composed here, student text truncated and escaped."""
+RAISED = "{what} raised {kind}: {message}"  # student code raised an exception (``describe_error``)
+
+
+def describe_error(error, what) -> Message:
+    """The message for an error answer (``what``: a Message or code, e.g. ``"SRResNet()"``): composed here,
+    student text truncated and escaped. A student exception gives ``RAISED`` with the fields ``what``, ``kind``
+    (its class name) and ``message``."""
     if not isinstance(error, dict):
-        return f"{what}: no usable answer"
+        return Message("{what}: no usable answer", what=what)
     refused = error.get("refused")
     if isinstance(refused, dict):
         kind = refused.get("kind")
         if kind == "no_notebook":
-            return (f"{student_text(refused.get('notebook'), 40)} not found: it writes the module(s) this notebook "
-                    "imports; keep the assignment's notebooks together in one folder")
+            return Message("{path} not found: it writes the module(s) this notebook imports; keep the "
+                           "assignment's notebooks together in one folder",
+                           path=student_text(refused.get("notebook"), 40))
         if kind == "no_writefile":
-            return (f"{student_text(refused.get('notebook'), 40)} has no `%%writefile "
-                    f"{student_text(refused.get('module'), 40)}` cell: put the `%%writefile` lines back at the top "
-                    "of the cells that write it")
+            return Message("{notebook} has no `%%writefile {module}` cell: put the `%%writefile` lines back at the "
+                           "top of the cells that write it", notebook=student_text(refused.get("notebook"), 40),
+                           module=student_text(refused.get("module"), 40))
         if kind == "no_class":
-            return (f"models.py has no class {student_text(refused.get('cls'), 40)}: is the `%%writefile -a "
-                    "models.py` line of its cell still there, and was the cell run?")
+            return Message("models.py has no class {cls}: is the `%%writefile -a models.py` line of its cell still "
+                           "there, and was the cell run?", cls=student_text(refused.get("cls"), 40))
         if kind == "no_function":
-            return f"solver.py has no function {student_text(refused.get('name'), 40)}"
+            return Message("solver.py has no function {name}", name=student_text(refused.get("name"), 40))
         if kind == "not_module":
-            return f"{what} did not build a torch.nn.Module"
-        return f"{what} could not be done"
-    return (f"{what} raised {exception_name(error.get('raised'))}: "
-            f"{student_text(error.get('message', ''))}")
+            return Message("{what} did not build a torch.nn.Module", what=what)
+        return Message("{what} could not be done", what=what)
+    return Message(RAISED, what=what, kind=exception_name(error.get("raised")),
+                   message=student_text(error.get("message", "")))
+
 
 
 class Session:
@@ -200,7 +295,7 @@ class Session:
             return
         self.student.deadline, self.student.timeout = time.monotonic() + timeout, timeout
         try:
-            self.student.request("reset", "starting the next checks")
+            self.student.request("reset", Message("starting the next checks"))
         except CheckFailed:
             self.close()
 
@@ -210,33 +305,47 @@ class Session:
             self.student = None
 
 
-def run_checks(checks: dict, names: list[str], folder: Path, launch=None,
-               timeout: float = 180.0, session: Session | None = None) -> dict[str, tuple[bool, str]]:
-    """Run the hidden ``names`` (from the ``checks`` registry) on ``folder``; ``{name: (passed, reason)}``.
+def run_checks(checks: dict, names: list[str], folder: Path, launch=None, timeout: float = 180.0,
+               session: Session | None = None, language: str | None = None) -> dict[str, tuple[bool, str]]:
+    """Run the hidden ``names`` (from the ``checks`` registry) on ``folder``; ``{name: (passed, reason)}``, the
+    reasons in ``language`` (default: this process's, ``$SR_KIT_LANGUAGE``). See :func:`decide_checks`."""
+    if language is None:
+        from sr_utils.i18n import current_language
+
+        language = current_language()
+    return {name: (passed, "" if passed else why.render(language))
+            for name, (passed, why) in decide_checks(checks, names, folder, launch, timeout, session).items()}
+
+
+def decide_checks(checks: dict, names: list[str], folder: Path, launch=None, timeout: float = 180.0,
+                  session: Session | None = None) -> dict[str, tuple[bool, Message | None]]:
+    """Run the hidden ``names`` (from the ``checks`` registry) on ``folder``; ``{name: (passed, reason)}``, the
+    reason a :class:`Message` (None for a pass), to be put into the student's language when shown.
 
     One student-side process serves the checks in turn (``session``'s, kept open for the submission's next
     notebook; without one, a process for this call alone); after a timeout, a death or a protocol breach the next
     check gets a fresh one. Any other exception while checking (an answer of the wrong shape or type) fails the
     check with a neutral message."""
-    verdicts: dict[str, tuple[bool, str]] = {}
+    verdicts: dict[str, tuple[bool, Message | None]] = {}
     own = session is None
     session = Session(folder, launch) if own else session
     try:
         session.fresh_objects(timeout)
         for name in names:
             if name not in checks:
-                verdicts[name] = (False, f"unknown hidden check {student_text(name, 60)}")
+                verdicts[name] = (False, Message("unknown hidden check {name}", name=student_text(name, 60)))
                 continue
             try:
                 student = session.get(timeout)
                 student.deadline, student.timeout = time.monotonic() + timeout, timeout
                 session.used = True
                 checks[name](student, folder)
-                verdicts[name] = (True, "")
+                verdicts[name] = (True, None)
             except CheckFailed as e:
-                verdicts[name] = (False, str(e))
+                verdicts[name] = (False, e.message)
             except Exception as e:  # a malformed answer the check could not use
-                verdicts[name] = (False, f"the answers of your code could not be checked ({type(e).__name__})")
+                verdicts[name] = (False, Message("the answers of your code could not be checked ({kind})",
+                                                 kind=type(e).__name__))
     finally:
         if own:
             session.close()

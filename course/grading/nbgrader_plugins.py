@@ -1,5 +1,19 @@
-"""nbgrader preprocessors of the course kit (loaded by nbgrader_config.py)."""
+"""nbgrader preprocessors of the course kit (loaded by nbgrader_config.py).
+
+What they write into a notebook for the student to read (a failed hidden check's reason, a note that output was
+cut or removed, the disk bound) is in the notebook's language (``metadata.sr_kit.language``, :func:`language`),
+through the course's catalogue (``student_client.grader_tr``, ``course/locales``); the grader's log stays English.
+"""
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+from student_client import grader_tr
+
+
+def language(nb) -> str:
+    """The language a notebook's student reads: ``sr_utils.i18n.notebook_language`` (``"en"`` by default)."""
+    from sr_utils.i18n import notebook_language
+
+    return notebook_language(nb)
 
 
 class StripCellTags(NbGraderPreprocessor):
@@ -45,6 +59,18 @@ class LimitedOutputExecute(Execute):
     max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
     max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
     store_widget_state = False
+    _language = "en"
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute ``nb``; the notes this adds (output cut, a cell that timed out) in the notebook's language."""
+        self._language = language(nb)
+        if not hasattr(self, "_timeout_error"):
+            self._timeout_error = dict(self.error_on_timeout or {})
+        if self._timeout_error.get("ename") == "CellTimeoutError":  # nbgrader's, in the student's words
+            said = grader_tr("No reply from kernel before timeout", language=self._language)
+            self.error_on_timeout = {**self._timeout_error,
+                                     "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: {said}"]}
+        return super().preprocess(nb, resources, km)
 
     def process_message(self, msg, cell, cell_index):
         kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
@@ -73,9 +99,10 @@ class LimitedOutputExecute(Execute):
             return super().process_message({**msg, "content": short}, cell, cell_index)
         if not used.get(("noted", cell_index)):
             used[("noted", cell_index)] = True
-            cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output truncated by the grader: at "
-                                           f"most {self.max_output_bytes} bytes per cell and "
-                                           f"{self.max_notebook_output_bytes} per notebook]\n"))
+            note = grader_tr("[output truncated by the grader: at most {cell} bytes per cell and {notebook} per "
+                             "notebook]", language=self._language, cell=self.max_output_bytes,
+                             notebook=self.max_notebook_output_bytes)
+            cell.outputs.append(new_output("stream", name="stdout", text=f"\n{note}\n"))
         return None
 
 
@@ -115,8 +142,10 @@ class CheckServer:
     def alive(self) -> bool:
         return not self.closed and (self.proc is None or self.proc.poll() is None)
 
-    def send(self, op: str, names: list[str]) -> None:
-        data = (json.dumps({"op": op, "names": names, "timeout": self.check_timeout}) + "\n").encode()
+    def send(self, op: str, names: list[str], language: str = "en") -> None:
+        """Ask for ``names`` (``op``: ``early`` or ``decide``); the answer's reasons in ``language``."""
+        data = (json.dumps({"op": op, "names": names, "timeout": self.check_timeout, "language": language})
+                + "\n").encode()
         try:
             while data:
                 data = data[os.write(self.fd_requests, data):]
@@ -218,7 +247,8 @@ class PrewarmHiddenChecks(NbGraderPreprocessor):
         names = sorted({n for ns in _graded_checks(nb).values() for n in ns})
         if names:
             folder = Path(resources["metadata"]["path"]).resolve()
-            _server(folder, TrustedHiddenChecks(config=self.config).check_timeout).send("early", names)
+            _server(folder, TrustedHiddenChecks(config=self.config).check_timeout).send("early", names,
+                                                                                        language(nb))
         return nb, resources
 
 
@@ -236,7 +266,9 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     (``checks.py``) against a student-side process sandboxed on the submission folder (read-only; one process
     serves every notebook of the submission, see ``student_client.Session``). Neither trusted process imports
     student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever the
-    kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``."""
+    kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``. What the
+    cell says is in the notebook's language, and so are the reasons in the verdicts file (the server puts them
+    into words for the language it is asked for)."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
@@ -245,6 +277,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         from course.sandbox import SandboxSpec, enforce_folder_bound, prune_deep_folders, remove_special_files
 
         spec = SandboxSpec.from_env()
+        lang = language(nb)
         folder = Path(resources["metadata"]["path"]).resolve()
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
@@ -257,10 +290,11 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
             record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
             record.mkdir(parents=True, exist_ok=True)
             (record / "over-disk-bound.txt").write_text(f"{resources['nbgrader']['notebook']}: {over}")
+            said = disk_bound_text(over, lang)
             for cell in nb.cells:
                 if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                    cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=over,
-                                                   traceback=[f"DiskBoundExceeded: {over}"]))
+                    cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=said,
+                                                   traceback=[f"DiskBoundExceeded: {said}"]))
             return nb, resources
         wanted = {i: names for i, names in _graded_checks(nb).items()
                   if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
@@ -269,14 +303,15 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         if names:
             t0 = time.perf_counter()
             server = _server(folder, self.check_timeout)
-            server.send("decide", names)
+            server.send("decide", names, lang)
             verdicts = server.answer()
             self.log.info("hidden checks %s: waited %.1f s", ", ".join(names), time.perf_counter() - t0)
         for i, ns in wanted.items():
-            failed = [(n, verdicts[n][1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
+            failed = [(n, verdicts.get(n, (False, ""))[1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
             if failed:
                 name, reason = failed[0]
-                text = f"hidden check {name!r} failed: {reason or 'no verdict'}"
+                text = grader_tr("hidden check {name!r} failed: {reason}", language=lang, name=name,
+                                 reason=reason or grader_tr("no verdict", language=lang))
                 nb.cells[i].outputs.append(new_output("error", ename="HiddenCheckFailed", evalue=text,
                                                       traceback=[f"HiddenCheckFailed: {text}"]))
         record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
@@ -284,6 +319,20 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         (record / f"{resources['nbgrader']['notebook']}.json").write_text(json.dumps(
             {n: {"passed": ok, "reason": why} for n, (ok, why) in verdicts.items()}, indent=1))
         return nb, resources
+
+
+# what course.sandbox.enforce_folder_bound says (English, for the grader's log and summary), read back for the cell
+DISK_BOUND = re.compile(r"^wrote (?P<total>\d+) MB into its grading folder \(at most (?P<limit>\d+) MB\)")
+
+
+def disk_bound_text(over: str, lang: str) -> str:
+    """What a test cell says when its notebook wrote past the disk bound, in ``lang`` (``over`` as it is if it
+    does not read as ``enforce_folder_bound``'s words)."""
+    m = DISK_BOUND.match(over)
+    if m is None:
+        return over
+    return grader_tr("wrote {total} MB into its grading folder (at most {limit} MB): its files were removed and the "
+                     "notebook scores 0", language=lang, total=int(m["total"]), limit=int(m["limit"]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -320,8 +369,10 @@ class SanitizeNotebook(NbGraderPreprocessor):
     replaced by a note until it fits."""
 
     max_notebook_bytes = Integer(20 << 20, help="largest autograded notebook, in bytes").tag(config=True)
+    _language = "en"  # of the notebook being sanitised: the notes left in place of removed outputs
 
     def preprocess(self, nb, resources):
+        self._language = language(nb)
         nb.metadata.pop("widgets", None)
         for cell in nb.cells:
             cell.metadata = type(cell.metadata)({k: v for k, v in cell.metadata.items() if k == "nbgrader"})
@@ -339,8 +390,7 @@ class SanitizeNotebook(NbGraderPreprocessor):
         self._bound(nb)
         return nb, resources
 
-    @staticmethod
-    def _clean_output(out) -> None:
+    def _clean_output(self, out) -> None:
         if "metadata" in out:
             out.metadata = type(out.metadata)()
         data = out.get("data")
@@ -356,7 +406,8 @@ class SanitizeNotebook(NbGraderPreprocessor):
             elif mime == "text/markdown":
                 data[mime] = clean_markdown(value)
         if not data:
-            data["text/plain"] = "[output removed by the grader: only text and images are kept]"
+            data["text/plain"] = grader_tr("[output removed by the grader: only text and images are kept]",
+                                           language=self._language)
 
     def _bound(self, nb) -> None:
         def size(obj):
@@ -373,6 +424,6 @@ class SanitizeNotebook(NbGraderPreprocessor):
             out = cell.outputs[i]
             if out.get("output_type") == "error" or out.get("name") == "stderr":
                 continue  # the reason a test cell lost its points stays
-            cell.outputs[i] = new_output("stream", name="stdout",
-                                         text="[output removed by the grader: the notebook was too large]\n")
+            note = grader_tr("[output removed by the grader: the notebook was too large]", language=self._language)
+            cell.outputs[i] = new_output("stream", name="stdout", text=note + "\n")
             total -= n

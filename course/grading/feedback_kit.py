@@ -7,6 +7,11 @@ waits for a human (``needs_manual_grade`` in the gradebook); :class:`KitFeedback
 score reads. :class:`RedactHiddenTestsInOutputs` removes the hidden tests' lines from what the cells printed (a
 kernel runs the hidden tests' source, so code that reads its own memory can print it). All are configured in
 ``nbgrader_config.py``; the formgrader's own pages are not affected.
+
+The page speaks the notebook's language (``metadata.sr_kit.language``, kept through autograde): the template
+writes each of its words as ``"English" | kit_tr(nb)`` (:func:`kit_tr`, the course's catalogue ``course/locales``),
+the ``<html>`` element says the language, and the placeholder of a redacted line is translated too. What
+nbconvert's own cell rendering shows (prompts such as ``In [1]:``) stays as nbconvert writes it.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
+from sr_utils.i18n import notebook_language
+from student_client import grader_tr
 
 import nbgrader
 
@@ -41,6 +48,7 @@ class RedactHiddenTestsInOutputs(NbGraderPreprocessor):  # (enabled by default)
     begin, end, placeholder = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "[hidden test]"
 
     def preprocess(self, nb, resources):
+        placeholder = grader_tr(self.placeholder, language=notebook_language(nb))
         lines = set()
         for cell in nb.cells:
             inside = False
@@ -55,7 +63,7 @@ class RedactHiddenTestsInOutputs(NbGraderPreprocessor):  # (enabled by default)
         def redact(value):
             if isinstance(value, str):
                 for line in ordered:
-                    value = value.replace(line, self.placeholder)
+                    value = value.replace(line, placeholder)
                 return value
             if isinstance(value, list):
                 return [redact(v) for v in value]
@@ -72,8 +80,15 @@ class RedactHiddenTestsInOutputs(NbGraderPreprocessor):  # (enabled by default)
         return nb, resources
 
 
+def kit_tr(message: str, nb, **params) -> str:
+    """The template's filter: ``message`` (an English template of ``course/locales``) with ``params``, in the
+    language of notebook ``nb``."""
+    return grader_tr(message, language=notebook_language(nb), **params)
+
+
 class KitFeedbackExporter(HTMLExporter):
-    """nbgrader's feedback page, with pending manual grades shown as such (template ``feedback_kit``).
+    """nbgrader's feedback page, with pending manual grades shown as such (template ``feedback_kit``), in the
+    notebook's language (the template's filters ``kit_tr`` and ``kit_language``).
 
     ``GenerateFeedback`` configures ``HTMLExporter.template_name = "feedback"`` for every HTML exporter, ours
     included, so this class sets its own section of the configuration, which takes precedence."""
@@ -87,3 +102,8 @@ class KitFeedbackExporter(HTMLExporter):
         # "feedback/index.html.j2" (what ours extends) is found from nbgrader's template root
         config.KitFeedbackExporter.extra_template_paths = [str(NBGRADER_TEMPLATES), str(BOOTSTRAP_CSS)]
         super().__init__(config=config, **kwargs)
+
+    def default_filters(self):
+        yield from super().default_filters()
+        yield "kit_tr", kit_tr
+        yield "kit_language", notebook_language

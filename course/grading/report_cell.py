@@ -15,6 +15,9 @@ one markdown cell headed ``REPORT_MARKER``:
 
 The cell carries no nbgrader metadata: grade ids, checksums and scores are untouched. A cell the student wrote
 that holds the label (and is not one of the assignment's cells) is dropped first: nobody can forge it.
+
+The cell is in the notebook's language (``metadata.sr_kit.language``; the student reads it in the feedback); its
+label is recognised in any language (``REPORT_LABELS``).
 """
 from __future__ import annotations
 
@@ -27,11 +30,14 @@ from traitlets import Integer
 
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
-from submitted_outputs import MARKER as OUTPUTS
+from sr_utils.i18n import LANGUAGES, notebook_language
+from student_client import grader_tr
+from submitted_outputs import MARKERS as OUTPUTS
 
 REPORT_LABEL = "WRITTEN REPORT (handed in by the student, shown as submitted; this cell is not graded by itself)"
 REPORT_MARKER = f"**{REPORT_LABEL}**"  # (the sanitised cell holds it as HTML: look for REPORT_LABEL)
 NO_REPORT_TEXT = "NO REPORT HANDED IN"
+REPORT_LABELS = tuple(dict.fromkeys(grader_tr(REPORT_LABEL, language=lang) for lang in LANGUAGES))
 IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^)]*[\"'])?\s*\)")
 
 
@@ -62,7 +68,8 @@ class ShowReport(NbGraderPreprocessor):
     max_chars = Integer(200_000, help="characters of report.md shown in the grading view").tag(config=True)
 
     def preprocess(self, nb, resources):
-        nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and REPORT_LABEL in c.source
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and any(label in c.source for label in
+                                                                                  REPORT_LABELS)
                                                 and not c.get("metadata", {}).get("nbgrader"))]
         first = next((i for i, c in enumerate(nb.cells) if _is_manual_answer(c)), None)
         if first is None:
@@ -74,28 +81,33 @@ class ShowReport(NbGraderPreprocessor):
         coursedir = CourseDirectory(config=self.config)
         folder = coursedir.format_path(coursedir.submitted_directory, student, assignment)
         shown = os.path.relpath(folder, coursedir.root) if coursedir.root else folder
-        nb.cells.insert(first, new_markdown_cell(self.text(folder, shown)))
+        nb.cells.insert(first, new_markdown_cell(self.text(folder, shown, notebook_language(nb))))
         return nb, resources
 
-    def text(self, folder: str, shown: str) -> str:
+    def text(self, folder: str, shown: str, language: str = "en") -> str:
+        def say(message, **fields):
+            return grader_tr(message, language=language, **fields)
+
         handin = _handin()
         found = handin.report_status(folder)
-        lines = [REPORT_MARKER, ""]
+        lines = [f"**{say(REPORT_LABEL)}**", ""]
         if not found["file"]:
-            return "\n".join(lines + [f"**{NO_REPORT_TEXT}**: neither `report.md` nor `report.pdf` is in "
-                                      f"`{shown}/`."])
+            return "\n".join(lines + [say("**{label}**: neither `report.md` nor `report.pdf` is in `{folder}/`.",
+                                          label=say(NO_REPORT_TEXT), folder=shown)])
         if found["file"] == "report.pdf" or found["also"] == "report.pdf":
             size = found["bytes"] if found["file"] == "report.pdf" else \
                 os.lstat(os.path.join(folder, "report.pdf")).st_size
-            lines.append(f"`report.pdf` was handed in ({_size(size)}): open `{shown}/report.pdf` "
-                         "(it is not shown here).")
+            lines.append(say("`report.pdf` was handed in ({size}): open `{path}` (it is not shown here).",
+                             size=_size(size), path=f"{shown}/report.pdf"))
         if found["file"] == "report.md":
             try:
                 body = handin.read_plain(os.path.join(folder, "report.md")).decode("utf-8", "replace")
             except (OSError, ValueError) as e:
-                return "\n".join(lines + [f"`report.md` could not be read ({e})."])
+                return "\n".join(lines + [say("`report.md` could not be read ({error}).", error=e)])
             if len(body) > self.max_chars:
-                body = body[:self.max_chars] + f"\n\n[... report cut at {self.max_chars} characters]"
-            body = IMAGE.sub(lambda m: f"*[picture {m.group(1)!r}: `{m.group(2)}` in the hand-in]*", body)
-            lines += [f"`report.md` ({_size(found['bytes'])}), as written:", "", "---", "", body, "", "---"]
+                body = body[:self.max_chars] + "\n\n" + say("[... report cut at {n} characters]", n=self.max_chars)
+            body = IMAGE.sub(lambda m: say("*[picture {name!r}: `{path}` in the hand-in]*", name=m.group(1),
+                                           path=m.group(2)), body)
+            lines += [say("`report.md` ({size}), as written:", size=_size(found["bytes"])), "", "---", "", body, "",
+                      "---"]
         return "\n".join(lines)

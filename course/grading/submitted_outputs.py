@@ -13,10 +13,14 @@ next to the report the student wrote about their own run. Here:
   its source says it holds what the student submitted, its outputs are the submitted outputs of the cells since
   the previous answer cell (each headed by the cell's grade id), and a last line says that the outputs *in* the
   cells are the grader's re-run, which decided the automatic points. A missing expected output is said there
-  (``MISSING_TEXT``) and listed in ``course/grades/summary.txt`` by ``python -m course.grade``.
+  (``MISSING``) and listed in ``course/grades/summary.txt`` by ``python -m course.grade``.
 
 The inserted cell carries no nbgrader metadata, so grade ids, checksums and scores are untouched; its outputs go
 through ``SanitizeNotebook`` like every other output (no script runs in the instructor's browser).
+
+The inserted cell is in the notebook's language (``metadata.sr_kit.language``; the student reads it in the
+feedback): its first line is ``MARKER`` in that language, and the cell is recognised by the marker of any language
+(``MARKERS``), the missing outputs by their label in any language (:func:`missing_outputs`).
 """
 from __future__ import annotations
 
@@ -27,11 +31,15 @@ from nbformat.v4 import new_code_cell, new_output
 from traitlets import Dict, Integer
 
 from nbgrader.preprocessors import NbGraderPreprocessor
+from sr_utils.i18n import LANGUAGES, notebook_language
+from student_client import grader_tr
 
 STASH_KEY = "sr_kit_submitted"
 # first line of the inserted cell: how it is recognised (a submitted cell starting with it is dropped at stash)
 MARKER = "# SUBMITTED OUTPUTS (the student's own run, shown as submitted; this cell is not run by the grader)"
-MISSING_TEXT = "submitted without outputs:"
+MISSING = "submitted without outputs: {cells}"  # the line naming the cells submitted without their outputs
+MARKERS = tuple(dict.fromkeys(grader_tr(MARKER, language=lang) for lang in LANGUAGES))  # in every language
+MISSING_LABELS = tuple(dict.fromkeys(grader_tr(MISSING, language=lang, cells="").strip() for lang in LANGUAGES))
 
 
 def _meta(cell) -> dict:
@@ -56,7 +64,8 @@ class StashSubmittedOutputs(NbGraderPreprocessor):
     max_bytes = Integer(8 << 20, help="submitted outputs kept per notebook, in bytes").tag(config=True)
 
     def preprocess(self, nb, resources):
-        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.source.startswith(MARKER))]
+        nb.cells = [c for c in nb.cells if not (c.cell_type == "code" and c.source.startswith(MARKERS))]
+        language = notebook_language(nb)
         kept, used = [], 0
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code" or not cell.get("outputs") or _is_autograded_test(cell):
@@ -64,7 +73,8 @@ class StashSubmittedOutputs(NbGraderPreprocessor):
             outputs = copy.deepcopy(cell.outputs)
             size = len(json.dumps(outputs, default=str))
             if used + size > self.max_bytes:
-                outputs = [new_output("stream", name="stdout", text="[submitted output too large to show]\n")]
+                outputs = [new_output("stream", name="stdout", text=grader_tr(
+                    "[submitted output too large to show]", language=language) + "\n")]
                 size = 0
             used += size
             kept.append({"index": index, "grade_id": _meta(cell).get("grade_id"), "outputs": outputs})
@@ -84,6 +94,7 @@ class ShowSubmittedOutputs(NbGraderPreprocessor):
         if stash is None:
             return nb, resources
         answers = stash.get("answers", {})
+        language = notebook_language(nb)
         cells, previous, flagged = [], -1, False
         for cell in nb.cells:
             if _is_manual_answer(cell):
@@ -91,7 +102,7 @@ class ShowSubmittedOutputs(NbGraderPreprocessor):
                 here = answers.get(_meta(cell).get("grade_id"))
                 upto = here if here is not None else previous
                 shown = [k for k in stash["cells"] if previous < k["index"] < upto]
-                cells.append(self._cell(shown, [] if flagged else stash["missing"]))
+                cells.append(self._cell(shown, [] if flagged else stash["missing"], language))
                 flagged = True
                 previous = max(previous, upto)
             cells.append(cell)
@@ -99,31 +110,35 @@ class ShowSubmittedOutputs(NbGraderPreprocessor):
         return nb, resources
 
     @staticmethod
-    def _cell(stashed: list[dict], missing: list[str]):
+    def _cell(stashed: list[dict], missing: list[str], language: str = "en"):
+        def say(message, **fields):
+            return new_output("stream", name="stdout", text=grader_tr(message, language=language, **fields) + "\n")
+
         outputs = []
         for k in stashed:
-            which = k["grade_id"] or f"#{k['index'] + 1} (a cell the student added)"
-            outputs.append(new_output("stream", name="stdout", text=f"--- submitted output of cell {which} ---\n"))
+            which = k["grade_id"] or grader_tr("#{n} (a cell the student added)", language=language, n=k["index"] + 1)
+            outputs.append(say("--- submitted output of cell {which} ---", which=which))
             for out in k["outputs"]:
-                outputs.append(_harmless(out))
+                outputs.append(_harmless(out, language))
         absent = sorted(missing)
         if absent:
-            outputs.append(new_output("stream", name="stdout", text=f"{MISSING_TEXT} {', '.join(absent)}\n"))
+            outputs.append(say(MISSING, cells=", ".join(absent)))
         if not stashed and not absent:
-            outputs.append(new_output("stream", name="stdout", text="(no submitted output in the cells above)\n"))
-        outputs.append(new_output("stream", name="stdout", text=(
-            "--- the outputs inside the cells above are the grader's re-run (tiny grading configuration): "
-            "they decided the automatic points ---\n")))
-        return new_code_cell(source=MARKER, outputs=outputs)
+            outputs.append(say("(no submitted output in the cells above)"))
+        outputs.append(say("--- the outputs inside the cells above are the grader's re-run (tiny grading "
+                           "configuration): they decided the automatic points ---"))
+        return new_code_cell(source=grader_tr(MARKER, language=language), outputs=outputs)
 
 
-def _harmless(out):
+def _harmless(out, language: str = "en"):
     """A submitted output that cannot change a grade or a reason: errors and stderr become plain stdout text
     (a test cell's score and ``course.grade``'s reasons look for those); display data is kept for the sanitiser."""
     out = copy.deepcopy(out)
     kind = out.get("output_type")
     if kind == "error":
-        return new_output("stream", name="stdout", text=f"[submitted error] {out.get('ename')}: {out.get('evalue')}\n")
+        return new_output("stream", name="stdout", text=grader_tr("[submitted error] {ename}: {evalue}",
+                                                                  language=language, ename=out.get("ename"),
+                                                                  evalue=out.get("evalue")) + "\n")
     if kind == "stream":
         text = out.get("text", "")
         return new_output("stream", name="stdout", text="".join(text) if isinstance(text, list) else text)
@@ -131,19 +146,21 @@ def _harmless(out):
         return new_output("display_data", data=out.get("data", {}))
     if kind == "display_data":
         return new_output("display_data", data=out.get("data", {}))
-    return new_output("stream", name="stdout", text=f"[submitted output of kind {kind!r} not shown]\n")
+    return new_output("stream", name="stdout", text=grader_tr("[submitted output of kind {kind!r} not shown]",
+                                                              language=language, kind=kind) + "\n")
 
 
 def missing_outputs(notebook: dict) -> list[str]:
-    """Grade ids an autograded notebook (as JSON) says were submitted without their outputs."""
+    """Grade ids an autograded notebook (as JSON) says were submitted without their outputs (in any language)."""
     found = []
     for cell in notebook.get("cells", []):
         src = cell.get("source", "")
-        if cell.get("cell_type") != "code" or not ("".join(src) if isinstance(src, list) else src).startswith(MARKER):
+        if cell.get("cell_type") != "code" or not ("".join(src) if isinstance(src, list) else src).startswith(MARKERS):
             continue
         for out in cell.get("outputs", []):
             text = out.get("text", "")
             text = "".join(text) if isinstance(text, list) else text
-            if text.startswith(MISSING_TEXT):
-                found += [g.strip() for g in text[len(MISSING_TEXT):].split(",") if g.strip()]
+            label = next((label for label in MISSING_LABELS if text.startswith(label)), None)
+            if label is not None:
+                found += [g.strip() for g in text[len(label):].split(",") if g.strip()]
     return sorted(set(found))

@@ -61,11 +61,12 @@ class LocalizedOverwriteCells(OverwriteCells):
             return super().preprocess(nb, resources)
         nbg = resources["nbgrader"]
         trusted = trusted_locked_sources(COURSE_ROOT, nbg["assignment"], nbg["notebook"], language)
-        english = self._english_sources(resources)
+        english = self._english_cells(resources)
         for cell in nb.cells:  # an untouched translated cell is not a change: nbgrader need not warn about it
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            meta = cell.metadata.get("nbgrader", {})
+            gid = meta.get("grade_id")
             if gid in trusted and gid in english and cell.source == trusted[gid]:
-                cell.source = english[gid]
+                cell.source, meta["checksum"] = english[gid]
         nb, resources = super().preprocess(nb, resources)
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -76,10 +77,11 @@ class LocalizedOverwriteCells(OverwriteCells):
         return nb, resources
 
     @staticmethod
-    def _english_sources(resources) -> dict[str, str]:
+    def _english_cells(resources) -> dict[str, tuple[str, str]]:
+        """``{grade_id: (source, checksum)}`` of the notebook's cells in the gradebook (the English source)."""
         from nbgrader.api import Gradebook
 
         nbg = resources["nbgrader"]
         with Gradebook(nbg["db_url"]) as gb:
             notebook = gb.find_notebook(nbg["notebook"], nbg["assignment"])
-            return {cell.name: cell.source for cell in notebook.source_cells}
+            return {cell.name: (cell.source, cell.checksum) for cell in notebook.source_cells}

@@ -13,6 +13,9 @@ folder read-write, a private size-limited ``/tmp``. Nothing else of the machine'
 ``/work``...: no ``source/``, no ``course/grading/``, no gradebook, no other student. No network (new network
 namespace: not even 127.0.0.1), own PID namespace (it cannot signal the grader; all its processes die with it),
 ``--die-with-parent``, ``--new-session``. Limits (``setrlimit``): CPU seconds, data memory, file size, processes.
+No new namespace and no mount from inside (the seccomp filter, :func:`seccomp_program`), and no view of any cgroup
+(an empty ``/sys/fs/cgroup``). As root, each grading worker's :class:`Cgroup` bounds memory and processes, and
+gives it the same CPU weight as every other worker.
 
 As root, the sandboxed process drops to a dedicated unprivileged uid (one per grading worker) after the mounts
 are made, so that the process limit applies (Linux does not enforce ``RLIMIT_NPROC`` on root) and nothing it
@@ -23,6 +26,7 @@ The settings travel as JSON in ``$SR_KIT_SANDBOX`` from the grading command to n
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -36,6 +40,7 @@ from pathlib import Path
 ENV_VAR = "SR_KIT_SANDBOX"
 KERNEL_NAME = "sr-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/opt")
+CGROUP_ROOT = "/sys/fs/cgroup"  # (empty in the sandbox)
 # the hidden checks' processes (check server, student side) yield to the notebook's kernel: they use what it
 # leaves idle, and have the machine to themselves when nbgrader waits for their verdicts. Only with one worker
 # (the grading command sets $SR_KIT_CHECKS_NICENESS): with more, another student's kernel, spinning on every core,
@@ -51,6 +56,23 @@ UID_LOCKS = Path("/run/lock/sr-kit-sandbox-uids")
 KEYRING_SYSCALLS = {"x86_64": {"add_key": 248, "request_key": 249, "keyctl": 250},
                     "aarch64": {"add_key": 217, "request_key": 218, "keyctl": 219}}
 MEMFD_SYSCALL = {"x86_64": 319, "aarch64": 279}
+# No namespace and no mount from inside: a user namespace would give sandboxed code the capabilities of its own
+# (a tmpfs of any size, mounts over the sandbox's view, an attack surface of the kernel's that is not otherwise
+# reachable). Denied: every call that mounts, unmounts, moves a root or enters a namespace (the old and the new
+# mount API), unshare and clone when asked for a new namespace (CLONE_NEW* in their flags), and clone3 (its flags
+# are in memory a filter cannot read: ENOSYS, so that the C library falls back to clone, as under Docker)
+MOUNT_SYSCALLS = {"x86_64": {"mount": 165, "umount2": 166, "pivot_root": 155, "setns": 308, "open_tree": 428,
+                             "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+                             "mount_setattr": 442, "open_tree_attr": 467},
+                  "aarch64": {"mount": 40, "umount2": 39, "pivot_root": 41, "setns": 268, "open_tree": 428,
+                              "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
+                              "mount_setattr": 442, "open_tree_attr": 467}}
+NAMESPACE_SYSCALLS = {"x86_64": {"clone": 56, "unshare": 272, "clone3": 435},
+                      "aarch64": {"clone": 220, "unshare": 97, "clone3": 435}}
+# CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET; CLONE_NEWTIME (0x80) for unshare only (in
+# clone's flags 0x80 is part of the exit signal)
+CLONE_NEW_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+CLONE_NEWTIME = 0x80
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 
 
@@ -153,6 +175,12 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: lis
         if _bwrap_supports("--disable-userns"):  # bubblewrap >= 0.8: no nested namespace with a tmpfs of its own
             args.append("--disable-userns")
     _bind_system(args)
+    # /sys is the host's, read-only, but for its cgroups: an empty folder, so that no sandbox sees the other
+    # workers' (or other grading runs') cgroups, their memory and CPU use, or the worker's own history (the worker's
+    # cgroup serves its submissions one after the other)
+    hide_cgroups = os.path.isdir(CGROUP_ROOT) and "/sys" in SYSTEM_DIRS
+    if hide_cgroups:
+        args += ["--perms", "0555", "--size", "4096", "--tmpfs", CGROUP_ROOT]
     args += ["--dev", "/dev", "--proc", "/proc",
              "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
              "--perms", "1777", "--size", str(64 << 20), "--tmpfs", "/dev/shm"]
@@ -169,7 +197,7 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: lis
         args += [kind, d, d]
     # bwrap's root is an unlimited tmpfs which, in a user namespace, belongs to the sandboxed user: writes to /
     # or to the folders made above would bypass the size-limited /tmp
-    args += ["--remount-ro", "/"]
+    args += ["--remount-ro", "/"] + (["--remount-ro", CGROUP_ROOT] if hide_cgroups else [])
     args += ["--chdir", cwd, "--clearenv"]
     for k, v in (env or {}).items():
         args += ["--setenv", k, str(v)]
@@ -184,24 +212,45 @@ def bwrap_command(spec: SandboxSpec, argv: list[str], *, cwd: str, writable: lis
 
 
 def seccomp_program(deny_memfd: bool = False) -> bytes:
-    """A classic-BPF seccomp filter (what ``bwrap --seccomp FD`` loads): the keyring calls (and memfd_create if
-    asked) fail with EPERM, every call of a foreign architecture (x32, i386 compat) too; the rest is allowed."""
+    """A classic-BPF seccomp filter (what ``bwrap --seccomp FD`` loads). Fail with EPERM: the keyring calls (and
+    memfd_create if asked), every call that mounts or enters a namespace (:data:`MOUNT_SYSCALLS`), ``unshare`` and
+    ``clone`` asking for a new namespace, and every call of a foreign architecture (x32, i386 compat); ``clone3``
+    fails with ENOSYS (the C library then uses ``clone``). The rest is allowed."""
     import platform
     import struct
 
     machine = platform.machine()
     if machine not in KEYRING_SYSCALLS:
         raise SandboxUnavailable(f"no seccomp filter for this machine ({machine}): x86_64 and aarch64 only")
-    denied = sorted(KEYRING_SYSCALLS[machine].values()) + ([MEMFD_SYSCALL[machine]] if deny_memfd else [])
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    allow, errno_eperm = 0x7FFF0000, 0x00050000 | 1
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, AUDIT_ARCH[machine]), (ret, 0, 0, errno_eperm), (ld, 0, 0, 0)]
+    denied = sorted([*KEYRING_SYSCALLS[machine].values(), *MOUNT_SYSCALLS[machine].values()]
+                    + ([MEMFD_SYSCALL[machine]] if deny_memfd else []))
+    ns = NAMESPACE_SYSCALLS[machine]
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    # (op, k, true label, false label) with labels resolved to relative jumps below; None: next instruction
+    prog = [(ld, 4, None, None), (jeq, AUDIT_ARCH[machine], None, "eperm"), (ld, 0, None, None)]
     if machine == "x86_64":
-        prog.append((jge, len(denied) + 1, 0, 0x40000000))  # x32 system calls
-    for i, nr in enumerate(denied):
-        prog.append((jeq, len(denied) - i, 0, nr))
-    prog += [(ret, 0, 0, allow), (ret, 0, 0, errno_eperm)]
-    return b"".join(struct.pack("=HBBI", *insn) for insn in prog)
+        prog.append((jge, 0x40000000, "eperm", None))  # x32 system calls
+    prog += [(jeq, nr, "eperm", None) for nr in denied]
+    prog += [(jeq, ns["clone3"], "enosys", None), (jeq, ns["clone"], "clone", None),
+             (jeq, ns["unshare"], "unshare", None), (ret, allow, None, None)]
+    labels = {}
+    # the flags are the first argument (seccomp_data.args[0], offset 16; its low 32 bits on these little-endian
+    # machines hold every CLONE_NEW* flag)
+    labels["clone"] = len(prog)
+    prog += [(ld, 16, None, None), (jset, CLONE_NEW_FLAGS, "eperm", None), (ret, allow, None, None)]
+    labels["unshare"] = len(prog)
+    prog += [(ld, 16, None, None), (jset, CLONE_NEW_FLAGS | CLONE_NEWTIME, "eperm", None), (ret, allow, None, None)]
+    labels["eperm"] = len(prog)
+    prog.append((ret, eperm, None, None))
+    labels["enosys"] = len(prog)
+    prog.append((ret, enosys, None, None))
+    out = []
+    for i, (op, k, jt, jf) in enumerate(prog):
+        rel = [0 if t is None else labels[t] - i - 1 for t in (jt, jf)]
+        assert all(0 <= r < 256 for r in rel), "seccomp jump out of range"
+        out.append(struct.pack("=HBBI", op, rel[0], rel[1], k))
+    return b"".join(out)
 
 
 SECCOMP_FD_MARK = "@SECCOMP_FD@"
@@ -408,17 +457,25 @@ def probe(spec: SandboxSpec | None = None, timeout: float = 60) -> None:
 
 
 class Cgroup:
-    """A memory + process cgroup for one grading worker (root only; cgroup v1 or v2, when writable).
+    """A memory + process + CPU cgroup for one grading worker (root only; cgroup v1 or v2, when writable).
 
     Rlimits bound each process; the cgroup bounds the sandbox as a whole: all its processes' memory, the pages of
-    its tmpfs folders included (OOM-killed past ``memory_bytes``), and its number of tasks. ``create`` returns
-    None where cgroups cannot be used; the rlimits still apply then."""
+    its tmpfs folders included (OOM-killed past ``memory_bytes``), and its number of tasks. Where the CPU
+    controller is there too (``cpu``), every worker's cgroup has the same CPU weight (``cpu.shares`` 1024, or
+    ``cpu.weight`` 100): when workers compete, each gets its share of the machine however many threads, processes
+    or sessions its submission starts, so a thread storm in one submission cannot starve its neighbour's kernel
+    past its time. The weight is a share, not a cap: a worker alone uses every core. ``create`` returns None where
+    cgroups cannot be used; the rlimits still apply then."""
 
     V1 = (Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup/pids"))
+    V1_CPU = Path("/sys/fs/cgroup/cpu")
     V2 = Path("/sys/fs/cgroup")
+    CPU_SHARES = 1024  # (v1) the weight of every worker, that of a process at niceness 0
+    CPU_WEIGHT = 100   # (v2) idem
 
-    def __init__(self, dirs: list[Path]):
+    def __init__(self, dirs: list[Path], cpu: bool = False):
         self.dirs = dirs
+        self.cpu = cpu  # whether the CPU share applies (the controller was there)
 
     @classmethod
     def create(cls, name: str, memory_bytes: int, processes: int) -> "Cgroup | None":
@@ -433,16 +490,34 @@ class Cgroup:
                 if (mem / "memory.memsw.limit_in_bytes").exists():
                     (mem / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
                 (pids / "pids.max").write_text(str(processes))
-                return cls([mem, pids])
+                dirs = [mem, pids]
+                if (cls.V1_CPU / "cgroup.procs").is_file():
+                    cpu = cls.V1_CPU / name
+                    try:
+                        cpu.mkdir(exist_ok=True)
+                        (cpu / "cpu.shares").write_text(str(cls.CPU_SHARES))
+                        dirs.append(cpu)
+                    except OSError:
+                        with contextlib.suppress(OSError):
+                            cpu.rmdir()
+                return cls(dirs, cpu=len(dirs) == 3)
             control = cls.V2 / "cgroup.subtree_control"
             if control.is_file() and {"memory", "pids"} <= set(control.read_text().split()):
+                if "cpu" not in control.read_text().split():
+                    with contextlib.suppress(OSError):
+                        control.write_text("+cpu")
                 d = cls.V2 / name
                 d.mkdir(exist_ok=True)
                 (d / "memory.max").write_text(str(memory_bytes))
                 if (d / "memory.swap.max").exists():
                     (d / "memory.swap.max").write_text("0")
                 (d / "pids.max").write_text(str(processes))
-                return cls([d])
+                cpu = False
+                with contextlib.suppress(OSError):
+                    if (d / "cpu.weight").is_file():
+                        (d / "cpu.weight").write_text(str(cls.CPU_WEIGHT))
+                        cpu = True
+                return cls([d], cpu=cpu)
         except OSError:
             return None
         return None

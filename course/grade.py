@@ -64,6 +64,12 @@ MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<stu
 DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its bound, for nbgrader's own writes
 RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
 OVER_DISK_RECORD = "over-disk-bound.txt"
+# What the grading command creates is the instructors' alone: folders 0750, files 0640 (the group is the course
+# folder's, through its set-group-id folders: --shared-setup). Other accounts -- students on a shared machine --
+# get nothing (docs/grading.md, "The course folder on a shared machine")
+PRIVATE_UMASK = 0o027
+# nbgrader sets the modes of what it writes itself (autograded notebooks 0444, feedback 0644): these instead
+AUTOGRADED_MODE, FEEDBACK_MODE = 0o440, 0o640
 # imresize's compiled kernels for the sandboxes, kept between grading runs (numba recompiles what is stale)
 NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sr-kit" / "numba"
 # LMS download names (override with --lms-regexp), matched against each member's path: Canvas style
@@ -87,9 +93,12 @@ def _nbgrader() -> str:
 
 
 def _env(course_root: Path) -> dict:
-    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
+    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH. The grader's
+    # processes create files under the private umask: they write no cache into the public trees the sandbox reads
+    # (bytecode, numba's compiled imresize: theirs is kept with the grading state)
     return {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-            "SR_KIT_COURSE_ROOT": str(course_root), "SR_KIT_CODE_ROOT": str(REPO)}
+            "SR_KIT_COURSE_ROOT": str(course_root), "SR_KIT_CODE_ROOT": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+            "NUMBA_CACHE_DIR": str(Path(course_root) / "course" / ".grading" / "numba")}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -194,10 +203,10 @@ def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.
     ``folder`` None: the server is started ahead (course/grading/ahead.py: it imports torch and the checks now)
     and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
     if folder is None:
-        argv = [sys.executable, "-I", str(AHEAD), "check-server"]
+        argv = [sys.executable, "-I", "-B", str(AHEAD), "check-server"]
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
-        argv = [sys.executable, "-I", str(REPO / "course" / "grading" / "check_server.py"), str(folder)]
+        argv = [sys.executable, "-I", "-B", str(REPO / "course" / "grading" / "check_server.py"), str(folder)]
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:
@@ -249,7 +258,7 @@ class StartedAhead:
             self.server, self.handed = start_check_server(None, env, f)
             self.requests_open = True
             try:
-                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", str(AHEAD), "nbgrader"],
+                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", "-B", str(AHEAD), "nbgrader"],
                                                          *nbgrader_limits),
                                                  stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=env,
                                                  cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True,
@@ -400,7 +409,8 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     log = state / "logs" / f"{student}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     folder = course_root / "course" / "autograded" / student / assignment
-    argv = ["autograde", assignment, "--student", student, "--force"]
+    # (nbgrader makes what it writes read-only for everyone, 444: for the instructors only)
+    argv = ["autograde", assignment, "--student", student, "--force", f"--Autograde.permissions={AUTOGRADED_MODE:o}"]
     t0 = time.perf_counter()
     # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox
     # cannot fill the host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks), and only the
@@ -409,6 +419,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES,
                          keep=lambda parts: parts[0] == assignment and is_graded_notebook(parts[1:]))
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
+        if spec.enabled and spec.uid is not None and os.geteuid() == 0 and not disk.mounted:
+            # (no tmpfs: the folder is made under the private umask) the student side, as the sandbox uid, works in
+            # autograded/<student>; other accounts still cannot enter course/autograded
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.chown(folder.parent, spec.uid, -1)
         if ahead is not None and ahead.go(argv, folder, env, log):
             server, proc = ahead.server, ahead.nbgrader
         else:
@@ -457,6 +472,13 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
     write_kernelspec(state)
     if spec.enabled:  # compiled once per machine, copied into each sandbox (its code is read-only to numba)
         spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
+        if spec.numba_cache:  # ... and into the trusted processes' own cache (_env), which they write privately
+            for path in Path(spec.numba_cache).rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    target = state / "numba" / path.relative_to(spec.numba_cache)
+                    with contextlib.suppress(OSError):
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(path, target)
     slots = list(range(workers))
     lock = threading.Lock()
     cgroups, pool_of_uids = {}, None
@@ -673,10 +695,201 @@ def submitted_without_outputs(autograded: Path, assignment: str, students: list[
 def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
     for student in students:
         try:
-            subprocess.run(bounded([_nbgrader(), "generate_feedback", assignment, "--student", student, "--force"]),
+            subprocess.run(bounded([_nbgrader(), "generate_feedback", assignment, "--student", student, "--force",
+                                    f"--GenerateFeedback.permissions={FEEDBACK_MODE:o}"]),
                            cwd=course_root, env=_env(course_root), capture_output=True, timeout=FEEDBACK_TIMEOUT)
         except subprocess.TimeoutExpired:
             print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Permissions: the course folder on a shared machine (docs/grading.md)
+# ---------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def private_umask(mask: int = PRIVATE_UMASK):
+    """Files and folders created meanwhile (by this process and all it starts: nbgrader, the check servers,
+    feedback) get no permission for other accounts (:data:`PRIVATE_UMASK`, added to the current umask)."""
+    old, old_bytecode = os.umask(0), sys.dont_write_bytecode
+    os.umask(old | mask)
+    sys.dont_write_bytecode = True  # (no private bytecode in the public trees: see _env)
+    try:
+        yield
+    finally:
+        os.umask(old)
+        sys.dont_write_bytecode = old_bytecode
+
+
+#: The course state a grading run writes (below ``course/``)
+STATE_ENTRIES = ("submitted", "autograded", "feedback", "grades", ".grading", "gradebook.db")
+
+
+def close_state(course_root: Path) -> None:
+    """The course state's own folders (and the gradebook) closed to other accounts and to the group's writes,
+    whoever made them (``nbgrader collect``, an earlier run under another umask): what is created in them later
+    is private already (:func:`private_umask`, intake)."""
+    for name in STATE_ENTRIES:
+        path = Path(course_root) / "course" / name
+        try:
+            st = os.lstat(path)
+            if (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and st.st_mode & 0o027:
+                os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o027)
+        except OSError:
+            pass
+
+
+# nbgrader's exchange modes for other accounts, beside the course folder's: the root writable by all (nbgrader wants
+# 0777; the sticky bit, which nbgrader leaves alone, keeps a student from renaming the course's folder away), the
+# course's folder and outbound/ readable, inbound/ writable but not listable, feedback/ enterable only
+EXCHANGE_OTHERS = {"": 0o7, "course": 0o5, "outbound": 0o5, "inbound": 0o3, "feedback": 0o1}
+
+
+def public_trees(course_root: Path) -> list[Path]:
+    """Folders below ``course_root`` that the sandbox uid reads through bind mounts (the kit's code, the data,
+    the Python installation): they keep their modes; the closed course folder keeps other accounts out of them."""
+    import data_tools
+    import sr_utils
+
+    from course.sandbox import _python_dirs
+
+    root = Path(course_root).resolve()
+    found = [Path(m.__file__).resolve().parent for m in (sr_utils, data_tools)]
+    found += [Path(os.environ.get("SR_DATA_DIR") or root / "data").resolve(), *map(Path, _python_dirs())]
+    return sorted({p for p in found if p != root and p.is_relative_to(root)})
+
+
+def _course_entries(course_root: Path, skip: set):
+    """Every entry below ``course_root`` as ``(path, lstat)``, without following links or entering ``skip``."""
+    stack = [Path(course_root)]
+    while stack:
+        folder = stack.pop()
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = folder / name
+            if path in skip:
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            yield path, st
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(path)
+
+
+def _exchange_of(course_root: Path) -> Path:
+    return Path(os.environ.get("SR_KIT_EXCHANGE") or course_root / "course" / "exchange")
+
+
+def shared_setup(course_root: Path, group: str, exchange: Path | None = None, log=print) -> None:
+    """Apply the shared-machine modes (docs/grading.md): the course folder and everything in it belong to
+    ``group``, folders 2750 (set-group-id: what is created later gets the group too), files 0640 (0750 if
+    executable); the public trees (:func:`public_trees`) keep their modes. ``exchange``: nbgrader's exchange goes
+    there, outside the closed course folder (made 1777), and ``course/exchange`` becomes a link to it."""
+    import grp
+
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise GradingError(f"no group {group!r} on this machine: create it (groupadd {group}) and add the "
+                           "instructors to it (usermod -aG)") from None
+    root = Path(course_root).resolve()
+    link = root / "course" / "exchange"
+    if exchange is not None:
+        exchange = Path(exchange).absolute()
+        if exchange.is_relative_to(root):
+            raise GradingError(f"--exchange {exchange} is inside the course folder, which students cannot enter: "
+                               "give it a place of its own (nbgrader's default is /srv/nbgrader/exchange)")
+        if os.path.isdir(link) and not os.path.islink(link):
+            if os.listdir(link):
+                raise GradingError(f"{link} already holds an exchange: move what it holds into {exchange} (mv "
+                                   "keeps the students' ownership), then run this again")
+            os.rmdir(link)
+        missing = [p for p in [exchange, *exchange.parents] if not p.exists()]
+        for folder in reversed(missing):  # students must reach it: its new parents 0755
+            folder.mkdir()
+            os.chmod(folder, 0o755)
+        os.chmod(exchange, 0o1777)
+        if os.path.islink(link) and os.readlink(link) != str(exchange):
+            os.unlink(link)
+        if not os.path.islink(link):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(exchange, link)
+        log(f"exchange: {exchange} (1777; nbgrader makes outbound/ 0755, inbound/ 2733), linked from {link}")
+    public = set(public_trees(root))
+    skip = public | {link}
+    changed = 0
+    for path, st in [(root, os.lstat(root)), *_course_entries(root, skip)]:
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            mode = 0o2750
+        elif stat.S_ISREG(st.st_mode):
+            mode = 0o750 if st.st_mode & 0o100 else 0o640
+        else:
+            continue
+        if st.st_gid != gid:
+            os.chown(path, -1, gid)
+        if stat.S_IMODE(st.st_mode) != mode or st.st_gid != gid:
+            os.chmod(path, mode)  # (after chown, which clears the set-group-id bit)
+            changed += 1
+    log(f"{root}: {changed} entries made the instructors' ({group}): folders 2750, files 0640 (0750 executables)"
+        + "".join(f"\n  kept readable by the sandbox (students cannot enter {root}): {p}" for p in sorted(public)))
+    if exchange is None and os.path.isdir(link) and not os.path.islink(link):
+        log(f"note: the exchange is {link}, inside the closed course folder: students cannot reach it (mode (a), "
+            "LMS folders, needs none); for nbgrader's exchange add --exchange /srv/nbgrader/exchange")
+
+
+def check_permissions(course_root: Path) -> list[str]:
+    """What other accounts could read, write or enter in the course folder (nothing, after :func:`shared_setup`
+    and grading runs), entries not of the course folder's group, public trees the sandbox cannot read, and an
+    exchange whose modes are not nbgrader's. Returns the problems, one line each ([] when none)."""
+    root = Path(course_root).resolve()
+    top = os.stat(root)
+    problems = []
+    if top.st_mode & 0o007:
+        problems.append(f"{root}: mode {stat.S_IMODE(top.st_mode):04o}: other accounts can enter the course "
+                        "folder (python -m course.grade --shared-setup GROUP)")
+    link = root / "course" / "exchange"
+    public = set(public_trees(root))
+    for path, st in _course_entries(root, public | {link}):
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        if st.st_mode & 0o007:
+            problems.append(f"{path}: mode {stat.S_IMODE(st.st_mode):04o}: other accounts have access")
+        elif st.st_gid != top.st_gid:
+            problems.append(f"{path}: group {st.st_gid}, not the course folder's ({top.st_gid})")
+    for tree in public:
+        if tree.exists() and (os.stat(tree).st_mode & 0o005) != 0o005:
+            problems.append(f"{tree}: the sandbox uid cannot read it (chmod -R a+rX {tree})")
+    exchange = _exchange_of(root)
+    if exchange.is_dir():
+        real = exchange.resolve()
+        if real.is_relative_to(root) and top.st_mode & 0o007 == 0:
+            pass  # (inside a closed course folder: no student reaches it, nothing to expose)
+        else:
+            problems += _exchange_problems(real)
+    return problems
+
+
+def _exchange_problems(exchange: Path) -> list[str]:
+    problems = []
+    mode = stat.S_IMODE(os.stat(exchange).st_mode)
+    if mode & 0o777 != 0o777 or not mode & stat.S_ISVTX:
+        problems.append(f"{exchange}: mode {mode:04o}, not 1777 (nbgrader's 0777 and the sticky bit)")
+    for course in (p for p in exchange.iterdir() if p.is_dir() and not p.is_symlink()):
+        for name, path in (("course", course), *((n, course / n) for n in ("outbound", "inbound", "feedback"))):
+            if path.is_dir() and stat.S_IMODE(os.stat(path).st_mode) & 0o007 != EXCHANGE_OTHERS[name]:
+                problems.append(f"{path}: others have {stat.S_IMODE(os.stat(path).st_mode) & 0o007:o}, nbgrader "
+                                f"gives them {EXCHANGE_OTHERS[name]:o}")
+        outbound = course / "outbound"
+        if outbound.is_dir():
+            for path, _, st in plain_tree.walk(outbound):
+                if st.st_mode & 0o002:
+                    problems.append(f"{path}: writable by other accounts")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -689,12 +902,21 @@ def make_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool =
 
     # what the notebooks' default_data_dir() resolves to under the course root; read-only in the sandbox, so it
     # is prepared here first
-    data = ensure_sample_data(Path(os.environ.get("SR_DATA_DIR") or course_root / "data"))
+    # (public sample data the sandbox uid reads: made readable by others whatever the umask; a private course
+    # folder keeps other accounts out of it, bind mounts let the sandbox in)
+    old_umask = os.umask(0o022)
+    try:
+        data = ensure_sample_data(Path(os.environ.get("SR_DATA_DIR") or course_root / "data"))
+    finally:
+        os.umask(old_umask)
     code = [str(Path(m.__file__).resolve().parent) for m in (sr_utils, data_tools)]
     root = os.geteuid() == 0
     if root and not unsafe:  # student code runs as another uid: it must be able to read the data and the code
         for folder in [data, *code]:
-            for dirpath, _, files in os.walk(folder):
+            for dirpath, dirs, files in os.walk(folder):
+                # (caches the sandbox does without: it writes no bytecode, compiles imresize into its /tmp, and reads
+                # the source where a cache file is not readable)
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
                 for name in [".", *files]:
                     mode = os.stat(os.path.join(dirpath, name)).st_mode
                     if not mode & 0o004 or (name == "." and not mode & 0o001):
@@ -720,6 +942,7 @@ def intake_submitted(submitted: Path, assignment: str) -> tuple[list[str], dict[
             refused[intake.handin.shown(entry.name)[:100]] = ("not a usable student id (letters, digits, _.@-): "
                                                               "not graded")
             continue
+        intake.make_private(entry)  # (filled by nbgrader collect or by hand, under whatever umask; nothing followed)
         try:
             problems = intake.inspect(entry)
         except Exception as e:  # (one submission never stops the class: it is refused with the reason)
@@ -750,6 +973,14 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
     else:
         log("WARNING: --unsafe: student code runs with your rights, outside any sandbox")
     spec = make_spec(course_root, unsafe, limits, no_cgroup)
+    with private_umask():  # every file and folder of course state this run (and all it starts) creates
+        return _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, workers, cell_timeout,
+                      submission_timeout, feedback, progress, log, no_cgroup)
+
+
+def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, workers, cell_timeout,
+           submission_timeout, feedback, progress, log, no_cgroup) -> dict:
+    close_state(course_root)
     submitted = course_root / "course" / "submitted"
     attention = {}
     if src is not None:
@@ -792,7 +1023,7 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course.grade", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("assignment", help="assignment name (superres)")
+    ap.add_argument("assignment", nargs="?", help="assignment name (superres)")
     ap.add_argument("--course-dir", type=Path, default=REPO, help="course root holding nbgrader_config.py")
     ap.add_argument("--from", dest="src", type=Path, help="plain folders: FOLDER/<student>/[superres/] holding each "
                     "student's hand-in (notebooks, report.md, results/, submission/)")
@@ -812,7 +1043,21 @@ def main(argv=None) -> int:
     ap.add_argument("--unsafe", action="store_true", help="grade without a sandbox (only for trusted code)")
     ap.add_argument("--no-cgroup", action="store_true", help="grade without a cgroup bounding each sandbox's memory "
                     "(per-process limits only; memfd_create is then denied to student code)")
+    ap.add_argument("--shared-setup", metavar="GROUP", help="instead of grading: close the course folder to other "
+                    "accounts (a shared machine: docs/grading.md), its folders 2750 and files 0640, of the "
+                    "instructors' GROUP; with --exchange, nbgrader's exchange goes there")
+    ap.add_argument("--exchange", type=Path, help="with --shared-setup: nbgrader's exchange, outside the course "
+                    "folder (e.g. /srv/nbgrader/exchange, made 1777; course/exchange becomes a link to it)")
+    ap.add_argument("--check-permissions", action="store_true", help="instead of grading: list what other accounts "
+                    "could read, write or enter in the course folder, and exchange modes that are not nbgrader's; "
+                    "exit 1 if there is any")
     args = ap.parse_args(argv)
+    if args.shared_setup or args.check_permissions:
+        return permissions_main(args)
+    if args.exchange:
+        ap.error("--exchange goes with --shared-setup GROUP")
+    if not args.assignment:
+        ap.error("the assignment is required (superres)")
     workers = args.workers or os.cpu_count() or 1
     limits = Limits(cpu_seconds=args.cpu_seconds, memory_bytes=int(args.memory_gb * (1 << 30)),
                     threads=max(1, (os.cpu_count() or 1) // workers), folder_bytes=args.disk_mb << 20)
@@ -827,6 +1072,31 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def permissions_main(args) -> int:
+    """``--shared-setup GROUP [--exchange DIR]`` and/or ``--check-permissions``."""
+    root = args.course_dir
+    if not (root / "nbgrader_config.py").is_file():
+        print(f"error: {root} has no nbgrader_config.py (--course-dir)", file=sys.stderr)
+        return 2
+    if args.shared_setup:
+        try:
+            with private_umask():
+                shared_setup(root, args.shared_setup, args.exchange)
+        except GradingError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if not args.check_permissions:
+        return 0
+    problems = check_permissions(root)
+    for line in problems[:40]:
+        print(line)
+    if len(problems) > 40:
+        print(f"... and {len(problems) - 40} more")
+    print(f"{len(problems)} problem{'s' * (len(problems) != 1)}" if problems else
+          f"{Path(root).resolve()}: closed to other accounts; the exchange, if any, has nbgrader's modes")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,36 @@ MAX_FILES = 2000
 MAX_DEPTH = 32                 # folders nested deeper are refused, never walked
 
 
+#: Modes of what intake writes (and of a submission accepted for grading): the instructors' alone, never other
+#: accounts' (students on a shared machine); a folder's set-group-id bit is kept (docs/grading.md)
+PRIVATE_DIR_MODE, PRIVATE_FILE_MODE = 0o750, 0o640
+
+
+def make_private(folder) -> None:
+    """``folder`` and everything below it: folders :data:`PRIVATE_DIR_MODE`, regular files
+    :data:`PRIVATE_FILE_MODE` (nothing followed; what cannot be changed, e.g. not ours, is left as it is)."""
+    from course import plain_tree
+
+    try:
+        entries = [(Path(folder), os.lstat(folder))]
+    except OSError:
+        return
+    if stat.S_ISDIR(entries[0][1].st_mode):  # (a link is never followed, not even at the top)
+        entries += [(path, st) for path, _, st in plain_tree.walk(folder)]
+    for path, st in entries:
+        if stat.S_ISDIR(st.st_mode):
+            mode = PRIVATE_DIR_MODE | (st.st_mode & stat.S_ISGID)
+        elif stat.S_ISREG(st.st_mode):
+            mode = PRIVATE_FILE_MODE
+        else:
+            continue
+        if stat.S_IMODE(st.st_mode) != mode:
+            try:
+                os.chmod(path, mode)
+            except OSError:
+                pass
+
+
 def safe_student_id(name: str) -> bool:
     return bool(STUDENT_ID.match(name)) and ".." not in name
 
@@ -125,6 +155,7 @@ def collect_folders(src: Path, submitted: Path, assignment: str) -> tuple[list[s
         if os.path.lexists(dest):
             shutil.rmtree(dest) if stat.S_ISDIR(os.lstat(dest).st_mode) else os.unlink(dest)
         handin.copy_handin(inner, dest, seen)
+        make_private(submitted / name)
         for what in seen.left_out:
             left_out[what] = left_out.get(what, 0) + 1
         students.append(name)
@@ -223,6 +254,8 @@ def collect_zip(zip_path: Path, submitted: Path, assignment: str, regexp: str,
             dest.mkdir(parents=True, exist_ok=True)
             handin.write_below(dest, rel, data)
             students.add(who)
+        for who in students:
+            make_private(submitted / who)
     if unmatched:
         print(f"  {unmatched} files of the download do not match --lms-regexp: not collected")
     _say_left_out({what: len(whom) for what, whom in left_out.items()})

@@ -376,7 +376,7 @@ def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     it does there reaches another sandbox."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(folder)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         subprocess.run([sys.executable, "-c", "from sr_utils.imresize import compile_kernels; compile_kernels()"],
                        env=env, check=True, capture_output=True, timeout=timeout)

@@ -30,6 +30,7 @@ INTEGRATION_MODULES = {
     "test_mos_browser": "the rating app in Chromium",
     "test_release": "nbgrader generate_assignment",
     "test_sandbox_hardening": "storms CPU in bubblewrap sandboxes and grades two submissions side by side",
+    "test_shared_machine": "a throw-away Unix account against a closed course, with grading and the exchange",
     "test_student_trial": "sets up a student kit and runs the five notebooks",
     "test_submitted_outputs": "nbgrader autograde of a small assignment",
     "test_visible_tests": "runs notebook cells in a kernel",

@@ -138,6 +138,7 @@ if os.environ.get("SR_KIT_SANDBOX"):
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",
+        "nbgrader_plugins.TrustedScores",  # the trusted decisions, again, right before the scores are read
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",

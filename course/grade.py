@@ -64,6 +64,9 @@ MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<stu
 DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its bound, for nbgrader's own writes
 RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
 OVER_DISK_RECORD = "over-disk-bound.txt"
+# written by TrustedHiddenChecks: graded test cells whose kernel outputs disagree with the trusted decisions (a cell
+# its kernel ran without failure that the trusted side failed; a result or a bare number shown by a graded cell)
+KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"
 # What the grading command creates is the instructors' alone: folders 0750, files 0640 (the group is the course
 # folder's, through its set-group-id folders: --shared-setup). Other accounts -- students on a shared machine --
 # get nothing (docs/grading.md, "The course folder on a shared machine")
@@ -456,7 +459,13 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
     too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
     status = too_big if too_big and status == "ok" else status
-    return {"student": student, "status": status, "seconds": time.perf_counter() - t0}
+    result = {"student": student, "status": status, "seconds": time.perf_counter() - t0}
+    disagrees = verdicts / student / KERNEL_DISAGREES_RECORD
+    if disagrees.is_file():  # (graded, feedback made as usual: listed for attention in the summary)
+        lines = disagrees.read_text(errors="replace").splitlines()
+        result["attention"] = (f"its kernel's outputs disagree with the trusted decisions in {len(lines)} graded "
+                               f"cell(s) (see {disagrees}): " + "; ".join(lines[:3]))[:600]
+    return result
 
 
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
@@ -620,6 +629,7 @@ def summarise(rows: list[dict], results: list[dict], failed_checks: Counter, rep
         lines.append(f"Written reports: {len(reports) - handed['']} of {len(reports)} handed in (report.md: "
                      f"{handed['report.md']}, report.pdf: {handed['report.pdf']})")
     attention = [(r["student"], r["status"]) for r in results if r["status"] != "ok"]
+    attention += [(r["student"], r["attention"]) for r in results if r.get("attention")]
     attention += [(s, f"no report handed in ({' or '.join(REPORT_FILES)} next to the notebooks)")
                   for s, f in sorted(reports.items()) if not f]
     lines.append(f"Needing manual attention ({len(attention)}):" if attention else "No submission needs attention "

@@ -45,6 +45,9 @@ from traitlets import Integer  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
 HIDDEN_CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']""")
+KERNEL_REPLY = "sr_kit_kernel_reply"  # cell metadata: LimitedOutputExecute -> TrustedHiddenChecks (removed there)
+TRUSTED = "sr_kit_trusted"  # resources: {grade_id: decision}, TrustedHiddenChecks -> TrustedScores
+KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"  # read by course.grade: the submission is listed for attention
 
 
 class LimitedOutputExecute(Execute):
@@ -71,6 +74,16 @@ class LimitedOutputExecute(Execute):
             self.error_on_timeout = {**self._timeout_error,
                                      "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: {said}"]}
         return super().preprocess(nb, resources, km)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """(sandboxed grader) What the kernel replied for this cell, for :class:`TrustedHiddenChecks` (which takes
+        it out of the cell's metadata): it is one of the things a cell's kernel run is judged on, never a pass."""
+        if os.environ.get("SR_KIT_SANDBOX") and cell.get("cell_type") == "code":
+            content = (exec_reply or {}).get("content") or {}
+            cell.metadata[KERNEL_REPLY] = {"status": str(content.get("status", "none"))[:20],
+                                           "ename": str(content.get("ename", ""))[:100],
+                                           "evalue": str(content.get("evalue", ""))[:300]}
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def process_message(self, msg, cell, cell_index):
         kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
@@ -176,13 +189,16 @@ class CheckServer:
         while self.unanswered and not self.closed:
             line = self._line(deadline)
             try:
-                last = json.loads(line)["verdicts"]
-            except (TypeError, ValueError, KeyError):
+                last.update(json.loads(line)["verdicts"])  # (the early answers' too: checks of cells that errored)
+            except (TypeError, ValueError, KeyError, AttributeError):
                 self.close()
                 return {}
             self.unanswered -= 1
         self.pending = 0
-        return {str(n): (bool(v[0]), str(v[1])) for n, v in last.items()}
+        try:
+            return {str(n): (bool(v[0]), str(v[1])) for n, v in last.items()}
+        except (TypeError, IndexError, KeyError):
+            return {}
 
     def close(self) -> None:
         if self.closed:
@@ -259,16 +275,30 @@ def _close_servers() -> None:
 
 
 class TrustedHiddenChecks(NbGraderPreprocessor):
-    """After the notebook ran, get the verdicts of its test cells' hidden checks and mark the cells.
+    """After the notebook ran, get the verdicts of its test cells' hidden checks, decide every graded test cell and
+    mark it: the points come from this trusted process only.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and the
     submission's check server (``check_server.py``, a trusted process like this one) decides the named checks
     (``checks.py``) against a student-side process sandboxed on the submission folder (read-only; one process
     serves every notebook of the submission, see ``student_client.Session``). Neither trusted process imports
-    student code. A failed check adds an error output to its cell, so nbgrader scores the cell 0 whatever the
-    kernel did. The verdicts are also written to ``course/.grading/verdicts/<student>/<notebook>.json``. What the
-    cell says is in the notebook's language, and so are the reasons in the verdicts file (the server puts them
-    into words for the language it is asked for)."""
+    student code.
+
+    A graded test cell passes only if its kernel run shows no failure (no error output, nothing on stderr, an
+    ``ok`` reply: the kernel can hide a failure, never make one up against itself) *and* every hidden check it
+    calls passed here. Its outputs are then rewritten (:func:`settle_outputs`) so that nbgrader's
+    ``determine_grade`` sees exactly one decisive thing: a failed cell starts with one error output (the kernel's
+    own error, or ``HiddenCheckFailed`` with the reason); no cell keeps an ``execute_result`` (shown as a plain
+    display instead), so nothing the kernel printed, displayed or sent can be read as a score.
+    :class:`TrustedScores` applies the same decisions again right before ``SaveAutoGrades``.
+
+    Cells whose kernel run failed are not checked again (their early verdicts, the checks of 01/02 decided while
+    the kernel ran, are recorded when there are any); the kernel's error is their reason. The verdicts are written to
+    ``course/.grading/verdicts/<student>/<notebook>.json``, each cell's decision to ``cells/<notebook>.json`` there,
+    and a submission whose kernel disagrees with the decisions (a cell its kernel ran without failure that the
+    trusted side failed; a result or a bare number shown by a graded cell) gets ``kernel-disagrees.txt``: the grader
+    lists it for attention. What the cell says is in the notebook's language, and so are the reasons in the verdicts
+    file (the server puts them into words for the language it is asked for)."""
 
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
@@ -279,6 +309,13 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         spec = SandboxSpec.from_env()
         lang = language(nb)
         folder = Path(resources["metadata"]["path"]).resolve()
+        record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
+        notebook = resources["nbgrader"]["notebook"]
+        graded = _graded_test_cells(nb)
+        replies = {i: c.metadata.pop(KERNEL_REPLY, None) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+        ran = any(r is not None for r in replies.values())  # (LimitedOutputExecute recorded the replies)
+        kernel = {i: kernel_failure(nb.cells[i], replies.get(i), ran) for i in graded}
+        decided = resources.setdefault(TRUSTED, {})
         removed = remove_special_files(folder)  # before nbgrader writes anything there again
         if removed:
             self.log.warning("removed links/special files left by the submission: %s", ", ".join(removed))
@@ -287,17 +324,14 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
             self.log.warning("removed folders nested too deep by the submission: %s", ", ".join(pruned)[:500])
         over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
         if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
-            record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
             record.mkdir(parents=True, exist_ok=True)
-            (record / "over-disk-bound.txt").write_text(f"{resources['nbgrader']['notebook']}: {over}")
+            (record / "over-disk-bound.txt").write_text(f"{notebook}: {over}")
             said = disk_bound_text(over, lang)
-            for cell in nb.cells:
-                if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
-                    cell.outputs.append(new_output("error", ename="DiskBoundExceeded", evalue=said,
-                                                   traceback=[f"DiskBoundExceeded: {said}"]))
+            for i in graded:
+                decided[_grade_id(nb.cells[i])] = {"passed": False, "ename": "DiskBoundExceeded", "evalue": said}
+                settle_outputs(nb.cells[i], decided[_grade_id(nb.cells[i])])
             return nb, resources
-        wanted = {i: names for i, names in _graded_checks(nb).items()
-                  if not any(o.get("output_type") == "error" for o in nb.cells[i].get("outputs", []))}
+        wanted = {i: names for i, names in graded.items() if names and kernel[i] is None}
         names = sorted({n for ns in wanted.values() for n in ns})
         verdicts = {}
         if names:
@@ -306,19 +340,154 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
             server.send("decide", names, lang)
             verdicts = server.answer()
             self.log.info("hidden checks %s: waited %.1f s", ", ".join(names), time.perf_counter() - t0)
-        for i, ns in wanted.items():
-            failed = [(n, verdicts.get(n, (False, ""))[1]) for n in ns if not verdicts.get(n, (False, ""))[0]]
-            if failed:
-                name, reason = failed[0]
-                text = grader_tr("hidden check {name!r} failed: {reason}", language=lang, name=name,
-                                 reason=reason or grader_tr("no verdict", language=lang))
-                nb.cells[i].outputs.append(new_output("error", ename="HiddenCheckFailed", evalue=text,
-                                                      traceback=[f"HiddenCheckFailed: {text}"]))
-        record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
+        elif folder in _SERVERS and _SERVERS[folder].unanswered:  # only the early answer (every cell errored)
+            verdicts = _SERVERS[folder].answer()
+        cells, disagree = {}, []
+        for i, ns in graded.items():
+            cell, gid = nb.cells[i], _grade_id(nb.cells[i])
+            failed = [(n, verdicts.get(n, (False, ""))[1]) for n in ns
+                      if (n in verdicts or i in wanted) and not verdicts.get(n, (False, ""))[0]]
+            checked = [HiddenCheckFailed(grader_tr("hidden check {name!r} failed: {reason}", language=lang, name=n,
+                                                   reason=why or grader_tr("no verdict", language=lang)))
+                       for n, why in failed]
+            if kernel[i] is not None:
+                decision = {"passed": False, "ename": kernel[i][0], "evalue": kernel[i][1]}
+            elif checked:
+                decision = {"passed": False, "ename": "HiddenCheckFailed", "evalue": checked[0].evalue}
+            else:
+                decision = {"passed": True}
+            shown = result_shown(cell)
+            if kernel[i] is None and not decision["passed"]:
+                disagree.append(f"{notebook}/{gid}: its kernel ran it without failure, the trusted checks failed it")
+            if shown:
+                disagree.append(f"{notebook}/{gid}: its kernel showed {shown} in a graded test cell")
+            for extra in checked[1 if decision.get("ename") == "HiddenCheckFailed" else 0:]:
+                cell.outputs.append(extra.output())
+            decided[gid] = decision
+            settle_outputs(cell, decision)
+            cells[gid] = {**decision, "kernel": "ok" if kernel[i] is None else f"{kernel[i][0]}: {kernel[i][1]}",
+                          "checks": {n: {"passed": verdicts[n][0], "reason": verdicts[n][1]} for n in ns
+                                     if n in verdicts}}
         record.mkdir(parents=True, exist_ok=True)
-        (record / f"{resources['nbgrader']['notebook']}.json").write_text(json.dumps(
+        (record / f"{notebook}.json").write_text(json.dumps(
             {n: {"passed": ok, "reason": why} for n, (ok, why) in verdicts.items()}, indent=1))
+        (record / "cells").mkdir(exist_ok=True)
+        (record / "cells" / f"{notebook}.json").write_text(json.dumps(cells, indent=1, ensure_ascii=False))
+        if disagree:
+            with open(record / KERNEL_DISAGREES_RECORD, "a") as f:
+                f.write("".join(line[:300] + "\n" for line in disagree))
         return nb, resources
+
+
+class TrustedScores(NbGraderPreprocessor):
+    """Right before ``SaveAutoGrades``: apply the decisions of :class:`TrustedHiddenChecks` again
+    (:func:`settle_outputs`), whatever the preprocessors between them did to the outputs; a graded test cell with no
+    decision fails (``NoTrustedVerdict``). Sandboxed grader only."""
+
+    def preprocess(self, nb, resources):
+        decided = resources.get(TRUSTED) or {}
+        for i in _graded_test_cells(nb):
+            cell = nb.cells[i]
+            settle_outputs(cell, decided.get(_grade_id(cell)) or {"passed": False, "ename": "NoTrustedVerdict",
+                                                                   "evalue": ""})
+        return nb, resources
+
+
+class HiddenCheckFailed:
+    """The error output of a failed hidden check."""
+
+    def __init__(self, evalue: str):
+        self.evalue = evalue
+
+    def output(self):
+        return new_output("error", ename="HiddenCheckFailed", evalue=self.evalue,
+                          traceback=[f"HiddenCheckFailed: {self.evalue}"])
+
+
+def _grade_id(cell) -> str:
+    return str(cell.metadata.get("nbgrader", {}).get("grade_id", ""))
+
+
+def _graded_test_cells(nb) -> dict[int, list[str]]:
+    """{cell index: hidden checks its source calls (maybe none)} for every autograded test cell (a graded code cell
+    that is not a solution: nbgrader scores it from its outputs)."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            found[i] = HIDDEN_CHECK_CALL.findall(cell.source)
+    return found
+
+
+def _one_line(text, n: int = 300) -> str:
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return text.strip().replace("\r", " ").replace("\n", " ")[:n]
+
+
+def kernel_failure(cell, reply: dict | None, recorded: bool) -> tuple[str, str] | None:
+    """``(ename, evalue)`` of the first failure the kernel's run of ``cell`` shows (an error output, stderr, a reply
+    that is not ``ok``; with ``recorded``, a cell with no reply did not run), or None. The kernel can hide a failure
+    from this, never invent a pass: the trusted checks decide the rest."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return _one_line(out.get("ename", ""), 100) or "Error", _one_line(out.get("evalue", ""))
+        if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            return "stderr", _one_line(out.get("text", ""))
+    if reply is not None and reply.get("status") != "ok":
+        return reply.get("ename") or "KernelError", reply.get("evalue") or reply.get("status", "")
+    if reply is None and recorded:
+        return "CellNotRun", ""
+    return None
+
+
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _is_number(text) -> bool:
+    text = "".join(text) if isinstance(text, list) else str(text)
+    return bool(NUMBER.match(text.strip().strip("'\"").strip()))
+
+
+def result_shown(cell) -> str:
+    """What, among the kernel's outputs of a graded test cell, could read as a score: an ``execute_result``, a
+    bare number displayed or printed on a line of its own (``""`` if none)."""
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "execute_result":
+            return "a result (execute_result)"
+        if kind == "display_data" and _is_number(out.get("data", {}).get("text/plain", "")):
+            return "a number (display)"
+        if kind == "stream" and any(_is_number(line) for line in
+                                    ("".join(out.get("text", "")) if isinstance(out.get("text"), list)
+                                     else str(out.get("text", ""))).splitlines() if line.strip()):
+            return "a number (printed)"
+    return ""
+
+
+def settle_outputs(cell, decision: dict) -> None:
+    """Rewrite a graded test cell's outputs so that nbgrader's ``determine_grade`` can only give ``decision``:
+    ``execute_result`` outputs become plain displays (their text kept for the student, no partial-credit number);
+    a failed cell starts with an error output (the kernel's own, moved, when it is the reason; else a new one); a
+    passed cell keeps no error or stderr output as such (shown as text). Idempotent."""
+    outs = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "execute_result":
+            out = new_output("display_data", data=dict(out.get("data", {})), metadata=dict(out.get("metadata", {})))
+        elif decision.get("passed") and (out.get("output_type") == "error" or
+                                         (out.get("output_type") == "stream" and out.get("name") == "stderr")):
+            text = (f"{out.get('ename', '')}: {out.get('evalue', '')}\n" if out.get("output_type") == "error"
+                    else out.get("text", ""))
+            out = new_output("stream", name="stdout", text=text)
+        outs.append(out)
+    if not decision.get("passed") and not (outs and outs[0].get("output_type") == "error"):
+        ename, evalue = str(decision.get("ename") or "Failed"), str(decision.get("evalue") or "")
+        at = next((k for k, o in enumerate(outs) if o.get("output_type") == "error"
+                   and _one_line(o.get("ename", ""), 100) == ename and _one_line(o.get("evalue", "")) == evalue),
+                  None)
+        first = outs.pop(at) if at is not None else new_output("error", ename=ename, evalue=evalue,
+                                                                  traceback=[f"{ename}: {evalue}"])
+        outs.insert(0, first)
+    cell.outputs = outs
 
 
 # what course.sandbox.enforce_folder_bound says (English, for the grader's log and summary), read back for the cell

@@ -67,6 +67,10 @@ OVER_DISK_RECORD = "over-disk-bound.txt"
 # written by TrustedHiddenChecks: graded test cells whose kernel outputs disagree with the trusted decisions (a cell
 # its kernel ran without failure that the trusted side failed; a result or a bare number shown by a graded cell)
 KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"
+DISAGREEMENTS = {"kernel_passed_trusted_failed": "its kernel ran it without failure, the trusted checks failed it",
+                 "execute_result": "its kernel showed a result (execute_result)",
+                 "number_displayed": "its kernel displayed a bare number",
+                 "number_printed": "its kernel printed a bare number"}
 # What the grading command creates is the instructors' alone: folders 0750, files 0640 (the group is the course
 # folder's, through its set-group-id folders: --shared-setup). Other accounts -- students on a shared machine --
 # get nothing (docs/grading.md, "The course folder on a shared machine")
@@ -462,9 +466,10 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     result = {"student": student, "status": status, "seconds": time.perf_counter() - t0}
     disagrees = verdicts / student / KERNEL_DISAGREES_RECORD
     if disagrees.is_file():  # (graded, feedback made as usual: listed for attention in the summary)
-        lines = disagrees.read_text(errors="replace").splitlines()
+        lines = [line.partition(" ") for line in disagrees.read_text(errors="replace").splitlines()]
+        said = [f"{cell}: {DISAGREEMENTS.get(code, code)}" for cell, _, code in lines]
         result["attention"] = (f"its kernel's outputs disagree with the trusted decisions in {len(lines)} graded "
-                               f"cell(s) (see {disagrees}): " + "; ".join(lines[:3]))[:600]
+                               f"cell(s) (see {disagrees}): " + "; ".join(said[:3]))[:600]
     return result
 
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from course.mos.collect import find_student_folders, read_images, read_plain_file, reference_set
+from course.mos.collect import MAX_FILE_BYTES, find_student_folders, read_images, reference_set
+from course.student_files import read_beneath
 
 REPO = Path(__file__).resolve().parents[1]
 #: A reported PSNR further than this from the recomputed one is flagged.
@@ -48,9 +49,8 @@ def reported_numbers(notebook_dir: Path, split: str, methods=("SRGAN", "SRGAN-MS
     """(PSNR, SSIM) of the first of ``methods`` (the student's SRGAN, named SRGAN-MSE when trained without the VGG
     weights) on ``split`` in ``notebook_dir/results/test_table.csv``, or why there is none (the file is read like
     any student file: no link, size-capped)."""
-    path = notebook_dir / "results" / "test_table.csv"
-    try:
-        text = read_plain_file(path).decode("utf-8", "replace")
+    try:  # (no link followed at any level below the student's folder)
+        text = read_beneath(notebook_dir, "results/test_table.csv", MAX_FILE_BYTES).decode("utf-8", "replace")
     except FileNotFoundError:
         return "no results/test_table.csv"
     except (OSError, ValueError) as e:

@@ -21,8 +21,8 @@ that keeps renaming folders and links while the trusted side reads (``tests/test
 
 Errors are the standard ones, so callers keep their messages: ``FileNotFoundError`` (a component is missing),
 ``OSError`` with ``errno.ELOOP`` (a link, or a name that is not a folder where a folder is needed: ``ENOTDIR``),
-``ValueError`` (not a regular file, too large, a refused name). Each carries ``at``: the relative path up to the
-component that failed, and ``last``: whether that component was the file itself.
+``ValueError`` (not a regular file, a refused name; ``FileTooLarge``, a ``ValueError``, past the bound). Each
+carries ``at``: the relative path up to the component that failed, and ``last``: whether that was the file itself.
 """
 from __future__ import annotations
 
@@ -31,11 +31,16 @@ import os
 import stat
 from pathlib import Path, PurePosixPath
 
-__all__ = ["split_relative", "open_folder", "open_beneath", "read_beneath", "is_file_beneath", "relative_to"]
+__all__ = ["split_relative", "open_folder", "open_beneath", "read_beneath", "is_file_beneath", "relative_to",
+           "FileTooLarge"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NOFOLLOW | _CLOEXEC
 _PATH = getattr(os, "O_PATH", 0)
+
+
+class FileTooLarge(ValueError):
+    """A file over the bound it is read with (also one that grew past it while read)."""
 
 
 def _tag(err: Exception, at: str, last: bool) -> Exception:
@@ -135,7 +140,7 @@ def read_beneath(folder, rel, limit: int) -> bytes:
     try:
         size = os.fstat(fd).st_size
         if size > limit:
-            raise _tag(ValueError(f"is {size} bytes (over the {limit} byte limit)"), at, True)
+            raise _tag(FileTooLarge(f"is {size} bytes (over the {limit} byte limit)"), at, True)
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -147,7 +152,7 @@ def read_beneath(folder, rel, limit: int) -> bytes:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:
-        raise _tag(ValueError("grew over the size limit while being read"), at, True)
+        raise _tag(FileTooLarge("grew over the size limit while being read"), at, True)
     return data
 
 

@@ -22,7 +22,6 @@ import functools
 import io
 import math
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -746,21 +745,26 @@ def srgan_epoch(student: Student, folder: Path) -> None:
 # 04_test and 05_super_resolution: outputs recomputed from the submission's own checkpoints
 # ------------------------------------------------------------------------------------------------------------
 def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = None) -> bytes:
-    """A regular file of the submission, never through a link, at most ``limit`` bytes. With ``folder`` (the
-    submission), no folder between it and the file may be a link either (the kernel could plant one)."""
-    if folder is not None:
-        for parent in list(path.relative_to(folder).parents)[:-1]:
-            expect(not (folder / parent).is_symlink(), "{path} is a link, not a folder of the submission",
-                   path=parent)
+    """A regular file of the submission, at most ``limit`` bytes, read beneath ``folder`` (the submission; without
+    it, the file's own folder) through a walk of directory descriptors: no component, folder or file, is followed
+    if it is a link, even one a running kernel swaps in while this reads (:mod:`course.student_files`)."""
+    import errno
+
+    from course.student_files import FileTooLarge, read_beneath, relative_to
+
+    folder = Path(path).parent if folder is None else Path(folder)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        rel = relative_to(path, folder)
+        return read_beneath(folder, rel, limit)
+    except OSError as e:
+        at, last = getattr(e, "at", ""), getattr(e, "last", True)
+        if e.errno == errno.ELOOP and at and not last:
+            raise CheckFailed("{path} is a link, not a folder of the submission", path=at) from None
         raise CheckFailed("{path} is missing or not a plain file", path=f"{path.parent.name}/{path.name}") from None
-    with os.fdopen(fd, "rb") as f:
-        expect(stat.S_ISREG(os.fstat(fd).st_mode), "{path} is not a plain file", path=path.name)
-        data = f.read(limit + 1)
-    expect(len(data) <= limit, "{path} is larger than {mb} MB", path=path.name, mb=limit >> 20)
-    return data
+    except ValueError as e:
+        if isinstance(e, FileTooLarge):
+            raise CheckFailed("{path} is larger than {mb} MB", path=path.name, mb=limit >> 20) from None
+        raise CheckFailed("{path} is not a plain file", path=path.name) from None
 
 
 class RemoteNet(torch.nn.Module):

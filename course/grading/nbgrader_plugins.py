@@ -48,6 +48,9 @@ HIDDEN_CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']""")
 KERNEL_REPLY = "sr_kit_kernel_reply"  # cell metadata: LimitedOutputExecute -> TrustedHiddenChecks (removed there)
 TRUSTED = "sr_kit_trusted"  # resources: {grade_id: decision}, TrustedHiddenChecks -> TrustedScores
 KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"  # read by course.grade: the submission is listed for attention
+# its lines: "<notebook>/<grade_id> <what>", <what> one of these (course.grade puts them into words)
+DISAGREE_FAILED, SHOWN_RESULT, SHOWN_NUMBER_DISPLAYED, SHOWN_NUMBER_PRINTED = (
+    "kernel_passed_trusted_failed", "execute_result", "number_displayed", "number_printed")
 
 
 class LimitedOutputExecute(Execute):
@@ -347,22 +350,20 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
             cell, gid = nb.cells[i], _grade_id(nb.cells[i])
             failed = [(n, verdicts.get(n, (False, ""))[1]) for n in ns
                       if (n in verdicts or i in wanted) and not verdicts.get(n, (False, ""))[0]]
-            checked = [HiddenCheckFailed(grader_tr("hidden check {name!r} failed: {reason}", language=lang, name=n,
-                                                   reason=why or grader_tr("no verdict", language=lang)))
-                       for n, why in failed]
+            checked = [grader_tr("hidden check {name!r} failed: {reason}", language=lang, name=n,
+                                 reason=why or grader_tr("no verdict", language=lang)) for n, why in failed]
             if kernel[i] is not None:
                 decision = {"passed": False, "ename": kernel[i][0], "evalue": kernel[i][1]}
             elif checked:
-                decision = {"passed": False, "ename": "HiddenCheckFailed", "evalue": checked[0].evalue}
+                decision = {"passed": False, "ename": "HiddenCheckFailed", "evalue": checked[0]}
             else:
                 decision = {"passed": True}
             shown = result_shown(cell)
-            if kernel[i] is None and not decision["passed"]:
-                disagree.append(f"{notebook}/{gid}: its kernel ran it without failure, the trusted checks failed it")
-            if shown:
-                disagree.append(f"{notebook}/{gid}: its kernel showed {shown} in a graded test cell")
-            for extra in checked[1 if decision.get("ename") == "HiddenCheckFailed" else 0:]:
-                cell.outputs.append(extra.output())
+            flags = [DISAGREE_FAILED] * (kernel[i] is None and not decision["passed"]) + [shown] * bool(shown)
+            disagree += [f"{notebook}/{gid} {flag}" for flag in flags]
+            if flags:
+                self.log.warning("the kernel's outputs of %s/%s disagree with the trusted side: %s", notebook, gid,
+                                 ", ".join(flags))
             decided[gid] = decision
             settle_outputs(cell, decision)
             cells[gid] = {**decision, "kernel": "ok" if kernel[i] is None else f"{kernel[i][0]}: {kernel[i][1]}",
@@ -391,17 +392,6 @@ class TrustedScores(NbGraderPreprocessor):
             settle_outputs(cell, decided.get(_grade_id(cell)) or {"passed": False, "ename": "NoTrustedVerdict",
                                                                    "evalue": ""})
         return nb, resources
-
-
-class HiddenCheckFailed:
-    """The error output of a failed hidden check."""
-
-    def __init__(self, evalue: str):
-        self.evalue = evalue
-
-    def output(self):
-        return new_output("error", ename="HiddenCheckFailed", evalue=self.evalue,
-                          traceback=[f"HiddenCheckFailed: {self.evalue}"])
 
 
 def _grade_id(cell) -> str:
@@ -450,17 +440,17 @@ def _is_number(text) -> bool:
 
 def result_shown(cell) -> str:
     """What, among the kernel's outputs of a graded test cell, could read as a score: an ``execute_result``, a
-    bare number displayed or printed on a line of its own (``""`` if none)."""
+    bare number displayed or printed on a line of its own (a code of ``KERNEL_DISAGREES_RECORD``; ``""`` if none)."""
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "execute_result":
-            return "a result (execute_result)"
+            return SHOWN_RESULT
         if kind == "display_data" and _is_number(out.get("data", {}).get("text/plain", "")):
-            return "a number (display)"
+            return SHOWN_NUMBER_DISPLAYED
         if kind == "stream" and any(_is_number(line) for line in
                                     ("".join(out.get("text", "")) if isinstance(out.get("text"), list)
                                      else str(out.get("text", ""))).splitlines() if line.strip()):
-            return "a number (printed)"
+            return SHOWN_NUMBER_PRINTED
     return ""
 
 

@@ -53,6 +53,17 @@ def _handin():
     return sys.modules["sr_kit_handin"]
 
 
+def _student_files():
+    """course/student_files.py, the trusted side's one reader of students' files (the kit's root on the path)."""
+    root = os.environ.get("SR_KIT_CODE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from course import student_files
+
+    return student_files
+
+
 def _is_manual_answer(cell) -> bool:
     m = cell.get("metadata", {}).get("nbgrader", {})
     return bool(m.get("grade") and m.get("solution"))
@@ -100,8 +111,9 @@ class ShowReport(NbGraderPreprocessor):
             lines.append(say("`report.pdf` was handed in ({size}): open `{path}` (it is not shown here).",
                              size=_size(size), path=f"{shown}/report.pdf"))
         if found["file"] == "report.md":
-            try:
-                body = handin.read_plain(os.path.join(folder, "report.md")).decode("utf-8", "replace")
+            try:  # (as root: beneath the submission folder, no link followed, course/student_files.py)
+                body = _student_files().read_beneath(folder, "report.md", handin.MAX_FILE_BYTES).decode(
+                    "utf-8", "replace")
             except (OSError, ValueError) as e:
                 return "\n".join(lines + [say("`report.md` could not be read ({error}).", error=e)])
             if len(body) > self.max_chars:

@@ -3,8 +3,8 @@
 A student's images are ``<root>/<student>/<assignment>/submission/<set folder>/<name>.png`` (what notebook 05 writes,
 ``course/submitted/`` by default) or ``<root>/<student>/submission/<set folder>/<name>.png`` (``--from DIR``).
 
-Every file is opened with ``O_NOFOLLOW`` and checked with ``fstat`` (no symbolic link, a regular file, at most
-``MAX_FILE_BYTES``), decoded by PIL from the bytes read (PNG only, ``Image.MAX_IMAGE_PIXELS`` bounded, the header's
+Every file is read by :mod:`course.student_files` (opened relative to its folder's descriptor without following a
+link, checked with ``fstat`` before it is opened for reading: a regular file, at most ``MAX_FILE_BYTES``), decoded by PIL from the bytes read (PNG only, ``Image.MAX_IMAGE_PIXELS`` bounded, the header's
 size checked before decoding), and must be RGB, exactly ``scale`` times its LR image, not pixel-identical to the
 bicubic upscale, not implausibly close to the HR original nor inconsistent with its LR image
 (:mod:`course.mos.plausibility`) and not pixel-identical to another student's image. A student who fails any check is
@@ -122,23 +122,16 @@ def find_student_folders(root: Path, assignment: str = "superres",
 
 
 def read_plain_file(path, dir_fd: int | None = None) -> bytes:
-    """The bytes of a regular file, refusing links (``O_NOFOLLOW``: ``OSError`` ELOOP) and files over
-    ``MAX_FILE_BYTES`` (checked on the open file). ``path`` is relative to ``dir_fd`` when given."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags, dir_fd=dir_fd)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("is not a regular file")
-        if st.st_size > MAX_FILE_BYTES:
-            raise ValueError(f"is {st.st_size} bytes (over the {MAX_FILE_BYTES} byte limit)")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise ValueError("grew over the size limit while being read")
-    return data
+    """The bytes of a regular file, refusing links (``OSError`` ELOOP), FIFOs, devices and files over
+    ``MAX_FILE_BYTES`` (``ValueError``). ``path`` is a name relative to ``dir_fd`` when given (any depth, no ``..``),
+    else a path whose folder is opened without following a link; either way it is read by
+    :func:`course.student_files.read_beneath` (a walk of directory descriptors, no link followed)."""
+    from course.student_files import read_beneath
+
+    if dir_fd is None:
+        path = Path(path)
+        return read_beneath(path.parent, path.name, MAX_FILE_BYTES)
+    return read_beneath(dir_fd, path, MAX_FILE_BYTES)
 
 
 def decode_png(data: bytes, expected_wh: tuple[int, int]) -> np.ndarray:
@@ -177,8 +170,10 @@ def _digest(img: np.ndarray) -> str:
 def read_images(folder: Path, ref: ReferenceSet) -> dict[str, np.ndarray]:
     """The student's images ``{name: pixels}`` in ``folder``, one per reference image, each read safely and checked
     (PNG, RGB, ``scale`` x its LR image); raises ``ValueError`` with the first problem (naming the file)."""
+    from course.student_files import open_folder
+
     try:  # the folder itself is opened without following a link; every file is opened relative to it
-        dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        dfd = open_folder(folder)
     except OSError as e:
         raise ValueError(f"{folder.name}/ cannot be opened as a plain folder ({e.strerror})") from None
     images = {}

@@ -138,3 +138,27 @@ def test_a_kernel_swapping_folders_for_links_never_gets_another_students_file_re
         thread.join()
     assert swaps[0] > 50, swaps  # the race really ran
     assert got["real"] > 0 and got["refused"] > 0, got  # both sides of the race were met
+
+
+def test_the_checks_reader_keeps_its_messages(tree):
+    """``checks.read_student_file`` is a thin wrapper: same reader, the hidden checks' messages."""
+    sys.path[:0] = [str(REPO / "course" / "grading")]
+    from checks import CheckFailed, read_student_file
+
+    sub, outside = tree
+    assert read_student_file(sub / "a" / "b" / "file", folder=sub) == REAL
+    assert read_student_file(sub / "a" / "b" / "file") == REAL
+    with pytest.raises(CheckFailed, match="a_link is a link, not a folder of the submission"):
+        read_student_file(sub / "a_link" / "b" / "file", folder=sub)
+    os.symlink(outside / "file", sub / "a" / "b" / "leaf")
+    with pytest.raises(CheckFailed, match="b/leaf is missing or not a plain file"):
+        read_student_file(sub / "a" / "b" / "leaf", folder=sub)
+    with pytest.raises(CheckFailed, match="missing or not a plain file"):
+        read_student_file(sub / "a" / "b" / "nope", folder=sub)
+    with pytest.raises(CheckFailed, match="file is larger than 0 MB"):
+        read_student_file(sub / "a" / "b" / "file", 4, folder=sub)
+    os.mkfifo(sub / "a" / "fifo")
+    with pytest.raises(CheckFailed, match="fifo is not a plain file"):
+        read_student_file(sub / "a" / "fifo", folder=sub)
+    with pytest.raises(CheckFailed):  # outside the submission folder
+        read_student_file(outside / "file", folder=sub)

@@ -53,6 +53,8 @@ def _course_catalogue():
         root = next((r for r in roots if r and (Path(r) / "course" / "locales" / "__init__.py").is_file()), None)
         if root is not None and root not in sys.path:
             sys.path.append(root)
+        if Catalogue is None or root is None:
+            sys.stderr.write("grader messages in English: course/locales not found (set SR_KIT_CODE_ROOT)\n")
         _CATALOGUE.append(Catalogue("course") if Catalogue is not None and root is not None else None)
     return _CATALOGUE[0]
 

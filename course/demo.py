@@ -80,15 +80,15 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
 
 def copy_course(dest) -> Path:
     """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
-    modules or run outputs), ``course/grading/``, ``course/jupyter/``, ``course/templates/`` and ``course/translations/``. ``dest`` must not exist or be empty. Returns ``dest``."""
+    modules or run outputs), ``course/grading/``, ``course/jupyter/``, ``course/templates/``, ``course/translations/`` and ``course/locales/``. ``dest`` must not exist or be empty. Returns ``dest``."""
     root = REPO
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "nbgrader_config.py", dest)
     shutil.copytree(root / "source", dest / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
                                                                                    "submission", "__pycache__"))
-    # hidden checks; students' config; offline MathJax template; the translations of the other releases
-    for part in ("grading", "jupyter", "templates", "translations"):
+    # hidden checks; students' config; offline MathJax template; the other releases' translations and messages
+    for part in ("grading", "jupyter", "templates", "translations", "locales"):
         shutil.copytree(root / "course" / part, dest / "course" / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 

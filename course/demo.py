@@ -80,7 +80,8 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
 
 def copy_course(dest) -> Path:
     """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
-    modules or run outputs), ``course/grading/``, ``course/jupyter/``, ``course/templates/``, ``course/translations/`` and ``course/locales/``. ``dest`` must not exist or be empty. Returns ``dest``."""
+    modules or run outputs), ``course/grading/``, ``course/jupyter/``, ``course/templates/``,
+    ``course/translations/`` and ``course/locales/``. ``dest`` must not exist or be empty. Returns ``dest``."""
     root = REPO
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)

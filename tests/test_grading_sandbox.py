@@ -300,7 +300,36 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
         "edit_tests": {"edit": "edit"},
         "delete_tests": {"edit": "delete"},
         "skip_tags": {"edit": "tags"},
+        # second round, item 1: points come only from the trusted side. Each runs in every notebook's kernel (a
+        # cell of its own, first), and must leave no output of the kernel deciding a score
+        **{name: {"everywhere": code} for name, code in TRUSTED_POINTS_ATTACKS.items()},
     }
+
+
+# (a) an execute_result before the test's error, from every cell: every expression statement shown, and an input
+# transformer putting "all good" and 1 before each cell's lines (nbgrader scores from the first execute_result)
+RESULT_FIRST = ("_ip = get_ipython()\n_ip.ast_node_interactivity = 'all'\n"
+                "_ip.input_transformers_post.append(lambda _lines: ['\"all good\"\\n', '1\\n'] + list(_lines))\n"
+                "_ip.events.register('pre_run_cell', lambda *_a: _ip.displayhook('all good'))\n")
+# (b) numbers shown and printed (display_data, stream) before each cell runs
+NUMBERS_SHOWN = ("from IPython.display import display as _display\n"
+                 "def _numbers(*_a):\n    _display(36)\n    _display({'text/plain': '2'}, raw=True)\n    print(36)\n"
+                 "get_ipython().events.register('pre_run_cell', _numbers)\n")
+# (c) the kernel reports no error at all: every exception swallowed, no traceback sent, the reply made 'ok'
+ERRORS_SWALLOWED = ("_ip = get_ipython()\n_ip.set_custom_exc((BaseException,), lambda *_a, **_k: None)\n"
+                    "_ip._showtraceback = lambda *_a, **_k: None\n"
+                    "def _clean(_result=None):\n    if _result is not None:\n"
+                    "        _result.error_in_exec = None\n        _result.error_before_exec = None\n"
+                    "_ip.events.register('post_run_cell', _clean)\n")
+# (d) an execute_result sent through the kernel's own iopub socket, as the kernel would, before each cell runs
+IOPUB_FORGED = ("_k = get_ipython().kernel\n"
+                "def _forge(*_a):\n"
+                "    for _text in (\"'all good'\", '36'):\n"
+                "        _k.session.send(_k.iopub_socket, 'execute_result', {'execution_count': 1, 'metadata': {},"
+                " 'data': {'text/plain': _text}}, parent=_k.get_parent('shell'), ident=_k._topic('execute_result'))\n"
+                "get_ipython().events.register('pre_run_cell', _forge)\n")
+TRUSTED_POINTS_ATTACKS = {"result_first": RESULT_FIRST, "numbers_shown": NUMBERS_SHOWN,
+                          "errors_swallowed": ERRORS_SWALLOWED + RESULT_FIRST, "iopub_forged": IOPUB_FORGED}
 
 
 DISK_FLOOD = ("_n = 0\ntry:\n    for _i in range(12):\n        with open(f'flood{_i}.bin', 'wb') as _f:\n"
@@ -367,6 +396,9 @@ def _build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
                 cell["source"] = attack["markdown"]
     if "cell" in attack:
         models["cells"].insert(1, _code(attack["cell"]))
+    if "everywhere" in attack:  # every notebook's kernel
+        for nb in nbs.values():
+            nb["cells"].insert(1, _code(attack["everywhere"]))
     if "module" in attack:
         for cell in models["cells"]:
             if _src(cell).startswith("%%writefile models.py"):
@@ -518,6 +550,28 @@ def test_correct_submissions_get_full_marks_and_partial_gets_part(batch):
 @pytest.mark.parametrize("attack", sorted(_attacks(Path("/x"), 1)))
 def test_each_attack_gains_no_points(batch, attack):
     assert _total(batch["course"], attack) == 0, _read_reasons(batch["course"], attack)
+
+
+def test_no_output_of_the_kernel_scores_and_kernels_that_disagree_are_listed(batch):
+    """Second round, item 1: results shown before a test's error, numbers displayed, errors swallowed by the kernel,
+    execute_results forged through its iopub socket, in every notebook: no point, each test cell decided by the
+    trusted side (starting with its error, no execute_result left), each such submission listed for attention; the
+    reference is not."""
+    course, summary = batch["course"], batch["result"]["summary_text"]
+    for name in TRUSTED_POINTS_ATTACKS:
+        assert _total(course, name) == 0, _read_reasons(course, name)
+        assert f"  {name}: its kernel's outputs disagree with the trusted decisions" in summary, name
+        for nb in (course / "course" / "autograded" / name / "superres").glob("*.ipynb"):
+            for cell in _nb(nb)["cells"]:
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if cell["cell_type"] == "code" and meta.get("grade") and not meta.get("solution"):
+                    kinds = [o["output_type"] for o in cell["outputs"]]
+                    assert kinds[:1] == ["error"] and "execute_result" not in kinds, (name, nb.name, kinds)
+        decided = json.loads((course / "course" / ".grading" / "verdicts" / name / "cells" / "01_models.json")
+                             .read_text())
+        assert decided and all(not d["passed"] and d["evalue"] is not None for d in decided.values()), decided
+    for name in [*CORRECT, "partial"]:
+        assert f"  {name}: its kernel's outputs disagree" not in summary
 
 
 def test_the_batch_completed_and_flags_what_needs_attention(batch):

@@ -1,14 +1,18 @@
 """Helpers shared by the tests: tiny nbgrader assignments, Jupyter servers, the commands a Markdown file shows,
-and a student kit cloned and set up as a student sets it up."""
+a student kit cloned and set up as a student sets it up, free ports, skip-or-fail, browser screenshots."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import pytest
 
 
 def nbgrader_cell(kind: str, source: str, **meta):
@@ -89,3 +93,38 @@ def set_up_student_kit(workdir: Path) -> tuple[Path, Path]:
     out = subprocess.run(["make", "setup", f"VENV={venv}"], cwd=clone, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"the kit's `make setup` failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     return clone, python
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def skip_or_fail(msg: str) -> None:
+    """Skip with ``msg`` where what a test needs is absent; fail instead under ``CI`` (nothing skips silently)."""
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but " + msg)
+    pytest.skip(msg)
+
+
+def save_screenshot(browser, name: str, folder: Path) -> Path:
+    """Save a screenshot of ``browser`` (Selenium) as ``folder/<name>.png`` (the test artifacts); returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    browser.save_screenshot(str(path))
+    return path
+
+
+def wait_for(browser, condition, timeout: float, what: str, folder: Path):
+    """Wait until ``condition(driver)`` is truthy and return it; on time-out, keep a screenshot in ``folder`` and
+    fail naming ``what``."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(browser, timeout, poll_frequency=0.5).until(condition)
+    except Exception:
+        save_screenshot(browser, "failed-" + re.sub(r"\W+", "-", what)[:40], folder)
+        raise AssertionError(f"timed out waiting for {what}") from None
+

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import nbgrader_cell, stop_process_group
+from course_fixtures import free_port, nbgrader_cell, save_screenshot, stop_process_group, wait_for
 
 from mos_fixtures import find_chromium
 
@@ -40,12 +38,6 @@ HIDDEN = "assert y * 10 == 30  # the hidden test"
 PWNED = "document.title = 'PWNED'"
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(**extra) -> dict:
@@ -62,7 +54,7 @@ class Lab:
     """``jupyter lab`` as ``make lab`` starts it (``--allow-root`` only as root), on 127.0.0.1 with a token."""
 
     def __init__(self, root_dir: Path, env: dict, log: Path):
-        self.port, self.token = _free_port(), os.urandom(12).hex()
+        self.port, self.token = free_port(), os.urandom(12).hex()
         argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root_dir}",
                 "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
@@ -106,20 +98,11 @@ def _browser(binary: str, driver: str):
 
 
 def _shot(b, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    b.save_screenshot(str(path))
-    return path
+    return save_screenshot(b, name, ARTIFACTS)
 
 
 def _wait(b, condition, timeout: float, what: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(b, timeout, poll_frequency=0.5).until(condition)
-    except Exception:
-        _shot(b, "failed-" + re.sub(r"\W+", "-", what)[:40])
-        raise AssertionError(f"timed out waiting for {what}") from None
+    return wait_for(b, condition, timeout, what, ARTIFACTS)
 
 
 def _solved(release: dict, source: dict) -> dict:

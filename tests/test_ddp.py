@@ -3,17 +3,11 @@ whole batch (tolerance 1e-6), batch-norm included (sr_utils.distributed.CPUSyncB
 from __future__ import annotations
 
 import os
-import socket
 
-import pytest
 import torch
 import torch.multiprocessing as mp
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from course_fixtures import free_port
 
 
 def _setup(seed=0):
@@ -51,7 +45,7 @@ def _worker(rank, world, port, out_dir):
 
 
 def test_two_gloo_processes_equal_one_process_on_the_whole_batch(tmp_path):
-    port = _free_port()
+    port = free_port()
     mp.start_processes(_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True, start_method="spawn")
     ddp = torch.load(tmp_path / "ddp.pth", weights_only=True)
     model, solver, lr, hr = _setup()

@@ -12,7 +12,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import stop_process_group
+from course_fixtures import free_port, skip_or_fail, stop_process_group
 from mos_fixtures import sample_ref  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,18 +29,6 @@ BIN = Path(sys.executable).parent
 NBGRADER = BIN / "nbgrader"
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
-
-
-def _skip_or_fail(msg: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail("CI is set but " + msg)
-    pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _course(base: Path) -> Path:
@@ -96,7 +83,7 @@ class Lab:
     """JupyterLab with nbgrader's extensions (its Assignments panel and the server extension behind it)."""
 
     def __init__(self, cwd: Path, env: dict, user: str | None, log: Path):
-        self.port, self.token = _free_port(), os.urandom(8).hex()
+        self.port, self.token = free_port(), os.urandom(8).hex()
         argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
                 f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={cwd}",
                 "--LabApp.expose_app_in_browser=True"]
@@ -148,9 +135,9 @@ def test_mode_a_the_assignments_panel_answers_without_an_error(tmp_path):
 @pytest.fixture
 def student_account():
     if os.geteuid() != 0:
-        _skip_or_fail("the exchange test creates a throw-away Unix account: it needs root")
+        skip_or_fail("the exchange test creates a throw-away Unix account: it needs root")
     if not shutil.which("useradd") or not shutil.which("runuser"):
-        _skip_or_fail("useradd/runuser are not available to create a throw-away Unix account")
+        skip_or_fail("useradd/runuser are not available to create a throw-away Unix account")
     base = Path(tempfile.mkdtemp(prefix="sr-exchange-", dir="/tmp"))
     base.chmod(0o755)
     name = f"srkit{os.getpid() % 100000}"
@@ -159,7 +146,7 @@ def student_account():
                          capture_output=True, text=True)
     if out.returncode != 0:
         shutil.rmtree(base)
-        _skip_or_fail(f"useradd failed: {out.stderr.strip()}")
+        skip_or_fail(f"useradd failed: {out.stderr.strip()}")
     home.mkdir()
     shutil.chown(home, name, name)
     try:
@@ -308,7 +295,7 @@ def _panel_in_chromium(lab: Lab) -> None:
 def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
     """Run ``make lab`` (its recipe; the install stamp is taken as up to date) until its server answers (as root
     Jupyter exits at once unless given --allow-root)."""
-    port, token = _free_port(), os.urandom(8).hex()
+    port, token = free_port(), os.urandom(8).hex()
     argv = ["make", "-o", ".venv/.installed-instructor", "lab",
             f"LAB_ARGS=--no-browser --ip=127.0.0.1 --port={port} --IdentityProvider.token={token}"]
     argv = _as_user(user, env, argv) if user else argv
@@ -333,7 +320,7 @@ def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
 def test_make_lab_starts_as_root_and_as_a_user(student_account):
     """The students' command: as root it adds --allow-root (Jupyter refuses root without it), as a user it does not."""
     if not (REPO / ".venv" / "bin" / "jupyter").exists() or Path(sys.executable).parent != REPO / ".venv" / "bin":
-        _skip_or_fail("make lab runs the repository's .venv, which is not the one running these tests")
+        skip_or_fail("make lab runs the repository's .venv, which is not the one running these tests")
     name, home, base = student_account
     _make_lab_starts(None, _env(HOME=str(base)), base / "lab-root.log")
     _make_lab_starts(name, {"HOME": str(home), "PATH": "/usr/bin:/bin"}, base / "lab-user.log")

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import stop_process_group
+from course_fixtures import free_port, save_screenshot, stop_process_group, wait_for
 
 from mos_fixtures import find_chromium
 
@@ -70,12 +69,6 @@ def _require(path: Path, why: str) -> Path:
     pytest.skip(msg)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(tmp: Path, **extra) -> dict:
     """This environment's variables less any Jupyter location of the caller's, with a private HOME and exchange."""
     env = {k: v for k, v in os.environ.items()
@@ -91,7 +84,7 @@ class Server:
     the token (``{port}``, ``{token}`` in ``argv``), in its own process group; ready once ``/api/status`` answers."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict, log: Path):
-        self.port, self.token = _free_port(), os.urandom(12).hex()
+        self.port, self.token = free_port(), os.urandom(12).hex()
         self.argv = [a.format(port=self.port, token=self.token) for a in argv]
         self.log = log
         self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
@@ -150,20 +143,11 @@ def chrome():
 
 
 def _shot(b, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    b.save_screenshot(str(path))
-    return path
+    return save_screenshot(b, name, ARTIFACTS)
 
 
 def _wait(b, condition, timeout: float, what: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(b, timeout, poll_frequency=0.5).until(condition)
-    except Exception:
-        _shot(b, "failed-" + re.sub(r"\W+", "-", what)[:40])
-        raise AssertionError(f"timed out waiting for {what}") from None
+    return wait_for(b, condition, timeout, what, ARTIFACTS)
 
 
 def _open(b, server: Server, path: str = "") -> list[str]:

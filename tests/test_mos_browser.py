@@ -20,15 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from course_fixtures import free_port
+
 from mos_fixtures import REPO_ROOT, find_chromium, make_study, sample_ref  # noqa: F401 (fixture)
 
 DOCS_IMG = REPO_ROOT / "docs" / "img"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -142,7 +138,7 @@ def test_two_raters_keyboard_restart_and_results(sample_ref, tmp_path):
     study = make_study(sample_ref, tmp_path / "study", raters=("instructor", "ta"), peer=False)
     orders = study.meta["orders"]
     total = len(orders["instructor"])
-    port = _free_port()
+    port = free_port()
     server = Server(study.folder, port, tmp_path / "server.log")
     base = f"http://127.0.0.1:{port}"
     links = {r: f"{base}/r/{t}" for r, t in study.tokens.items()}
@@ -259,7 +255,7 @@ def test_pairwise_keys_restart_and_nothing_lost(sample_ref, tmp_path):
                    calibration=calibration_pairs(sample_ref.list_file.parent.parent, n=1, size=64), seed=0,
                    mode="pairwise", pairs_per_rater=6)
     items = study.meta["items"]
-    port = _free_port()
+    port = free_port()
     server = Server(study.folder, port, tmp_path / "server.log")
     link = f"http://127.0.0.1:{port}/r/{study.tokens['instructor']}"
     b = None
@@ -311,7 +307,7 @@ def test_chinese_rating_page_in_chromium(sample_ref, tmp_path):
 
     study = make_study(sample_ref, tmp_path / "study", raters=("instructor",), peer=False)
     order = study.meta["orders"]["instructor"]
-    port = _free_port()
+    port = free_port()
     server = Server(study.folder, port, tmp_path / "server.log")
     link = f"http://127.0.0.1:{port}/r/{study.tokens['instructor']}"
     b = None

@@ -74,6 +74,15 @@ def test_the_kernels_error_is_moved_first_and_is_the_reason():
     assert cell.outputs[0].evalue == "wrong shape" and cell.outputs[1].data["text/plain"] == "'all good'"
 
 
+def test_the_decisions_reason_comes_first_even_after_an_error_of_the_kernel():
+    cell = _cell([_result("1"), ERROR])
+    decision = {"passed": False, "ename": "DiskBoundExceeded", "evalue": "wrote 400 MB\ninto its folder"}
+    for _ in range(2):  # (idempotent)
+        plugins.settle_outputs(cell, decision)
+        assert [o.output_type for o in cell.outputs] == ["error", "display_data", "error"]
+        assert cell.outputs[0].ename == "DiskBoundExceeded" and cell.outputs[2].ename == "AssertionError"
+
+
 def test_a_kernel_hiding_its_failure_still_fails_on_any_sign_of_one():
     assert plugins.kernel_failure(_cell([]), {"status": "ok"}, True) is None  # (then the trusted checks decide)
     assert plugins.kernel_failure(_cell([]), {"status": "error", "ename": "E", "evalue": "v"}, True) == ("E", "v")

@@ -288,7 +288,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     student code.
 
     A graded test cell passes only if its kernel run shows no failure (no error output, nothing on stderr, an
-    ``ok`` reply: the kernel can hide a failure, never make one up against itself) *and* every hidden check it
+    ``ok`` reply: the kernel can hide a failure there, not make a pass) *and* every hidden check it
     calls passed here. Its outputs are then rewritten (:func:`settle_outputs`) so that nbgrader's
     ``determine_grade`` sees exactly one decisive thing: a failed cell starts with one error output (the kernel's
     own error, or ``HiddenCheckFailed`` with the reason); no cell keeps an ``execute_result`` (shown as a plain
@@ -469,11 +469,11 @@ def settle_outputs(cell, decision: dict) -> None:
                     else out.get("text", ""))
             out = new_output("stream", name="stdout", text=text)
         outs.append(out)
-    if not decision.get("passed") and not (outs and outs[0].get("output_type") == "error"):
+    if not decision.get("passed"):  # its reason first: the kernel's own error output if it is the reason, else new
         ename, evalue = str(decision.get("ename") or "Failed"), str(decision.get("evalue") or "")
         at = next((k for k, o in enumerate(outs) if o.get("output_type") == "error"
-                   and _one_line(o.get("ename", ""), 100) == ename and _one_line(o.get("evalue", "")) == evalue),
-                  None)
+                   and _one_line(o.get("ename", ""), 100) == _one_line(ename, 100)
+                   and _one_line(o.get("evalue", "")) == _one_line(evalue)), None)
         first = outs.pop(at) if at is not None else new_output("error", ename=ename, evalue=evalue,
                                                                   traceback=[f"{ename}: {evalue}"])
         outs.insert(0, first)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from test_exchange import NBGRADER, _as_user, _course, _run, _skip_or_fail, student_account  # noqa: F401 (fixture)
+from course_fixtures import skip_or_fail
+from test_exchange import NBGRADER, _as_user, _course, _run, student_account  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 # what grading writes (course state): the instructors' alone
@@ -33,13 +34,13 @@ STATE = ("submitted", "autograded", "feedback", "grades", ".grading", "gradebook
 @pytest.fixture
 def instructors_group():
     if os.geteuid() != 0:
-        _skip_or_fail("the shared-machine test creates a Unix group and account: it needs root")
+        skip_or_fail("the shared-machine test creates a Unix group and account: it needs root")
     if not shutil.which("groupadd"):
-        _skip_or_fail("groupadd is not available to create a throw-away instructors' group")
+        skip_or_fail("groupadd is not available to create a throw-away instructors' group")
     name = f"srstaff{os.getpid() % 100000}"
     out = subprocess.run(["groupadd", name], capture_output=True, text=True)
     if out.returncode != 0:
-        _skip_or_fail(f"groupadd failed: {out.stderr.strip()}")
+        skip_or_fail(f"groupadd failed: {out.stderr.strip()}")
     try:
         yield name
     finally:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from sr_utils.lists import default_data_dir
-from student_client import RAISED, CheckFailed, Message, Student
+from student_client import RAISED, CheckFailed, Message, Student, kit_code_root
 from student_client import decide_checks, run_checks  # noqa: F401 (re-exported for run_check.py, check_server.py)
 from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
@@ -750,6 +750,7 @@ def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = N
     if it is a link, even one a running kernel swaps in while this reads (:mod:`course.student_files`)."""
     import errno
 
+    kit_code_root()  # a course copy's grading folder has no course/student_files.py beside it
     from course.student_files import FileTooLarge, read_beneath, relative_to
 
     folder = Path(path).parent if folder is None else Path(folder)

@@ -13,8 +13,6 @@ A student who changes the language tag changes only the words they read back.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 from nbgrader.preprocessors import OverwriteCells
@@ -23,10 +21,11 @@ COURSE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _course_modules() -> None:
-    """Make ``course`` and ``sr_utils`` importable (nbgrader loads this file by its folder, not as a package)."""
-    root = os.environ.get("SR_KIT_CODE_ROOT") or str(COURSE_ROOT)
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    """Make the kit's ``course`` package importable (nbgrader loads this file by its folder, not as a package; a
+    course copy holds ``course/grading`` without the rest of ``course``)."""
+    from student_client import kit_code_root
+
+    kit_code_root()
 
 
 def trusted_locked_sources(course_root: Path, assignment: str, notebook: str, language: str) -> dict[str, str]:

@@ -36,23 +36,37 @@ STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"
 _CATALOGUE = []  # [the course's sr_utils.i18n.Catalogue, or None where course/locales cannot be found]
 
 
+def kit_code_root() -> str | None:
+    """The folder holding the kit's ``course`` package (with ``sr_utils``), put on ``sys.path``: ``$SR_KIT_CODE_ROOT``,
+    the kit around this folder (``course/grading``), or the kit that ``sr_utils`` was installed from — a course
+    copy (``course.demo.copy_course``) holds ``course/grading`` without the rest of ``course``. None when none is
+    found. A regular package later on ``sys.path`` wins over a copy's ``course/`` folder (a namespace portion)."""
+    roots = [os.environ.get("SR_KIT_CODE_ROOT"), str(Path(__file__).resolve().parents[2])]
+    try:
+        import sr_utils
+
+        roots.append(str(Path(sr_utils.__file__).resolve().parents[1]))
+    except ImportError:
+        pass
+    root = next((r for r in roots if r and (Path(r) / "course" / "__init__.py").is_file()), None)
+    if root is not None and root not in sys.path:
+        sys.path.append(root)
+    return root
+
+
 def _course_catalogue():
     """The catalogue of the grader's messages (``course/locales``), found from ``$SR_KIT_CODE_ROOT``, the folder
     this file is in (``course/grading``) or the kit that ``sr_utils`` was installed from (a course copy may hold
     ``course/grading`` without ``course/locales``). None, said once on stderr, where there is none: the grader
     then speaks English, and grades are the same."""
     if not _CATALOGUE:
-        roots = [os.environ.get("SR_KIT_CODE_ROOT"), str(Path(__file__).resolve().parents[2])]
+        root = kit_code_root()
+        if root is not None and not (Path(root) / "course" / "locales" / "__init__.py").is_file():
+            root = None
         try:
-            import sr_utils
-
-            roots.append(str(Path(sr_utils.__file__).resolve().parents[1]))
             from sr_utils.i18n import Catalogue
         except ImportError:
             Catalogue = None
-        root = next((r for r in roots if r and (Path(r) / "course" / "locales" / "__init__.py").is_file()), None)
-        if root is not None and root not in sys.path:
-            sys.path.append(root)
         if Catalogue is None or root is None:
             sys.stderr.write("grader messages in English: course/locales not found (set SR_KIT_CODE_ROOT)\n")
         _CATALOGUE.append(Catalogue("course") if Catalogue is not None and root is not None else None)

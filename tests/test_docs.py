@@ -116,6 +116,14 @@ def test_sr_utils_is_the_bottom_layer(path):
     assert n <= 400, f"sr_utils/{path.name} has {n} lines: split it by concept"
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "data_tools").rglob("*.py")),
+                         ids=lambda p: p.relative_to(REPO / "data_tools").as_posix())
+def test_data_tools_modules_are_readable_in_one_sitting(path):
+    """No module of data_tools is over 400 lines either: one concept per module."""
+    n = len(path.read_text().splitlines())
+    assert n <= 400, f"{path.relative_to(REPO).as_posix()} has {n} lines: split it by concept"
+
+
 def test_importing_every_sr_utils_module_loads_nothing_above_it():
     code = ("import importlib, pkgutil, sys, sr_utils\n"
             "for m in pkgutil.iter_modules(sr_utils.__path__):\n"

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from data_tools import download
 from data_tools.__main__ import main
+from data_tools.fetch import parse_content_range
+from data_tools.sources import DEFAULT_CONFIG, load_config
 
 
 # ------------------------------------------------------------------------------------------- archives
@@ -460,7 +461,7 @@ def test_bad_config_files_exit_2(tmp_path, capsys):
 
 
 def test_shipped_sources_json():
-    archives = {a.name: a for a in download.load_config(download.DEFAULT_CONFIG)}
+    archives = {a.name: a for a in load_config(DEFAULT_CONFIG)}
     base = "http://data.vision.ee.ethz.ch/cvl/DIV2K/"
     for name in ("DIV2K_train_HR", "DIV2K_valid_HR", "DIV2K_train_LR_bicubic_X4", "DIV2K_valid_LR_bicubic_X4"):
         assert archives[name].url == base + name + ".zip"
@@ -472,6 +473,6 @@ def test_shipped_sources_json():
 
 
 def test_parse_content_range():
-    assert download.parse_content_range("bytes 100-199/200") == (100, 200)
-    assert download.parse_content_range("bytes */200") == (None, 200)
-    assert download.parse_content_range(None) == (None, None)
+    assert parse_content_range("bytes 100-199/200") == (100, 200)
+    assert parse_content_range("bytes */200") == (None, 200)
+    assert parse_content_range(None) == (None, None)

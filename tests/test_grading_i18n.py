@@ -37,8 +37,8 @@ sys.path[:0] = [str(GRADING), str(REPO)]
 from course.locales.zh_CN import MESSAGES  # noqa: E402
 
 # the Python files of the grader that say something to a student
-GRADER_FILES = ("checks.py", "student_client.py", "check_server.py", "run_check.py", "nbgrader_plugins.py",
-                "feedback_kit.py", "submitted_outputs.py", "report_cell.py")
+GRADER_FILES = ("checks.py", "recompute.py", "student_client.py", "check_server.py", "run_check.py",
+                "nbgrader_plugins.py", "feedback_kit.py", "submitted_outputs.py", "report_cell.py")
 # calls whose argument (at this position) is a template of the catalogue
 TEMPLATE_ARG = {"CheckFailed": 0, "StudentGone": 0, "Message": 0, "grader_tr": 0, "say": 0, "kit_tr": 0,
                 "expect": 1}

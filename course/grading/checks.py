@@ -6,7 +6,10 @@ student-side process (``student_side.py``, sandboxed by the grader) through a :c
 parameters", "run one training epoch of your solver on these kit networks and batches, with recording optimizers
 and scalers". Inputs, initial weights and batches are drawn here at check time; the answers (plain tensors and
 numbers) are compared with what the assignment asks for and, for training, with oracles computed here on the same
-kit networks. A check raises :class:`CheckFailed` with one line that says what is wrong without giving the
+kit networks. What the student side says about its structure only chooses a failing check's message: every model
+check ends by recomputing the student's network here, with the reference architecture holding the same weights
+(:func:`computes_reference`), and notebooks 04/05 are judged on the table and pictures recomputed here from the
+student's checkpoints (:mod:`recompute`). A check raises :class:`CheckFailed` with one line that says what is wrong without giving the
 solution; student-controlled text in it is truncated and escaped (``student_client.student_text``).
 
 A reason is written as an English template with named fields, ``CheckFailed("... {got}, expected {want}",
@@ -33,6 +36,8 @@ from sr_utils.lists import default_data_dir
 from student_client import RAISED, CheckFailed, Message, Student, kit_code_root
 from student_client import decide_checks, run_checks  # noqa: F401 (re-exported for run_check.py, check_server.py)
 from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
+
+from recompute import Recomputed, agree, recompute
 
 # The oracles are small: one thread, so that the trusted side does not compete with the kernels and the student side
 # for the cores.
@@ -189,6 +194,15 @@ def layers_used_once(remote: Remote, x: torch.Tensor, what: str) -> None:
                               kind=kind, n=int(n))
 
 
+def computes_reference(student: Student, cls: str, *args, what: str, inputs: list, **kwargs) -> Recomputed:
+    """The last word of every model check: a fresh ``cls(*args, **kwargs)`` of the student's, given weights drawn
+    here, must compute what the reference architecture holding the same weights computes here on ``inputs``
+    (:func:`recompute.recompute`). Whatever its layers and answers look like, a network that does not compute the
+    assignment's function fails."""
+    remote = Remote.new(student, cls, *args, what=what, **kwargs)
+    return recompute(remote, cls, inputs, args=args, kwargs=kwargs, generator=_gen(), what=what)
+
+
 def _attr(layer: dict, name: str, default=None):
     v = layer["attrs"].get(name, default)
     return tuple(int(x) for x in v) if isinstance(v, list) else v
@@ -245,6 +259,11 @@ def conv_block(student: Student, folder: Path) -> None:
     expect(blocks["tanh"](x * 1e3).abs().max() <= 1, "tanh output should be in [-1, 1]")
     expect_value_error(student, name, Message('an unknown activation (e.g. "swish")'), None, 3, 8, 3,
                        activation="swish")
+    for k, stride, options in ((3, 1, {}), (9, 2, {"batch_norm": True, "activation": "prelu"}),
+                               (3, 1, {"batch_norm": True, "activation": "leakyrelu"}), (3, 2, {"activation": "tanh"})):
+        shown = ", ".join([f"3, 8, {k}", f"stride={stride}", *(f"{a}={v!r}" for a, v in options.items())])
+        computes_reference(student, name, 3, 8, k, stride=stride, what=f"{name}({shown})",
+                           inputs=[_rand(g, 2, 3, 17, 16) * 2 - 1], **options)
 
 
 @check
@@ -270,6 +289,10 @@ def subpixel_block(student: Student, folder: Path) -> None:
         block.set({p: ["fill", 0.0] for p in block.params_of("PReLU")})
         y = block(_rand(g, 2, 8, 10, 7) - 0.5)
         expect(y.min() >= 0, "the PReLU should be applied last, after the pixel shuffle")
+    for s in (2, 3):
+        computes_reference(student, name, kernel_size=3, n_channels=8, scaling_factor=s,
+                           what=f"{name}(kernel_size=3, n_channels=8, scaling_factor={s})",
+                           inputs=[_rand(g, 2, 8, 10, 7) * 2 - 1])
 
 
 @check
@@ -297,6 +320,8 @@ def residual_block(student: Student, folder: Path) -> None:
                                        "second batch-norm's output is added without an activation)")
     block.set({p: ["fill", 0.0] for p, _ in block.describe()["params"]})
     expect(_close(block(x), x, 1e-6), "the input should be added to the output (identity shortcut)")
+    computes_reference(student, name, kernel_size=3, n_channels=8, what=f"{name}(kernel_size=3, n_channels=8)",
+                       inputs=[torch.randn(2, 8, 11, 9, generator=g)])
 
 
 def _zero_bn(remote: Remote) -> None:
@@ -343,31 +368,29 @@ def srresnet(student: Student, folder: Path) -> None:
     a, b = (_tensor(o) for o in tiny.forward_all([_rand(g, 1, 3, 8, 8), _rand(g, 1, 3, 8, 8)])["outs"])
     expect(not _close(a, b, 1e-7), "the output of the first block should be added after the residual trunk "
                                    "(long skip connection)")
-
-
-def _float_state(state) -> dict:
-    expect(isinstance(state, dict) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()),
-           "state_dict() did not return tensors")
-    return state
+    for scale in (2, 4):
+        computes_reference(student, name, n_channels=8, n_blocks=2, scaling_factor=scale,
+                           what=f"SRResNet(n_channels=8, n_blocks=2, scaling_factor={scale})",
+                           inputs=[_rand(g, 2, 3, 12, 10)])
 
 
 @check
 def generator(student: Student, folder: Path) -> None:
     g = _gen()
-    srresnet = Remote.new(student, "SRResNet", n_channels=8, n_blocks=2, what="SRResNet(n_channels=8, n_blocks=2)")
-    state = _float_state(srresnet.state_dict())
-    srresnet.set({n: state[n] + torch.randn(state[n].shape, generator=g) * 0.1
-                  for n, _ in srresnet.describe()["params"] if n in state})
-    state = _float_state(srresnet.state_dict())
+    x = _rand(g, 2, 3, 9, 7)
+    srresnet = computes_reference(student, "SRResNet", n_channels=8, n_blocks=2,
+                                  what="SRResNet(n_channels=8, n_blocks=2)", inputs=[x])
     gen = Remote.new(student, "Generator", n_channels=8, n_blocks=2, what="Generator(n_channels=8, n_blocks=2)")
-    expect(gen.n_params() == srresnet.n_params(), "the Generator should be exactly an SRResNet (same parameters)")
+    expect(gen.n_params() == sum(p.numel() for p in srresnet.reference.parameters()),
+           "the Generator should be exactly an SRResNet (same parameters)")
     expect("initialize_with_srresnet" in gen.describe()["methods"],
            "Generator needs an initialize_with_srresnet(state_dict) method")
-    gen.call("initialize_with_srresnet", state, what="initialize_with_srresnet")
-    srresnet.eval()
+    gen.call("initialize_with_srresnet", srresnet.weights, what="initialize_with_srresnet")
     gen.eval()
     x = _rand(g, 2, 3, 9, 7)
-    expect(_close(gen(x), srresnet(x), 1e-6),
+    with torch.no_grad():
+        want = srresnet.reference(x)
+    expect(agree(gen.forward_all([x])["outs"][0], want),
            "after initialize_with_srresnet(sd) the generator should compute what the SRResNet computes")
     for scale in (2, 8):
         gs = Remote.new(student, "Generator", n_channels=8, n_blocks=1, scaling_factor=scale,
@@ -375,6 +398,18 @@ def generator(student: Student, folder: Path) -> None:
         out = gs.forward_all([_rand(g, 1, 3, 5, 6)])["outs"][0]
         expect(torch.is_tensor(out) and tuple(out.shape) == (1, 3, 5 * scale, 6 * scale),
                "Generator(scaling_factor={scale}) should upscale by {scale}", scale=scale)
+    computes_reference(student, "Generator", n_channels=8, n_blocks=2, what="Generator(n_channels=8, n_blocks=2)",
+                       inputs=[_rand(g, 2, 3, 9, 7)])
+
+
+def _dense_layers(remote: Remote) -> list[dict]:
+    """The Linear layers, widest input first: the order forward uses them in, whatever order they were
+    registered in."""
+    return sorted(remote.layers("Linear"), key=lambda m: -(_attr(m, "in_features", 0) or 0))
+
+
+def _param(layer: dict, which: str) -> str:
+    return (layer["path"] + "." if layer["path"] else "") + which
 
 
 @check
@@ -393,7 +428,7 @@ def discriminator(student: Student, folder: Path) -> None:
     leaky = full.layers("LeakyReLU")
     expect(len(leaky) == 9 and all(abs(_attr(m, "negative_slope", -1.0) - 0.2) < 1e-9 for m in leaky),
            "LeakyReLU(0.2) after each of the 8 blocks and after the first dense layer")
-    linears = full.layers("Linear")
+    linears = _dense_layers(full)
     shapes = [(_attr(m, "in_features"), _attr(m, "out_features")) for m in linears]
     expect(shapes == [(512 * 36, 1024), (1024, 1)],
            "dense layers: Linear(512 * 6 * 6, fc_size) then Linear(fc_size, 1)")
@@ -405,13 +440,13 @@ def discriminator(student: Student, folder: Path) -> None:
         expect(got == (2, 1), "a (2, 3, {h}, {w}) input should give logits (2, 1), got {got}", h=h, w=w, got=got)
     x = _rand(g, 2, 3, 96, 96) * 2 - 1
     before = full(x, (2, 1))
-    full.set({full.params_of("Linear", "bias")[-1]: ["add", 10.0]})
+    full.set({_param(_dense_layers(full)[-1], "bias"): ["add", 10.0]})
     after = full(x, (2, 1))
     expect(_close(after - before, torch.full_like(before, 10.0), 1e-4),
            "the output should be the last dense layer's raw output (a logit), with nothing applied after it")
     tiny = Remote.new(student, name, n_channels=8, fc_size=16, what="Discriminator(n_channels=8, fc_size=16)").eval()
     layers_used_once(tiny, _rand(g, 1, 3, 96, 96), what=name)
-    bns, lins = tiny.layers("BatchNorm2d"), tiny.layers("Linear")
+    bns, lins = tiny.layers("BatchNorm2d"), _dense_layers(tiny)
     capture = [[m["path"], "input"] for m in bns] + [[bns[-1]["path"], "output"], [lins[0]["path"], "input"]]
     answer = tiny.forward_all([_rand(g, 2, 3, 160, 144) * 2 - 1], capture=capture)  # > 96: the pooling really pools
     seen = answer["captured"]
@@ -424,11 +459,14 @@ def discriminator(student: Student, folder: Path) -> None:
     pooled = F.adaptive_avg_pool2d(F.leaky_relu(_tensor(last_bn[-1]), 0.2), (6, 6)).flatten(1)
     expect(fc_inputs and _close(_tensor(fc_inputs[0]), pooled, 1e-5),
            "the first dense layer should get the flattened 6x6 adaptive *average* pool of the last block's output")
-    l0w, l1w = tiny.params_of("Linear")[:2]
-    l0b, l1b = tiny.params_of("Linear", "bias")[:2]
+    l0w, l1w = (_param(m, "weight") for m in lins[:2])
+    l0b, l1b = (_param(m, "bias") for m in lins[:2])
     tiny.set({l0w: ["fill", 0.0], l0b: ["fill", -1.0], l1w: ["fill", 1.0], l1b: ["fill", 0.0]})
     out = tiny(x, (2, 1))
     expect(_close(out, torch.full_like(out, -0.2 * 16), 1e-4), "apply LeakyReLU(0.2) between the two dense layers")
+    for h, w in ((96, 96), (160, 144)):
+        computes_reference(student, name, n_channels=8, fc_size=16, what="Discriminator(n_channels=8, fc_size=16)",
+                           inputs=[_rand(g, 2, 3, h, w) * 2 - 1])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -768,34 +806,34 @@ def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = N
         raise CheckFailed("{path} is not a plain file", path=path.name) from None
 
 
-class RemoteNet(torch.nn.Module):
-    """A local stand-in for the student's network (``super_resolve`` needs a module): forward is a request."""
+def _is_student_file(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is a regular file beneath ``folder`` reached through no link (a walk of directory
+    descriptors, like :func:`read_student_file`: never a path lookup a running kernel could redirect)."""
+    kit_code_root()
+    from course.student_files import is_file_beneath, relative_to
 
-    def __init__(self, remote: Remote):
-        super().__init__()
-        self.remote = remote
-        self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        n, _, h, w = x.shape
-        out = self.remote.forward_all([x], train=False)["outs"][0]
-        expect(torch.is_tensor(out) and out.dim() == 4 and out.shape[:2] == (n, 3) and out.shape[2] % h == 0,
-               "the {name} of your checkpoint does not map an image to a larger image", name=self.remote.what)
-        return out.float()
+    try:
+        return is_file_beneath(folder, relative_to(path, folder))
+    except ValueError:
+        return False
 
 
 def _trained(student: Student, folder: Path, name: str) -> tuple[str, torch.nn.Module]:
     """``(label, network)`` of what notebooks 04 and 05 used for stage ``name`` (``srresnet``/``srgan``): the
     student's trained network of ``checkpoints/<name>/best.pth`` as notebook 03 wrote it while graded (in
-    ``.grading-run/``), built on the student side from the architecture the checkpoint names (``arch``) and its
-    ``model_kwargs``; or, when 03 wrote none, the kit's stand-in, exactly as :mod:`sr_utils.trained` does."""
+    ``.grading-run/``), or, when 03 wrote none, the kit's stand-in, exactly as :mod:`sr_utils.trained` does.
+
+    The network returned runs here: the assignment's architecture (the reference, built from the checkpoint's
+    ``model_kwargs``) holding the checkpoint's weights, once the student's own network, built and loaded with the
+    same checkpoint on the student side, has been seen to compute the same thing on a fresh input
+    (:func:`recompute.recompute`). What the student's code does with the test images themselves never counts."""
     from sr_utils.checkpoint import generator_label
     from sr_utils.notebook import GRADING_SCRATCH
     from sr_utils.trained import StandInGenerator, stand_in_label
 
     shown = f"checkpoints/{name}/best.pth"
     path = folder / GRADING_SCRATCH / "checkpoints" / name / "best.pth"
-    if not path.is_file() and not path.is_symlink():
+    if not _is_student_file(path, folder):
         return stand_in_label(name), StandInGenerator().eval()
     data = read_student_file(path, folder=folder)
     try:
@@ -813,11 +851,15 @@ def _trained(student: Student, folder: Path, name: str) -> tuple[str, torch.nn.M
            path=shown, cls=cls)
     config = ckpt.get("config")
     label = generator_label({"arch": cls, "config": config if isinstance(config, dict) else {}})
+    weights = {k: v for k, v in state.items() if isinstance(k, str) and torch.is_tensor(v)}
+    expect(len(weights) == len(state), "{path} does not hold model_kwargs and a model state_dict: run notebook "
+                                       "03_train again", path=shown)
     net = Remote.new(student, cls, what=Message("building the {name} model of the checkpoint", name=name), **kwargs)
-    net.call("load_state_dict", {k: v for k, v in state.items() if torch.is_tensor(v)},
-             what=Message("loading {path}", path=shown))
-    net.what = cls
-    return label, RemoteNet(net).eval()
+    net.call("load_state_dict", weights, what=Message("loading {path}", path=shown))
+    fresh = _rand(_gen(), 1, 3, 12, 10)
+    checked = recompute(net, cls, [fresh], kwargs=kwargs, weights=weights,
+                        what=Message("the {cls} of {path}", cls=cls, path=shown))
+    return label, checked.reference
 
 
 def _table_scores(student: Student, folder: Path) -> tuple[set, dict]:
@@ -861,7 +903,7 @@ def test_table(student: Student, folder: Path) -> None:
     from sr_utils.notebook import GRADING_SCRATCH
 
     path = folder / GRADING_SCRATCH / "results" / "test_table.csv"
-    expect(path.is_file(), "results/test_table.csv is missing: run the table cell")
+    expect(_is_student_file(path, folder), "results/test_table.csv is missing: run the table cell")
     text = read_student_file(path, 1 << 20, folder=folder).decode("utf-8", errors="replace")
     rows = list(csv.DictReader(io.StringIO(text)))
     expect(rows and {"set", "method", "psnr", "ssim"} <= set(rows[0]), "results/test_table.csv: unexpected columns")
@@ -903,7 +945,7 @@ def set5_submission(student: Student, folder: Path) -> None:
         name, lr, _ = dataset[i]
         path = folder / GRADING_SCRATCH / shown_dir / f"{name}.png"
         shown = f"{shown_dir}/{name}.png"
-        expect(path.is_file(), "{path} is missing", path=shown)
+        expect(_is_student_file(path, folder), "{path} is missing", path=shown)
         try:
             with Image.open(io.BytesIO(read_student_file(path, 64 << 20, folder=folder))) as im:
                 got = np.asarray(im.convert("RGB"))

@@ -267,14 +267,15 @@ class Server:
         return {}
 
     def op_forward(self, req):
-        """Run forward on each input; optionally count the calls of layers holding parameters, and capture the
-        inputs/outputs of named layers in call order."""
+        """Run forward on each input; optionally count the calls of layers holding parameters, list the layers
+        holding state in the order they are first called, and capture the inputs/outputs of named layers in call
+        order."""
         import torch
 
         model = self.obj(req["h"])
         if req.get("train") is not None:
             model.train(req["train"])
-        calls, captured, handles = {}, [], []
+        calls, captured, handles, order = {}, [], [], []
         named = dict(model.named_modules())
         if req.get("count_calls"):
             for path, m in named.items():
@@ -282,6 +283,11 @@ class Server:
                     calls[path] = 0
                     handles.append(m.register_forward_hook(
                         lambda mod, i, o, path=path: calls.__setitem__(path, calls[path] + 1)))
+        if req.get("call_order"):  # layers holding tensors of the state_dict, in the order forward first calls them
+            for path, m in named.items():
+                if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
+                    handles.append(m.register_forward_pre_hook(
+                        lambda mod, i, path=path: order.append(path) if path not in order else None))
         for path, what in req.get("capture", []):
             if path in named:
                 if what == "input":
@@ -299,7 +305,7 @@ class Server:
         finally:
             for h in handles:
                 h.remove()
-        return {"outs": outs, "calls": calls, "captured": captured}
+        return {"outs": outs, "calls": calls, "captured": captured, "order": order}
 
     def op_set(self, req):
         """``values``: {parameter or buffer name: tensor | ["fill", v] | ["add", v]}."""

@@ -160,9 +160,24 @@ MESSAGES: dict[str, str] = {
     "the output of the first block should be added after the residual trunk (long skip connection)":
         "第一个模块的输出应当在残差主干之后加回来（长跳跃连接）",
 
+    # 01_models: every network, recomputed by the grader with the assignment's architecture and the same weights
+    "{what}: state_dict() did not return tensors":
+        "{what}：state_dict() 返回的不是张量",
+    "{what}: its arguments {kwargs} are not those of the assignment's {cls}":
+        "{what}：参数 {kwargs} 不是作业中 {cls} 的参数",
+    "{what}: the network built from these arguments does not hold these weights":
+        "{what}：用这些参数构建的网络与这些权重不一致",
+    "{what}'s state_dict holds {got} tensors, the assignment's {cls} {want}: no more, no fewer layers or buffers":
+        "{what} 的 state_dict 中有 {got} 个张量，作业中的 {cls} 有 {want} 个：层和缓冲区（buffer）不能多也不能少",
+    "{what}.forward did not answer":
+        "{what}.forward 没有给出结果",
+    "{what} does not compute what the assignment's {cls} computes: the assignment's architecture holding the same "
+    "weights gives other outputs on fresh inputs":
+        "{what} 的计算结果与作业中的 {cls} 不同：在作业规定的网络结构中放入同样的权重，对新抽取的输入得到的输出不一样",
+    "{name}.forward":
+        "{name} 的 forward 方法",
+
     # 01_models: Generator
-    "state_dict() did not return tensors":
-        "state_dict() 返回的不是张量",
     "the Generator should be exactly an SRResNet (same parameters)":
         "Generator 应当恰好是一个 SRResNet（参数相同）",
     "Generator needs an initialize_with_srresnet(state_dict) method":
@@ -307,8 +322,8 @@ MESSAGES: dict[str, str] = {
         "{path} 不是普通文件",
     "{path} is larger than {mb} MB":
         "{path} 大于 {mb} MB",
-    "the {name} of your checkpoint does not map an image to a larger image":
-        "你的检查点中的 {name} 没有把一张图像变成更大的图像",
+    "the {cls} of {path}":
+        "{path} 中的 {cls}",
     "{path} is not a readable checkpoint of tensors: run notebook 03_train again":
         "{path} 不是可以读取的、由张量组成的检查点：请重新运行 notebook 03_train",
     "{path} does not hold model_kwargs and a model state_dict: run notebook 03_train again":

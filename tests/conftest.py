@@ -28,6 +28,7 @@ INTEGRATION_MODULES = {
     "test_hidden_checks": "the hidden checks on mutants and variants",
     "test_lab_zh_browser": "JupyterLab in Chinese in Chromium (make lab LANGUAGE=zh-CN, the kit's, a shared server)",
     "test_mos_browser": "the rating app in Chromium",
+    "test_recomputation": "the hidden checks on networks that lie, and on tables and pictures of checkpoints",
     "test_release": "nbgrader generate_assignment",
     "test_sandbox_hardening": "storms CPU in bubblewrap sandboxes and grades two submissions side by side",
     "test_shared_machine": "a throw-away Unix account against a closed course, with grading and the exchange",

@@ -1,7 +1,7 @@
 """The instructor's command line: ``python -m course <command>``.
 
     demo            the whole story on the bundled photos, offline (``make demo``): train, evaluate, pictures,
-                    report, release and autograde of the reference solution
+                    report, release, and the reference solution graded by ``python -m course.grade``
     train-srresnet, train-srgan, evaluate, super-resolve, report, runs, attempts, benchmark-inference, gpu-check
                     the kit's commands (``python -m sr_utils``), with the reference solution rebuilt from
                     source/superres as the default --models/--solver (``gpu-check``: the TA's check of a GPU machine)
@@ -29,8 +29,10 @@ def _demo(args, default_modules) -> int:
     if s.get("mos_html"):
         print(f"  mos/               a MOS study answered by scripted raters; results page {s['mos_html']}")
     if s.get("grades"):
-        print(f"  grading/           release built, reference autograded: {s['grades']['points']:g} / "
-              f"{s['grades']['max_points']:g} points")
+        g = s["grades"]
+        print(f"  grading/           release built, reference graded by python -m course.grade "
+              f"({'sandboxed' if g['sandboxed'] else 'WITHOUT the sandbox'}): {g['points']:g} / {g['max_points']:g} "
+              f"autograded points; {g['grades_csv']}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """``python -m course demo`` (``make demo``): the kit's whole story on the bundled photos, offline.
 
 samples -> SRResNet -> SRGAN (the reference solution, trained by :func:`sr_utils.trainer.train` with the
-``cpu-small`` profile) -> tables -> pictures -> report -> the student release built and the reference autograded
-by nbgrader -> a small MOS study of the outputs answered by scripted raters (:mod:`course.mos.demo`). Every step
+``cpu-small`` profile) -> tables -> pictures -> report -> the student release built and the reference graded by
+the grading command ``make grade`` runs (:func:`course.grade.grade`, in its bubblewrap sandbox where one can be
+built here) -> a small MOS study of the outputs answered by scripted raters (:mod:`course.mos.demo`). Every step
 calls the same functions as the notebooks and the command line.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 __all__ = ["run_demo", "copy_course", "grade_reference", "import_roster"]
 
 REPO = Path(__file__).resolve().parent.parent
+STUDENT = "reference"  # the reference solution's student id (course/roster.example.csv)
 
 
 def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, progress: bool = True, log=print,
@@ -68,7 +70,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
     set_name = next(iter(sets))
     summary["gain_db"] = means[(set_name, "SRResNet")] - means[(set_name, "bicubic")]
     if grade:
-        summary["grades"] = grade_reference(out / "grading", progress=progress, log=log)
+        summary["grades"] = grade_reference(out / "grading", progress=progress, log=log, data_dir=data, report=report)
     if study:
         from .mos.demo import run_demo_study
 
@@ -94,38 +96,92 @@ def copy_course(dest) -> Path:
     return dest
 
 
-def grade_reference(work_dir, progress: bool = True, log=print) -> dict:
-    """Build the student release and autograde the reference solution with nbgrader, in a private course copy."""
+def grade_reference(work_dir, progress: bool = True, log=print, data_dir=None, report=None) -> dict:
+    """Build the student release in a private course copy and grade the reference solution there with the grading
+    command ``make grade`` runs (:func:`course.grade.grade`): sandboxed with bubblewrap where a sandbox can be
+    built here (:func:`course.sandbox.probe`), else without one, said in one line with the reason and the way to
+    get it. ``data_dir``: the data the notebooks read (``$SR_DATA_DIR`` while grading); ``report``: a written
+    report handed in beside the notebooks. Returns the grades the grader wrote (``course/grades/``)."""
+    from .release import ReleaseError, nbgrader_executable
+
     work = Path(work_dir)
     if work.exists():
         shutil.rmtree(work)
     copy_course(work)
-    nbgrader = Path(sys.executable).parent / "nbgrader"
-    if not nbgrader.exists():
+    try:
+        nbgrader = nbgrader_executable()
+    except ReleaseError:
         log("[6/7] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")
         return {}
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    subprocess.run([str(nbgrader), "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
+    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
                    capture_output=True)
     import_roster(work, REPO / "course" / "roster.example.csv")  # names in the formgrader, not "None, None"
-    sub = work / "course" / "submitted" / "reference" / "superres"
+    sub = work / "course" / "submitted" / STUDENT / "superres"  # where `nbgrader collect` puts a hand-in
     sub.mkdir(parents=True)
     for nb in (work / "source" / "superres").glob("*.ipynb"):
         shutil.copy(nb, sub)
-    log("[6/7] release built; autograding the reference solution with nbgrader (about 40 s)")
-    subprocess.run([str(nbgrader), "autograde", "superres", "--force"], cwd=work, env=env, check=True,
-                   capture_output=True)
-    from nbgrader.api import Gradebook
+    if report is not None:
+        shutil.copy(report, sub / "report.md")
+    unsafe, no_cgroup, how = _sandbox_here()
+    log(f"[6/7] release built; grading the reference solution with `python -m course.grade` (`make grade`) {how}")
+    from .grade import grade
 
-    with Gradebook("sqlite:///" + str(work / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
-        s = gb.find_submission("superres", "reference")
-        grades = {g.name: (g.auto_score, g.max_score) for nb in s.notebooks for g in nb.grades
-                  if g.auto_score is not None and not g.needs_manual_grade}
-        name = f"{s.student.first_name} {s.student.last_name}"
-    got = sum(v[0] for v in grades.values())
-    total = sum(v[1] for v in grades.values())
-    log(f"      reference solution (student {name!r}): {got:g} / {total:g} autograded points")
-    return {"points": got, "max_points": total, "release": str(work / "release"), "student": name}
+    said = []  # (the grader's own log: its summary is in course/grades/summary.txt)
+    old_data = os.environ.get("SR_DATA_DIR")
+    if data_dir is not None:  # (read by the grading command and inherited by nbgrader and its kernels)
+        os.environ["SR_DATA_DIR"] = str(Path(data_dir).resolve())
+    try:
+        result = grade("superres", work, students=[STUDENT], workers=1, unsafe=unsafe, no_cgroup=no_cgroup,
+                       progress=progress, log=said.append)
+    finally:
+        if old_data is None:
+            os.environ.pop("SR_DATA_DIR", None)
+        else:
+            os.environ["SR_DATA_DIR"] = old_data
+    status = next(r["status"] for r in result["results"] if r["student"] == STUDENT)
+    if status != "ok":
+        raise RuntimeError(f"grading the reference solution failed: {status}")
+    graded = _grades_written(result, STUDENT)
+    log(f"      reference solution (student {graded['student']!r}): {graded['points']:g} / "
+        f"{graded['max_points']:g} autograded points ({result['seconds']:.0f} s); {result['grades']}")
+    return {**graded, "release": str(work / "release"), "sandboxed": not unsafe, "grades_csv": str(result["grades"]),
+            "breakdown": str(result["breakdown"]), "grading_summary": str(result["summary"])}
+
+
+def _sandbox_here() -> tuple[bool, bool, str]:
+    """How the grading command can run here: ``(unsafe, no_cgroup, how)``, ``how`` the words the demo prints.
+    The sandbox is the grader's own test (:func:`course.sandbox.probe`); the per-worker cgroup too
+    (:meth:`course.sandbox.Cgroup.create`, root with a writable cgroupfs), else per-process limits only."""
+    from .sandbox import Cgroup, Limits, SandboxUnavailable, probe
+
+    try:
+        probe()
+    except SandboxUnavailable as e:
+        return True, False, (f"WITHOUT its sandbox (--unsafe): {e}. `make sandbox-tools` installs bubblewrap (as "
+                             "root, with apt-get); the reference is trusted code, `make grade` refuses students' "
+                             "without the sandbox")
+    limits = Limits()
+    cgroup = Cgroup.create(f"sr-kit-{os.getpid()}-demo", limits.memory_bytes, limits.processes)
+    if cgroup is not None:
+        cgroup.remove()
+        return False, False, "(sandboxed with bubblewrap, a memory + process cgroup per worker)"
+    return False, True, ("(sandboxed with bubblewrap; no writable cgroup here, which needs root and a writable "
+                         "cgroupfs: per-process limits only, as with --no-cgroup)")
+
+
+def _grades_written(result: dict, student: str) -> dict:
+    """The autograded points of ``student`` as the grader wrote them: the test cells of ``breakdown.csv`` that it
+    graded automatically, and the name from ``grades.csv`` (nbgrader's export)."""
+    import csv
+
+    with open(result["breakdown"], newline="") as f:
+        cells = [r for r in csv.DictReader(f) if r["student"] == student and r["auto_graded"] == "True"]
+    with open(result["grades"], newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["student_id"] == student)
+    return {"points": sum(float(r["score"] or 0) for r in cells), "max_points": sum(float(r["max_score"] or 0)
+                                                                                   for r in cells),
+            "student": f"{row['first_name']} {row['last_name']}"}
 
 
 def import_roster(course_root, roster) -> None:

@@ -68,3 +68,65 @@ def test_the_roster_import_names_the_students(tmp_path):
     assert names == {"ada": ("Ada", "Lovelace", "ada@example.org"), "reference": ("Reference", "Solution", None)}
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         import_roster(root, tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize("sandbox", ["as found here", "no bubblewrap"])
+def test_the_demo_grades_the_reference_with_the_grading_command(tmp_path_factory, monkeypatch, sandbox):
+    """`make demo` grades the reference with `python -m course.grade` (what `make grade` runs): sandboxed where
+    bubblewrap can build a sandbox, else without one, said in one line with the reason and how to get it; the
+    points it reports are those the grader wrote."""
+    import csv
+
+    tmp_path = tmp_path_factory.mktemp("demo")  # (short: the kernels' IPC socket paths are limited to 107 bytes)
+
+    from data_tools.samples import ensure_sample_data
+    from course import sandbox as sandbox_module
+    from course.demo import grade_reference
+    from course.sandbox import SandboxUnavailable
+
+    if sandbox == "no bubblewrap":
+        def probe(*a, **k):
+            raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`")
+
+        monkeypatch.setattr(sandbox_module, "probe", probe)
+        usable = False
+    else:
+        try:
+            sandbox_module.probe()
+            usable = True
+        except SandboxUnavailable:
+            usable = False
+    data = ensure_sample_data(tmp_path / "data", progress=False)
+    report = tmp_path / "report.md"
+    report.write_text("# Report\n\nThe reference solution's written answers.\n")
+    said = []
+    g = grade_reference(tmp_path / "grading", progress=False, log=said.append, data_dir=data, report=report)
+
+    course = tmp_path / "grading" / "course"
+    assert g["sandboxed"] is usable
+    lines = [s for s in said if "grading the reference solution with `python -m course.grade`" in s]
+    assert len(lines) == 1, said
+    if usable:
+        assert "sandboxed with bubblewrap" in lines[0] and "WITHOUT" not in lines[0]
+    else:  # one line: that it is unsandboxed, why, and how to get the sandbox
+        assert "WITHOUT its sandbox" in lines[0] and "bwrap) is not installed" in lines[0], lines[0]
+        assert "make sandbox-tools" in lines[0] and "bubblewrap" in lines[0]
+        assert not any("sandbox" in s for s in said if s is not lines[0]), said
+    # the grading command's own outputs, and the demo's grades taken from them
+    for name in ("grades.csv", "breakdown.csv", "summary.txt"):
+        assert (course / "grades" / name).is_file(), name
+    assert g["grades_csv"] == str(course / "grades" / "grades.csv")
+    assert (course / ".grading" / "logs" / "reference.log").is_file()
+    assert list((course / "feedback" / "reference" / "superres").glob("*.html"))
+    with open(course / "grades" / "breakdown.csv", newline="") as f:
+        cells = [r for r in csv.DictReader(f) if r["student"] == "reference" and r["auto_graded"] == "True"]
+    assert g["points"] == sum(float(r["score"]) for r in cells) and g["max_points"] == sum(float(r["max_score"])
+                                                                                         for r in cells)
+    assert g["max_points"] > 0 and g["points"] == g["max_points"], cells  # the reference earns every point
+    with open(course / "grades" / "grades.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["student_id"] == "reference")
+    assert g["student"] == "Reference Solution" == f"{row['first_name']} {row['last_name']}"
+    assert row["report"] == "report.md", "the report handed in beside the notebooks"
+    assert (tmp_path / "grading" / "release" / "superres" / "01_models.ipynb").is_file()
+    assert sorted(g) == sorted(["points", "max_points", "student", "release", "sandboxed", "grades_csv",
+                                "breakdown", "grading_summary"])

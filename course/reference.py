@@ -9,22 +9,21 @@ checks' oracle, the grader that feeds the oracle — gets it from here:
 - :func:`load_reference` builds importable modules **in memory** (no temporary folder left behind) whose tracebacks
   name the notebook they come from (``source/superres/01_models.ipynb:models.py``).
 
-This lives in ``course/`` (instructor-only), not in ``sr_utils`` (which students see).
+This lives in ``course/`` (instructor-only), not in ``sr_utils`` (which students see); the cells are read and the
+modules built by ``sr_utils.notebook`` (:func:`~sr_utils.notebook.writefile_module`,
+:func:`~sr_utils.notebook.module_from_source`), as everywhere else.
 """
 from __future__ import annotations
 
-import linecache
-import sys
 import types
 from pathlib import Path
 
-__all__ = ["ASSIGNMENT", "MODULE_NOTEBOOKS", "default_source_dir", "reference_sources", "module_from_source",
-           "load_reference"]
+from sr_utils.notebook import MODULE_NOTEBOOKS, MissingWritefile, module_from_source, writefile_module
+
+__all__ = ["ASSIGNMENT", "default_source_dir", "reference_sources", "load_reference"]
 
 #: The course's assignment.
 ASSIGNMENT = "superres"
-#: Which notebook's ``%%writefile`` cells write which student module.
-MODULE_NOTEBOOKS = {"models.py": "01_models.ipynb", "solver.py": "02_solver.ipynb"}
 
 
 def default_source_dir(assignment: str = ASSIGNMENT) -> Path:
@@ -46,31 +45,15 @@ def reference_sources(source_dir=None) -> dict[str, str]:
     """``{"models.py": text, "solver.py": text}`` of the reference solution in ``source_dir`` (default: this
     checkout's ``source/superres``). Raises ``FileNotFoundError`` naming the missing notebook, ``ValueError`` when a
     notebook has lost its ``%%writefile`` cell."""
-    from sr_utils.notebook import writefile_sources
-
     folder = _source_dir(source_dir)
     out = {}
     for module, notebook in MODULE_NOTEBOOKS.items():
-        texts = writefile_sources(folder / notebook)
-        if module not in texts:
-            raise ValueError(f"{folder / notebook} has no `%%writefile {module}` cell: the reference cannot be rebuilt")
-        out[module] = texts[module]
+        try:
+            out[module] = writefile_module(folder / notebook, module)
+        except MissingWritefile:
+            raise ValueError(f"{folder / notebook} has no `%%writefile {module}` cell: the reference cannot be "
+                             "rebuilt") from None
     return out
-
-
-def module_from_source(text: str, module_name: str, filename: str) -> types.ModuleType:
-    """Execute ``text`` as a fresh module registered as ``sys.modules[module_name]``; tracebacks show ``filename``
-    and its lines (registered with :mod:`linecache`)."""
-    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
-    module = types.ModuleType(module_name)
-    module.__file__ = filename
-    sys.modules[module_name] = module
-    try:
-        exec(compile(text, filename, "exec"), module.__dict__)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
 
 
 _loaded: dict[Path, tuple[types.ModuleType, types.ModuleType]] = {}

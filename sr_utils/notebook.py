@@ -5,24 +5,40 @@ A module on disk can be stale (an old run, a cell edited but not re-run, a file 
 every notebook that imports one first regenerates it from the cells of its notebook:
 :func:`export_modules` reads the saved ``.ipynb`` and replays its ``%%writefile [-a] <file>`` cells in order,
 exactly as IPython would. :func:`load_module` then imports the file fresh (never a cached old version).
+
+The same cells are the one source of a module everywhere else: :func:`writefile_module` gives a module's text and
+:func:`build_module` builds it in memory, without a file (the instructor's reference solution, ``course.reference``;
+the grader's student side, which rebuilds a submission's modules from its notebooks).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
+import linecache
 import os
 import re
 import subprocess
 import sys
+import types
 import uuid
 from pathlib import Path
 
 from .i18n import tr
 
-__all__ = ["export_modules", "writefile_sources", "load_module", "hidden_check", "grading_dir",
-           "in_autograder", "output_path", "GRADING_SCRATCH", "find_project_root"]
+__all__ = ["MODULE_NOTEBOOKS", "MissingWritefile", "export_modules", "writefile_sources", "writefile_module",
+           "module_from_source", "build_module", "load_module", "hidden_check", "grading_dir", "in_autograder",
+           "output_path", "GRADING_SCRATCH", "find_project_root"]
+
+#: The assignment's modules and the notebook whose ``%%writefile`` cells write each (the later notebooks, the
+#: reference solution and the grader rebuild them from these cells).
+MODULE_NOTEBOOKS = {"models.py": "01_models.ipynb", "solver.py": "02_solver.ipynb"}
 
 _WRITEFILE = re.compile(r"^%%writefile(\s+-a|\s+--append)?\s+(\S+)\s*$")
+
+
+class MissingWritefile(ValueError):
+    """A notebook has no plain ``%%writefile <module>`` cell (none, or only ``-a`` appends): the module it should
+    write cannot be built. The message says to put the line back."""
 
 
 def writefile_sources(notebook) -> dict[str, str]:
@@ -54,27 +70,66 @@ def _writefile_sources(notebook) -> tuple[dict[str, str], set[str]]:
     return modules, created
 
 
-def export_modules(notebook, dest_dir=".", only: list[str] | None = None, quiet: bool = False) -> list[Path]:
-    """Regenerate the modules written by ``notebook``'s ``%%writefile`` cells into ``dest_dir``.
-
-    Raises ``FileNotFoundError`` naming the notebook when it is missing, and ``ValueError`` when a module in
-    ``only`` is written by no cell (e.g. a ``%%writefile`` line was deleted).
-    """
+def _module_texts(notebook, wanted: list[str] | None) -> dict[str, str]:
+    """``{module: text}`` of the modules ``wanted`` (default: every one) that ``notebook``'s ``%%writefile`` cells
+    write; the errors of :func:`writefile_module`."""
     path = Path(notebook)
     if not path.is_file():
         raise FileNotFoundError(tr("{path} not found: it writes the module(s) this notebook imports; keep the "
                                    "assignment's notebooks together in one folder", path=path))
     modules, created = _writefile_sources(path)
-    wanted = only if only is not None else list(modules)
+    wanted = wanted if wanted is not None else list(modules)
     missing = [m for m in wanted if m not in created]
     if missing:
-        raise ValueError(tr("{notebook} has no `%%writefile {module}` cell: put the `%%writefile` lines back at the "
-                            "top of the cells that write it", notebook=path.name, module=missing[0]))
+        raise MissingWritefile(tr("{notebook} has no `%%writefile {module}` cell: put the `%%writefile` lines back at "
+                                  "the top of the cells that write it", notebook=path.name, module=missing[0]))
+    return {m: modules[m] for m in wanted}
+
+
+def writefile_module(notebook, module: str) -> str:
+    """The text of ``module`` (a file name, e.g. ``"models.py"``) as the ``%%writefile`` cells of ``notebook`` (a
+    path) write it. Raises ``FileNotFoundError`` naming the notebook when it is missing, :class:`MissingWritefile`
+    when no plain ``%%writefile <module>`` cell starts the module (e.g. the line was deleted)."""
+    return _module_texts(notebook, [module])[module]
+
+
+def module_from_source(text: str, module_name: str, filename: str) -> types.ModuleType:
+    """Execute ``text`` as a fresh module registered as ``sys.modules[module_name]`` (removed again if executing it
+    raises); tracebacks show ``filename`` and its lines (registered with :mod:`linecache`), no file is written."""
+    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    sys.modules[module_name] = module
+    try:
+        exec(compile(text, filename, "exec"), module.__dict__)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def build_module(notebook, module: str, module_name: str | None = None, filename: str | None = None) \
+        -> types.ModuleType:
+    """``module`` (e.g. ``"models.py"``) built in memory from the ``%%writefile`` cells of ``notebook``
+    (:func:`writefile_module`, its errors), registered as ``sys.modules[module_name]`` (default: the module's
+    stem); tracebacks name ``filename`` (default: ``<notebook>:<module>``)."""
+    return module_from_source(writefile_module(notebook, module), module_name or Path(module).stem,
+                              filename or f"{notebook}:{module}")
+
+
+def export_modules(notebook, dest_dir=".", only: list[str] | None = None, quiet: bool = False) -> list[Path]:
+    """Regenerate the modules written by ``notebook``'s ``%%writefile`` cells into ``dest_dir``.
+
+    Raises ``FileNotFoundError`` naming the notebook when it is missing, and :class:`MissingWritefile` (a
+    ``ValueError``) when a module in ``only`` is written by no cell (e.g. a ``%%writefile`` line was deleted).
+    """
+    path = Path(notebook)
+    modules = _module_texts(path, only)
     written = []
-    for name in wanted:
+    for name, text in modules.items():
         target = Path(dest_dir) / name
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(modules[name], encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
         written.append(target)
     if not quiet:

@@ -24,7 +24,6 @@ import sys
 
 MAX_REQUEST = 64 << 20   # bytes: a request frame (tensors sent to the student side)
 MAX_ANSWER = 64 << 20    # bytes: an answer frame (checked by the trusted side before reading it)
-MODULE_NOTEBOOKS = {"models": "01_models.ipynb", "solver": "02_solver.ipynb"}
 # torch.nn layer kinds reported by "describe" (isinstance, so subclasses count as their torch.nn kind)
 KINDS = ("Conv2d", "BatchNorm2d", "PReLU", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "PixelShuffle", "Linear",
          "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
@@ -159,27 +158,23 @@ class Server:
 
     # modules, rebuilt in memory from the notebooks (never a .py found on disk; no temporary folder)
     def module(self, name: str):
-        import types
-
-        from sr_utils.notebook import _writefile_sources
+        from sr_utils.notebook import MODULE_NOTEBOOKS, MissingWritefile, module_from_source, writefile_module
 
         if name == "solver":
             self.module("models")  # a solver may `import models`
         if name not in self.modules:
-            notebook = os.path.join(self.folder, MODULE_NOTEBOOKS[name])
-            if not os.path.isfile(notebook):
-                raise Refused({"kind": "no_notebook", "notebook": MODULE_NOTEBOOKS[name]})
-            sources, created = _writefile_sources(notebook)
-            if f"{name}.py" not in created:
-                raise Refused({"kind": "no_writefile", "notebook": MODULE_NOTEBOOKS[name], "module": f"{name}.py"})
+            filename = f"{name}.py"
+            notebook = MODULE_NOTEBOOKS[filename]
+            try:
+                text = writefile_module(os.path.join(self.folder, notebook), filename)
+            except FileNotFoundError:
+                raise Refused({"kind": "no_notebook", "notebook": notebook}) from None
+            except MissingWritefile:
+                raise Refused({"kind": "no_writefile", "notebook": notebook, "module": filename}) from None
             import torch
 
             torch.manual_seed(0)
-            module = types.ModuleType(name)
-            module.__file__ = os.path.join(self.folder, f"{name}.py")
-            sys.modules[name] = module
-            exec(compile(sources[f"{name}.py"], module.__file__, "exec"), module.__dict__)
-            self.modules[name] = module
+            self.modules[name] = module_from_source(text, name, os.path.join(self.folder, filename))
         return self.modules[name]
 
     def obj(self, handle):

@@ -4,19 +4,37 @@ source/ and release/ live at the repository root; everything nbgrader creates at
 autograded/, feedback/, the gradebook) lives under course/ and is git-ignored. Every hardening measured in
 ``../shared/docs/nbgrader-notes.md`` is applied here, so plain ``nbgrader generate_assignment superres`` and
 ``nbgrader autograde superres`` from the repository root need no environment set by hand.
+
+The kit's plugins are named by their dotted path in the installed ``course`` package (``course.grading.*``,
+instructor-only, never released); what nbgrader, its kernels and the grading command agree on (variables,
+folders, commands) comes from ``course.grading.contract``. A course copy (``course.demo.copy_course``) holds this
+file and the course's content; its code is always the installed kit's.
 """
 import importlib.util
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GRADING = os.path.join(HERE, "course", "grading")  # hidden-check scripts: instructor-only, never released
-os.makedirs(os.path.join(HERE, "course"), exist_ok=True)  # sqlite needs the folder before the first command
-sys.path.insert(0, GRADING)
+# nbgrader puts its working folder, the course root, first on sys.path, for plugins kept beside this file. This
+# course keeps none there (its plugins are the installed kit's), and in a course copy that folder's course/ (the
+# course's state and content, no __init__.py) would be found there first, as a namespace package, in place of the
+# kit's `course` package (an editable install is found after sys.path): such an entry is taken out again.
+sys.path[:] = [p for p in sys.path if not (os.path.isdir(os.path.join(p or os.curdir, "course"))
+                                           and not os.path.isfile(os.path.join(p or os.curdir, "course", "__init__.py")))]
+try:
+    import course
+    from course.grading import contract
+except ImportError as e:
+    raise ImportError(f"{e}: the course kit is not installed in this Python ({sys.executable}): "
+                      "pip install -e '.[instructor]' (make install)") from None
+if getattr(course, "__file__", None) is None:  # (cannot happen after the line above; said plainly if it does)
+    raise ImportError(f"`course` is {list(course.__path__)}, not the kit's package")
 
-# Inherited by the kernels nbgrader starts: where hidden checks live; no warnings or progress bars on stderr
-# (any stderr output costs a test cell its points).
-os.environ["SR_KIT_GRADING_DIR"] = GRADING
+os.makedirs(os.path.join(HERE, "course"), exist_ok=True)  # sqlite needs the folder before the first command
+
+# Inherited by the kernels nbgrader starts: the command that decides a hidden check (the kit's, in this Python);
+# no warnings or progress bars on stderr (any stderr output costs a test cell its points).
+os.environ[contract.CHECK_COMMAND_ENV] = contract.check_command_json()
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -30,17 +48,17 @@ c = get_config()  # noqa: F821 (provided by nbgrader)
 
 c.CourseDirectory.root = HERE
 c.CourseDirectory.course_id = "sr-course-kit"
-c.CourseDirectory.source_directory = "source"
-c.CourseDirectory.release_directory = "release"
-c.CourseDirectory.submitted_directory = "course/submitted"
-c.CourseDirectory.autograded_directory = "course/autograded"
-c.CourseDirectory.feedback_directory = "course/feedback"
-c.CourseDirectory.solution_directory = "course/solution"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "course", "gradebook.db")
+c.CourseDirectory.source_directory = contract.SOURCE_DIR
+c.CourseDirectory.release_directory = contract.RELEASE_DIR
+c.CourseDirectory.submitted_directory = contract.SUBMITTED_DIR
+c.CourseDirectory.autograded_directory = contract.AUTOGRADED_DIR
+c.CourseDirectory.feedback_directory = contract.FEEDBACK_DIR
+c.CourseDirectory.solution_directory = contract.SOLUTION_DIR
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, contract.GRADEBOOK)
 # nbgrader's exchange (release_assignment -> fetch_assignment/submit -> collect), course-local and git-ignored.
 # nbgrader wants its root writable by everyone (inbound/ is write-only for students, outbound/ read-only).
 # Students' JupyterLab reads the same place through course/jupyter/nbgrader_config.py (`make lab`).
-EXCHANGE = os.environ.get("SR_KIT_EXCHANGE") or os.path.join(HERE, "course", "exchange")
+EXCHANGE = os.environ.get(contract.EXCHANGE_ENV) or os.path.join(HERE, contract.EXCHANGE_DIR)
 if not os.path.isdir(EXCHANGE) and os.access(os.path.dirname(EXCHANGE), os.W_OK):
     os.makedirs(EXCHANGE)
     os.chmod(EXCHANGE, 0o777)
@@ -59,29 +77,29 @@ c.ExchangeFactory.collect = "sr_kit_handin.HandinCollect"
 c.CourseDirectory.ignore = list(handin.NBGRADER_IGNORE)
 c.CourseDirectory.max_file_size = handin.MAX_FILE_BYTES // 1000  # (kB) any other exchange copy
 
-# Release notebooks open clean: complete kernelspec and language_info (course/grading/release_metadata.py)
+# Release notebooks open clean: complete kernelspec and language_info (course.grading.release_metadata)
 c.GenerateAssignment.preprocessors = [
     "nbgrader.preprocessors.IncludeHeaderFooter", "nbgrader.preprocessors.InstantiateTests",
     "nbgrader.preprocessors.LockCells", "nbgrader.preprocessors.ClearSolutions", "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.CheckCellMetadata", "nbgrader.preprocessors.ComputeChecksums",
     "nbgrader.preprocessors.SaveCells", "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme", "nbgrader.preprocessors.ComputeChecksums",
-    "nbgrader.preprocessors.CheckCellMetadata", "release_metadata.CompleteNotebookMetadata",
+    "nbgrader.preprocessors.CheckCellMetadata", "course.grading.release_metadata.CompleteNotebookMetadata",
 ]
 
 # Autograde: restore deleted or edited test cells, strip cell tags (skip-execution), fixed kernel, CPU timeouts.
 c.OverwriteCells.add_missing_cells = True
 # The submitted outputs are stashed before ClearOutput and shown, labelled, before each manually graded answer
-# (course/grading/submitted_outputs.py); cells the course asks outputs of are flagged when submitted without.
+# (course.grading.submitted_outputs); cells the course asks outputs of are flagged when submitted without.
 c.StashSubmittedOutputs.expected_outputs = {"03_train": ["plots"], "04_test": ["evaluate_code"],
                                             "05_super_resolution": ["figure"]}
 c.Autograde.sanitize_preprocessors = [
-    "submitted_outputs.StashSubmittedOutputs",
+    "course.grading.submitted_outputs.StashSubmittedOutputs",
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "localized_cells.LocalizedOverwriteCells",  # nbgrader's, then a translated notebook's cells in its language
-    "nbgrader_plugins.StripCellTags",
+    "course.grading.localized_cells.LocalizedOverwriteCells",  # nbgrader's, then a translated notebook's in its language
+    "course.grading.nbgrader_plugins.StripCellTags",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # A translated submission keeps its language tag (metadata.sr_kit.language) for its feedback
@@ -89,58 +107,58 @@ c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {("language_info", "name
 # Execution keeps a bounded amount of output (every kind counted); the stored notebook is sanitised (no script
 # can run when the formgrader or the feedback renders it) and at most 20 MB. Hidden checks: see hidden_check().
 c.Autograde.autograde_preprocessors = [
-    "nbgrader_plugins.LimitedOutputExecute",
+    "course.grading.nbgrader_plugins.LimitedOutputExecute",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
-    "submitted_outputs.ShowSubmittedOutputs",
-    "report_cell.ShowReport",
-    "nbgrader_plugins.SanitizeNotebook",
+    "course.grading.submitted_outputs.ShowSubmittedOutputs",
+    "course.grading.report_cell.ShowReport",
+    "course.grading.nbgrader_plugins.SanitizeNotebook",
 ]
 c.Execute.kernel_name = "python3"
 c.Execute.timeout = 300  # per cell; training in 03_train is shrunk under NBGRADER_EXECUTION
 c.Execute.interrupt_on_timeout = True
 
 # Feedback never shows the hidden tests' source; answers not graded yet say "awaiting manual grading".
-c.GenerateFeedback.exporter_class = "feedback_kit.KitFeedbackExporter"
+c.GenerateFeedback.exporter_class = "course.grading.feedback_kit.KitFeedbackExporter"
 c.GenerateFeedback.preprocessors = [
-    "feedback_kit.GetGradesMarkingPending",
-    "feedback_kit.RedactHiddenTestsInOutputs",
+    "course.grading.feedback_kit.GetGradesMarkingPending",
+    "course.grading.feedback_kit.RedactHiddenTestsInOutputs",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "nbgrader_plugins.SanitizeNotebook",
+    "course.grading.nbgrader_plugins.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
-# Sandboxed grading (`python -m course.grade`, which sets SR_KIT_SANDBOX): kernels run in bubblewrap through the
+# Sandboxed grading (`python -m course.grade`, which sets $SR_KIT_SANDBOX): kernels run in bubblewrap through the
 # sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), output is
-# capped, and hidden checks are decided by a trusted process, the submission's check server (course/grading/).
-if os.environ.get("SR_KIT_SANDBOX"):
+# capped, and hidden checks are decided by a trusted process, the submission's check server (course.grading).
+if os.environ.get(contract.SANDBOX_ENV):
     import json
 
     # the pipes of the trusted check server that course.grade hands to this process: never inherited by a kernel
-    for _fd in json.loads(os.environ.get("SR_KIT_CHECK_SERVER") or "{}").get("fds", []):
+    for _fd in json.loads(os.environ.get(contract.CHECK_SERVER_ENV) or "{}").get("fds", []):
         try:
             os.set_inheritable(_fd, False)
         except OSError:
             pass
-    c.Execute.kernel_name = os.environ.get("SR_KIT_KERNEL", "python3")
+    c.Execute.kernel_name = os.environ.get(contract.KERNEL_ENV, "python3")
     c.KernelManager.transport = "ipc"
     # IPC socket paths are relative to each process's cwd unless absolute: the grader's private runtime folder
     c.KernelManager.ip = os.path.join(os.environ.get("JUPYTER_RUNTIME_DIR", HERE), "kernel-ipc")
-    c.Execute.timeout = int(os.environ.get("SR_KIT_CELL_TIMEOUT", "300"))
+    c.Execute.timeout = int(os.environ.get(contract.CELL_TIMEOUT_ENV, "300"))
     c.Autograde.autograde_preprocessors = [
-        "nbgrader_plugins.PrewarmHiddenChecks",
-        "nbgrader_plugins.LimitedOutputExecute",
-        "nbgrader_plugins.TrustedHiddenChecks",
-        "submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor, which drops the stash
-        "report_cell.ShowReport",
+        "course.grading.nbgrader_plugins.PrewarmHiddenChecks",
+        "course.grading.nbgrader_plugins.LimitedOutputExecute",
+        "course.grading.nbgrader_plugins.TrustedHiddenChecks",
+        "course.grading.submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor (drops the stash)
+        "course.grading.report_cell.ShowReport",
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",
-        "nbgrader_plugins.TrustedScores",  # the trusted decisions, again, right before the scores are read
+        "course.grading.nbgrader_plugins.TrustedScores",  # the trusted decisions, again, right before scores are read
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",
-        "nbgrader_plugins.SanitizeNotebook",
+        "course.grading.nbgrader_plugins.SanitizeNotebook",
     ]

@@ -104,7 +104,7 @@ def _env(course_root: Path) -> dict:
     # processes create files under the private umask: they write no cache into the public trees the sandbox reads
     # (bytecode, numba's compiled imresize: theirs is kept with the grading state)
     return {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-            "SR_KIT_COURSE_ROOT": str(course_root), "SR_KIT_CODE_ROOT": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+            "SR_KIT_COURSE_ROOT": str(course_root), "PYTHONDONTWRITEBYTECODE": "1",
             "NUMBA_CACHE_DIR": str(Path(course_root) / "course" / ".grading" / "numba")}
 
 
@@ -198,22 +198,21 @@ def keep_graded_notebooks(folder: Path) -> int:
 
 
 CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"  # (nbgrader_plugins.CheckServer.ENV) the server's pipes, for nbgrader
-AHEAD = REPO / "course" / "grading" / "ahead.py"
 AHEAD_NICENESS = 19  # (root) the imports of a worker's next submission use what the current one leaves idle
 
 
 def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.Popen, dict]:
-    """Start the trusted check server of one submission (course/grading/check_server.py; it never runs student
+    """Start the trusted check server of one submission (:mod:`course.grading.check_server`; it never runs student
     code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
     the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them.
 
-    ``folder`` None: the server is started ahead (course/grading/ahead.py: it imports torch and the checks now)
+    ``folder`` None: the server is started ahead (:mod:`course.grading.ahead`: it imports torch and the checks now)
     and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
     if folder is None:
-        argv = [sys.executable, "-I", "-B", str(AHEAD), "check-server"]
+        argv = [sys.executable, "-I", "-B", "-m", "course.grading.ahead", "check-server"]
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
-        argv = [sys.executable, "-I", "-B", str(REPO / "course" / "grading" / "check_server.py"), str(folder)]
+        argv = [sys.executable, "-I", "-B", "-m", "course.grading.check_server", str(folder)]
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:
@@ -254,7 +253,7 @@ def stop_process_group(proc: subprocess.Popen, wait: float) -> None:
 
 class StartedAhead:
     """A worker's next nbgrader process and check server, started while its current submission runs
-    (course/grading/ahead.py): they import nbgrader and torch now, and get their submission with :meth:`go`.
+    (:mod:`course.grading.ahead`): they import nbgrader and torch now, and get their submission with :meth:`go`.
     This side keeps the server's requests end until then: its job line goes there first."""
 
     def __init__(self, env: dict, log: Path, nbgrader_limits: tuple[int, int], yielding: bool = True):
@@ -265,8 +264,8 @@ class StartedAhead:
             self.server, self.handed = start_check_server(None, env, f)
             self.requests_open = True
             try:
-                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", "-B", str(AHEAD), "nbgrader"],
-                                                         *nbgrader_limits),
+                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", "-B", "-m", "course.grading.ahead",
+                                                          "nbgrader"], *nbgrader_limits),
                                                  stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=env,
                                                  cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True,
                                                  pass_fds=self.handed["fds"])
@@ -373,7 +372,7 @@ def submission_env(course_root: Path, spec: SandboxSpec, state: Path, runtime: P
            "OMP_NUM_THREADS": str(spec.limits.threads),
            "SR_KIT_HIDDEN_CHECKS": "after-notebook",  # (the sandbox sets it too) TrustedHiddenChecks runs them
            CHECKS_NICENESS_VAR: str(checks_niceness)}
-    env.pop("SR_KIT_GRADING_DIR", None)
+    env.pop("SR_KIT_CHECK_COMMAND", None)
     return env
 
 
@@ -697,9 +696,8 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
 
 def submitted_without_outputs(autograded: Path, assignment: str, students: list[str]) -> str:
     """Summary lines for notebooks submitted without the outputs the course asks for (the flag that
-    course/grading/submitted_outputs.py leaves in each autograded notebook)."""
-    sys.path.insert(0, str(REPO / "course" / "grading"))
-    from submitted_outputs import missing_outputs
+    :mod:`course.grading.submitted_outputs` leaves in each autograded notebook)."""
+    from course.grading.submitted_outputs import missing_outputs
 
     lines = [f"  {student}: {nb.stem} submitted without outputs: {', '.join(missing)}"
              for student in students for nb in sorted((autograded / student / assignment).glob("*.ipynb"))

@@ -18,8 +18,12 @@ from pathlib import Path
 
 from .i18n import tr
 
-__all__ = ["TEST_SETS", "TRAIN_SPLITS", "VALIDATION_SPLITS", "default_data_dir", "list_path", "cache_dir",
-           "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list", "submission_folder"]
+__all__ = ["DATA_DIR_ENV", "TEST_SETS", "TRAIN_SPLITS", "VALIDATION_SPLITS", "default_data_dir", "list_path",
+           "cache_dir", "read_list", "split_name", "train_list", "validation_list", "test_lists", "human_eval_list",
+           "submission_folder"]
+
+#: The environment variable naming the data folder (the grader sets it for the notebooks it runs).
+DATA_DIR_ENV = "SR_DATA_DIR"
 
 #: The course's test sets, in table order (DIV2K_valid is also the validation split when prepared: tables mark it).
 TEST_SETS = ("DIV2K_valid", "Set5", "Set14", "B100", "Urban100")
@@ -38,8 +42,8 @@ def default_data_dir() -> Path:
     """``$SR_DATA_DIR``, else ``<project root>/data`` (the folder holding ``nbgrader_config.py``), else ``./data``."""
     from .notebook import find_project_root
 
-    if os.environ.get("SR_DATA_DIR"):
-        return Path(os.environ["SR_DATA_DIR"])
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
     root = find_project_root()
     return (root / "data") if root else Path("data")
 

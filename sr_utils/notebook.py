@@ -26,8 +26,9 @@ from pathlib import Path
 from .i18n import tr
 
 __all__ = ["MODULE_NOTEBOOKS", "MissingWritefile", "export_modules", "writefile_sources", "writefile_module",
-           "module_from_source", "build_module", "load_module", "hidden_check", "grading_dir", "in_autograder",
-           "output_path", "GRADING_SCRATCH", "find_project_root"]
+           "module_from_source", "build_module", "load_module", "hidden_check", "check_command", "in_autograder",
+           "output_path", "GRADING_SCRATCH", "HIDDEN_CHECKS_ENV", "AFTER_NOTEBOOK", "CHECK_COMMAND_ENV", "CHECK_PASS",
+           "CHECK_FAIL", "find_project_root"]
 
 #: The assignment's modules and the notebook whose ``%%writefile`` cells write each (the later notebooks, the
 #: reference solution and the grader rebuild them from these cells).
@@ -187,33 +188,48 @@ def find_project_root(start=None) -> Path | None:
     return None
 
 
-def grading_dir() -> Path | None:
-    """The instructor's hidden-check scripts: ``$SR_KIT_GRADING_DIR`` (set by ``nbgrader_config.py``), else
-    ``course/grading`` in the project root. Absent on students' machines."""
-    env = os.environ.get("SR_KIT_GRADING_DIR")
-    if env and Path(env, "run_check.py").is_file():
-        return Path(env)
-    root = find_project_root()
-    if root and (root / "course" / "grading" / "run_check.py").is_file():
-        return root / "course" / "grading"
-    return None
+# ---------------------------------------------------------------------------------------------------------
+# Hidden checks: decided outside the kernel, by the instructor's grader (which says how: this package, shipped to
+# students, knows nothing of it; course.grading.contract names these variables for the grader's side)
+# ---------------------------------------------------------------------------------------------------------
+#: How a kernel's :func:`hidden_check` is decided: :data:`AFTER_NOTEBOOK` under the sandboxed grading command (the
+#: grader decides every check once the notebook has run; the kernel cannot see the checks), else by running
+#: the command of :data:`CHECK_COMMAND_ENV`.
+HIDDEN_CHECKS_ENV = "SR_KIT_HIDDEN_CHECKS"
+AFTER_NOTEBOOK = "after-notebook"
+#: The command that decides hidden checks, a JSON list of strings (the grader's nbgrader configuration sets it);
+#: :func:`hidden_check` adds the check's name and ``--submission FOLDER``, and sends a one-time token on stdin.
+CHECK_COMMAND_ENV = "SR_KIT_CHECK_COMMAND"
+#: The command's verdict lines: ``<token> PASS <check>`` or ``<token> FAIL <check> <reason>``.
+CHECK_PASS, CHECK_FAIL = "PASS", "FAIL"
+
+
+def check_command() -> list[str] | None:
+    """The command deciding hidden checks (``$SR_KIT_CHECK_COMMAND``), or None where there is none (a student's
+    machine, a notebook run outside the instructor's nbgrader)."""
+    try:
+        command = json.loads(os.environ.get(CHECK_COMMAND_ENV) or "null")
+    except ValueError:
+        return None
+    ok = isinstance(command, list) and command and all(isinstance(word, str) for word in command)
+    return command if ok else None
 
 
 def hidden_check(check: str, timeout: float = 120.0) -> None:
     """Run the instructor's hidden check ``check`` on the notebooks in the current folder, in a separate
-    ``python -I`` process (nothing done in this kernel can change its verdict). Raises ``AssertionError`` with
-    the check's one-line explanation when it fails.
+    ``python -I`` process (:func:`check_command`: nothing done in this kernel can change its verdict). Raises
+    ``AssertionError`` with the check's one-line explanation when it fails.
 
     Under the sandboxed grading command (``$SR_KIT_HIDDEN_CHECKS`` = ``after-notebook``) the kernel cannot see
     the checks: the grader decides them itself, outside the kernel, and marks this cell once the notebook has
     finished."""
-    if os.environ.get("SR_KIT_HIDDEN_CHECKS") == "after-notebook":
+    if os.environ.get(HIDDEN_CHECKS_ENV) == AFTER_NOTEBOOK:
         print(tr("hidden check {check!r}: decided by the grader, outside this kernel", check=check))
         return
-    folder = grading_dir()
-    if folder is None:
+    command = check_command()
+    if command is None:
         raise AssertionError(tr("hidden checks are only available to the instructor's grader"))
-    cmd = [sys.executable, "-I", str(folder / "run_check.py"), check, "--submission", str(Path.cwd())]
+    cmd = [*command, check, "--submission", str(Path.cwd())]
     token = uuid.uuid4().hex  # sent on stdin, so code under test cannot print a verdict of its own
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
@@ -222,7 +238,7 @@ def hidden_check(check: str, timeout: float = 120.0) -> None:
         raise AssertionError(tr("hidden check {check!r} took longer than {timeout:.0f} s (an endless loop?)",
                                 check=check, timeout=timeout)) from None
     verdict = [line for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
-    if out.returncode == 0 and verdict and verdict[-1] == f"{token} PASS {check}":
+    if out.returncode == 0 and verdict and verdict[-1] == f"{token} {CHECK_PASS} {check}":
         return
     reason = verdict[-1].split(" ", 3)[-1] if verdict else (out.stderr.strip().splitlines() or [tr("no verdict")])[-1]
     raise AssertionError(tr("hidden check {check!r} failed: {reason}", check=check, reason=reason))

@@ -2,13 +2,9 @@
 tests' source, and code that reads its own memory (``gc.get_objects()``) can print it."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "course" / "grading"))
-from feedback_kit import RedactHiddenTestsInOutputs  # noqa: E402
+from course.grading.feedback_kit import RedactHiddenTestsInOutputs
 
 HIDDEN = 'from sr_utils.notebook import hidden_check\nhidden_check("subpixel_block")'
 

@@ -32,8 +32,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "course" / "grading"
 TEMPLATE = GRADING / "templates" / "feedback_kit" / "index.html.j2"
-sys.path[:0] = [str(GRADING), str(REPO)]
 
+from course.grading.contract import check_command  # noqa: E402
 from course.locales.zh_CN import MESSAGES  # noqa: E402
 
 # the Python files of the grader that say something to a student
@@ -286,7 +286,7 @@ def test_a_failing_check_gives_its_reason_in_the_language_asked_with_the_same_ve
     """``conv_block`` (the real check) against a student side whose block maps every input to (2, 8, 1, 1):
     decided once, it fails in both languages; the English reason is the one the check has always given, the
     Chinese one its translation with the same numbers."""
-    import checks
+    from course.grading import checks
 
     verdicts = {lang: checks.run_checks(checks.CHECKS, ["conv_block"], tmp_path, language=lang,
                                         session=FakeSession(_wrong_shape_student()))["conv_block"]
@@ -307,8 +307,8 @@ def test_a_failing_check_gives_its_reason_in_the_language_asked_with_the_same_ve
 def test_nested_reasons_and_student_errors_render_in_one_language():
     """A reason holding other messages (a ``what``, a hint, a mistake) is put into words whole, in one language;
     student text in it stays as the student wrote it (escaped)."""
-    import checks
-    from student_client import CheckFailed, Message, describe_error
+    from course.grading import checks
+    from course.grading.student_client import CheckFailed, Message, describe_error
 
     e = CheckFailed("{what} should raise ValueError ({hint})", what=Message('an unknown activation (e.g. "swish")'),
                     hint=Message("only 2, 4, 8 are possible"))
@@ -355,7 +355,7 @@ def _hidden_check_notebook(language: str | None):
 def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp_path, monkeypatch):
     """TrustedHiddenChecks asks the server for reasons in the notebook's language and writes the failure (and
     "no verdict", when the server gave none) in it; the cell fails either way."""
-    import nbgrader_plugins
+    from course.grading import nbgrader_plugins
 
     stub = StubServer({"conv_block": (False, "REASON")})
     monkeypatch.setattr(nbgrader_plugins, "_server", lambda folder, timeout: stub)
@@ -378,7 +378,7 @@ def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp
 def test_the_disk_bound_says_so_in_the_notebooks_language(tmp_path):
     """What ``course.sandbox.enforce_folder_bound`` says (English, for the grader's summary) is read back into
     the notebook's language for the test cells; a text that does not read as it is shown as it is."""
-    from nbgrader_plugins import disk_bound_text
+    from course.grading.nbgrader_plugins import disk_bound_text
 
     from course.sandbox import enforce_folder_bound
 
@@ -425,7 +425,7 @@ FEEDBACK_WORDS = ("awaiting manual grading", "Score: {score} / {points}", "Stude
 
 
 def _feedback_page(language: str | None) -> str:
-    from feedback_kit import KitFeedbackExporter
+    from course.grading.feedback_kit import KitFeedbackExporter
 
     resources = {"nbgrader": {"notebook": "01_models", "score": 1.0, "max_score": 6.0, "late_penalty": 0.5}}
     html, _ = KitFeedbackExporter().from_notebook_node(_graded_notebook(language), resources=resources)
@@ -463,9 +463,9 @@ def test_the_feedback_page_speaks_the_notebooks_language():
 
 
 def test_redaction_and_sanitiser_notes_speak_the_notebooks_language():
-    from feedback_kit import RedactHiddenTestsInOutputs
+    from course.grading.feedback_kit import RedactHiddenTestsInOutputs
     from nbformat.v4 import new_code_cell, new_notebook, new_output
-    from nbgrader_plugins import SanitizeNotebook
+    from course.grading.nbgrader_plugins import SanitizeNotebook
 
     for language, placeholder in ((ZH, MESSAGES["[hidden test]"]), (None, "[hidden test]")):
         source = 'print(1)\n### BEGIN HIDDEN TESTS\nhidden_check("conv_block")\n### END HIDDEN TESTS\n'
@@ -493,7 +493,7 @@ def _submitted(language: str | None):
     from course_fixtures import nbgrader_cell
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from submitted_outputs import MARKERS
+    from course.grading.submitted_outputs import MARKERS
 
     run = nbgrader_cell("code", "train()", grade_id="plots", locked=True)
     run.outputs = [new_output("stream", name="stdout", text="28.1 dB\n"),
@@ -511,8 +511,8 @@ def _submitted(language: str | None):
 
 @pytest.mark.parametrize("language", [ZH, None])
 def test_the_submitted_outputs_and_report_cells_speak_the_notebooks_language(language, tmp_path):
-    from report_cell import NO_REPORT_TEXT, REPORT_LABEL, REPORT_LABELS, ShowReport
-    from submitted_outputs import MARKER, MARKERS, ShowSubmittedOutputs, StashSubmittedOutputs, missing_outputs
+    from course.grading.report_cell import NO_REPORT_TEXT, REPORT_LABEL, REPORT_LABELS, ShowReport
+    from course.grading.submitted_outputs import MARKER, MARKERS, ShowSubmittedOutputs, StashSubmittedOutputs, missing_outputs
 
     assert len(MARKERS) == 2 and len(REPORT_LABELS) == 2  # one per language
     tr = (lambda t: MESSAGES[t]) if language else (lambda t: t)
@@ -556,7 +556,7 @@ def _slope_mutant(folder: Path) -> Path:
 
 @pytest.mark.integration
 def test_the_hidden_check_command_speaks_the_kernels_language(tmp_path):
-    """Under plain nbgrader, ``hidden_check`` runs ``run_check.py`` from the kernel, whose SR_KIT_LANGUAGE the
+    """Under plain nbgrader, ``hidden_check`` runs the check command from the kernel, whose SR_KIT_LANGUAGE the
     notebook's first cell set: the same mutant fails (exit code 1) with the reason in that language."""
     folder = _slope_mutant(tmp_path / "sub")
     reasons = {}
@@ -564,8 +564,7 @@ def test_the_hidden_check_command_speaks_the_kernels_language(tmp_path):
         token = uuid.uuid4().hex
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "SR_KIT_LANGUAGE"}
         env["SR_KIT_LANGUAGE"] = lang
-        out = subprocess.run([sys.executable, "-I", str(GRADING / "run_check.py"), "conv_block", "--submission",
-                              str(folder)], input=token + "\n", capture_output=True, text=True, timeout=600,
+        out = subprocess.run([*check_command(), "conv_block", "--submission", str(folder)], input=token + "\n", capture_output=True, text=True, timeout=600,
                              cwd=folder, env=env)
         (line,) = [x for x in out.stdout.splitlines() if x.startswith(f"{token} ")]
         assert out.returncode == 1 and line.startswith(f"{token} FAIL conv_block "), (out.stdout, out.stderr[-2000:])
@@ -579,7 +578,7 @@ def test_the_check_server_gives_one_verdict_in_each_notebooks_language(tmp_path,
     """The sandboxed grader's path without the sandbox: TrustedHiddenChecks starts the submission's check server
     (a trusted process) and marks the cell; asked again for an English notebook, the server gives the verdict it
     already decided, in English. The verdicts file holds what the student read."""
-    import nbgrader_plugins
+    from course.grading import nbgrader_plugins
 
     folder = _slope_mutant(tmp_path / "sub")
     monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)
@@ -609,7 +608,7 @@ def test_the_output_budget_note_speaks_the_notebooks_language():
     language."""
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from nbgrader_plugins import LimitedOutputExecute
+    from course.grading.nbgrader_plugins import LimitedOutputExecute
 
     for language in (ZH, None):
         nb = new_notebook(cells=[new_code_cell("for i in range(200):\n    print('x' * 100)")])
@@ -651,8 +650,7 @@ def test_nbgrader_feedback_of_a_zh_cn_submission_is_in_chinese(tmp_path):
     source.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(source, root / "source" / "tiny" / "03_train.ipynb")
-    env = {**os.environ, "PATH": str(nbgrader.parent) + os.pathsep + os.environ.get("PATH", ""),
-           "SR_KIT_CODE_ROOT": str(REPO)}
+    env = {**os.environ, "PATH": str(nbgrader.parent) + os.pathsep + os.environ.get("PATH", "")}
     env.pop("SR_KIT_SANDBOX", None)
 
     def run(*args):

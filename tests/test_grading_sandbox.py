@@ -27,7 +27,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = Path(sys.executable).parent / "nbgrader"
-sys.path.insert(0, str(REPO))
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -1025,8 +1024,7 @@ def test_sanitizer_leaves_no_live_script_in_a_rendered_notebook(tmp_path):
     """Without bwrap: the preprocessor the formgrader and feedback rely on, on every kind of payload."""
     import nbformat
 
-    sys.path.insert(0, str(REPO / "course" / "grading"))
-    from nbgrader_plugins import SanitizeNotebook
+    from course.grading.nbgrader_plugins import SanitizeNotebook
 
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_XSS))

@@ -144,7 +144,7 @@ def test_both_nbgrader_configurations_use_the_declaration():
     teacher = PyFileConfigLoader("nbgrader_config.py", path=str(repo)).load_config()
     assert teacher.ExchangeFactory.collect == "sr_kit_handin.HandinCollect"
     assert list(teacher.CourseDirectory.ignore) == handin.NBGRADER_IGNORE
-    assert "report_cell.ShowReport" in teacher.Autograde.autograde_preprocessors
+    assert "course.grading.report_cell.ShowReport" in teacher.Autograde.autograde_preprocessors
     student = PyFileConfigLoader("nbgrader_config.py", path=str(repo / "course" / "jupyter")).load_config()
     assert student.ExchangeFactory.submit == "sr_kit_handin.HandinSubmit"
     assert {"checkpoints", "data"} <= set(student.CourseDirectory.ignore)

@@ -1,6 +1,6 @@
 """The hidden checks of ``course/grading`` judged from outside, exactly as the grader runs them.
 
-Each check runs in its own ``python -I course/grading/run_check.py CHECK --submission FOLDER`` process (the
+Each check runs in its own ``python -I -m course.grading.run_check CHECK --submission FOLDER`` process (the
 trusted side, which never imports student code; it starts the student-side process) with a fresh token on stdin; a
 verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS <check>`` and the exit
 code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,8 +41,8 @@ WORKERS = 2
 
 pytestmark = pytest.mark.skipif(not RUN_CHECK.is_file(), reason="course/grading (instructor-only) is absent")
 if RUN_CHECK.is_file():
-    sys.path[:0] = [str(RUN_CHECK.parent), str(REPO)]
-    import checks as trusted_checks  # the trusted side (course/grading/checks.py)
+    from course.grading import checks as trusted_checks  # the trusted side (course/grading/checks.py)
+    from course.grading.contract import check_command
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -73,7 +72,7 @@ class Verdict:
 def run_check_command(check: str, folder: Path) -> Verdict:
     """The check through its command (``hidden_check`` in a kernel under plain nbgrader autograde runs it)."""
     token = uuid.uuid4().hex
-    out = subprocess.run([sys.executable, "-I", str(RUN_CHECK), check, "--submission", str(folder)],
+    out = subprocess.run([*check_command(), check, "--submission", str(folder)],
                          input=token + "\n", capture_output=True, text=True, timeout=300, cwd=folder)
     lines = [line.split(" ", 3)[1:] for line in out.stdout.splitlines() if line.startswith(f"{token} ")]
     mine = [parts for parts in lines if len(parts) >= 2 and parts[1] == check]
@@ -668,7 +667,7 @@ def test_harness_needs_token_and_exit_code():
 # The check server: the sandboxed grader's trusted side, one process per submission
 # ---------------------------------------------------------------------------------------------------------
 def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
-    import nbgrader_plugins
+    from course.grading import nbgrader_plugins
 
     monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)  # the student side unsandboxed here (bwrap: test_grading_sandbox)
     if handed is None:
@@ -750,7 +749,7 @@ def test_a_job_line_is_read_to_its_end_and_no_further():
     be consumed (a buffered read would swallow the first request)."""
     import os
 
-    import ahead
+    from course.grading import ahead
 
     r, w = os.pipe()
     os.write(w, b'{"argv": ["/x"], "log": "/l"}\n{"op": "early", "names": []}\npartial')

@@ -222,8 +222,7 @@ def test_a_checkpoint_holding_more_than_the_network_gets_nothing(tmp_path, sampl
 def test_the_recomputed_pictures_are_what_the_honest_notebook_wrote(tmp_path, sample_data):
     """The pictures the trusted side compares with are the reference architecture's, with the student's weights:
     equal (to a level) to what the student's own network wrote, although its layers have other names."""
-    sys.path[:0] = [str(RUN_CHECK.parent)]
-    import recompute
+    from course.grading import recompute
 
     source = (VARIANTS / "reordered_models.py").read_text(encoding="utf-8")
     student = getattr(_module(source, "reordered"), "Generator")(**TINY).eval()

@@ -6,16 +6,14 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from course.student_files import is_file_beneath, open_beneath, read_beneath, split_relative  # noqa: E402
+from course.student_files import is_file_beneath, open_beneath, read_beneath, split_relative
 
 REAL, SECRET = b"the student's own file\n", b"ANOTHER STUDENT'S CHECKPOINT\n"
 
@@ -142,8 +140,7 @@ def test_a_kernel_swapping_folders_for_links_never_gets_another_students_file_re
 
 def test_the_checks_reader_keeps_its_messages(tree):
     """``checks.read_student_file`` is a thin wrapper: same reader, the hidden checks' messages."""
-    sys.path[:0] = [str(REPO / "course" / "grading")]
-    from checks import CheckFailed, read_student_file
+    from course.grading.checks import CheckFailed, read_student_file
 
     sub, outside = tree
     assert read_student_file(sub / "a" / "b" / "file", folder=sub) == REAL

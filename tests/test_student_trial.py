@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from course_fixtures import set_up_student_kit
+from sr_utils.notebook import CHECK_COMMAND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
@@ -82,7 +83,7 @@ def trial(tmp_path_factory):
         (folder / rel).write_bytes(data_bytes)
     # the kit's defaults: data in <kit>/data (its nbgrader_config.py marks the root), no VGG weights (SRGAN-MSE)
     env = {k: v for k, v in os.environ.items()
-           if k not in ("NBGRADER_EXECUTION", "SR_VGG19_WEIGHTS", "SR_DATA_DIR", "SR_KIT_GRADING_DIR")}
+           if k not in ("NBGRADER_EXECUTION", "SR_VGG19_WEIGHTS", "SR_DATA_DIR", CHECK_COMMAND_ENV)}
     env.update(TORCH_HOME=str(work / "torch-home"), PATH=str(python.parent) + os.pathsep + env.get("PATH", ""))
     imported = subprocess.run([str(python), "-c", "import sr_utils, data_tools; print(sr_utils.__file__); "
                                "print(data_tools.__file__)"], cwd=folder, env=env, capture_output=True, text=True)

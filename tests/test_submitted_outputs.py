@@ -24,7 +24,6 @@ from course_fixtures import nbgrader_cell
 
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = Path(sys.executable).parent / "nbgrader"
-sys.path.insert(0, str(REPO / "course" / "grading"))
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -121,7 +120,7 @@ def _scores(root: Path, student: str) -> dict:
 
 
 def _check_graded(root: Path, with_outputs: str, without: str) -> None:
-    from submitted_outputs import MARKER, missing_outputs
+    from course.grading.submitted_outputs import MARKER, missing_outputs
 
     nb = _autograded(root, with_outputs)
     ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
@@ -149,8 +148,8 @@ def _check_graded(root: Path, with_outputs: str, without: str) -> None:
 def _check_report(nb: dict, student: str | None) -> None:
     """The report cell sits right before the submitted outputs of the first written answer: alice's report.md
     (sanitised: its script does not survive), carol's report.pdf (a line, no link), nothing for the others."""
-    from report_cell import NO_REPORT_TEXT, REPORT_LABEL
-    from submitted_outputs import MARKER
+    from course.grading.report_cell import NO_REPORT_TEXT, REPORT_LABEL
+    from course.grading.submitted_outputs import MARKER
 
     sources = ["".join(c["source"]) for c in nb["cells"]]
     at = [i for i, src in enumerate(sources) if REPORT_LABEL in src]
@@ -205,7 +204,7 @@ def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summar
 
 def test_release_notebooks_carry_complete_metadata():
     """JupyterLab marks a notebook changed on open when the kernel completes its language_info."""
-    from release_metadata import KERNELSPEC, language_info
+    from course.grading.release_metadata import KERNELSPEC, language_info
 
     want = set(language_info())
     for path in sorted((REPO / "release" / "superres").glob("*.ipynb")):

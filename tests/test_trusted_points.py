@@ -7,7 +7,6 @@ cell of the source notebooks calls a hidden check. The whole grader against host
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
@@ -15,11 +14,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_output
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "course" / "grading"), str(REPO)]
 
 from nbgrader.utils import determine_grade  # noqa: E402
 
-import nbgrader_plugins as plugins  # noqa: E402
+from course.grading import nbgrader_plugins as plugins  # noqa: E402
 
 
 def _cell(outputs, points=4, source="assert f() == 1\nhidden_check('conv_block')\n"):

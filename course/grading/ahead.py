@@ -1,6 +1,6 @@
 """A trusted grading process started ahead of its submission: it imports what it needs now, runs when told.
 
-    python -I course/grading/ahead.py nbgrader|check-server
+    python -I -m course.grading.ahead nbgrader|check-server
 
 Started by the grading command (``course.grade``) for a worker's *next* submission while the current one runs,
 so that the next one does not wait for ``import nbgrader.apps`` (2.5 s) or torch (2 s): a grading run pays those
@@ -14,7 +14,7 @@ nbgrader) and stderr go to from then on. It is read byte by byte: for the check 
 requests (the grading command writes the job line into the requests pipe before nbgrader writes anything).
 
 * ``nbgrader``: ``nbgrader ARGV`` in this process (stdin becomes /dev/null);
-* ``check-server``: ``check_server.py ARGV`` in this process.
+* ``check-server``: :mod:`.check_server` with ARGV in this process.
 
 Like the processes it stands in for, this one never imports or executes student code; the job line comes from
 the grading command (its pipe), never from a submission.
@@ -26,9 +26,6 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
 
 
 def read_job(fd: int = 0) -> dict | None:
@@ -55,8 +52,7 @@ def preload(kind: str):
             return main()
         return run
     if kind == "check-server":
-        sys.path.insert(0, str(HERE))
-        import check_server
+        from . import check_server
 
         check_server.preload()
         return check_server.main

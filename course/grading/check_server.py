@@ -1,10 +1,10 @@
 """The trusted side of the hidden checks under the sandboxed grader, as a process of its own (one per submission).
 
-    python -I course/grading/check_server.py FOLDER
+    python -I -m course.grading.check_server FOLDER
 
 Started by the grading command (``course.grade``) beside each submission's nbgrader process, which talks to it
 through ``nbgrader_plugins.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
-submission runs (``ahead.py``: it imports torch and the checks, then learns FOLDER). With one worker it runs at
+submission runs (:mod:`.ahead`: it imports torch and the checks, then learns FOLDER). With one worker it runs at
 ``course.sandbox.CHECKS_NICENESS``, its student side too: they yield to the notebook's kernel and use what it
 leaves idle. Requests arrive on stdin, one JSON object per line, each with the seconds a check may take
 (``"timeout"``); each gets one JSON line on stdout, in order:
@@ -34,16 +34,14 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 180.0  # seconds for the student side to start (import torch), before a request says otherwise
-# this folder (checks, student_client) and the kit's course/ package (the grading command says where)
-sys.path[:0] = [str(HERE), os.environ.get("SR_KIT_CODE_ROOT") or str(HERE.parents[1])]
 
 
 def serve(folder: Path, requests, reply) -> None:
     """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end."""
     from course.sandbox import SandboxSpec, checks_niceness, set_priority, student_launcher
-    from student_client import Session
+
+    from .student_client import Session
 
     # (one worker) the checks yield to the kernel: they use what a notebook leaves idle, all of it while nbgrader waits
     nice = max(os.getpriority(os.PRIO_PROCESS, 0), checks_niceness())
@@ -57,7 +55,7 @@ def serve(folder: Path, requests, reply) -> None:
         session.start(START_TIMEOUT)  # (it imports torch while nbgrader starts; the folder may not exist yet)
     except OSError:  # not even its parent: started again at the first request
         session.close()
-    import checks
+    from . import checks
 
     preload()
     decided: dict = {}  # name -> (passed, reason: a student_client.Message, None for a pass)
@@ -97,13 +95,13 @@ def serve(folder: Path, requests, reply) -> None:
 
 
 def preload() -> None:
-    """Import what serving needs: torch, the checks and what they load ahead (``ahead.py`` calls this before it
+    """Import what serving needs: torch, the checks and what they load ahead (:mod:`.ahead` calls this before it
     knows its submission; ``serve`` calls it again, which then costs nothing)."""
     import torch  # noqa: F401
 
-    import checks
-    import student_client  # noqa: F401
     from course import sandbox  # noqa: F401
+
+    from . import checks, student_client  # noqa: F401
 
     try:
         checks.load_ahead()
@@ -126,7 +124,7 @@ def prepare(checks, names: list[str], folder: Path, session, timeout: float) -> 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -I -m course.grading.check_server", description=__doc__)
     ap.add_argument("folder", type=Path, help="the submission's grading folder")
     args = ap.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")

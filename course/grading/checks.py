@@ -1,7 +1,7 @@
 """Hidden checks of the ``superres`` assignment (instructor-only: never copied into the release).
 
 Each check is decided here, in a trusted process that never imports or executes student code. It talks to the
-student-side process (``student_side.py``, sandboxed by the grader) through a :class:`~student_client.Student`:
+student-side process (:mod:`.student_side`, sandboxed by the grader) through a :class:`~.student_client.Student`:
 "build class X with these arguments", "run forward on these tensors", "describe your layers", "set these
 parameters", "run one training epoch of your solver on these kit networks and batches, with recording optimizers
 and scalers". Inputs, initial weights and batches are drawn here at check time; the answers (plain tensors and
@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 
 from sr_utils.lists import default_data_dir
-from student_client import RAISED, CheckFailed, Message, Student, kit_code_root
-from student_client import decide_checks, run_checks  # noqa: F401 (re-exported for run_check.py, check_server.py)
-from student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
-from recompute import Recomputed, agree, recompute
+from .recompute import Recomputed, agree, recompute
+from .student_client import RAISED, CheckFailed, Message, Student
+from .student_client import decide_checks, run_checks  # noqa: F401 (re-exported for run_check, check_server)
+from .student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 
 # The oracles are small: one thread, so that the trusted side does not compete with the kernels and the student side
 # for the cores.
@@ -788,7 +788,6 @@ def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = N
     if it is a link, even one a running kernel swaps in while this reads (:mod:`course.student_files`)."""
     import errno
 
-    kit_code_root()  # a course copy's grading folder has no course/student_files.py beside it
     from course.student_files import FileTooLarge, read_beneath, relative_to
 
     folder = Path(path).parent if folder is None else Path(folder)
@@ -809,7 +808,6 @@ def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = N
 def _is_student_file(path: Path, folder: Path) -> bool:
     """Whether ``path`` is a regular file beneath ``folder`` reached through no link (a walk of directory
     descriptors, like :func:`read_student_file`: never a path lookup a running kernel could redirect)."""
-    kit_code_root()
     from course.student_files import is_file_beneath, relative_to
 
     try:
@@ -962,4 +960,4 @@ def set5_submission(student: Student, folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit("run through run_check.py")
+    sys.exit("usage: python -I -m course.grading.run_check CHECK --submission FOLDER")

@@ -20,9 +20,10 @@ from pathlib import Path
 from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import GetGrades, NbGraderPreprocessor
 from sr_utils.i18n import notebook_language
-from student_client import grader_tr
 
 import nbgrader
+
+from .student_client import grader_tr
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FORMGRADER = Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader"

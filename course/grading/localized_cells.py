@@ -15,23 +15,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import OverwriteCells
-
-COURSE_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _course_modules() -> None:
-    """Make the kit's ``course`` package importable (nbgrader loads this file by its folder, not as a package; a
-    course copy holds ``course/grading`` without the rest of ``course``)."""
-    from student_client import kit_code_root
-
-    kit_code_root()
 
 
 def trusted_locked_sources(course_root: Path, assignment: str, notebook: str, language: str) -> dict[str, str]:
     """``{grade_id: translated source}`` of the locked and autograded cells of ``source/<assignment>/<notebook>``
     in ``language``, from the course's own files."""
-    _course_modules()
     from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
 
     source = Path(course_root) / "source" / assignment / f"{notebook}.ipynb"
@@ -52,14 +42,15 @@ class LocalizedOverwriteCells(OverwriteCells):
     or autograded cell (see the module doc). An English notebook is treated exactly as nbgrader does."""
 
     def preprocess(self, nb, resources):
-        _course_modules()
         from sr_utils.i18n import notebook_language
 
         language = notebook_language(nb)
         if language == "en":
             return super().preprocess(nb, resources)
         nbg = resources["nbgrader"]
-        trusted = trusted_locked_sources(COURSE_ROOT, nbg["assignment"], nbg["notebook"], language)
+        # the course being graded (its source/ and translations), not the folder of this package
+        course_root = CourseDirectory(config=self.config).root
+        trusted = trusted_locked_sources(course_root, nbg["assignment"], nbg["notebook"], language)
         english = self._english_cells(resources)
         for cell in nb.cells:  # an untouched translated cell is not a change: nbgrader need not warn about it
             meta = cell.metadata.get("nbgrader", {})

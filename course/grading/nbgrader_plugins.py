@@ -1,4 +1,4 @@
-"""nbgrader preprocessors of the course kit (loaded by nbgrader_config.py).
+"""nbgrader preprocessors of the course kit (named in nbgrader_config.py as ``course.grading.nbgrader_plugins.*``).
 
 What they write into a notebook for the student to read (a failed hidden check's reason, a note that output was
 cut or removed, the disk bound) is in the notebook's language (``metadata.sr_kit.language``, :func:`language`),
@@ -6,7 +6,7 @@ through the course's catalogue (``student_client.grader_tr``, ``course/locales``
 """
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from student_client import grader_tr
+from .student_client import grader_tr
 
 
 def language(nb) -> str:
@@ -123,7 +123,7 @@ class LimitedOutputExecute(Execute):
 
 
 class CheckServer:
-    """This nbgrader process's end of ``check_server.py``: the trusted process deciding the hidden checks of one
+    """This nbgrader process's end of :mod:`.check_server`: the trusted process deciding the hidden checks of one
     submission (it never imports student code either; its student side is sandboxed). The grading command starts
     it before nbgrader, so that it imports torch while nbgrader starts, and hands over its pipes
     (``$SR_KIT_CHECK_SERVER``); otherwise, or after a failure, it is started here. Requests are answered in
@@ -150,8 +150,8 @@ class CheckServer:
         import sys
 
         # stderr: the grader's log of this submission; same process group: killed with this process
-        proc = subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve().parent / "check_server.py"),
-                                 str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "course.grading.check_server", str(folder)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         return cls(proc.stdin.fileno(), proc.stdout.fileno(), check_timeout, proc)
 
     @property
@@ -247,13 +247,6 @@ def _graded_checks(nb) -> dict[int, list[str]]:
     return found
 
 
-def _grading_path() -> None:
-    import sys
-
-    # the kit's course/ package (the grading command says where; a course copy may not have it)
-    sys.path.insert(0, os.environ.get("SR_KIT_CODE_ROOT") or str(Path(__file__).resolve().parents[2]))
-
-
 class PrewarmHiddenChecks(NbGraderPreprocessor):
     """Before a notebook with hidden checks runs, ask the submission's check server (``CheckServer``) for what it
     can do already: decide the checks that read only the notebooks' sources (nbgrader has written this notebook
@@ -282,8 +275,8 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     mark it: the points come from this trusted process only.
 
     The test cells call ``hidden_check("name")``; under the grading sandbox that call only prints, and the
-    submission's check server (``check_server.py``, a trusted process like this one) decides the named checks
-    (``checks.py``) against a student-side process sandboxed on the submission folder (read-only; one process
+    submission's check server (:mod:`.check_server`, a trusted process like this one) decides the named checks
+    (:mod:`.checks`) against a student-side process sandboxed on the submission folder (read-only; one process
     serves every notebook of the submission, see ``student_client.Session``). Neither trusted process imports
     student code.
 
@@ -306,7 +299,6 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
-        _grading_path()
         from course.sandbox import SandboxSpec, enforce_folder_bound, prune_deep_folders, remove_special_files
 
         spec = SandboxSpec.from_env()

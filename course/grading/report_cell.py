@@ -23,45 +23,24 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
 from nbformat.v4 import new_markdown_cell
 from traitlets import Integer
 
+from course import student_files
+from course.jupyter import handin
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import NbGraderPreprocessor
 from sr_utils.i18n import LANGUAGES, notebook_language
-from student_client import grader_tr
-from submitted_outputs import MARKERS as OUTPUTS
+
+from .student_client import grader_tr
+from .submitted_outputs import MARKERS as OUTPUTS
 
 REPORT_LABEL = "WRITTEN REPORT (handed in by the student, shown as submitted; this cell is not graded by itself)"
 REPORT_MARKER = f"**{REPORT_LABEL}**"  # (the sanitised cell holds it as HTML: look for REPORT_LABEL)
 NO_REPORT_TEXT = "NO REPORT HANDED IN"
 REPORT_LABELS = tuple(dict.fromkeys(grader_tr(REPORT_LABEL, language=lang) for lang in LANGUAGES))
 IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'][^)]*[\"'])?\s*\)")
-
-
-def _handin():
-    """course/jupyter/handin.py (nbgrader_config.py has loaded it as ``sr_kit_handin``)."""
-    if "sr_kit_handin" not in sys.modules:
-        import importlib.util
-
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "jupyter", "handin.py")
-        spec = importlib.util.spec_from_file_location("sr_kit_handin", path)
-        sys.modules["sr_kit_handin"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["sr_kit_handin"])
-    return sys.modules["sr_kit_handin"]
-
-
-def _student_files():
-    """course/student_files.py, the trusted side's one reader of students' files (the kit's root on the path)."""
-    root = os.environ.get("SR_KIT_CODE_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from course import student_files
-
-    return student_files
 
 
 def _is_manual_answer(cell) -> bool:
@@ -99,7 +78,6 @@ class ShowReport(NbGraderPreprocessor):
         def say(message, **fields):
             return grader_tr(message, language=language, **fields)
 
-        handin = _handin()
         found = handin.report_status(folder)
         lines = [f"**{say(REPORT_LABEL)}**", ""]
         if not found["file"]:
@@ -112,7 +90,7 @@ class ShowReport(NbGraderPreprocessor):
                              size=_size(size), path=f"{shown}/report.pdf"))
         if found["file"] == "report.md":
             try:  # (as root: beneath the submission folder, no link followed, course/student_files.py)
-                body = _student_files().read_beneath(folder, "report.md", handin.MAX_FILE_BYTES).decode(
+                body = student_files.read_beneath(folder, "report.md", handin.MAX_FILE_BYTES).decode(
                     "utf-8", "replace")
             except (OSError, ValueError) as e:
                 return "\n".join(lines + [say("`report.md` could not be read ({error}).", error=e)])

@@ -1,8 +1,8 @@
 """The trusted side's end of the hidden-check protocol: start the student-side process, send requests, read
 answers safely, run the checks and keep the verdicts.
 
-Nothing here imports or executes student code. The student-side process (``student_side.py``) is started through
-``launch`` (the grader wraps it in a bubblewrap sandbox; ``run_check.py`` runs it as a plain separate process) and
+Nothing here imports or executes student code. The student-side process (:mod:`.student_side`) is started through
+``launch`` (the grader wraps it in a bubblewrap sandbox; :mod:`.run_check` runs it as a plain separate process) and
 gets only its own source on stdin. Answers are length-checked frames loaded with ``torch.load(weights_only=True)``;
 a check ends when a request takes longer than the check's time, the process dies, or an answer is malformed: every
 one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
@@ -13,6 +13,7 @@ fields, put into the words of the notebook's language only when it is shown (:fu
 the check server gets it with each request). So a check is written once, in English, and decides the same verdict
 in every language. This module is also where the grader's other modules (``nbgrader_plugins``, ``feedback_kit``,
 ``submitted_outputs``, ``report_cell``) find :func:`grader_tr`: it is the one light module they can all import.
+The catalogue is ``course.locales``, of the installed ``course`` package.
 """
 from __future__ import annotations
 
@@ -25,51 +26,25 @@ import sys
 import time
 from pathlib import Path
 
-from student_side import BOOT, MAX_ANSWER, decode, encode, write_all
+from .contract import BOOT, FRAME_LENGTH, MAX_ANSWER
+from .student_side import decode, encode, write_all
 
-STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"
+STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"  # (its source is what the student side runs)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # What the grader says, in the student's language
 # ---------------------------------------------------------------------------------------------------------
-_CATALOGUE = []  # [the course's sr_utils.i18n.Catalogue, or None where course/locales cannot be found]
-
-
-def kit_code_root() -> str | None:
-    """The folder holding the kit's ``course`` package (with ``sr_utils``), put on ``sys.path``: ``$SR_KIT_CODE_ROOT``,
-    the kit around this folder (``course/grading``), or the kit that ``sr_utils`` was installed from — a course
-    copy (``course.demo.copy_course``) holds ``course/grading`` without the rest of ``course``. None when none is
-    found. A regular package later on ``sys.path`` wins over a copy's ``course/`` folder (a namespace portion)."""
-    roots = [os.environ.get("SR_KIT_CODE_ROOT"), str(Path(__file__).resolve().parents[2])]
-    try:
-        import sr_utils
-
-        roots.append(str(Path(sr_utils.__file__).resolve().parents[1]))
-    except ImportError:
-        pass
-    root = next((r for r in roots if r and (Path(r) / "course" / "__init__.py").is_file()), None)
-    if root is not None and root not in sys.path:
-        sys.path.append(root)
-    return root
+_CATALOGUE = []  # [the course's sr_utils.i18n.Catalogue, or None once a language of it cannot be loaded]
 
 
 def _course_catalogue():
-    """The catalogue of the grader's messages (``course/locales``), found from ``$SR_KIT_CODE_ROOT``, the folder
-    this file is in (``course/grading``) or the kit that ``sr_utils`` was installed from (a course copy may hold
-    ``course/grading`` without ``course/locales``). None, said once on stderr, where there is none: the grader
-    then speaks English, and grades are the same."""
+    """The catalogue of the grader's messages (``course.locales``). None after a language of it could not be loaded
+    (said on stderr): the grader then speaks English, and grades are the same."""
     if not _CATALOGUE:
-        root = kit_code_root()
-        if root is not None and not (Path(root) / "course" / "locales" / "__init__.py").is_file():
-            root = None
-        try:
-            from sr_utils.i18n import Catalogue
-        except ImportError:
-            Catalogue = None
-        if Catalogue is None or root is None:
-            sys.stderr.write("grader messages in English: course/locales not found (set SR_KIT_CODE_ROOT)\n")
-        _CATALOGUE.append(Catalogue("course") if Catalogue is not None and root is not None else None)
+        from sr_utils.i18n import Catalogue
+
+        _CATALOGUE.append(Catalogue("course"))
     return _CATALOGUE[0]
 
 
@@ -167,7 +142,7 @@ class Student:
         self.start_timeout = start_timeout
         source = STUDENT_SIDE.read_bytes()
         try:
-            write_all(self.fd_in, struct.pack(">Q", len(source)) + source)
+            write_all(self.fd_in, struct.pack(FRAME_LENGTH, len(source)) + source)
         except OSError:
             pass
         if wait:
@@ -200,7 +175,7 @@ class Student:
         return b"".join(chunks)
 
     def _read_frame(self):
-        (size,) = struct.unpack(">Q", self._read(8))
+        (size,) = struct.unpack(FRAME_LENGTH, self._read(struct.calcsize(FRAME_LENGTH)))
         if size > MAX_ANSWER:
             self.close()
             raise StudentGone("the checking process sent an answer larger than allowed")

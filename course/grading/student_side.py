@@ -22,6 +22,7 @@ import os
 import struct
 import sys
 
+FRAME_LENGTH = ">Q"      # struct format of a frame's byte count (8 bytes, big-endian), before the frame's bytes
 MAX_REQUEST = 64 << 20   # bytes: a request frame (tensors sent to the student side)
 MAX_ANSWER = 64 << 20    # bytes: an answer frame (checked by the trusted side before reading it)
 # torch.nn layer kinds reported by "describe" (isinstance, so subclasses count as their torch.nn kind)
@@ -39,7 +40,7 @@ def encode(obj) -> bytes:
 
     buf = io.BytesIO()
     torch.save(obj, buf)
-    return struct.pack(">Q", buf.tell()) + buf.getvalue()
+    return struct.pack(FRAME_LENGTH, buf.tell()) + buf.getvalue()
 
 
 def decode(data: bytes):
@@ -417,7 +418,7 @@ def serve(folder: str, fd_in: int = 0, fd_out: int = 1) -> None:
     write_all(out, encode({"ready": True}))
     while True:
         try:
-            (n,) = struct.unpack(">Q", read_exact(fd_in, 8))
+            (n,) = struct.unpack(FRAME_LENGTH, read_exact(fd_in, struct.calcsize(FRAME_LENGTH)))
             if n > MAX_REQUEST:
                 break
             req = decode(read_exact(fd_in, n))
@@ -441,7 +442,7 @@ def serve(folder: str, fd_in: int = 0, fd_out: int = 1) -> None:
 BOOT = ("import os, struct, sys\n"
         "def _read(n):\n    b = b''\n    while len(b) < n:\n        c = os.read(0, n - len(b))\n"
         "        if not c:\n            sys.exit(3)\n        b += c\n    return b\n"
-        "src = _read(struct.unpack('>Q', _read(8))[0]).decode()\n"
+        f"src = _read(struct.unpack({FRAME_LENGTH!r}, _read({struct.calcsize(FRAME_LENGTH)}))[0]).decode()\n"
         "g = {'__name__': 'sr_student_side'}\n"
         "exec(compile(src, '<student side>', 'exec'), g)\n"
         "g['serve'](sys.argv[1])\n")

@@ -32,7 +32,8 @@ from traitlets import Dict, Integer
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from sr_utils.i18n import LANGUAGES, notebook_language
-from student_client import grader_tr
+
+from .student_client import grader_tr
 
 STASH_KEY = "sr_kit_submitted"
 # first line of the inserted cell: how it is recognised (a submitted cell starting with it is dropped at stash)

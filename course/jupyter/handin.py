@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
+#: The environment variable that moves nbgrader's exchange, where hand-ins travel, out of ``course/exchange`` (a
+#: shared machine's ``/srv/nbgrader/exchange``): read by both nbgrader configurations and the grading command.
+EXCHANGE_ENV = "SR_KIT_EXCHANGE"
 #: Relative paths (``/``-separated; ``**`` is any number of folders) of the files that travel.
 TRAVELS = ("*.ipynb", "report.md", "report.pdf", "results/**/*.csv", "results/**/*.png", "submission/**/*.png",
            "checkpoints/*/curves.png")

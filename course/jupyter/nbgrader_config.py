@@ -16,7 +16,17 @@ import importlib.util
 import os
 import sys
 
-EXCHANGE = os.environ.get("SR_KIT_EXCHANGE") or os.path.join(
+# the hand-in (handin.py): what `nbgrader submit` copies into the exchange, and where the exchange is
+HANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handin.py")
+if "sr_kit_handin" not in sys.modules:
+    if not os.path.isfile(HANDIN):
+        raise FileNotFoundError(f"{HANDIN} is missing: it says what a submission holds (ship it with this file)")
+    _spec = importlib.util.spec_from_file_location("sr_kit_handin", HANDIN)
+    sys.modules["sr_kit_handin"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["sr_kit_handin"])
+handin = sys.modules["sr_kit_handin"]
+
+EXCHANGE = os.environ.get(handin.EXCHANGE_ENV) or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "exchange")
 try:  # in a copy of one's own, create it (an instructor's shared course already has it)
     os.makedirs(EXCHANGE, exist_ok=True)
@@ -26,16 +36,6 @@ except OSError:
 c = get_config()  # noqa: F821 (provided by nbgrader)
 c.Exchange.root = EXCHANGE
 c.CourseDirectory.course_id = "sr-course-kit"
-
-# the hand-in (handin.py): what `nbgrader submit` copies into the exchange
-HANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handin.py")
-if "sr_kit_handin" not in sys.modules:
-    if not os.path.isfile(HANDIN):
-        raise FileNotFoundError(f"{HANDIN} is missing: it says what a submission holds (ship it with this file)")
-    _spec = importlib.util.spec_from_file_location("sr_kit_handin", HANDIN)
-    sys.modules["sr_kit_handin"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["sr_kit_handin"])
-handin = sys.modules["sr_kit_handin"]
 c.ExchangeFactory.submit = "sr_kit_handin.HandinSubmit"
 # what nbgrader's own copies leave out too (fetch); single files bounded (kB)
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*", "feedback", *handin.NEVER_TRAVELS]

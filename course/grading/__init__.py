@@ -1,0 +1,19 @@
+"""The grader: nbgrader's plugins and the hidden checks of the assignment (instructor-only, never released).
+
+Every process of a grading run imports this package by name (``course`` is installed with the kit):
+
+- nbgrader (``nbgrader autograde``/``generate_feedback``/``generate_assignment``) loads the plugins that
+  ``nbgrader_config.py`` names by dotted path: :mod:`.nbgrader_plugins` (tag stripping, output budget, trusted
+  hidden checks and scores, sanitiser), :mod:`.submitted_outputs`, :mod:`.report_cell`,
+  :mod:`.localized_cells`, :mod:`.feedback_kit`, :mod:`.release_metadata`;
+- the trusted side of the hidden checks: :mod:`.checks` and :mod:`.recompute` (the checks and their oracles),
+  :mod:`.student_client` (the student-side process, framing, timeouts, messages), run as
+  ``python -I -m course.grading.run_check`` (the command a kernel's ``hidden_check`` runs under plain nbgrader) or
+  ``python -I -m course.grading.check_server`` (one per submission under ``python -m course.grade``), the latter
+  often started ahead by ``python -I -m course.grading.ahead``;
+- the student side, :mod:`.student_side`: kit code without secrets, imported here for its framing and kit
+  networks and sent as source to a sandboxed process that cannot see this package.
+
+What these processes agree on -- environment variables, folders, file names, the frame format -- is declared in
+:mod:`.contract`. The security model: ``docs/grading.md``.
+"""

@@ -23,6 +23,7 @@ sys.path[:] = [p for p in sys.path if not (os.path.isdir(os.path.join(p or os.cu
                                            and not os.path.isfile(os.path.join(p or os.curdir, "course", "__init__.py")))]
 try:
     import course
+    from course import paths
     from course.grading import contract
 except ImportError as e:
     raise ImportError(f"{e}: the course kit is not installed in this Python ({sys.executable}): "
@@ -40,7 +41,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 # Offline maths: the formgrader and the feedback pages load MathJax from the Jupyter server (jupyter-server-mathjax)
 # through the kit's template course/templates/nbconvert/templates/base/mathjax.html.j2, not from a CDN.
-TEMPLATES = os.path.join(HERE, "course", "templates")
+TEMPLATES = str(paths.TEMPLATES)
 if TEMPLATES not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (TEMPLATES, os.environ.get("JUPYTER_PATH")) if p)
 

@@ -4,8 +4,8 @@ Four ways of grading the same submissions, each in a fresh private course copy (
 
 1. plain ``nbgrader autograde superres`` with the hidden checks removed from the assignment (``hidden_check(...)``
    lines replaced by ``pass`` in the copy's source): what nbgrader itself costs;
-2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``run_check.py``: the trusted side,
-   plus a student-side process);
+2. plain ``nbgrader autograde superres`` with them (each ``hidden_check`` runs ``course.grading.run_check``: the
+   trusted side, plus a student-side process);
 3. ``course.grade`` (bubblewrap sandboxes; the hidden checks decided by one trusted check server per submission,
    those of 01/02 while their notebook runs, with one student-side process; each submission's nbgrader process
    and check server started ahead, while the previous one runs; the whole command: intake, one
@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from course.paths import nbgrader_executable, tool_env
+
 
 
 def make_course(root: Path, copies: int, hidden_checks: bool = True) -> Path:
@@ -68,17 +68,15 @@ def scores(course: Path) -> dict:
 def generate_assignment(course: Path) -> None:
     """``nbgrader generate_assignment`` (the gradebook learns the test cells): before the clock starts, in every
     way of grading alike."""
-    nbgrader = str(Path(sys.executable).parent / "nbgrader")
-    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=course, check=True,
+    subprocess.run([nbgrader_executable(), "generate_assignment", "superres", "--force"], cwd=course, check=True,
                    capture_output=True)
 
 
 def plain_autograde(course: Path) -> float:
-    nbgrader = str(Path(sys.executable).parent / "nbgrader")
     env = {**os.environ, "SR_DATA_DIR": str(course / "data")}
     generate_assignment(course)
     t0 = time.perf_counter()
-    subprocess.run([nbgrader, "autograde", "superres", "--force"], cwd=course, env=env, check=True,
+    subprocess.run([nbgrader_executable(), "autograde", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
     return time.perf_counter() - t0
 
@@ -91,7 +89,7 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    os.environ["PATH"] = tool_env()["PATH"]  # (nbgrader runs `alembic` by name)
     runs = {}
     with tempfile.TemporaryDirectory(prefix="grade_bench_") as tmp:
         tmp = Path(tmp)

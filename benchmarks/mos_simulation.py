@@ -9,11 +9,7 @@ is removed, what each planted rater would move had screening missed them, and th
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the kit's root: `course` is not an installed package
 
 from course.mos.analysis import AnalysisConfig
 from course.mos.model import ModelConfig

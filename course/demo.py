@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from course.grading.contract import DATA_DIR_ENV, SOURCE_DIR, SUBMITTED_DIR
+from course.paths import KIT_ROOT as REPO
+from course.paths import ToolMissing, nbgrader_executable, tool_env
+
 __all__ = ["run_demo", "copy_course", "grade_reference", "import_roster"]
 
-REPO = Path(__file__).resolve().parent.parent
 STUDENT = "reference"  # the reference solution's student id (course/roster.example.csv)
 
 
@@ -81,17 +83,18 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
 
 
 def copy_course(dest) -> Path:
-    """A private copy of the course for nbgrader runs: ``nbgrader_config.py``, ``source/`` (without generated
-    modules or run outputs), ``course/grading/``, ``course/jupyter/``, ``course/templates/``,
-    ``course/translations/`` and ``course/locales/``. ``dest`` must not exist or be empty. Returns ``dest``."""
+    """A private copy of the course for nbgrader runs: its configuration and content -- ``nbgrader_config.py``,
+    ``source/`` (without generated modules or run outputs), ``course/jupyter/`` and ``course/translations/`` --
+    never the kit's code: nbgrader and the grader in the copy run the installed ``course`` package (the hidden
+    checks, the plugins, the messages). ``dest`` must not exist or be empty. Returns ``dest``."""
     root = REPO
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "nbgrader_config.py", dest)
-    shutil.copytree(root / "source", dest / "source", ignore=shutil.ignore_patterns("*.py", "checkpoints", "results",
-                                                                                   "submission", "__pycache__"))
-    # hidden checks; students' config; offline MathJax template; the other releases' translations and messages
-    for part in ("grading", "jupyter", "templates", "translations", "locales"):
+    shutil.copytree(root / SOURCE_DIR, dest / SOURCE_DIR, ignore=shutil.ignore_patterns(
+        "*.py", "checkpoints", "results", "submission", "__pycache__"))
+    # the students' nbgrader configuration and what a hand-in holds; the other releases' translations
+    for part in ("jupyter", "translations"):
         shutil.copytree(root / "course" / part, dest / "course" / part, ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
@@ -102,24 +105,21 @@ def grade_reference(work_dir, progress: bool = True, log=print, data_dir=None, r
     built here (:func:`course.sandbox.probe`), else without one, said in one line with the reason and the way to
     get it. ``data_dir``: the data the notebooks read (``$SR_DATA_DIR`` while grading); ``report``: a written
     report handed in beside the notebooks. Returns the grades the grader wrote (``course/grades/``)."""
-    from .release import ReleaseError, nbgrader_executable
-
     work = Path(work_dir)
     if work.exists():
         shutil.rmtree(work)
     copy_course(work)
     try:
         nbgrader = nbgrader_executable()
-    except ReleaseError:
+    except ToolMissing:
         log("[6/7] nbgrader is not installed here (pip install -e '.[instructor]'): release and grading skipped")
         return {}
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=work, env=env, check=True,
+    subprocess.run([nbgrader, "generate_assignment", "superres", "--force"], cwd=work, env=tool_env(), check=True,
                    capture_output=True)
     import_roster(work, REPO / "course" / "roster.example.csv")  # names in the formgrader, not "None, None"
-    sub = work / "course" / "submitted" / STUDENT / "superres"  # where `nbgrader collect` puts a hand-in
+    sub = work / SUBMITTED_DIR / STUDENT / "superres"  # where `nbgrader collect` puts a hand-in
     sub.mkdir(parents=True)
-    for nb in (work / "source" / "superres").glob("*.ipynb"):
+    for nb in (work / SOURCE_DIR / "superres").glob("*.ipynb"):
         shutil.copy(nb, sub)
     if report is not None:
         shutil.copy(report, sub / "report.md")
@@ -128,17 +128,17 @@ def grade_reference(work_dir, progress: bool = True, log=print, data_dir=None, r
     from .grade import grade
 
     said = []  # (the grader's own log: its summary is in course/grades/summary.txt)
-    old_data = os.environ.get("SR_DATA_DIR")
+    old_data = os.environ.get(DATA_DIR_ENV)
     if data_dir is not None:  # (read by the grading command and inherited by nbgrader and its kernels)
-        os.environ["SR_DATA_DIR"] = str(Path(data_dir).resolve())
+        os.environ[DATA_DIR_ENV] = str(Path(data_dir).resolve())
     try:
         result = grade("superres", work, students=[STUDENT], workers=1, unsafe=unsafe, no_cgroup=no_cgroup,
                        progress=progress, log=said.append)
     finally:
         if old_data is None:
-            os.environ.pop("SR_DATA_DIR", None)
+            os.environ.pop(DATA_DIR_ENV, None)
         else:
-            os.environ["SR_DATA_DIR"] = old_data
+            os.environ[DATA_DIR_ENV] = old_data
     status = next(r["status"] for r in result["results"] if r["student"] == STUDENT)
     if status != "ok":
         raise RuntimeError(f"grading the reference solution failed: {status}")
@@ -190,9 +190,7 @@ def import_roster(course_root, roster) -> None:
     roster = Path(roster)
     if not roster.is_file():
         raise FileNotFoundError(f"roster {roster} does not exist (columns: id,first_name,last_name,email)")
-    nbgrader = Path(sys.executable).parent / "nbgrader"
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    out = subprocess.run([str(nbgrader), "db", "student", "import", str(roster.resolve())], cwd=course_root, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([nbgrader_executable(), "db", "student", "import", str(roster.resolve())], cwd=course_root,
+                         env=tool_env(), capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"nbgrader db student import {roster} failed:\n{out.stderr[-2000:]}")

@@ -47,14 +47,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake, plain_tree
-from course.sandbox import (CHECKS_NICENESS, CHECKS_NICENESS_VAR, ENV_VAR, FIRST_SANDBOX_UID, KERNEL_NAME,
-                            BoundedFolder, Cgroup, Limits, SandboxSpec, SandboxUnavailable, UidPool,
-                            _user_process_count, mount_tmpfs, prepare_numba_cache, probe, set_priority, unmount,
-                            write_kernelspec)
+from course.grading.contract import (AFTER_NOTEBOOK, AHEAD_DIR, AHEAD_MODULE, AUTOGRADED_DIR, CELL_TIMEOUT_ENV,
+                                     CHECK_COMMAND_ENV, CHECK_SERVER_ENV, CHECK_SERVER_MODULE, CHECKS_NICENESS_ENV,
+                                     COURSE_ROOT_ENV, DATA_DIR_ENV, DISK_DIR, EXCHANGE_DIR, EXCHANGE_ENV, FEEDBACK_DIR,
+                                     GRADEBOOK, GRADES_DIR, HIDDEN_CHECKS_ENV, KERNEL_DISAGREES,
+                                     KERNEL_DISAGREES_RECORD, KERNEL_ENV, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD,
+                                     RUNTIME_DIR, SANDBOX_ENV, STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR, VERDICTS_ENV,
+                                     python_module)
+from course.paths import KIT_ROOT as REPO
+from course.paths import ToolMissing, nbgrader_executable, tool_env
+from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, KERNEL_NAME, BoundedFolder, Cgroup, Limits,
+                            SandboxSpec, SandboxUnavailable, UidPool, _user_process_count, mount_tmpfs,
+                            prepare_numba_cache, probe, set_priority, unmount, write_kernelspec)
 from course.sandbox import checks_niceness as sandbox_checks_niceness
+from course.student_id import safe_student_id
 
-REPO = Path(__file__).resolve().parents[1]
-STUDENT_ID = intake.STUDENT_ID
 REPORT_FILES = intake.handin.REPORT_FILES
 # Bounds of the trusted nbgrader processes the grader starts (they parse what student code produced)
 TRUSTED_MEMORY_BYTES = 6 << 30
@@ -63,14 +70,6 @@ FEEDBACK_TIMEOUT = 600
 MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<student>), checked after each run
 DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its bound, for nbgrader's own writes
 RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
-OVER_DISK_RECORD = "over-disk-bound.txt"
-# written by TrustedHiddenChecks: graded test cells whose kernel outputs disagree with the trusted decisions (a cell
-# its kernel ran without failure that the trusted side failed; a result or a bare number shown by a graded cell)
-KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"
-DISAGREEMENTS = {"kernel_passed_trusted_failed": "its kernel ran it without failure, the trusted checks failed it",
-                 "execute_result": "its kernel showed a result (execute_result)",
-                 "number_displayed": "its kernel displayed a bare number",
-                 "number_printed": "its kernel printed a bare number"}
 # What the grading command creates is the instructors' alone: folders 0750, files 0640 (the group is the course
 # folder's, through its set-group-id folders: --shared-setup). Other accounts -- students on a shared machine --
 # get nothing (docs/grading.md, "The course folder on a shared machine")
@@ -91,11 +90,9 @@ class GradingError(RuntimeError):
 
 
 def _nbgrader() -> str:
-    from .release import ReleaseError, nbgrader_executable
-
     try:
         return nbgrader_executable()
-    except ReleaseError as e:
+    except ToolMissing as e:
         raise GradingError(str(e)) from None
 
 
@@ -103,9 +100,8 @@ def _env(course_root: Path) -> dict:
     # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH. The grader's
     # processes create files under the private umask: they write no cache into the public trees the sandbox reads
     # (bytecode, numba's compiled imresize: theirs is kept with the grading state)
-    return {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-            "SR_KIT_COURSE_ROOT": str(course_root), "PYTHONDONTWRITEBYTECODE": "1",
-            "NUMBA_CACHE_DIR": str(Path(course_root) / "course" / ".grading" / "numba")}
+    return tool_env(**{COURSE_ROOT_ENV: str(course_root), "PYTHONDONTWRITEBYTECODE": "1",
+                       "NUMBA_CACHE_DIR": str(Path(course_root) / STATE_DIR / NUMBA_DIR)})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -124,7 +120,7 @@ def collect_lms_zip(zip_path: Path, course_root: Path, assignment: str, regexp: 
     reported and skipped for its student alone. Returns {student: why it needs manual attention}."""
     if not zipfile.is_zipfile(zip_path):
         raise GradingError(f"{zip_path} is not a zip file")
-    students, attention = intake.collect_zip(Path(zip_path), course_root / "course" / "submitted", assignment, regexp)
+    students, attention = intake.collect_zip(Path(zip_path), course_root / SUBMITTED_DIR, assignment, regexp)
     if not students:
         raise GradingError(f"no submission found in {zip_path}: its file names do not match --lms-regexp {regexp!r} "
                            "(groups student_id and file_id, matched against the path)")
@@ -135,7 +131,7 @@ def _ensure_assignment(course_root: Path, assignment: str) -> None:
     """The gradebook must know the assignment's test cells: `nbgrader generate_assignment` records them."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    db = course_root / "course" / "gradebook.db"
+    db = course_root / GRADEBOOK
     if db.exists():
         with Gradebook("sqlite:///" + str(db)) as gb:
             try:
@@ -197,7 +193,6 @@ def keep_graded_notebooks(folder: Path) -> int:
     return plain_tree.keep_only(folder, is_graded_notebook)
 
 
-CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"  # (nbgrader_plugins.CheckServer.ENV) the server's pipes, for nbgrader
 AHEAD_NICENESS = 19  # (root) the imports of a worker's next submission use what the current one leaves idle
 
 
@@ -209,15 +204,15 @@ def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.
     ``folder`` None: the server is started ahead (:mod:`course.grading.ahead`: it imports torch and the checks now)
     and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
     if folder is None:
-        argv = [sys.executable, "-I", "-B", "-m", "course.grading.ahead", "check-server"]
+        argv = python_module(AHEAD_MODULE, "check-server", bytecode=False)
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
-        argv = [sys.executable, "-I", "-B", "-m", "course.grading.check_server", str(folder)]
+        argv = python_module(CHECK_SERVER_MODULE, str(folder), bytecode=False)
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:
         server = subprocess.Popen(bounded(argv), stdin=requests_read, stdout=answers_write, stderr=log, env=env,
-                                  cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True)
+                                  cwd=env[COURSE_ROOT_ENV], start_new_session=True)
     except OSError:
         for fd in (requests_write, answers_read):
             os.close(fd)
@@ -264,10 +259,10 @@ class StartedAhead:
             self.server, self.handed = start_check_server(None, env, f)
             self.requests_open = True
             try:
-                self.nbgrader = subprocess.Popen(bounded([sys.executable, "-I", "-B", "-m", "course.grading.ahead",
-                                                          "nbgrader"], *nbgrader_limits),
+                self.nbgrader = subprocess.Popen(bounded(python_module(AHEAD_MODULE, "nbgrader", bytecode=False),
+                                                         *nbgrader_limits),
                                                  stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=env,
-                                                 cwd=env["SR_KIT_COURSE_ROOT"], start_new_session=True,
+                                                 cwd=env[COURSE_ROOT_ENV], start_new_session=True,
                                                  pass_fds=self.handed["fds"])
             except OSError:
                 self.stop()
@@ -332,9 +327,9 @@ class AheadPool:
     @classmethod
     def for_run(cls, course_root: Path, spec: SandboxSpec, cell_timeout: int, submissions: int) -> "AheadPool":
         """The pool of a grading run (its processes' environment is given again when their submission starts)."""
-        state = course_root / "course" / ".grading"
-        return cls(submission_env(course_root, spec, state, state / "runtime" / "w0", cell_timeout, 0),
-                   state / "ahead", nbgrader_limits(spec), submissions)
+        state = course_root / STATE_DIR
+        return cls(submission_env(course_root, spec, state, state / RUNTIME_DIR / "w0", cell_timeout, 0),
+                   state / AHEAD_DIR, nbgrader_limits(spec), submissions)
 
     def fill(self, at_most: int = 1, yielding: bool = True) -> None:
         """Start up to ``at_most`` sets, as long as there are fewer than submissions not started."""
@@ -365,14 +360,14 @@ def submission_env(course_root: Path, spec: SandboxSpec, state: Path, runtime: P
     """The environment of a submission's nbgrader process and check server (the same for every submission of a
     worker: its sandbox uid and cgroups are in ``spec``); ``checks_niceness``: that of the hidden checks'
     processes (``course.sandbox.CHECKS_NICENESS`` with one worker, else 0)."""
-    env = {**_env(course_root), ENV_VAR: spec.to_json(), "SR_KIT_CELL_TIMEOUT": str(cell_timeout),
-           "SR_KIT_VERDICTS_DIR": str(state / "verdicts"), "JUPYTER_RUNTIME_DIR": str(runtime),
+    env = {**_env(course_root), SANDBOX_ENV: spec.to_json(), CELL_TIMEOUT_ENV: str(cell_timeout),
+           VERDICTS_ENV: str(state / VERDICTS_DIR), "JUPYTER_RUNTIME_DIR": str(runtime),
            "TMPDIR": str(runtime), "JUPYTER_PATH": str(state) + os.pathsep + os.environ.get("JUPYTER_PATH", ""),
-           "SR_KIT_KERNEL": KERNEL_NAME if spec.enabled else "python3",
+           KERNEL_ENV: KERNEL_NAME if spec.enabled else "python3",
            "OMP_NUM_THREADS": str(spec.limits.threads),
-           "SR_KIT_HIDDEN_CHECKS": "after-notebook",  # (the sandbox sets it too) TrustedHiddenChecks runs them
-           CHECKS_NICENESS_VAR: str(checks_niceness)}
-    env.pop("SR_KIT_CHECK_COMMAND", None)
+           HIDDEN_CHECKS_ENV: AFTER_NOTEBOOK,  # (the sandbox sets it too) TrustedHiddenChecks runs them
+           CHECKS_NICENESS_ENV: str(checks_niceness)}
+    env.pop(CHECK_COMMAND_ENV, None)
     return env
 
 
@@ -401,27 +396,27 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     ``ahead``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
     processes run (the caller starts the next submission's ahead then); ``checks_niceness``: see
     :func:`submission_env`."""
-    runtime = state / "runtime" / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
+    runtime = state / RUNTIME_DIR / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     if os.path.ismount(runtime):
         unmount(runtime)
     plain_tree.remove_tree(runtime)
     runtime.mkdir(parents=True)
     if spec.enabled:  # (as root) the kernel may write there too: a small tmpfs, not the host's disk
         mount_tmpfs(runtime, RUNTIME_BYTES)
-    verdicts = state / "verdicts"
+    verdicts = state / VERDICTS_DIR
     shutil.rmtree(verdicts / student, ignore_errors=True)
     spec = slot_spec(spec, slot, cgroups, uids)
     env = submission_env(course_root, spec, state, runtime, cell_timeout, checks_niceness)
-    log = state / "logs" / f"{student}.log"
+    log = state / LOGS_DIR / f"{student}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    folder = course_root / "course" / "autograded" / student / assignment
+    folder = course_root / AUTOGRADED_DIR / student / assignment
     # (nbgrader makes what it writes read-only for everyone, 444: for the instructors only)
     argv = ["autograde", assignment, "--student", student, "--force", f"--Autograde.permissions={AUTOGRADED_MODE:o}"]
     t0 = time.perf_counter()
     # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox
     # cannot fill the host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks), and only the
     # graded notebooks are copied out afterwards (without root, the others are removed: keep_graded_notebooks)
-    disk = BoundedFolder(course_root / "course" / "autograded" / student, state / "disk" / student,
+    disk = BoundedFolder(course_root / AUTOGRADED_DIR / student, state / DISK_DIR / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES,
                          keep=lambda parts: parts[0] == assignment and is_graded_notebook(parts[1:]))
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
@@ -457,7 +452,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
         stop_process_group(server, wait=10)
     unmount(runtime)
     plain_tree.remove_tree(runtime)
-    too_big = bound_folder(course_root / "course" / "autograded" / student, spec.limits.folder_bytes)
+    too_big = bound_folder(course_root / AUTOGRADED_DIR / student, spec.limits.folder_bytes)
     keep_graded_notebooks(folder)
     over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
     too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
@@ -466,7 +461,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     disagrees = verdicts / student / KERNEL_DISAGREES_RECORD
     if disagrees.is_file():  # (graded, feedback made as usual: listed for attention in the summary)
         lines = [line.partition(" ") for line in disagrees.read_text(errors="replace").splitlines()]
-        said = [f"{cell}: {DISAGREEMENTS.get(code, code)}" for cell, _, code in lines]
+        said = [f"{cell}: {KERNEL_DISAGREES.get(code, code)}" for cell, _, code in lines]
         result["attention"] = (f"its kernel's outputs disagree with the trusted decisions in {len(lines)} graded "
                                f"cell(s) (see {disagrees}): " + "; ".join(said[:3]))[:600]
     return result
@@ -480,7 +475,7 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
     run's processes started ahead (closed here), else made here."""
     from tqdm.auto import tqdm
 
-    state = course_root / "course" / ".grading"
+    state = course_root / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     write_kernelspec(state)
     if spec.enabled:  # compiled once per machine, copied into each sandbox (its code is read-only to numba)
@@ -488,7 +483,7 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
         if spec.numba_cache:  # ... and into the trusted processes' own cache (_env), which they write privately
             for path in Path(spec.numba_cache).rglob("*"):
                 if path.is_file() and not path.is_symlink():
-                    target = state / "numba" / path.relative_to(spec.numba_cache)
+                    target = state / NUMBA_DIR / path.relative_to(spec.numba_cache)
                     with contextlib.suppress(OSError):
                         target.parent.mkdir(parents=True, exist_ok=True)
                         shutil.copyfile(path, target)
@@ -578,7 +573,7 @@ def breakdown(course_root: Path, assignment: str, students: list[str]) -> list[d
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
-    with Gradebook("sqlite:///" + str(course_root / "course" / "gradebook.db")) as gb:
+    with Gradebook("sqlite:///" + str(course_root / GRADEBOOK)) as gb:
         for student in students:
             try:
                 sub = gb.find_submission(assignment, student)
@@ -587,7 +582,7 @@ def breakdown(course_root: Path, assignment: str, students: list[str]) -> list[d
                              "auto_graded": False, "needs_manual_grade": True, "reason": "no submission graded"})
                 continue
             for nb in sorted(sub.notebooks, key=lambda n: n.name):
-                reasons = _cell_reasons(course_root / "course" / "autograded" / student / assignment /
+                reasons = _cell_reasons(course_root / AUTOGRADED_DIR / student / assignment /
                                         f"{nb.name}.ipynb")
                 for g in sorted(nb.grades, key=lambda g: g.name):
                     rows.append({"student": student, "notebook": nb.name, "cell": g.name,
@@ -601,7 +596,7 @@ def breakdown(course_root: Path, assignment: str, students: list[str]) -> list[d
 def _failed_checks(state: Path, students: list[str]) -> Counter:
     counts = Counter()
     for student in students:
-        for f in sorted((state / "verdicts" / student).glob("*.json")):
+        for f in sorted((state / VERDICTS_DIR / student).glob("*.json")):
             for name, v in json.loads(f.read_text()).items():
                 counts[name] += not v["passed"]
     return counts
@@ -668,7 +663,7 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 
 def write_outputs(course_root: Path, assignment: str, students: list[str], results: list[dict]) -> dict:
-    out_dir = course_root / "course" / "grades"
+    out_dir = course_root / GRADES_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = breakdown(course_root, assignment, students)
     write_csv(out_dir / "breakdown.csv", rows, list(rows[0]) if rows else ["student"])
@@ -676,19 +671,19 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    with Gradebook("sqlite:///" + str(course_root / "course" / "gradebook.db")) as gb:
+    with Gradebook("sqlite:///" + str(course_root / GRADEBOOK)) as gb:
         CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gb)
     with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
         exported = list(csv.DictReader(f))
-    submitted = course_root / "course" / "submitted"
+    submitted = course_root / SUBMITTED_DIR
     reports = {s: report_of(submitted, s, assignment) for s in students}
     for row in exported:  # the report each student handed in, beside the scores
         if row.get("assignment") == assignment:
             row["report"] = reports.get(row.get("student_id"), "")
     fields = list(exported[0]) if exported else ["student_id"]
     write_csv(out_dir / "grades.csv", exported, fields + ["report"] * ("report" not in fields))
-    summary = summarise(rows, results, _failed_checks(course_root / "course" / ".grading", students), reports)
-    summary += submitted_without_outputs(course_root / "course" / "autograded", assignment, students)
+    summary = summarise(rows, results, _failed_checks(course_root / STATE_DIR, students), reports)
+    summary += submitted_without_outputs(course_root / AUTOGRADED_DIR, assignment, students)
     (out_dir / "summary.txt").write_text(summary + "\n")
     return {"breakdown": out_dir / "breakdown.csv", "grades": out_dir / "grades.csv",
             "summary": out_dir / "summary.txt", "summary_text": summary}
@@ -732,8 +727,8 @@ def private_umask(mask: int = PRIVATE_UMASK):
         sys.dont_write_bytecode = old_bytecode
 
 
-#: The course state a grading run writes (below ``course/``)
-STATE_ENTRIES = ("submitted", "autograded", "feedback", "grades", ".grading", "gradebook.db")
+#: The course state a grading run writes (relative to the course root)
+STATE_ENTRIES = (SUBMITTED_DIR, AUTOGRADED_DIR, FEEDBACK_DIR, GRADES_DIR, STATE_DIR, GRADEBOOK)
 
 
 def close_state(course_root: Path) -> None:
@@ -741,7 +736,7 @@ def close_state(course_root: Path) -> None:
     whoever made them (``nbgrader collect``, an earlier run under another umask): what is created in them later
     is private already (:func:`private_umask`, intake)."""
     for name in STATE_ENTRIES:
-        path = Path(course_root) / "course" / name
+        path = Path(course_root) / name
         try:
             st = os.lstat(path)
             if (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and st.st_mode & 0o027:
@@ -766,7 +761,7 @@ def public_trees(course_root: Path) -> list[Path]:
 
     root = Path(course_root).resolve()
     found = [Path(m.__file__).resolve().parent for m in (sr_utils, data_tools)]
-    found += [Path(os.environ.get("SR_DATA_DIR") or root / "data").resolve(), *map(Path, _python_dirs())]
+    found += [Path(os.environ.get(DATA_DIR_ENV) or root / "data").resolve(), *map(Path, _python_dirs())]
     return sorted({p for p in found if p != root and p.is_relative_to(root)})
 
 
@@ -793,7 +788,7 @@ def _course_entries(course_root: Path, skip: set):
 
 
 def _exchange_of(course_root: Path) -> Path:
-    return Path(os.environ.get("SR_KIT_EXCHANGE") or course_root / "course" / "exchange")
+    return Path(os.environ.get(EXCHANGE_ENV) or course_root / EXCHANGE_DIR)
 
 
 def shared_setup(course_root: Path, group: str, exchange: Path | None = None, log=print) -> None:
@@ -809,7 +804,7 @@ def shared_setup(course_root: Path, group: str, exchange: Path | None = None, lo
         raise GradingError(f"no group {group!r} on this machine: create it (groupadd {group}) and add the "
                            "instructors to it (usermod -aG)") from None
     root = Path(course_root).resolve()
-    link = root / "course" / "exchange"
+    link = root / EXCHANGE_DIR
     if exchange is not None:
         exchange = Path(exchange).absolute()
         if exchange.is_relative_to(root):
@@ -865,7 +860,7 @@ def check_permissions(course_root: Path) -> list[str]:
     if top.st_mode & 0o007:
         problems.append(f"{root}: mode {stat.S_IMODE(top.st_mode):04o}: other accounts can enter the course "
                         "folder (python -m course.grade --shared-setup GROUP)")
-    link = root / "course" / "exchange"
+    link = root / EXCHANGE_DIR
     public = set(public_trees(root))
     for path, st in _course_entries(root, public | {link}):
         if stat.S_ISLNK(st.st_mode):
@@ -919,7 +914,7 @@ def make_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool =
     # folder keeps other accounts out of it, bind mounts let the sandbox in)
     old_umask = os.umask(0o022)
     try:
-        data = ensure_sample_data(Path(os.environ.get("SR_DATA_DIR") or course_root / "data"))
+        data = ensure_sample_data(Path(os.environ.get(DATA_DIR_ENV) or course_root / "data"))
     finally:
         os.umask(old_umask)
     code = [str(Path(m.__file__).resolve().parent) for m in (sr_utils, data_tools)]
@@ -951,7 +946,7 @@ def intake_submitted(submitted: Path, assignment: str) -> tuple[list[str], dict[
     for entry in sorted(submitted.iterdir()):
         if not os.path.lexists(entry / assignment):
             continue
-        if not intake.safe_student_id(entry.name):
+        if not safe_student_id(entry.name):
             refused[intake.handin.shown(entry.name)[:100]] = ("not a usable student id (letters, digits, _.@-): "
                                                               "not graded")
             continue
@@ -994,7 +989,7 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
 def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, workers, cell_timeout,
            submission_timeout, feedback, progress, log, no_cgroup) -> dict:
     close_state(course_root)
-    submitted = course_root / "course" / "submitted"
+    submitted = course_root / SUBMITTED_DIR
     attention = {}
     if src is not None:
         attention.update(collect_folders(Path(src), submitted, assignment))
@@ -1029,7 +1024,7 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
     outputs = write_outputs(course_root, assignment, [s for s in students if s in graded], results)
     log(outputs["summary_text"])
     log(f"autograded in {seconds:.0f} s; wrote {outputs['grades']}, {outputs['breakdown']}, {outputs['summary']}"
-        + (f" and feedback in {course_root / 'course' / 'feedback'}" if feedback else ""))
+        + (f" and feedback in {course_root / FEEDBACK_DIR}" if feedback else ""))
     return {"results": results, "seconds": seconds, **outputs}
 
 

@@ -24,9 +24,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from course.jupyter import handin
-
-#: A usable student id, the whole name (``\Z``: a folder "ada" + newline is not "ada", as ``$`` would let it be).
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}\Z")
+from course.student_id import safe_student_id
 MAX_FILE_BYTES = 10 << 20      # one file of a submission (an autograded notebook is at most 20 MB)
 MAX_TOTAL_BYTES = 200 << 20    # a whole submission folder
 MAX_FILES = 2000
@@ -61,10 +59,6 @@ def make_private(folder) -> None:
                 os.chmod(path, mode)
             except OSError:
                 pass
-
-
-def safe_student_id(name: str) -> bool:
-    return bool(STUDENT_ID.match(name)) and ".." not in name
 
 
 def inspect(folder: Path, max_file_bytes: int = MAX_FILE_BYTES, max_total_bytes: int = MAX_TOTAL_BYTES,

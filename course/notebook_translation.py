@@ -37,9 +37,9 @@ import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
+from course.paths import KIT_ROOT as REPO
 from sr_utils.i18n import LANGUAGES
 
-REPO = Path(__file__).resolve().parents[1]
 TRANSLATIONS = Path("course") / "translations"  # below the course root: <language>/<assignment>/<notebook>.md
 HEADER = re.compile(r"^<!-- cell (?P<id>[A-Za-z0-9_-]+) en (?P<fingerprint>[0-9a-f]{12}) -->$")
 NBGRADER_MARKER = re.compile(r"^\s*#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS|MARK SCHEME)\b.*$", re.M)

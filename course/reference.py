@@ -18,6 +18,7 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+from course.paths import KIT_ROOT
 from sr_utils.notebook import MODULE_NOTEBOOKS, MissingWritefile, module_from_source, writefile_module
 
 __all__ = ["ASSIGNMENT", "default_source_dir", "reference_sources", "load_reference"]
@@ -28,7 +29,7 @@ ASSIGNMENT = "superres"
 
 def default_source_dir(assignment: str = ASSIGNMENT) -> Path:
     """``<repository>/source/<assignment>`` of the checkout this module is in."""
-    return Path(__file__).resolve().parent.parent / "source" / assignment
+    return KIT_ROOT / "source" / assignment
 
 
 def _source_dir(source_dir) -> Path:

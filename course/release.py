@@ -29,24 +29,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from course.grading.contract import STATE_DIR
+from course.paths import KIT_ROOT as REPO
+from course.paths import ToolMissing, nbgrader_executable, tool_env
 from sr_utils.i18n import LANGUAGES, check_language
 
-REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["ReleaseError", "nbgrader_executable", "release_folder", "generate_into", "record_in_gradebook", "foreign_files",
+__all__ = ["ReleaseError", "release_folder", "generate_into", "record_in_gradebook", "foreign_files",
            "regenerate_release"]
 
 
 class ReleaseError(RuntimeError):
     """The release cannot be (re)generated; the message says why and what to do."""
-
-
-def nbgrader_executable() -> str:
-    """The ``nbgrader`` command of this Python environment."""
-    exe = Path(sys.executable).parent / "nbgrader"
-    if not exe.exists():
-        raise ReleaseError(f"nbgrader is not installed next to {sys.executable}: pip install -e '.[instructor]'")
-    return str(exe)
 
 
 def release_folder(course_root: Path, assignment: str, language: str = "en") -> Path:
@@ -60,7 +54,10 @@ def generate_into(course_root: Path, assignment: str, release_root: Path, langua
     """``nbgrader generate_assignment`` with ``release_root`` as the release folder; returns
     ``release_root/<assignment>``. English updates the gradebook as usual; another language is generated from the
     translated sources with a throw-away gradebook, so the course's gradebook keeps the English source cells."""
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    try:
+        nbgrader = nbgrader_executable()
+    except ToolMissing as e:
+        raise ReleaseError(str(e)) from None
     options = [f"--CourseDirectory.release_directory={release_root}"]
     if language != "en":
         from course.notebook_translation import RELEASE_STUBS, translated_sources
@@ -75,8 +72,8 @@ def generate_into(course_root: Path, assignment: str, release_root: Path, langua
                     f"--CourseDirectory.db_url=sqlite:///{translated / 'gradebook.db'}",
                     f"--ClearSolutions.code_stub={RELEASE_STUBS[language]['code']}",
                     f"--ClearSolutions.text_stub={RELEASE_STUBS[language]['text']}"]
-    out = subprocess.run([nbgrader_executable(), "generate_assignment", assignment, "--force", *options],
-                         cwd=course_root, env=env, capture_output=True, text=True)
+    out = subprocess.run([nbgrader, "generate_assignment", assignment, "--force", *options],
+                         cwd=course_root, env=tool_env(), capture_output=True, text=True)
     if language != "en":
         shutil.rmtree(translated, ignore_errors=True)
     if out.returncode != 0:
@@ -87,7 +84,7 @@ def generate_into(course_root: Path, assignment: str, release_root: Path, langua
 
 def record_in_gradebook(course_root: Path, assignment: str) -> None:
     """Make the gradebook know ``assignment``'s notebooks and test cells without touching ``release/``."""
-    state = Path(course_root) / "course" / ".grading"
+    state = Path(course_root) / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=state, prefix="release-") as tmp:
         generate_into(course_root, assignment, Path(tmp))
@@ -138,7 +135,7 @@ def regenerate_release(course_root: Path = REPO, assignment: str = "superres", f
     ``force``. Returns the release folder."""
     course_root = Path(course_root)
     target = release_folder(course_root, assignment, language)
-    work = course_root / "course" / ".grading"
+    work = course_root / STATE_DIR
     work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=work, prefix="release-") as tmp:
         generated = generate_into(course_root, assignment, Path(tmp), language)

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from course.grading.contract import GRADES_DIR, SUBMITTED_DIR
 from course.mos.collect import MAX_FILE_BYTES, find_student_folders, read_images, reference_set
+from course.paths import KIT_ROOT as REPO
 from course.student_files import read_beneath
 
-REPO = Path(__file__).resolve().parents[1]
 #: A reported PSNR further than this from the recomputed one is flagged.
 TOLERANCE_DB = 0.05
 FIELDS = ["student", "psnr", "ssim", "reported_psnr", "reported_ssim", "psnr_diff", "flag", "mos", "mos_ci_low",
@@ -222,7 +223,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from course.mos.study import default_study_folder
 
-    src = args.src or args.course_dir / "course" / "submitted"
+    src = args.src or args.course_dir / SUBMITTED_DIR
     study = args.study or default_study_folder(args.course_dir, args.assignment)
     try:
         ref = reference_set(args.data_dir)
@@ -231,7 +232,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    paths = write_class_results(rows, marks, ref.label, args.out or args.course_dir / "course" / "grades" /
+    paths = write_class_results(rows, marks, ref.label, args.out or args.course_dir / GRADES_DIR /
                                 "class_results")
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -22,7 +22,7 @@ are made, so that the process limit applies (Linux does not enforce ``RLIMIT_NPR
 does runs with root's rights. As an ordinary user, bwrap builds the sandbox in a user namespace.
 
 The settings travel as JSON in ``$SR_KIT_SANDBOX`` from the grading command to nbgrader and its kernels
-(:class:`SandboxSpec`).
+(:class:`SandboxSpec`; the variables and folders the grading processes share: :mod:`course.grading.contract`).
 """
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ import sys
 import time
 from pathlib import Path
 
-ENV_VAR = "SR_KIT_SANDBOX"
+from course import plain_tree
+from course.grading.contract import (AFTER_NOTEBOOK, AUTOGRADED_DIR, CHECKS_NICENESS_ENV, DATA_DIR_ENV,
+                                     HIDDEN_CHECKS_ENV, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR)
+
 KERNEL_NAME = "sr-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys", "/opt")
 CGROUP_ROOT = "/sys/fs/cgroup"  # (empty in the sandbox)
@@ -46,7 +49,6 @@ CGROUP_ROOT = "/sys/fs/cgroup"  # (empty in the sandbox)
 # (the grading command sets $SR_KIT_CHECKS_NICENESS): with more, another student's kernel, spinning on every core,
 # could starve them past their time
 CHECKS_NICENESS = 10
-CHECKS_NICENESS_VAR = "SR_KIT_CHECKS_NICENESS"
 FIRST_SANDBOX_UID = 61000  # as root, student code runs as a uid of 61000..61999, each held by one worker of one run
 SANDBOX_UIDS = 1000
 UID_LOCKS = Path("/run/lock/sr-kit-sandbox-uids")
@@ -116,7 +118,7 @@ class SandboxSpec:
 
     @classmethod
     def from_env(cls) -> "SandboxSpec | None":
-        text = os.environ.get(ENV_VAR)
+        text = os.environ.get(SANDBOX_ENV)
         return cls.from_json(text) if text else None
 
 
@@ -324,7 +326,7 @@ def checks_niceness(env=None) -> int:
     """The niceness the grading command asks for the hidden checks' processes (``$SR_KIT_CHECKS_NICENESS`` of
     ``env``, default this process's environment)."""
     try:
-        return max(0, min(19, int((os.environ if env is None else env).get(CHECKS_NICENESS_VAR, "0"))))
+        return max(0, min(19, int((os.environ if env is None else env).get(CHECKS_NICENESS_ENV, "0"))))
     except ValueError:
         return 0
 
@@ -360,9 +362,9 @@ def base_env(spec: SandboxSpec) -> dict:
         "IPYTHONDIR": "/tmp/.ipython", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONWARNINGS": "ignore",
         "NUMBA_CACHE_DIR": "/tmp/.numba",
         "TQDM_DISABLE": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-        "SR_DATA_DIR": spec.data_dir, "NBGRADER_EXECUTION": "autograde",
-        # hidden checks are decided by the grader outside the kernel (course/grading/check_server.py)
-        "SR_KIT_HIDDEN_CHECKS": "after-notebook",
+        DATA_DIR_ENV: spec.data_dir, "NBGRADER_EXECUTION": "autograde",
+        # hidden checks are decided by the grader outside the kernel (course.grading.check_server)
+        HIDDEN_CHECKS_ENV: AFTER_NOTEBOOK,
     }
 
 
@@ -389,23 +391,8 @@ def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     return str(folder.resolve())
 
 
-def _plain_tree():
-    """``course/plain_tree.py`` (walks without recursion). This file also runs as the kernel's launcher script
-    (``python -I``), where the ``course`` package cannot be imported: there it is loaded from its file."""
-    try:
-        from course import plain_tree
-    except ImportError:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("sr_kit_plain_tree", Path(__file__).with_name("plain_tree.py"))
-        plain_tree = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(plain_tree)
-    return plain_tree
-
-
 def chown_tree(path: str, uid: int) -> None:
     """Give ``path`` (recursively) to the sandbox uid so that student code can write its own folder."""
-    plain_tree = _plain_tree()
     os.lchown(path, uid, uid)
     for entry, _, _ in plain_tree.walk(path):  # any depth (a kernel may leave 1,500 levels), nothing followed
         os.lchown(entry, uid, uid)
@@ -418,7 +405,7 @@ MAX_FOLDER_DEPTH = 32
 
 def prune_deep_folders(folder) -> list[str]:
     """Remove what sandboxed code nested deeper than :data:`MAX_FOLDER_DEPTH` in its folder; returns it."""
-    return _plain_tree().prune_deeper_than(folder, MAX_FOLDER_DEPTH)
+    return plain_tree.prune_deeper_than(folder, MAX_FOLDER_DEPTH)
 
 
 def remove_special_files(folder) -> list[str]:
@@ -428,8 +415,6 @@ def remove_special_files(folder) -> list[str]:
     the student (``02_solver.ipynb -> .../gradebook.db``) would make it overwrite a file outside the sandbox,
     and a FIFO would block it. Returns what was removed (relative paths)."""
     import stat
-
-    plain_tree = _plain_tree()
 
     removed = []
     for path, parts, st in plain_tree.walk(folder):  # (any depth: an explicit stack, nothing followed)
@@ -566,16 +551,12 @@ def unmount(folder, wait: float = 10.0) -> None:
 
 def copy_plain_tree(src, dest, keep=None) -> int:
     """:func:`course.plain_tree.copy_plain_tree`."""
-    plain_tree = _plain_tree()
-
     return plain_tree.copy_plain_tree(src, dest, keep)
 
 
 def enforce_folder_bound(folder, limit: int, keep_notebook_bytes: int = 20 << 20) -> str | None:
     """After a notebook ran: if the regular files under ``folder`` take more than ``limit`` bytes, delete all of
     them but the notebooks (a notebook over ``keep_notebook_bytes`` goes too) and say so; else None."""
-    plain_tree = _plain_tree()
-
     files = plain_tree.regular_files(folder)
     total = sum(n for _, n in files)
     if total <= limit:
@@ -603,8 +584,6 @@ class BoundedFolder:
         self.mounted = False
 
     def __enter__(self) -> bool:
-        plain_tree = _plain_tree()
-
         if os.path.ismount(self.folder):  # left by a grading run that was killed
             unmount(self.folder)
         if os.path.lexists(self.work / "aside"):  # (idem) the folder as it was before that run
@@ -624,8 +603,6 @@ class BoundedFolder:
         return self.mounted
 
     def __exit__(self, *exc) -> None:
-        plain_tree = _plain_tree()
-
         if not self.mounted:
             return
         out = self.work / "out"
@@ -666,7 +643,7 @@ def write_kernelspec(folder: Path) -> Path:
     Interrupts travel as messages: a signal sent to bwrap would not reach the kernel inside."""
     kdir = Path(folder) / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-I", str(Path(__file__).resolve()), "kernel", "{connection_file}"],
+    spec = {"argv": [sys.executable, "-I", "-m", "course.sandbox", "kernel", "{connection_file}"],
             "display_name": "Python 3 (SR kit grading sandbox)", "language": "python",
             "interrupt_mode": "message", "metadata": {"debugger": False}}
     (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
@@ -677,13 +654,13 @@ def kernel_main(connection_file: str) -> None:
     """Entry point of the kernelspec: wrap ``ipykernel`` in a sandbox rooted at the current folder."""
     spec = SandboxSpec.from_env()
     if spec is None or not spec.enabled:
-        sys.exit(f"{KERNEL_NAME} kernel started without ${ENV_VAR}: use `python -m course.grade`")
+        sys.exit(f"{KERNEL_NAME} kernel started without ${SANDBOX_ENV}: use `python -m course.grade`")
     cwd = os.path.realpath(os.getcwd())
-    allowed = os.path.realpath(os.path.join(spec.course_root, "course", "autograded")) + os.sep
+    allowed = os.path.realpath(os.path.join(spec.course_root, AUTOGRADED_DIR)) + os.sep
     if not cwd.startswith(allowed):
         sys.exit(f"{KERNEL_NAME} kernel refuses to run outside {allowed} (cwd {cwd})")
     runtime = os.path.dirname(os.path.realpath(connection_file))
-    runtimes = os.path.realpath(os.path.join(spec.course_root, "course", ".grading", "runtime")) + os.sep
+    runtimes = os.path.realpath(os.path.join(spec.course_root, STATE_DIR, RUNTIME_DIR)) + os.sep
     if not runtime.startswith(runtimes):  # it is bound read-write into the sandbox: never a shared folder
         sys.exit(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
                  "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")

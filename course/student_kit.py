@@ -39,8 +39,10 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-KIT_FILES = Path(__file__).resolve().parent / "student_kit_files"
+from course.paths import KIT_ROOT as REPO
+from course.paths import PACKAGE
+
+KIT_FILES = PACKAGE / "student_kit_files"
 #: The kit's folder name, its zip's stem and its Python distribution's name.
 KIT_NAME = "sr-course-kit-student"
 #: What students need besides the packages the notebooks import: JupyterLab to work in (and its Chinese language

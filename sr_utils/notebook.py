@@ -189,8 +189,8 @@ def find_project_root(start=None) -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Hidden checks: decided outside the kernel, by the instructor's grader (which says how: this package, shipped to
-# students, knows nothing of it; course.grading.contract names these variables for the grader's side)
+# Hidden checks: decided outside the kernel, by the instructor's grader, which says how through these variables
+# (this package is shipped to students and knows nothing of the grader)
 # ---------------------------------------------------------------------------------------------------------
 #: How a kernel's :func:`hidden_check` is decided: :data:`AFTER_NOTEBOOK` under the sandboxed grading command (the
 #: grader decides every check once the notebook has run; the kernel cannot see the checks), else by running

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import tool, tool_env
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
-NBGRADER = str(Path(sys.executable).parent / "nbgrader")
+NBGRADER = str(tool("nbgrader"))
 
 pytestmark = pytest.mark.skipif(shutil.which(NBGRADER) is None and not Path(NBGRADER).exists(),
                                 reason="nbgrader is not installed (pip install -e '.[test]')")
@@ -49,9 +50,7 @@ def course(tmp_path_factory):
 
     root = copy_course(tmp_path_factory.mktemp("course"))
     data = tmp_path_factory.mktemp("data")
-    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
-    env = {**os.environ, "SR_DATA_DIR": str(data),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    env = tool_env(SR_DATA_DIR=str(data))  # (nbgrader runs `alembic` by name: the venv's bin/ first on PATH)
     subprocess.run([sys.executable, "-c", "from data_tools.samples import ensure_sample_data as e; e()"],
                    env=env, check=True, capture_output=True)
     out = subprocess.run([NBGRADER, "generate_assignment", "superres", "--force"], cwd=root, env=env,

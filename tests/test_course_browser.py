@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import BIN, tool, tool_env
 from course_fixtures import free_port, nbgrader_cell, save_screenshot, stop_process_group, wait_for
 
 from mos_fixtures import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-NBGRADER = BIN / "nbgrader"
+NBGRADER = tool("nbgrader")
 ARTIFACTS = REPO / "tests" / "artifacts" / "course-browser"
 HIDDEN = "assert y * 10 == 30  # the hidden test"
 PWNED = "document.title = 'PWNED'"
@@ -41,7 +40,7 @@ pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not i
 
 
 def _env(**extra) -> dict:
-    return {**os.environ, "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""), **extra}
+    return tool_env(**extra)
 
 
 def _run(argv, cwd, env=None) -> None:

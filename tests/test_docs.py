@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import BIN
 from course_fixtures import shell_commands, shell_lines
 
 REPO = Path(__file__).resolve().parents[1]
 # (the handout's commands are the student kit's: tests/test_student_kit.py runs them in a built kit)
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
-BIN = Path(sys.executable).parent
 
 
 def _help_argv(words: list[str]) -> list[str] | None:

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import BIN, tool, tool_env
 from course_fixtures import free_port, skip_or_fail, stop_process_group
 from mos_fixtures import sample_ref  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-NBGRADER = BIN / "nbgrader"
+NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -47,7 +47,7 @@ def _course(base: Path) -> Path:
 
 
 def _env(**extra) -> dict:
-    return {**os.environ, "PATH": str(BIN) + os.pathsep + os.environ.get("PATH", ""), **extra}
+    return tool_env(**extra)
 
 
 def _as_user(user: str, env: dict, argv: list) -> list:
@@ -319,7 +319,7 @@ def _make_lab_starts(user: str | None, env: dict, log: Path) -> None:
 
 def test_make_lab_starts_as_root_and_as_a_user(student_account):
     """The students' command: as root it adds --allow-root (Jupyter refuses root without it), as a user it does not."""
-    if not (REPO / ".venv" / "bin" / "jupyter").exists() or Path(sys.executable).parent != REPO / ".venv" / "bin":
+    if not (REPO / ".venv" / "bin" / "jupyter").exists() or BIN != REPO / ".venv" / "bin":
         skip_or_fail("make lab runs the repository's .venv, which is not the one running these tests")
     name, home, base = student_account
     _make_lab_starts(None, _env(HOME=str(base)), base / "lab-root.log")

@@ -23,7 +23,6 @@ import os
 import re
 import string
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -33,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 GRADING = REPO / "course" / "grading"
 TEMPLATE = GRADING / "templates" / "feedback_kit" / "index.html.j2"
 
-from course.grading.contract import check_command  # noqa: E402
+from course.grading.contract import CHECK_SERVER_ENV, SANDBOX_ENV, VERDICTS_ENV, check_command  # noqa: E402
 from course.locales.zh_CN import MESSAGES  # noqa: E402
+from course.paths import tool, tool_env  # noqa: E402
 
 # the Python files of the grader that say something to a student
 GRADER_FILES = ("checks.py", "recompute.py", "student_client.py", "check_server.py", "run_check.py",
@@ -359,8 +359,8 @@ def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp
 
     stub = StubServer({"conv_block": (False, "REASON")})
     monkeypatch.setattr(nbgrader_plugins, "_server", lambda folder, timeout: stub)
-    monkeypatch.setenv("SR_KIT_VERDICTS_DIR", str(tmp_path / "verdicts"))
-    monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)
+    monkeypatch.setenv(VERDICTS_ENV, str(tmp_path / "verdicts"))
+    monkeypatch.delenv(SANDBOX_ENV, raising=False)
     resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {"student": "s", "notebook": "01_models"}}
     lang = language or "en"
     for verdicts, reason in (({"conv_block": (False, "REASON")}, "REASON"),
@@ -581,9 +581,9 @@ def test_the_check_server_gives_one_verdict_in_each_notebooks_language(tmp_path,
     from course.grading import nbgrader_plugins
 
     folder = _slope_mutant(tmp_path / "sub")
-    monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)
-    monkeypatch.delenv(nbgrader_plugins.CheckServer.ENV, raising=False)
-    monkeypatch.setenv("SR_KIT_VERDICTS_DIR", str(tmp_path / "verdicts"))
+    monkeypatch.delenv(SANDBOX_ENV, raising=False)
+    monkeypatch.delenv(CHECK_SERVER_ENV, raising=False)
+    monkeypatch.setenv(VERDICTS_ENV, str(tmp_path / "verdicts"))
     said = {}
     try:
         for lang in (ZH, "en"):
@@ -634,7 +634,7 @@ def test_nbgrader_feedback_of_a_zh_cn_submission_is_in_chinese(tmp_path):
 
     import nbformat
 
-    nbgrader = Path(sys.executable).parent / "nbgrader"
+    nbgrader = tool("nbgrader")
     if not nbgrader.exists():
         pytest.skip("nbgrader is not installed")
     root = copy_course(tmp_path / "course")
@@ -650,8 +650,8 @@ def test_nbgrader_feedback_of_a_zh_cn_submission_is_in_chinese(tmp_path):
     source.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(source, root / "source" / "tiny" / "03_train.ipynb")
-    env = {**os.environ, "PATH": str(nbgrader.parent) + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("SR_KIT_SANDBOX", None)
+    env = tool_env()
+    env.pop(SANDBOX_ENV, None)
 
     def run(*args):
         out = subprocess.run([str(nbgrader), *args], cwd=root, env=env, capture_output=True, text=True, timeout=900)

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import BIN, tool, tool_env
+
 REPO = Path(__file__).resolve().parents[1]
-NBGRADER = Path(sys.executable).parent / "nbgrader"
+NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -148,7 +150,7 @@ def test_a_cgroup_bounds_the_whole_sandbox_memory_tmpfs_included(tmp_path):
 def test_refuses_without_a_sandbox_unless_unsafe(tmp_path):
     (tmp_path / "course" / "submitted").mkdir(parents=True)
     shutil.copy(REPO / "nbgrader_config.py", tmp_path)
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no /usr/bin: no bwrap
+    env = {**os.environ, "PATH": str(BIN)}  # no /usr/bin: no bwrap
     cmd = [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(tmp_path)]
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     assert out.returncode == 2
@@ -165,7 +167,7 @@ INTAKE_ATTACKS = {
     "linked": {"01_models.ipynb": "/etc/shadow", "02_solver.ipynb": "{course}/source/superres/02_solver.ipynb",
                "03_train.ipynb": "{course}/course/gradebook.db",
                "04_test.ipynb": "{course}/course/submitted/ref_a/superres/04_test.ipynb",
-               "checks.py": "{course}/course/grading/checks.py"},
+               "checks.py": "{course}/course/translations/zh-CN/superres/01_models.md"},
     "fifo": {"01_models.ipynb": "fifo"},
     "linked_src": {"01_models.ipynb": "/etc/shadow"},
 }
@@ -215,7 +217,8 @@ class Server:
 def _attacks(course: Path, port: int) -> dict[str, dict]:
     """name -> where the attack goes: {"cell": code run in the kernel of 01_models} and/or {"module": code put at
     the top of models.py (it runs in the hidden checks too)} and/or {"edit": a function changing notebooks}."""
-    secrets = [course / "source" / "superres" / "01_models.ipynb", course / "course" / "grading" / "checks.py",
+    secrets = [course / "source" / "superres" / "01_models.ipynb",
+               course / "course" / "translations" / "zh-CN" / "superres" / "01_models.md",
                course / "course" / "gradebook.db", course / "course" / "submitted" / "ref_a" / "superres" /
                "01_models.ipynb", course / "course" / "autograded" / "ref_a" / "superres" / "models.py",
                REPO / "source" / "superres" / "01_models.ipynb", REPO / "course" / "grading" / "checks.py"]
@@ -502,7 +505,7 @@ def batch(tmp_path_factory):
             (folder / name).write_text(json.dumps(release[name]))
 
     # nbgrader needs the assignment in the gradebook before the snapshot (generate_assignment writes release/)
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env = tool_env()
     subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
     os.environ["PATH"] = env["PATH"]
@@ -775,7 +778,7 @@ def test_an_lms_download_is_collected_member_by_member(tmp_path):
     from course.demo import copy_course
 
     course = copy_course(tmp_path / "course_root")
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env = tool_env()
     subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
     release = sorted((REPO / "release" / "superres").glob("*.ipynb"))
@@ -1097,7 +1100,7 @@ def _course_of_one_notebook(dest: Path) -> Path:
     for nb in (course / "source" / "superres").glob("*.ipynb"):
         if nb.name != "01_models.ipynb":
             nb.unlink()
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env = tool_env()
     subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
                    capture_output=True)
     return course
@@ -1137,8 +1140,7 @@ def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right
         courses[name] = _course_of_one_notebook(tmp_path / name)
         _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": reference})
         (tmp_path / name / "from" / f"student_{name}" / "report.md").write_text("# Report\n")  # (else: listed)
-    env = {**os.environ, "SR_DATA_DIR": str(data),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    env = tool_env(SR_DATA_DIR=str(data))
     for name, course in courses.items():
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",

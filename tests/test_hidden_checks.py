@@ -42,7 +42,7 @@ WORKERS = 2
 pytestmark = pytest.mark.skipif(not RUN_CHECK.is_file(), reason="course/grading (instructor-only) is absent")
 if RUN_CHECK.is_file():
     from course.grading import checks as trusted_checks  # the trusted side (course/grading/checks.py)
-    from course.grading.contract import check_command
+    from course.grading.contract import CHECK_SERVER_ENV, SANDBOX_ENV, check_command
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -669,11 +669,11 @@ def test_harness_needs_token_and_exit_code():
 def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
     from course.grading import nbgrader_plugins
 
-    monkeypatch.delenv("SR_KIT_SANDBOX", raising=False)  # the student side unsandboxed here (bwrap: test_grading_sandbox)
+    monkeypatch.delenv(SANDBOX_ENV, raising=False)  # the student side unsandboxed here (bwrap: test_grading_sandbox)
     if handed is None:
-        monkeypatch.delenv(nbgrader_plugins.CheckServer.ENV, raising=False)
+        monkeypatch.delenv(CHECK_SERVER_ENV, raising=False)
     else:
-        monkeypatch.setenv(nbgrader_plugins.CheckServer.ENV, json.dumps(handed))
+        monkeypatch.setenv(CHECK_SERVER_ENV, json.dumps(handed))
     return nbgrader_plugins.CheckServer.for_folder(folder, check_timeout=120)
 
 
@@ -686,11 +686,13 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     import os
 
     from course.grade import _env, assign_check_server, start_check_server, stop_process_group
-    from course.sandbox import CHECKS_NICENESS, CHECKS_NICENESS_VAR
+    from course.grading.contract import DECIDE, EARLY
+    from course.grading.contract import CHECKS_NICENESS_ENV
+    from course.sandbox import CHECKS_NICENESS
 
     folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
     server, handed = (None, None)
-    env = {**_env(REPO), CHECKS_NICENESS_VAR: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
+    env = {**_env(REPO), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
     if started_by != "nbgrader itself":
         ahead = started_by.endswith("ahead")
         log = open(tmp_path / ("ahead.log" if ahead else "server.log"), "wb")
@@ -701,8 +703,8 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     if server is not None:
         for fd in handed["fds"]:  # the handed ends: the client wraps these very descriptors
             assert fd in (client.fd_requests, client.fd_answers)
-    client.send("early", ["conv_block", "srresnet_epoch", "test_table"])
-    client.send("decide", ["conv_block", "srresnet_epoch"])
+    client.send(EARLY, ["conv_block", "srresnet_epoch", "test_table"])
+    client.send(DECIDE, ["conv_block", "srresnet_epoch"])
     verdicts = client.answer()  # both answers, possibly read in one chunk
     assert verdicts["conv_block"] == (True, "")
     assert not verdicts["srresnet_epoch"][0] and "zero_grad" in verdicts["srresnet_epoch"][1]
@@ -712,7 +714,7 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     table = folder / ".grading-run" / "results" / "test_table.csv"  # what notebook 04 writes while grading
     table.parent.mkdir(parents=True)
     table.write_text("a,b\n1,2\n")
-    client.send("decide", ["test_table"])
+    client.send(DECIDE, ["test_table"])
     (passed, reason), = client.answer().values()
     assert not passed and "unexpected columns" in reason, reason
     client.close()

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import BIN, tool_env
 from course_fixtures import free_port, save_screenshot, stop_process_group, wait_for
 
 from mos_fixtures import find_chromium
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 VENV = BIN.parent  # this environment (the Makefiles' VENV): its JupyterLab has the Chinese language pack
 ARTIFACTS = REPO / "tests" / "artifacts" / "lab-zh"
 ZH_RELEASE = REPO / "release" / "zh-CN" / "superres"
@@ -75,8 +75,7 @@ def _env(tmp: Path, **extra) -> dict:
            if k not in ("JUPYTER_CONFIG_PATH", "JUPYTERLAB_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTER_CONFIG_DIR",
                         "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "LANGUAGE", "MAKEFLAGS", "MAKELEVEL")}
     (tmp / "home").mkdir(exist_ok=True)
-    return {**env, "HOME": str(tmp / "home"), "SR_KIT_EXCHANGE": str(tmp / "exchange"),
-            "PATH": str(BIN) + os.pathsep + env.get("PATH", ""), **extra}
+    return tool_env(env, HOME=str(tmp / "home"), SR_KIT_EXCHANGE=str(tmp / "exchange"), **extra)
 
 
 class Server:

@@ -113,15 +113,13 @@ def _gradebook(path, students=("alice", "bob", "zoe")):
 
 
 def test_to_gradebook_writes_manual_scores_only_where_the_cell_exists(sample_ref, tmp_path, monkeypatch):
-    import os
-
     from nbgrader.api import Gradebook
 
     from course.mos.gradebook import student_points, to_gradebook
+    from course.paths import tool_env
     from course.mos.results import analyse
 
-    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH
-    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("PATH", tool_env()["PATH"])  # (nbgrader runs `alembic` by name: the venv's bin/ first)
     study = make_study(sample_ref, tmp_path / "s", peer=False)
     _answer_all(study, _rule)
     a = analyse(study)

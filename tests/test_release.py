@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import tool
+
 REPO = Path(__file__).resolve().parents[1]
-NBGRADER = Path(sys.executable).parent / "nbgrader"
+NBGRADER = tool("nbgrader")
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import tool_env
 from course_fixtures import skip_or_fail
 from test_exchange import student_account  # noqa: F401 (fixture: a throw-away Unix account)
 from test_grading_sandbox import NBGRADER, require_bwrap
@@ -145,7 +146,7 @@ def test_no_user_namespace_and_no_mount_as_an_ordinary_user(student_account):
         "out = subprocess.run(argv, capture_output=True, text=True, timeout=180)\n"
         "print(out.stdout.strip().splitlines()[-1] if out.returncode == 0 else 'FAILED ' + out.stderr[-2000:])\n")
     script.chmod(0o644)
-    env = {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    env = tool_env({"HOME": str(home), "PATH": "/usr/bin:/bin"})
     out = subprocess.run(_as_user(name, env, [sys.executable, str(script)]), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and not out.stdout.startswith("FAILED"), out.stdout[-3000:] + out.stderr[-3000:]
@@ -306,7 +307,7 @@ def _share_course(dest: Path, limit: float) -> Path:
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     (root / "source" / "share").mkdir(parents=True)
     nbformat.write(nb, root / "source" / "share" / "share.ipynb")
-    env = {**os.environ, "PATH": str(NBGRADER.parent) + os.pathsep + os.environ.get("PATH", "")}
+    env = tool_env()
     out = subprocess.run([str(NBGRADER), "generate_assignment", "share", "--force"], cwd=root, env=env,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import tool_env
 from course_fixtures import skip_or_fail
 from test_exchange import NBGRADER, _as_user, _course, _run, student_account  # noqa: F401 (fixture)
 
@@ -52,7 +53,7 @@ def _grade_cmd(root: Path, *args: str) -> list[str]:
 
 
 def _env() -> dict:
-    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    env = tool_env()
     for var in ("SR_DATA_DIR", "SR_KIT_EXCHANGE"):  # the course's own data folder and exchange link
         env.pop(var, None)
     return env
@@ -97,8 +98,8 @@ def test_the_shared_machine_set_up_exposes_nothing_but_the_exchange(student_acco
     shutil.copytree(root / "course" / "jupyter", kit / "jupyter")
     for p in [kit, *kit.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
-    student_env = {"HOME": str(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-                   "JUPYTER_CONFIG_PATH": str(kit / "jupyter"), "SR_KIT_EXCHANGE": str(exchange)}
+    student_env = tool_env({"HOME": str(home), "PATH": "/usr/bin:/bin"}, JUPYTER_CONFIG_PATH=str(kit / "jupyter"),
+                           SR_KIT_EXCHANGE=str(exchange))
     _run([str(NBGRADER), "fetch_assignment", "tiny"], home, name, student_env)
     fetched = home / "tiny" / "03_train.ipynb"
     solve = ("import json, sys; p = sys.argv[1]; nb = json.load(open(p)); "
@@ -137,7 +138,8 @@ def test_the_shared_machine_set_up_exposes_nothing_but_the_exchange(student_acco
         assert os.lstat(p).st_gid == gid, f"{p}: group {os.lstat(p).st_gid}, not the instructors' ({gid})"
     # as the student: everything of the course refused (files read, folders listed, anything written)
     everything = [root, *sorted(p for p in root.rglob("*") if not p.is_symlink())]
-    secrets = [root / "source" / "superres" / "01_models.ipynb", root / "course" / "grading" / "checks.py",
+    secrets = [root / "source" / "superres" / "01_models.ipynb",
+               root / "course" / "translations" / "zh-CN" / "superres" / "01_models.md",
                state / "gradebook.db", state / "submitted" / "bob" / "tiny" / "03_train.ipynb",
                state / "submitted" / "bob" / "tiny" / "checkpoints" / "srgan" / "curves.png",
                state / "autograded" / "bob" / "tiny" / "03_train.ipynb",

@@ -22,17 +22,17 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from course.paths import tool
 from course_fixtures import set_up_student_kit
 from sr_utils.notebook import CHECK_COMMAND_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
-NBGRADER = Path(sys.executable).parent / "nbgrader"
+NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 

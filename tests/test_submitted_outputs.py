@@ -13,17 +13,17 @@ import base64
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from course.paths import tool, tool_env
 from course_fixtures import nbgrader_cell
 
 REPO = Path(__file__).resolve().parents[1]
-NBGRADER = Path(sys.executable).parent / "nbgrader"
+NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -62,7 +62,7 @@ def tiny_course(tmp_path_factory):
     nbformat, nb = _source_notebook()
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(nb, root / "source" / "tiny" / "03_train.ipynb")
-    env = {**os.environ, "PATH": str(NBGRADER.parent) + os.pathsep + os.environ.get("PATH", "")}
+    env = tool_env()
     out = subprocess.run([str(NBGRADER), "generate_assignment", "tiny", "--force"], cwd=root, env=env,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 from nbgrader.utils import determine_grade  # noqa: E402
 
 from course.grading import nbgrader_plugins as plugins  # noqa: E402
+from course.grading.contract import KERNEL_DISAGREES_RECORD, SANDBOX_ENV, VERDICTS_ENV  # noqa: E402
 
 
 def _cell(outputs, points=4, source="assert f() == 1\nhidden_check('conv_block')\n"):
@@ -123,8 +124,8 @@ def test_trusted_hidden_checks_decide_mark_record_and_flag(tmp_path, monkeypatch
     failed in the kernel after showing a result; kernel-clean and without a hidden check. Scores, outputs, records."""
     folder = tmp_path / "student" / "superres"
     folder.mkdir(parents=True)
-    monkeypatch.setenv("SR_KIT_VERDICTS_DIR", str(tmp_path / "verdicts"))
-    monkeypatch.delenv("SR_KIT_SANDBOX_SPEC", raising=False)
+    monkeypatch.setenv(VERDICTS_ENV, str(tmp_path / "verdicts"))
+    monkeypatch.delenv(SANDBOX_ENV, raising=False)
     server = _FakeServer({"a": (True, ""), "b": (False, "ConvolutionalBlock raised NotImplementedError")})
     monkeypatch.setattr(plugins, "_server", lambda folder, timeout: server)
     cells = [_cell([new_output("stream", name="stdout", text="visible tests passed\n")], source="hidden_check('a')"),
@@ -148,7 +149,7 @@ def test_trusted_hidden_checks_decide_mark_record_and_flag(tmp_path, monkeypatch
     decided = json.loads((record / "cells" / "01_models.json").read_text())
     assert decided["t2"]["passed"] is False and decided["t2"]["kernel"].startswith("AssertionError")
     assert decided["t0"]["passed"] and decided["t3"]["passed"]
-    flagged = (record / plugins.KERNEL_DISAGREES_RECORD).read_text()
+    flagged = (record / KERNEL_DISAGREES_RECORD).read_text()
     assert "01_models/t1 kernel_passed_trusted_failed" in flagged and "01_models/t2 execute_result" in flagged
     assert "t0" not in flagged and "t3" not in flagged
     # a cell with no decision (the preprocessors between them lost it) fails

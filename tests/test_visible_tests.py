@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from course.paths import tool, tool_env
 from sr_utils.notebook import writefile_sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ RELEASE = REPO / "release" / "superres"
 SOURCE = REPO / "source" / "superres"
 VARIANTS = Path(__file__).resolve().parent / "grading_variants"
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
-NBGRADER = Path(sys.executable).parent / "nbgrader"
+NBGRADER = tool("nbgrader")
 
 SHORTCUT = "return x + self.conv_block2(self.conv_block1(x))"
 
@@ -100,8 +101,7 @@ def test_validate_shows_the_whole_detach_hint(tmp_path):
             broken += 1
     assert broken == 1
     (tmp_path / "02_solver.ipynb").write_text(json.dumps(nb, indent=1))
-    env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
-    env["PATH"] = str(NBGRADER.parent) + os.pathsep + env.get("PATH", "")
+    env = tool_env({k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"})
     out = subprocess.run([str(NBGRADER), "validate", "02_solver.ipynb"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     said = out.stdout + out.stderr

@@ -41,6 +41,7 @@ def serve(folder: Path, requests, reply) -> None:
     """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end."""
     from course.sandbox import SandboxSpec, checks_niceness, set_priority, student_launcher
 
+    from .contract import EARLY
     from .student_client import Session
 
     # (one worker) the checks yield to the kernel: they use what a notebook leaves idle, all of it while nbgrader waits
@@ -71,7 +72,7 @@ def serve(folder: Path, requests, reply) -> None:
             except OSError:  # no folder to start in: each check below fails, saying so
                 pass
             names = [n for n in wanted if n not in decided]
-            early = request.get("op") == "early"
+            early = request.get("op") == EARLY
             t0 = time.perf_counter()
             if early:
                 prepare(checks, [n for n in names if n in checks.PREPARE], folder, session, timeout)

@@ -44,13 +44,13 @@ from traitlets import Integer  # noqa: E402
 
 from nbgrader.preprocessors import Execute  # noqa: E402
 
+from .contract import (CELLS_DIR, CHECK_SERVER_ENV, CHECK_SERVER_MODULE, DECIDE, DISAGREE_FAILED,  # noqa: E402
+                       EARLY, KERNEL_DISAGREES_RECORD, OVER_DISK_RECORD, SANDBOX_ENV, SHOWN_NUMBER_DISPLAYED,
+                       SHOWN_NUMBER_PRINTED, SHOWN_RESULT, VERDICTS_ENV, python_module)
+
 HIDDEN_CHECK_CALL = re.compile(r"""hidden_check\(\s*["'](\w+)["']""")
 KERNEL_REPLY = "sr_kit_kernel_reply"  # cell metadata: LimitedOutputExecute -> TrustedHiddenChecks (removed there)
 TRUSTED = "sr_kit_trusted"  # resources: {grade_id: decision}, TrustedHiddenChecks -> TrustedScores
-KERNEL_DISAGREES_RECORD = "kernel-disagrees.txt"  # read by course.grade: the submission is listed for attention
-# its lines: "<notebook>/<grade_id> <what>", <what> one of these (course.grade puts them into words)
-DISAGREE_FAILED, SHOWN_RESULT, SHOWN_NUMBER_DISPLAYED, SHOWN_NUMBER_PRINTED = (
-    "kernel_passed_trusted_failed", "execute_result", "number_displayed", "number_printed")
 
 
 class LimitedOutputExecute(Execute):
@@ -81,7 +81,7 @@ class LimitedOutputExecute(Execute):
     async def _check_raise_for_error(self, cell, cell_index, exec_reply):
         """(sandboxed grader) What the kernel replied for this cell, for :class:`TrustedHiddenChecks` (which takes
         it out of the cell's metadata): it is one of the things a cell's kernel run is judged on, never a pass."""
-        if os.environ.get("SR_KIT_SANDBOX") and cell.get("cell_type") == "code":
+        if os.environ.get(SANDBOX_ENV) and cell.get("cell_type") == "code":
             content = (exec_reply or {}).get("content") or {}
             cell.metadata[KERNEL_REPLY] = {"status": str(content.get("status", "none"))[:20],
                                            "ename": str(content.get("ename", ""))[:100],
@@ -130,8 +130,6 @@ class CheckServer:
     order, as JSON lines; a server that dies, breaks the protocol or takes longer than its time is dropped, and
     its checks get no verdict (they fail)."""
 
-    ENV = "SR_KIT_CHECK_SERVER"
-
     def __init__(self, fd_requests: int, fd_answers: int, check_timeout: float, proc=None):
         self.fd_requests, self.fd_answers, self.check_timeout, self.proc = fd_requests, fd_answers, check_timeout, proc
         self.buffer = b""
@@ -142,16 +140,15 @@ class CheckServer:
     @classmethod
     def for_folder(cls, folder: Path, check_timeout: float) -> "CheckServer":
         """The server the grading command started for ``folder`` (once), else a new one."""
-        handed = json.loads(os.environ.get(cls.ENV) or "{}")
+        handed = json.loads(os.environ.get(CHECK_SERVER_ENV) or "{}")
         if handed.get("folder") == str(folder):
-            del os.environ[cls.ENV]
+            del os.environ[CHECK_SERVER_ENV]
             return cls(*handed["fds"], check_timeout)
         import subprocess
-        import sys
 
         # stderr: the grader's log of this submission; same process group: killed with this process
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "course.grading.check_server", str(folder)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        proc = subprocess.Popen(python_module(CHECK_SERVER_MODULE, str(folder)), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
         return cls(proc.stdin.fileno(), proc.stdout.fileno(), check_timeout, proc)
 
     @property
@@ -159,7 +156,7 @@ class CheckServer:
         return not self.closed and (self.proc is None or self.proc.poll() is None)
 
     def send(self, op: str, names: list[str], language: str = "en") -> None:
-        """Ask for ``names`` (``op``: ``early`` or ``decide``); the answer's reasons in ``language``."""
+        """Ask for ``names`` (``op``: ``EARLY`` or ``DECIDE``); the answer's reasons in ``language``."""
         data = (json.dumps({"op": op, "names": names, "timeout": self.check_timeout, "language": language})
                 + "\n").encode()
         try:
@@ -254,12 +251,12 @@ class PrewarmHiddenChecks(NbGraderPreprocessor):
     verdicts are collected, and the cells marked, by :class:`TrustedHiddenChecks` after the notebook ran."""
 
     def preprocess(self, nb, resources):
-        if not os.environ.get("SR_KIT_SANDBOX"):
+        if not os.environ.get(SANDBOX_ENV):
             return nb, resources
         names = sorted({n for ns in _graded_checks(nb).values() for n in ns})
         if names:
             folder = Path(resources["metadata"]["path"]).resolve()
-            _server(folder, TrustedHiddenChecks(config=self.config).check_timeout).send("early", names,
+            _server(folder, TrustedHiddenChecks(config=self.config).check_timeout).send(EARLY, names,
                                                                                         language(nb))
         return nb, resources
 
@@ -304,7 +301,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         spec = SandboxSpec.from_env()
         lang = language(nb)
         folder = Path(resources["metadata"]["path"]).resolve()
-        record = Path(os.environ["SR_KIT_VERDICTS_DIR"]) / resources["nbgrader"]["student"]
+        record = Path(os.environ[VERDICTS_ENV]) / resources["nbgrader"]["student"]
         notebook = resources["nbgrader"]["notebook"]
         graded = _graded_test_cells(nb)
         replies = {i: c.metadata.pop(KERNEL_REPLY, None) for i, c in enumerate(nb.cells) if c.cell_type == "code"}
@@ -320,7 +317,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
         if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
             record.mkdir(parents=True, exist_ok=True)
-            (record / "over-disk-bound.txt").write_text(f"{notebook}: {over}")
+            (record / OVER_DISK_RECORD).write_text(f"{notebook}: {over}")
             said = disk_bound_text(over, lang)
             for i in graded:
                 decided[_grade_id(nb.cells[i])] = {"passed": False, "ename": "DiskBoundExceeded", "evalue": said}
@@ -332,7 +329,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         if names:
             t0 = time.perf_counter()
             server = _server(folder, self.check_timeout)
-            server.send("decide", names, lang)
+            server.send(DECIDE, names, lang)
             verdicts = server.answer()
             self.log.info("hidden checks %s: waited %.1f s", ", ".join(names), time.perf_counter() - t0)
         elif folder in _SERVERS and _SERVERS[folder].unanswered:  # only the early answer (every cell errored)
@@ -364,8 +361,8 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         record.mkdir(parents=True, exist_ok=True)
         (record / f"{notebook}.json").write_text(json.dumps(
             {n: {"passed": ok, "reason": why} for n, (ok, why) in verdicts.items()}, indent=1))
-        (record / "cells").mkdir(exist_ok=True)
-        (record / "cells" / f"{notebook}.json").write_text(json.dumps(cells, indent=1, ensure_ascii=False))
+        (record / CELLS_DIR).mkdir(exist_ok=True)
+        (record / CELLS_DIR / f"{notebook}.json").write_text(json.dumps(cells, indent=1, ensure_ascii=False))
         if disagree:
             with open(record / KERNEL_DISAGREES_RECORD, "a") as f:
                 f.write("".join(line[:300] + "\n" for line in disagree))

@@ -17,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from course.paths import KIT_ROOT as REPO
+
 #: With --peer, raters per student unless --ratings-per-student says otherwise (a class of 100: 58 images each).
 PEER_RATINGS_PER_STUDENT = 7
 
@@ -34,7 +35,9 @@ def _collect(args) -> int:
                               "or --study another folder")
     refs = parse_reference_args(args.reference)
     ref = reference_set(args.data_dir)
-    src = args.src or args.course_dir / "course" / "submitted"
+    from course.grading.contract import SUBMITTED_DIR
+
+    src = args.src or args.course_dir / SUBMITTED_DIR
     print(f"collecting {ref.label} images from {src}")
     got = collect(src, ref, args.assignment)
     make_study_folder(study_dir)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from course.grade import STUDENT_ID
+from course.student_id import STUDENT_ID
 
 __all__ = ["ReferenceSet", "Collected", "reference_set", "find_student_folders", "read_images", "check_images",
            "collect", "read_plain_file", "decode_png", "bicubic", "MAX_FILE_BYTES"]

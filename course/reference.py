@@ -2,8 +2,9 @@
 
 The reference ``models.py`` and ``solver.py`` exist only as the ``%%writefile`` cells of ``source/<assignment>/
 01_models.ipynb`` and ``02_solver.ipynb`` (never as files in ``source/``: nbgrader would ship them to students).
-Everything that needs the reference — the instructor's default in ``python -m sr_utils train-*``/``demo``, the hidden
-checks' oracle, the grader that feeds the oracle — gets it from here:
+Everything that needs the reference — the instructor's default in ``python -m sr_utils train-*``/``demo``, and the
+hidden checks, which recompute on the trusted side what a student's network must compute with the reference
+architecture holding the student's weights (``course.grading.recompute``) — gets it from here:
 
 - :func:`reference_sources` returns the module texts (to send to another process, e.g. on stdin);
 - :func:`load_reference` builds importable modules **in memory** (no temporary folder left behind) whose tracebacks

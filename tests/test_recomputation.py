@@ -97,6 +97,38 @@ def test_layers_named_and_registered_otherwise_pass_every_model_check(tmp_path):
 # Notebooks 04 and 05: the table and the pictures, recomputed from the checkpoints
 # ---------------------------------------------------------------------------------------------------------
 TINY = {"n_channels": 8, "n_blocks": 1}
+# a generator that computes honestly on any other input, but hands back the test set's original when it is given one
+# of its LR images (read from the data folder every sandbox sees): the student's own network, asked about the test
+# images, would vouch for a table of originals
+LOOKS_UP_ORIGINALS = '''
+
+def _originals():
+    from sr_utils.datasets import SREvalDataset
+    from sr_utils.lists import default_data_dir, test_lists
+
+    known = {}
+    for list_file in test_lists(default_data_dir()).values():
+        dataset = SREvalDataset(list_file)
+        for i in range(len(dataset)):
+            _, lr, hr = dataset[i]
+            known[lr.tobytes()] = hr
+    return known
+
+
+_computed = SRResNet.forward
+
+
+def _forward(self, lr_imgs):
+    if lr_imgs.shape[0] == 1:
+        lr = (lr_imgs[0].permute(1, 2, 0) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+        hr = _originals().get(lr.tobytes())
+        if hr is not None:
+            return torch.from_numpy(hr).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return _computed(self, lr_imgs)
+
+
+SRResNet.forward = _forward
+'''
 EMBEDS = '''
 
 class _Remembering(SRResNet):
@@ -201,8 +233,16 @@ def test_honest_results_of_a_network_named_otherwise_are_recomputed_and_pass(tmp
 
 
 def test_results_that_are_the_test_sets_originals_get_nothing(tmp_path, sample_data, monkeypatch):
-    folder = _graded_folder(tmp_path / "originals", sample_data, REFERENCE_MODULES["models.py"],
+    folder = _graded_folder(tmp_path / "originals", sample_data, REFERENCE_MODULES["models.py"] + LOOKS_UP_ORIGINALS,
                             _originals(sample_data))
+    from sr_utils.datasets import SREvalDataset
+    from sr_utils.inference import super_resolve
+    from sr_utils.lists import test_lists
+
+    monkeypatch.setenv("SR_DATA_DIR", str(sample_data))
+    hostile = _module(REFERENCE_MODULES["models.py"] + LOOKS_UP_ORIGINALS, "looks_up").Generator(**TINY).eval()
+    _, lr, hr = SREvalDataset(next(iter(test_lists(sample_data).values())))[0]
+    assert np.array_equal(super_resolve(hostile, lr), hr)  # asked about a test image, the student's network lies
     table = list(csv.DictReader(open(folder / ".grading-run" / "results" / "test_table.csv")))
     assert max(float(r["psnr"]) for r in table if r["method"] != "bicubic") > 60  # what the notebook claimed
     verdicts = _graded(folder, sample_data, monkeypatch)

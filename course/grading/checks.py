@@ -158,7 +158,7 @@ class Remote:
 
     def params_of(self, kind: str, which: str = "weight") -> list[str]:
         """Names of the ``which`` parameters of the layers of ``kind`` (e.g. every PReLU's weight)."""
-        return [(m["path"] + "." if m["path"] else "") + which for m in self.layers(kind)]
+        return [_param(m, which) for m in self.layers(kind)]
 
 
 def expect_value_error(student: Student, name: str, what, hint=None, *args, **kwargs) -> None:

@@ -11,7 +11,7 @@ notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/s
 its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
 CPU time, memory, file size and processes, and (as root) a tmpfs of ``--disk-mb`` as each submission's grading
 folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given. A submission's nbgrader
-process and trusted check server are started ahead, while the worker's previous submission runs (``AheadPool``),
+process and trusted check server are started ahead, while the worker's previous submission runs (``PrestartedPool``),
 so that their imports do not wait.
 
 A hand-in (course/jupyter/handin.py) is the notebooks, the written report (``report.md`` or ``report.pdf``),
@@ -47,13 +47,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake, plain_tree
-from course.grading.contract import (AFTER_NOTEBOOK, AHEAD_DIR, AHEAD_MODULE, AUTOGRADED_DIR, CELL_TIMEOUT_ENV,
-                                     CHECK_COMMAND_ENV, CHECK_SERVER_ENV, CHECK_SERVER_MODULE, CHECKS_NICENESS_ENV,
-                                     COURSE_ROOT_ENV, DATA_DIR_ENV, DISK_DIR, EXCHANGE_DIR, EXCHANGE_ENV, FEEDBACK_DIR,
-                                     GRADEBOOK, GRADES_DIR, HIDDEN_CHECKS_ENV, KERNEL_DISAGREES,
-                                     KERNEL_DISAGREES_RECORD, KERNEL_ENV, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD,
-                                     RUNTIME_DIR, SANDBOX_ENV, STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR, VERDICTS_ENV,
-                                     python_module)
+from course.grading.contract import (AFTER_NOTEBOOK, AUTOGRADED_DIR, CELL_TIMEOUT_ENV, CHECK_COMMAND_ENV,
+                                     CHECK_SERVER_ENV, CHECK_SERVER_MODULE, CHECKS_NICENESS_ENV, COURSE_ROOT_ENV,
+                                     DATA_DIR_ENV, DISK_DIR, EXCHANGE_DIR, EXCHANGE_ENV, FEEDBACK_DIR, GRADEBOOK,
+                                     GRADES_DIR, HIDDEN_CHECKS_ENV, KERNEL_DISAGREES, KERNEL_DISAGREES_RECORD,
+                                     KERNEL_ENV, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD, PRESTARTED_DIR,
+                                     PRESTARTED_MODULE, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR, SUBMITTED_DIR,
+                                     VERDICTS_DIR, VERDICTS_ENV, python_module)
 from course.paths import KIT_ROOT as REPO
 from course.paths import ToolMissing, nbgrader_executable, tool_env
 from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, KERNEL_NAME, BoundedFolder, Cgroup, Limits,
@@ -193,7 +193,7 @@ def keep_graded_notebooks(folder: Path) -> int:
     return plain_tree.keep_only(folder, is_graded_notebook)
 
 
-AHEAD_NICENESS = 19  # (root) the imports of a worker's next submission use what the current one leaves idle
+PRESTARTED_NICENESS = 19  # (root) the imports of a worker's next submission use what the current one leaves idle
 
 
 def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.Popen, dict]:
@@ -201,10 +201,10 @@ def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.
     code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
     the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them.
 
-    ``folder`` None: the server is started ahead (:mod:`course.grading.ahead`: it imports torch and the checks now)
-    and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
+    ``folder`` None: the server is prestarted (:mod:`course.grading.prestarted`: it imports torch and the checks
+    now) and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
     if folder is None:
-        argv = python_module(AHEAD_MODULE, "check-server", bytecode=False)
+        argv = python_module(PRESTARTED_MODULE, "check-server", bytecode=False)
     else:
         folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
         argv = python_module(CHECK_SERVER_MODULE, str(folder), bytecode=False)
@@ -225,7 +225,7 @@ def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.
 
 def assign_check_server(handed: dict, folder: Path, env: dict, log: Path) -> None:
     """Give a check server started ahead its submission: ``folder``, ``env`` as its environment, ``log`` for its
-    messages. The job line goes into its requests pipe before anything else (ahead.py reads it byte by byte)."""
+    messages. The job line goes into its requests pipe before anything else (prestarted.py reads it byte by byte)."""
     folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
     data = (json.dumps({"argv": [str(folder)], "env": env, "log": str(log)}) + "\n").encode()
     while data:
@@ -246,10 +246,11 @@ def stop_process_group(proc: subprocess.Popen, wait: float) -> None:
     proc.wait()
 
 
-class StartedAhead:
-    """A worker's next nbgrader process and check server, started while its current submission runs
-    (:mod:`course.grading.ahead`): they import nbgrader and torch now, and get their submission with :meth:`go`.
-    This side keeps the server's requests end until then: its job line goes there first."""
+class Prestarted:
+    """A worker's next nbgrader process and check server, prestarted: started before their submission is needed,
+    while the worker's current one runs (:mod:`course.grading.prestarted`). They import nbgrader and torch now, and
+    get their submission with :meth:`go`. This side keeps the server's requests end until then: its job line goes
+    there first."""
 
     def __init__(self, env: dict, log: Path, nbgrader_limits: tuple[int, int], yielding: bool = True):
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -259,7 +260,7 @@ class StartedAhead:
             self.server, self.handed = start_check_server(None, env, f)
             self.requests_open = True
             try:
-                self.nbgrader = subprocess.Popen(bounded(python_module(AHEAD_MODULE, "nbgrader", bytecode=False),
+                self.nbgrader = subprocess.Popen(bounded(python_module(PRESTARTED_MODULE, "nbgrader", bytecode=False),
                                                          *nbgrader_limits),
                                                  stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT, env=env,
                                                  cwd=env[COURSE_ROOT_ENV], start_new_session=True,
@@ -272,7 +273,7 @@ class StartedAhead:
         self.own_priority = os.getpriority(os.PRIO_PROCESS, 0)
         if yielding and os.geteuid() == 0:  # (only root may raise it again at go)
             for proc in (self.server, self.nbgrader):
-                set_priority(proc.pid, AHEAD_NICENESS)
+                set_priority(proc.pid, PRESTARTED_NICENESS)
 
     def go(self, argv: list[str], folder: Path, env: dict, log: Path) -> bool:
         """Give both processes their submission: ``nbgrader ARGV`` and the check server of ``folder``, with
@@ -291,7 +292,7 @@ class StartedAhead:
         except OSError:
             self.stop()
             return False
-        if os.geteuid() == 0:  # their imports ran at AHEAD_NICENESS: their work does not
+        if os.geteuid() == 0:  # their imports ran at PRESTARTED_NICENESS: their work does not
             set_priority(self.nbgrader.pid, self.own_priority)
             set_priority(self.server.pid, max(self.own_priority, sandbox_checks_niceness(env)))
         self.log.unlink(missing_ok=True)
@@ -313,23 +314,23 @@ class StartedAhead:
                 stop_process_group(proc, wait=0)
 
 
-class AheadPool:
-    """The processes started ahead (:class:`StartedAhead`) for the submissions of a run not started yet: at most
+class PrestartedPool:
+    """The prestarted processes (:class:`Prestarted`) for the submissions of a run not started yet: at most
     one set per such submission. The first sets are started before anything else of the run (they do not yield:
     nothing is graded yet); later ones when a submission starts (they yield to it)."""
 
     def __init__(self, env: dict, logs: Path, nbgrader_limits: tuple[int, int], submissions: int):
         self.env, self.logs, self.limits, self.unstarted = env, logs, nbgrader_limits, submissions
-        self.ready: list[StartedAhead] = []
+        self.ready: list[Prestarted] = []
         self.made = itertools.count()
         self.lock = threading.Lock()
 
     @classmethod
-    def for_run(cls, course_root: Path, spec: SandboxSpec, cell_timeout: int, submissions: int) -> "AheadPool":
+    def for_run(cls, course_root: Path, spec: SandboxSpec, cell_timeout: int, submissions: int) -> "PrestartedPool":
         """The pool of a grading run (its processes' environment is given again when their submission starts)."""
         state = course_root / STATE_DIR
         return cls(submission_env(course_root, spec, state, state / RUNTIME_DIR / "w0", cell_timeout, 0),
-                   state / AHEAD_DIR, nbgrader_limits(spec), submissions)
+                   state / PRESTARTED_DIR, nbgrader_limits(spec), submissions)
 
     def fill(self, at_most: int = 1, yielding: bool = True) -> None:
         """Start up to ``at_most`` sets, as long as there are fewer than submissions not started."""
@@ -338,12 +339,12 @@ class AheadPool:
                 if self.unstarted <= len(self.ready):
                     return
                 try:
-                    self.ready.append(StartedAhead(self.env, self.logs / f"{next(self.made)}.log", self.limits,
+                    self.ready.append(Prestarted(self.env, self.logs / f"{next(self.made)}.log", self.limits,
                                                    yielding))
                 except OSError:  # it only saves time: the submission starts its own
                     return
 
-    def take(self) -> StartedAhead | None:
+    def take(self) -> Prestarted | None:
         """For a submission that starts now: a set started ahead, if there is one."""
         with self.lock:
             self.unstarted -= 1
@@ -389,12 +390,12 @@ def slot_spec(spec: SandboxSpec, slot: int, cgroups: dict | None = None, uids: l
 
 def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
                   state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
-                  uids: list[int] | None = None, ahead: StartedAhead | None = None, started=None,
+                  uids: list[int] | None = None, prestarted: Prestarted | None = None, started=None,
                   checks_niceness: int = 0) -> dict:
     """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds.
 
-    ``ahead``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
-    processes run (the caller starts the next submission's ahead then); ``checks_niceness``: see
+    ``prestarted``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
+    processes run (the caller prestarts the next submission's then); ``checks_niceness``: see
     :func:`submission_env`."""
     runtime = state / RUNTIME_DIR / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     if os.path.ismount(runtime):
@@ -425,11 +426,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             # autograded/<student>; other accounts still cannot enter course/autograded
             folder.parent.mkdir(parents=True, exist_ok=True)
             os.chown(folder.parent, spec.uid, -1)
-        if ahead is not None and ahead.go(argv, folder, env, log):
-            server, proc = ahead.server, ahead.nbgrader
+        if prestarted is not None and prestarted.go(argv, folder, env, log):
+            server, proc = prestarted.server, prestarted.nbgrader
         else:
-            if ahead is not None:
-                f.write(f"[course.grade] the processes started ahead had ended (see {ahead.log}): started now\n"
+            if prestarted is not None:
+                f.write(f"[course.grade] the processes started ahead had ended (see {prestarted.log}): started now\n"
                         .encode())
                 f.flush()
             # the trusted check server first: it imports torch and the checks while nbgrader starts
@@ -469,10 +470,10 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
 
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
                   cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
-                  require_cgroup: bool = True, ahead: AheadPool | None = None) -> list[dict]:
+                  require_cgroup: bool = True, prestarted: PrestartedPool | None = None) -> list[dict]:
     """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
-    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``ahead``: the
-    run's processes started ahead (closed here), else made here."""
+    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``prestarted``:
+    the run's prestarted processes (closed here), else made here."""
     from tqdm.auto import tqdm
 
     state = course_root / STATE_DIR
@@ -510,17 +511,17 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                                "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
                                "memfd_create is denied to student code)")
 
-    ahead = ahead or AheadPool.for_run(course_root, spec, cell_timeout, len(students))
+    prestarted = prestarted or PrestartedPool.for_run(course_root, spec, cell_timeout, len(students))
 
     def run(student):
         with lock:
             slot = slots.pop()
-        taken = ahead.take()
+        taken = prestarted.take()
         try:
             # each worker's next submission gets its processes started ahead, while its current one runs
             return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
                                  submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
-                                 ahead=taken, started=ahead.fill,
+                                 prestarted=taken, started=prestarted.fill,
                                  checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
         except BaseException:
             if taken is not None:
@@ -538,7 +539,7 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                 results.append(r)
                 bar.update()
     finally:
-        ahead.close()
+        prestarted.close()
         for cg in cgroups.values():
             if cg is not None:
                 cg.remove()
@@ -1004,18 +1005,18 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
     if not students and not attention:
         raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
     # the first submissions' nbgrader processes and check servers import while the gradebook is read
-    ahead = AheadPool.for_run(course_root, spec, cell_timeout, len(students))
-    ahead.fill(at_most=workers, yielding=False)
+    prestarted = PrestartedPool.for_run(course_root, spec, cell_timeout, len(students))
+    prestarted.fill(at_most=workers, yielding=False)
     try:
         _ensure_assignment(course_root, assignment)
         log(f"grading {len(students)} submissions with {workers} workers "
             f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
         t0 = time.perf_counter()
         results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
-                                progress, require_cgroup=not no_cgroup, ahead=ahead)
+                                progress, require_cgroup=not no_cgroup, prestarted=prestarted)
         seconds = time.perf_counter() - t0
     finally:
-        ahead.close()
+        prestarted.close()
     graded = {r["student"] for r in results}
     results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
                 if s not in graded]

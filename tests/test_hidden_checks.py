@@ -41,7 +41,7 @@ WORKERS = 2
 
 pytestmark = pytest.mark.skipif(not RUN_CHECK.is_file(), reason="course/grading (instructor-only) is absent")
 if RUN_CHECK.is_file():
-    from course.grading import checks as trusted_checks  # the trusted side (course/grading/checks.py)
+    from course.grading import checks as trusted_checks  # the trusted side (course/grading/checks/)
     from course.grading.contract import CHECK_SERVER_ENV, SANDBOX_ENV, check_command
 
 
@@ -747,18 +747,18 @@ def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_pa
 
 
 def test_a_job_line_is_read_to_its_end_and_no_further():
-    """ahead.py reads its job from the pipe that then carries the server's requests: nothing after the line may
+    """prestarted.py reads its job from the pipe that then carries the server's requests: nothing after the line may
     be consumed (a buffered read would swallow the first request)."""
     import os
 
-    from course.grading import ahead
+    from course.grading import prestarted
 
     r, w = os.pipe()
     os.write(w, b'{"argv": ["/x"], "log": "/l"}\n{"op": "early", "names": []}\npartial')
     os.close(w)
-    assert ahead.read_job(r) == {"argv": ["/x"], "log": "/l"}
-    assert ahead.read_job(r) == {"op": "early", "names": []}
-    assert ahead.read_job(r) is None  # the pipe ended before a whole line
+    assert prestarted.read_job(r) == {"argv": ["/x"], "log": "/l"}
+    assert prestarted.read_job(r) == {"op": "early", "names": []}
+    assert prestarted.read_job(r) is None  # the pipe ended before a whole line
     os.close(r)
 
 
@@ -769,14 +769,14 @@ def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
     import os
     import signal
 
-    from course.grade import AHEAD_NICENESS, StartedAhead, _env
+    from course.grade import PRESTARTED_NICENESS, Prestarted, _env
 
     env, folder = _env(REPO), tmp_path / "autograded" / "s" / "superres"
-    ahead = StartedAhead(env, tmp_path / "ahead.log", (6 << 30, 600))
+    ahead = Prestarted(env, tmp_path / "ahead.log", (6 << 30, 600))
     if os.geteuid() == 0:
         for proc in (ahead.server, ahead.nbgrader):
-            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == AHEAD_NICENESS
-            assert Path(f"/proc/{proc.pid}/autogroup").read_text().split()[-1] == str(AHEAD_NICENESS)
+            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == PRESTARTED_NICENESS
+            assert Path(f"/proc/{proc.pid}/autogroup").read_text().split()[-1] == str(PRESTARTED_NICENESS)
     assert ahead.go(["--version"], folder, env, tmp_path / "s.log")
     assert ahead.nbgrader.wait(timeout=120) == 0
     assert ahead.server.wait(timeout=120) == 0
@@ -787,7 +787,7 @@ def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
     assert nbgrader.__version__ in log, log  # nbgrader --version ran in the process started ahead
     assert folder.parent.is_dir() and not (tmp_path / "ahead.log").exists()
 
-    dead = StartedAhead(env, tmp_path / "ahead2.log", (6 << 30, 600))
+    dead = Prestarted(env, tmp_path / "ahead2.log", (6 << 30, 600))
     os.killpg(dead.server.pid, signal.SIGKILL)
     dead.server.wait()
     assert not dead.go(["--version"], folder, env, tmp_path / "s2.log")

@@ -10,7 +10,7 @@ Every process of a grading run imports this package by name (``course`` is insta
   :mod:`.student_client` (the student-side process, framing, timeouts, messages), run as
   ``python -I -m course.grading.run_check`` (the command a kernel's ``hidden_check`` runs under plain nbgrader) or
   ``python -I -m course.grading.check_server`` (one per submission under ``python -m course.grade``), the latter
-  often started ahead by ``python -I -m course.grading.ahead``;
+  often prestarted (started before its submission is needed) by ``python -I -m course.grading.prestarted``;
 - the student side, :mod:`.student_side`: kit code without secrets, imported here for its framing and kit
   networks and sent as source to a sandboxed process that cannot see this package.
 

@@ -4,7 +4,7 @@
 
 Started by the grading command (``course.grade``) beside each submission's nbgrader process, which talks to it
 through ``nbgrader_plugins.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
-submission runs (:mod:`.ahead`: it imports torch and the checks, then learns FOLDER). With one worker it runs at
+submission runs (:mod:`.prestarted`: it imports torch and the checks, then learns FOLDER). With one worker it runs at
 ``course.sandbox.CHECKS_NICENESS``, its student side too: they yield to the notebook's kernel and use what it
 leaves idle. Requests arrive on stdin, one JSON object per line, each with the seconds a check may take
 (``"timeout"``); each gets one JSON line on stdout, in order:
@@ -96,7 +96,7 @@ def serve(folder: Path, requests, reply) -> None:
 
 
 def preload() -> None:
-    """Import what serving needs: torch, the checks and what they load ahead (:mod:`.ahead` calls this before it
+    """Import what serving needs: torch, the checks and what they load ahead (:mod:`.prestarted` calls this before it
     knows its submission; ``serve`` calls it again, which then costs nothing)."""
     import torch  # noqa: F401
 

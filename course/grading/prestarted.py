@@ -1,6 +1,7 @@
-"""A trusted grading process started ahead of its submission: it imports what it needs now, runs when told.
+"""A prestarted grading process: a trusted process started before its submission, which imports what it needs now
+and runs when told.
 
-    python -I -m course.grading.ahead nbgrader|check-server
+    python -I -m course.grading.prestarted nbgrader|check-server
 
 Started by the grading command (``course.grade``) for a worker's *next* submission while the current one runs,
 so that the next one does not wait for ``import nbgrader.apps`` (2.5 s) or torch (2 s): a grading run pays those
@@ -56,7 +57,7 @@ def preload(kind: str):
 
         check_server.preload()
         return check_server.main
-    raise SystemExit(f"ahead.py: unknown kind {kind!r} (nbgrader or check-server)")
+    raise SystemExit(f"prestarted.py: unknown kind {kind!r} (nbgrader or check-server)")
 
 
 def main(argv=None) -> int:

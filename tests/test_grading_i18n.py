@@ -37,7 +37,9 @@ from course.locales.zh_CN import MESSAGES  # noqa: E402
 from course.paths import tool, tool_env  # noqa: E402
 
 # the Python files of the grader that say something to a student
-GRADER_FILES = ("checks.py", "recompute.py", "student_client.py", "check_server.py", "run_check.py",
+CHECK_FILES = ("checks/__init__.py", "checks/common.py", "checks/models_checks.py", "checks/solver_checks.py",
+               "checks/results_checks.py")
+GRADER_FILES = (*CHECK_FILES, "recompute.py", "student_client.py", "check_server.py", "run_check.py",
                 "nbgrader_plugins.py", "feedback_kit.py", "submitted_outputs.py", "report_cell.py")
 # calls whose argument (at this position) is a template of the catalogue
 TEMPLATE_ARG = {"CheckFailed": 0, "StudentGone": 0, "Message": 0, "grader_tr": 0, "say": 0, "kit_tr": 0,
@@ -80,7 +82,7 @@ def grader_templates(path: Path) -> tuple[list[tuple[str, int]], list[str]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     consts = _constants(tree)
     found, problems = [], []
-    where = f"course/grading/{path.name}"
+    where = f"course/grading/{path.relative_to(GRADING).as_posix()}"
 
     def take(arg, line):
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -162,9 +164,10 @@ def test_every_message_of_the_grader_has_its_translation(name):
     helpers that build reasons) and every word the grader writes into a notebook is a template of the catalogue,
     translated with the same fields; none is an f-string."""
     templates, problems = grader_templates(GRADING / name)
-    if name in ("checks.py", "student_client.py"):
-        assert len(templates) >= (100 if name == "checks.py" else 15), "the reasons were not found: is the AST " \
-                                                                       "reader still right?"
+    found = {CHECK_FILES[0]: (sum(len(grader_templates(GRADING / n)[0]) for n in CHECK_FILES), 100),  # the package's
+             "student_client.py": (len(templates), 15)}
+    if name in found:
+        assert found[name][0] >= found[name][1], "the reasons were not found: is the AST reader still right?"
     for template, line in templates:
         where = f"course/grading/{name}:{line}"
         if template not in MESSAGES:

@@ -221,7 +221,7 @@ def _attacks(course: Path, port: int) -> dict[str, dict]:
                course / "course" / "translations" / "zh-CN" / "superres" / "01_models.md",
                course / "course" / "gradebook.db", course / "course" / "submitted" / "ref_a" / "superres" /
                "01_models.ipynb", course / "course" / "autograded" / "ref_a" / "superres" / "models.py",
-               REPO / "source" / "superres" / "01_models.ipynb", REPO / "course" / "grading" / "checks.py"]
+               REPO / "source" / "superres" / "01_models.ipynb", REPO / "course" / "grading" / "checks" / "solver_checks.py"]
     read = (f"import os\nfor _p in {[str(p) for p in secrets]!r}:\n"
             "    try:\n        print('LEAK', _p, open(_p, errors='replace').read())\n"
             "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n")

@@ -139,8 +139,9 @@ def test_a_kernel_swapping_folders_for_links_never_gets_another_students_file_re
 
 
 def test_the_checks_reader_keeps_its_messages(tree):
-    """``checks.read_student_file`` is a thin wrapper: same reader, the hidden checks' messages."""
-    from course.grading.checks import CheckFailed, read_student_file
+    """``results_checks.read_student_file`` is a thin wrapper: same reader, the hidden checks' messages."""
+    from course.grading.checks.results_checks import read_student_file
+    from course.grading.student_client import CheckFailed
 
     sub, outside = tree
     assert read_student_file(sub / "a" / "b" / "file", folder=sub) == REAL

@@ -145,7 +145,7 @@ def test_the_scanner_finds_a_smuggled_solution_line_and_hidden_check(kit, tmp_pa
     line = next(s.strip() for s in solver.splitlines() if "= discriminator(sr.detach())" in s)
     with open(copy / "sr_utils" / "inference.py", "a") as f:
         f.write(f"\n# {line}\n{line}\n")
-    shutil.copy(REPO / "course" / "grading" / "checks.py", copy / "notes.py")
+    shutil.copy(REPO / "course" / "grading" / "checks" / "solver_checks.py", copy / "notes.py")
     leaks = scan_kit(copy)
     assert any(leak.startswith("sr_utils/inference.py:") and "sr.detach()" in leak for leak in leaks), leaks[:5]
     assert sum(leak.startswith("notes.py:") for leak in leaks) > 50, leaks[:5]

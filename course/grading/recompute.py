@@ -153,7 +153,7 @@ def student_state(remote, what) -> dict:
 
 def recompute(remote, cls: str, inputs: list, *, args=(), kwargs=None, weights=None, generator=None,
               what=None) -> Recomputed:
-    """Check that the student's network ``remote`` (a ``checks.Remote``) computes the reference ``cls(*args,
+    """Check that the student's network ``remote`` (a ``checks.common.Remote``) computes the reference ``cls(*args,
     **kwargs)``: give it ``weights`` (a student-keyed state_dict; default: drawn here with ``generator`` and sent to
     it), run it on ``inputs`` (``(N, C, H, W)`` float32 tensors drawn by the caller) in eval mode, and compare with
     the reference holding the same weights, run here. Returns the loaded reference; raises :class:`CheckFailed`

@@ -4,7 +4,7 @@
 
 It holds nothing secret: no reference solution, no check code, no token, no verdict. It rebuilds the student's
 ``models.py``/``solver.py`` in memory from the ``%%writefile`` cells of ``FOLDER/01_models.ipynb`` and
-``02_solver.ipynb`` and does what the trusted side (``checks.py``) asks: build a class, run forward on given
+``02_solver.ipynb`` and does what the trusted side (``checks/``) asks: build a class, run forward on given
 tensors, report structure or a state_dict, set parameters, run one training epoch on the kit's small networks with
 recording optimizers and scalers. The trusted side decides every verdict from the answers, which it treats as
 untrusted data: an answer that matches its oracle on inputs drawn at check time is correct work, anything else

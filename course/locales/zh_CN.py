@@ -49,7 +49,7 @@ MESSAGES: dict[str, str] = {
     "the answers of your code could not be checked ({kind})":
         "无法检查你的代码给出的结果（{kind}）",
 
-    # --- the hidden checks: what is asked of a module (checks.py) -----------------------------------------------
+    # --- the hidden checks: what is asked of a module (checks/) ------------------------------------------------
     "a non-tensor":
         "不是张量的对象",
     "the output":

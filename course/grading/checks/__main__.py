@@ -1,0 +1,3 @@
+import sys
+
+sys.exit("usage: python -I -m course.grading.run_check CHECK --submission FOLDER")

@@ -310,7 +310,7 @@ def test_a_failing_check_gives_its_reason_in_the_language_asked_with_the_same_ve
 def test_nested_reasons_and_student_errors_render_in_one_language():
     """A reason holding other messages (a ``what``, a hint, a mistake) is put into words whole, in one language;
     student text in it stays as the student wrote it (escaped)."""
-    from course.grading import checks
+    from course.grading.checks import solver_checks
     from course.grading.student_client import CheckFailed, Message, describe_error
 
     e = CheckFailed("{what} should raise ValueError ({hint})", what=Message('an unknown activation (e.g. "swish")'),
@@ -326,7 +326,7 @@ def test_nested_reasons_and_student_errors_render_in_one_language():
     assert raised.render(ZH) == MESSAGES["{what} raised {kind}: {message}"].format(
         what=MESSAGES["setting parameters of {name}"].format(name="SRResNet"), kind="RuntimeError",
         message="size mismatch\\x1b[31m")
-    for key, why in checks.G_STEP_MISTAKES.items():
+    for key, why in solver_checks.G_STEP_MISTAKES.items():
         assert isinstance(why, Message) and CJK.search(why.render(ZH)) and not CJK.search(str(why)), key
 
 

@@ -100,7 +100,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "course.grading.localized_cells.LocalizedOverwriteCells",  # nbgrader's, then a translated notebook's in its language
-    "course.grading.nbgrader_plugins.StripCellTags",
+    "course.grading.strip_cell_tags.StripCellTags",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # A translated submission keeps its language tag (metadata.sr_kit.language) for its feedback
@@ -108,14 +108,14 @@ c.ClearMetadataPreprocessor.preserve_nb_metadata_mask = {("language_info", "name
 # Execution keeps a bounded amount of output (every kind counted); the stored notebook is sanitised (no script
 # can run when the formgrader or the feedback renders it) and at most 20 MB. Hidden checks: see hidden_check().
 c.Autograde.autograde_preprocessors = [
-    "course.grading.nbgrader_plugins.LimitedOutputExecute",
+    "course.grading.limited_output_execute.LimitedOutputExecute",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
     "course.grading.submitted_outputs.ShowSubmittedOutputs",
     "course.grading.report_cell.ShowReport",
-    "course.grading.nbgrader_plugins.SanitizeNotebook",
+    "course.grading.sanitize_notebook.SanitizeNotebook",
 ]
 c.Execute.kernel_name = "python3"
 c.Execute.timeout = 300  # per cell; training in 03_train is shrunk under NBGRADER_EXECUTION
@@ -127,7 +127,7 @@ c.GenerateFeedback.preprocessors = [
     "course.grading.feedback_kit.GetGradesMarkingPending",
     "course.grading.feedback_kit.RedactHiddenTestsInOutputs",
     "nbgrader.preprocessors.ClearHiddenTests",
-    "course.grading.nbgrader_plugins.SanitizeNotebook",
+    "course.grading.sanitize_notebook.SanitizeNotebook",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
@@ -149,17 +149,17 @@ if os.environ.get(contract.SANDBOX_ENV):
     c.KernelManager.ip = os.path.join(os.environ.get("JUPYTER_RUNTIME_DIR", HERE), "kernel-ipc")
     c.Execute.timeout = int(os.environ.get(contract.CELL_TIMEOUT_ENV, "300"))
     c.Autograde.autograde_preprocessors = [
-        "course.grading.nbgrader_plugins.PrewarmHiddenChecks",
-        "course.grading.nbgrader_plugins.LimitedOutputExecute",
-        "course.grading.nbgrader_plugins.TrustedHiddenChecks",
+        "course.grading.trusted_hidden_checks.PrewarmHiddenChecks",
+        "course.grading.limited_output_execute.LimitedOutputExecute",
+        "course.grading.trusted_hidden_checks.TrustedHiddenChecks",
         "course.grading.submitted_outputs.ShowSubmittedOutputs",  # before ClearMetadataPreprocessor (drops the stash)
         "course.grading.report_cell.ShowReport",
         "nbgrader.preprocessors.IgnorePattern",
         "nbconvert.preprocessors.ClearMetadataPreprocessor",
         "nbgrader.preprocessors.LimitOutput",
-        "course.grading.nbgrader_plugins.TrustedScores",  # the trusted decisions, again, right before scores are read
+        "course.grading.trusted_scores.TrustedScores",  # the trusted decisions, again, right before scores are read
         "nbgrader.preprocessors.SaveAutoGrades",
         "nbgrader.preprocessors.AssignLatePenalties",
         "nbgrader.preprocessors.CheckCellMetadata",
-        "course.grading.nbgrader_plugins.SanitizeNotebook",
+        "course.grading.sanitize_notebook.SanitizeNotebook",
     ]

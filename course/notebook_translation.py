@@ -23,7 +23,7 @@ Rules, checked by :func:`catalogue_problems` (``python -m course.notebook_transl
 
 :func:`translate_notebook` applies a catalogue to a notebook; the release (``python -m course.release``) writes one
 student version per language from the translated sources, and the grader puts back the translated text of the
-locked cells of a translated submission (``course/grading/nbgrader_plugins.py``).
+locked cells of a translated submission (``course/grading/localized_cells.py``).
 """
 from __future__ import annotations
 

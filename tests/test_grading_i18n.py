@@ -40,7 +40,9 @@ from course.paths import tool, tool_env  # noqa: E402
 CHECK_FILES = ("checks/__init__.py", "checks/common.py", "checks/models_checks.py", "checks/solver_checks.py",
                "checks/results_checks.py")
 GRADER_FILES = (*CHECK_FILES, "recompute.py", "student_client.py", "check_server.py", "run_check.py",
-                "nbgrader_plugins.py", "feedback_kit.py", "submitted_outputs.py", "report_cell.py")
+                "strip_cell_tags.py", "limited_output_execute.py", "check_server_client.py", "trusted_hidden_checks.py",
+                "trusted_scores.py", "sanitize_notebook.py", "feedback_kit.py", "submitted_outputs.py",
+                "report_cell.py")
 # calls whose argument (at this position) is a template of the catalogue
 TEMPLATE_ARG = {"CheckFailed": 0, "StudentGone": 0, "Message": 0, "grader_tr": 0, "say": 0, "kit_tr": 0,
                 "expect": 1}
@@ -358,10 +360,10 @@ def _hidden_check_notebook(language: str | None):
 def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp_path, monkeypatch):
     """TrustedHiddenChecks asks the server for reasons in the notebook's language and writes the failure (and
     "no verdict", when the server gave none) in it; the cell fails either way."""
-    from course.grading import nbgrader_plugins
+    from course.grading import trusted_hidden_checks
 
     stub = StubServer({"conv_block": (False, "REASON")})
-    monkeypatch.setattr(nbgrader_plugins, "_server", lambda folder, timeout: stub)
+    monkeypatch.setattr(trusted_hidden_checks, "check_server_for", lambda folder, timeout: stub)
     monkeypatch.setenv(VERDICTS_ENV, str(tmp_path / "verdicts"))
     monkeypatch.delenv(SANDBOX_ENV, raising=False)
     resources = {"metadata": {"path": str(tmp_path)}, "nbgrader": {"student": "s", "notebook": "01_models"}}
@@ -369,7 +371,7 @@ def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp
     for verdicts, reason in (({"conv_block": (False, "REASON")}, "REASON"),
                              ({"conv_block": (True, "")}, MESSAGES["no verdict"] if language else "no verdict")):
         stub.verdicts = verdicts
-        nb, _ = nbgrader_plugins.TrustedHiddenChecks().preprocess(_hidden_check_notebook(language), resources)
+        nb, _ = trusted_hidden_checks.TrustedHiddenChecks().preprocess(_hidden_check_notebook(language), resources)
         (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
         failed = "conv_block" if verdicts["conv_block"][0] is False else "srgan_epoch"
         want = ("hidden check {name!r} failed: {reason}" if lang == "en"
@@ -381,19 +383,19 @@ def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp
 def test_the_disk_bound_says_so_in_the_notebooks_language(tmp_path):
     """What ``course.sandbox.enforce_folder_bound`` says (English, for the grader's summary) is read back into
     the notebook's language for the test cells; a text that does not read as it is shown as it is."""
-    from course.grading.nbgrader_plugins import disk_bound_text
+    from course.grading.trusted_hidden_checks import folder_size_limit_message
 
     from course.sandbox import enforce_folder_bound
 
     (tmp_path / "big.bin").write_bytes(b"x" * (3 << 20))
     over = enforce_folder_bound(tmp_path, 1 << 20)
     assert over and not (tmp_path / "big.bin").exists()
-    assert disk_bound_text(over, "en") == ("wrote 3 MB into its grading folder (at most 1 MB): its files were "
-                                           "removed and the notebook scores 0") == over
-    zh = disk_bound_text(over, ZH)
+    assert folder_size_limit_message(over, "en") == ("wrote 3 MB into its grading folder (at most 1 MB): its files "
+                                                     "were removed and the notebook scores 0") == over
+    zh = folder_size_limit_message(over, ZH)
     assert zh == MESSAGES["wrote {total} MB into its grading folder (at most {limit} MB): its files were removed "
                           "and the notebook scores 0"].format(total=3, limit=1)
-    assert disk_bound_text("something else", ZH) == "something else"
+    assert folder_size_limit_message("something else", ZH) == "something else"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -468,7 +470,7 @@ def test_the_feedback_page_speaks_the_notebooks_language():
 def test_redaction_and_sanitiser_notes_speak_the_notebooks_language():
     from course.grading.feedback_kit import RedactHiddenTestsInOutputs
     from nbformat.v4 import new_code_cell, new_notebook, new_output
-    from course.grading.nbgrader_plugins import SanitizeNotebook
+    from course.grading.sanitize_notebook import SanitizeNotebook
 
     for language, placeholder in ((ZH, MESSAGES["[hidden test]"]), (None, "[hidden test]")):
         source = 'print(1)\n### BEGIN HIDDEN TESTS\nhidden_check("conv_block")\n### END HIDDEN TESTS\n'
@@ -581,7 +583,7 @@ def test_the_check_server_gives_one_verdict_in_each_notebooks_language(tmp_path,
     """The sandboxed grader's path without the sandbox: TrustedHiddenChecks starts the submission's check server
     (a trusted process) and marks the cell; asked again for an English notebook, the server gives the verdict it
     already decided, in English. The verdicts file holds what the student read."""
-    from course.grading import nbgrader_plugins
+    from course.grading import check_server_client, trusted_hidden_checks
 
     folder = _slope_mutant(tmp_path / "sub")
     monkeypatch.delenv(SANDBOX_ENV, raising=False)
@@ -593,13 +595,13 @@ def test_the_check_server_gives_one_verdict_in_each_notebooks_language(tmp_path,
             nb = _hidden_check_notebook(None if lang == "en" else lang)
             nb.cells[0].source = 'hidden_check("conv_block")'
             resources = {"metadata": {"path": str(folder)}, "nbgrader": {"student": "s", "notebook": "01_models"}}
-            nb, _ = nbgrader_plugins.TrustedHiddenChecks(check_timeout=300).preprocess(nb, resources)
+            nb, _ = trusted_hidden_checks.TrustedHiddenChecks(check_timeout=300).preprocess(nb, resources)
             (error,) = [o for o in nb.cells[0].outputs if o.output_type == "error"]
             said[lang] = error.evalue
             recorded = json.loads((tmp_path / "verdicts" / "s" / "01_models.json").read_text())
             assert recorded["conv_block"]["passed"] is False and recorded["conv_block"]["reason"] in error.evalue
     finally:
-        nbgrader_plugins._close_servers()
+        check_server_client.close_servers()
     assert said["en"] == "hidden check 'conv_block' failed: LeakyReLU slope should be 0.2, is 0.1"
     assert said[ZH] == MESSAGES["hidden check {name!r} failed: {reason}"].format(
         name="conv_block", reason=MESSAGES["LeakyReLU slope should be 0.2, is {slope:g}"].format(slope=0.1))
@@ -611,7 +613,7 @@ def test_the_output_budget_note_speaks_the_notebooks_language():
     language."""
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from course.grading.nbgrader_plugins import LimitedOutputExecute
+    from course.grading.limited_output_execute import LimitedOutputExecute
 
     for language in (ZH, None):
         nb = new_notebook(cells=[new_code_cell("for i in range(200):\n    print('x' * 100)")])

@@ -1027,7 +1027,7 @@ def test_sanitizer_leaves_no_live_script_in_a_rendered_notebook(tmp_path):
     """Without bwrap: the preprocessor the formgrader and feedback rely on, on every kind of payload."""
     import nbformat
 
-    from course.grading.nbgrader_plugins import SanitizeNotebook
+    from course.grading.sanitize_notebook import SanitizeNotebook
 
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_XSS))

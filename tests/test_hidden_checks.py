@@ -667,14 +667,14 @@ def test_harness_needs_token_and_exit_code():
 # The check server: the sandboxed grader's trusted side, one process per submission
 # ---------------------------------------------------------------------------------------------------------
 def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
-    from course.grading import nbgrader_plugins
+    from course.grading.check_server_client import CheckServer
 
     monkeypatch.delenv(SANDBOX_ENV, raising=False)  # the student side unsandboxed here (bwrap: test_grading_sandbox)
     if handed is None:
         monkeypatch.delenv(CHECK_SERVER_ENV, raising=False)
     else:
         monkeypatch.setenv(CHECK_SERVER_ENV, json.dumps(handed))
-    return nbgrader_plugins.CheckServer.for_folder(folder, check_timeout=120)
+    return CheckServer.for_folder(folder, check_timeout=120)
 
 
 @pytest.mark.parametrize("started_by", ["the grading command", "the grading command, ahead", "nbgrader itself"])

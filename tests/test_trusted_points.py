@@ -17,7 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 from nbgrader.utils import determine_grade  # noqa: E402
 
-from course.grading import nbgrader_plugins as plugins  # noqa: E402
+from course.grading.limited_output_execute import KERNEL_REPLY  # noqa: E402
+from course.grading import trusted_hidden_checks  # noqa: E402
+from course.grading.trusted_hidden_checks import TrustedHiddenChecks  # noqa: E402
+from course.grading.trusted_scores import (TrustedScores, grade_id, graded_test_cells, kernel_failure,  # noqa: E402
+                                           result_shown, settle_outputs)
 from course.grading.contract import KERNEL_DISAGREES_RECORD, SANDBOX_ENV, VERDICTS_ENV  # noqa: E402
 
 
@@ -52,12 +56,12 @@ HOSTILE = {  # what a kernel can leave in a cell (before, or instead of, its err
 def test_determine_grade_gives_exactly_the_trusted_decision(outputs, passed):
     cell = _cell(HOSTILE[outputs])
     decision = {"passed": True} if passed else {"passed": False, "ename": "HiddenCheckFailed", "evalue": "no"}
-    plugins.settle_outputs(cell, decision)
+    settle_outputs(cell, decision)
     assert determine_grade(cell) == ((4.0 if passed else 0), 4.0)
     assert not [o for o in cell.outputs if o.output_type == "execute_result"]
     if not passed:
         assert cell.outputs[0].output_type == "error"
-    plugins.settle_outputs(cell, decision)  # idempotent: TrustedScores applies it again
+    settle_outputs(cell, decision)  # idempotent: TrustedScores applies it again
     assert determine_grade(cell) == ((4.0 if passed else 0), 4.0)
     assert sum(o.output_type == "error" for o in cell.outputs) <= 1 + (outputs in ("result_then_error",
                                                                                      "error_only"))
@@ -65,10 +69,10 @@ def test_determine_grade_gives_exactly_the_trusted_decision(outputs, passed):
 
 def test_the_kernels_error_is_moved_first_and_is_the_reason():
     cell = _cell([_result("'all good'"), new_output("stream", name="stdout", text="hi\n"), ERROR])
-    failure = plugins.kernel_failure(cell, {"status": "error", "ename": "AssertionError", "evalue": "wrong shape"},
+    failure = kernel_failure(cell, {"status": "error", "ename": "AssertionError", "evalue": "wrong shape"},
                                      True)
     assert failure == ("AssertionError", "wrong shape")
-    plugins.settle_outputs(cell, {"passed": False, "ename": failure[0], "evalue": failure[1]})
+    settle_outputs(cell, {"passed": False, "ename": failure[0], "evalue": failure[1]})
     assert [o.output_type for o in cell.outputs] == ["error", "display_data", "stream"]
     assert cell.outputs[0].evalue == "wrong shape" and cell.outputs[1].data["text/plain"] == "'all good'"
 
@@ -77,24 +81,24 @@ def test_the_decisions_reason_comes_first_even_after_an_error_of_the_kernel():
     cell = _cell([_result("1"), ERROR])
     decision = {"passed": False, "ename": "DiskBoundExceeded", "evalue": "wrote 400 MB\ninto its folder"}
     for _ in range(2):  # (idempotent)
-        plugins.settle_outputs(cell, decision)
+        settle_outputs(cell, decision)
         assert [o.output_type for o in cell.outputs] == ["error", "display_data", "error"]
         assert cell.outputs[0].ename == "DiskBoundExceeded" and cell.outputs[2].ename == "AssertionError"
 
 
 def test_a_kernel_hiding_its_failure_still_fails_on_any_sign_of_one():
-    assert plugins.kernel_failure(_cell([]), {"status": "ok"}, True) is None  # (then the trusted checks decide)
-    assert plugins.kernel_failure(_cell([]), {"status": "error", "ename": "E", "evalue": "v"}, True) == ("E", "v")
-    assert plugins.kernel_failure(_cell([STDERR]), {"status": "ok"}, True)[0] == "stderr"
-    assert plugins.kernel_failure(_cell([]), None, True) == ("CellNotRun", "")
-    assert plugins.kernel_failure(_cell([]), None, False) is None
+    assert kernel_failure(_cell([]), {"status": "ok"}, True) is None  # (then the trusted checks decide)
+    assert kernel_failure(_cell([]), {"status": "error", "ename": "E", "evalue": "v"}, True) == ("E", "v")
+    assert kernel_failure(_cell([STDERR]), {"status": "ok"}, True)[0] == "stderr"
+    assert kernel_failure(_cell([]), None, True) == ("CellNotRun", "")
+    assert kernel_failure(_cell([]), None, False) is None
 
 
 def test_results_and_numbers_a_graded_cell_shows_are_noticed():
-    assert plugins.result_shown(_cell([_result("'all good'")]))
-    assert plugins.result_shown(_cell([new_output("display_data", data={"text/plain": "2"})]))
-    assert plugins.result_shown(_cell([new_output("stream", name="stdout", text="visible tests passed\n36\n")]))
-    assert not plugins.result_shown(_cell([new_output("stream", name="stdout", text="visible tests passed\n"
+    assert result_shown(_cell([_result("'all good'")]))
+    assert result_shown(_cell([new_output("display_data", data={"text/plain": "2"})]))
+    assert result_shown(_cell([new_output("stream", name="stdout", text="visible tests passed\n36\n")]))
+    assert not result_shown(_cell([new_output("stream", name="stdout", text="visible tests passed\n"
                                                                                     "hidden check 'x': decided\n")]))
 
 
@@ -127,24 +131,24 @@ def test_trusted_hidden_checks_decide_mark_record_and_flag(tmp_path, monkeypatch
     monkeypatch.setenv(VERDICTS_ENV, str(tmp_path / "verdicts"))
     monkeypatch.delenv(SANDBOX_ENV, raising=False)
     server = _FakeServer({"a": (True, ""), "b": (False, "ConvolutionalBlock raised NotImplementedError")})
-    monkeypatch.setattr(plugins, "_server", lambda folder, timeout: server)
+    monkeypatch.setattr(trusted_hidden_checks, "check_server_for", lambda folder, timeout: server)
     cells = [_cell([new_output("stream", name="stdout", text="visible tests passed\n")], source="hidden_check('a')"),
              _cell([_result("'all good'")], source="hidden_check('b')"),
              _cell([_result("'all good'"), ERROR], source="hidden_check('a')\nhidden_check('b')"),
              _cell([], source="assert True")]
     for i, c in enumerate(cells):
         c.metadata.nbgrader["grade_id"] = f"t{i}"
-        c.metadata[plugins.KERNEL_REPLY] = {"status": "error" if i == 2 else "ok", "ename": "", "evalue": ""}
+        c.metadata[KERNEL_REPLY] = {"status": "error" if i == 2 else "ok", "ename": "", "evalue": ""}
     nb = _notebook(cells)
     resources = {"metadata": {"path": str(folder)}, "nbgrader": {"student": "student", "notebook": "01_models"}}
-    nb, resources = plugins.TrustedHiddenChecks().preprocess(nb, resources)
-    nb, resources = plugins.TrustedScores().preprocess(nb, resources)
+    nb, resources = TrustedHiddenChecks().preprocess(nb, resources)
+    nb, resources = TrustedScores().preprocess(nb, resources)
     assert [determine_grade(c)[0] for c in nb.cells] == [4.0, 0, 0, 4.0]
     assert server.asked == ["a", "b"]  # not again for the cell whose kernel failed
     first = nb.cells[1].outputs[0]
     assert first.ename == "HiddenCheckFailed" and "NotImplementedError" in first.evalue
     assert nb.cells[2].outputs[0].ename == "AssertionError"
-    assert not any(plugins.KERNEL_REPLY in c.metadata for c in nb.cells)
+    assert not any(KERNEL_REPLY in c.metadata for c in nb.cells)
     record = tmp_path / "verdicts" / "student"
     decided = json.loads((record / "cells" / "01_models.json").read_text())
     assert decided["t2"]["passed"] is False and decided["t2"]["kernel"].startswith("AssertionError")
@@ -155,7 +159,7 @@ def test_trusted_hidden_checks_decide_mark_record_and_flag(tmp_path, monkeypatch
     # a cell with no decision (the preprocessors between them lost it) fails
     nb.cells.append(_cell([]))
     nb.cells[-1].metadata.nbgrader["grade_id"] = "new"
-    nb, _ = plugins.TrustedScores().preprocess(nb, resources)
+    nb, _ = TrustedScores().preprocess(nb, resources)
     assert determine_grade(nb.cells[-1])[0] == 0
 
 
@@ -165,7 +169,7 @@ def test_every_graded_test_cell_of_the_assignment_calls_a_hidden_check():
     missing = []
     for path in sorted((REPO / "source" / "superres").glob("*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
-        for i, names in plugins._graded_test_cells(nb).items():
+        for i, names in graded_test_cells(nb).items():
             if not names:
-                missing.append(f"{path.name}/{plugins._grade_id(nb.cells[i])}")
+                missing.append(f"{path.name}/{grade_id(nb.cells[i])}")
     assert not missing, missing

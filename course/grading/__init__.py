@@ -3,9 +3,11 @@
 Every process of a grading run imports this package by name (``course`` is installed with the kit):
 
 - nbgrader (``nbgrader autograde``/``generate_feedback``/``generate_assignment``) loads the plugins that
-  ``nbgrader_config.py`` names by dotted path: :mod:`.nbgrader_plugins` (tag stripping, output budget, trusted
-  hidden checks and scores, sanitiser), :mod:`.submitted_outputs`, :mod:`.report_cell`,
-  :mod:`.localized_cells`, :mod:`.feedback_kit`, :mod:`.release_metadata`;
+  ``nbgrader_config.py`` names by dotted path, one preprocessor (or close family) per module:
+  :mod:`.strip_cell_tags`, :mod:`.limited_output_execute` (output budget), :mod:`.trusted_hidden_checks` (and the
+  check server's client, :mod:`.check_server_client`), :mod:`.trusted_scores`, :mod:`.sanitize_notebook`,
+  :mod:`.submitted_outputs`, :mod:`.report_cell`, :mod:`.localized_cells`, :mod:`.feedback_kit`,
+  :mod:`.release_metadata`;
 - the trusted side of the hidden checks: :mod:`.checks` and :mod:`.recompute` (the checks and their oracles),
   :mod:`.student_client` (the student-side process, framing, timeouts, messages), run as
   ``python -I -m course.grading.run_check`` (the command a kernel's ``hidden_check`` runs under plain nbgrader) or

@@ -3,7 +3,7 @@
     python -I -m course.grading.check_server FOLDER
 
 Started by the grading command (``course.grade``) beside each submission's nbgrader process, which talks to it
-through ``nbgrader_plugins.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
+through ``check_server_client.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
 submission runs (:mod:`.prestarted`: it imports torch and the checks, then learns FOLDER). With one worker it runs at
 ``course.sandbox.CHECKS_NICENESS``, its student side too: they yield to the notebook's kernel and use what it
 leaves idle. Requests arrive on stdin, one JSON object per line, each with the seconds a check may take

@@ -11,8 +11,9 @@ and message) goes through :func:`student_text`: one line, control characters esc
 Every message is a :class:`Message`: an English template of the course's catalogue (``course/locales``) and its
 fields, put into the words of the notebook's language only when it is shown (:func:`run_checks` takes the language;
 the check server gets it with each request). So a check is written once, in English, and decides the same verdict
-in every language. This module is also where the grader's other modules (``nbgrader_plugins``, ``feedback_kit``,
-``submitted_outputs``, ``report_cell``) find :func:`grader_tr`: it is the one light module they can all import.
+in every language. This module is also where the grader's other modules (its nbgrader preprocessors,
+``feedback_kit``, ``submitted_outputs``, ``report_cell``) find :func:`grader_tr`: it is the one light module they can
+all import.
 The catalogue is ``course.locales``, of the installed ``course`` package.
 """
 from __future__ import annotations

@@ -355,7 +355,7 @@ MESSAGES: dict[str, str] = {
     "{path} is not the output of {label} for that image (max difference {diff} levels)":
         "{path} 不是 {label} 对这张图像的输出（最大相差 {diff} 个灰度级）",
 
-    # --- the grader's notes in a graded notebook (nbgrader_plugins.py) ------------------------------------------
+    # --- the grader's notes in a graded notebook (its nbgrader preprocessors) -----------------------------------
     "hidden check {name!r} failed: {reason}":
         "隐藏测试 {name!r} 未通过：{reason}",
     "no verdict":

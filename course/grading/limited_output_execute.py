@@ -1,0 +1,90 @@
+"""nbgrader's Execute with a budget on what the kernel sends back (``nbgrader_config.py`` names it as
+``course.grading.limited_output_execute.LimitedOutputExecute``); under the sandboxed grading command it also records
+each cell's kernel reply for :class:`~.trusted_hidden_checks.TrustedHiddenChecks`.
+
+The notes it writes into a notebook for the student (output cut, a cell that timed out) are in the notebook's
+language (``metadata.sr_kit.language``), through the course's catalogue (``student_client.grader_tr``,
+``course/locales``); the grader's log stays English.
+"""
+import json
+import os
+
+from nbformat.v4 import new_output
+from traitlets import Integer
+
+from nbgrader.preprocessors import Execute
+from sr_utils.i18n import notebook_language
+
+from .contract import SANDBOX_ENV
+from .student_client import grader_tr
+
+KERNEL_REPLY = "sr_kit_kernel_reply"  # cell metadata: LimitedOutputExecute -> TrustedHiddenChecks (removed there)
+
+
+class LimitedOutputExecute(Execute):
+    """nbgrader's Execute with a budget on everything the kernel sends back.
+
+    Every iopub message that can add to the notebook (stream, display data, execute results, errors, display
+    *updates*, comm/widget messages), counted with its data, metadata and transient parts, uses the budget of
+    its cell (``max_output_bytes``) and of the notebook (``max_notebook_output_bytes``). Past either, messages
+    are dropped and the cell gets one note. Widget state is not stored. A submission printing gigabytes (or
+    updating one display forever) cannot grow the grader's memory, the autograded notebook or the feedback."""
+
+    max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
+    max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
+    store_widget_state = False
+    _language = "en"
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Execute ``nb``; the notes this adds (output cut, a cell that timed out) in the notebook's language."""
+        self._language = notebook_language(nb)
+        if not hasattr(self, "_timeout_error"):
+            self._timeout_error = dict(self.error_on_timeout or {})
+        if self._timeout_error.get("ename") == "CellTimeoutError":  # nbgrader's, in the student's words
+            said = grader_tr("No reply from kernel before timeout", language=self._language)
+            self.error_on_timeout = {**self._timeout_error,
+                                     "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: {said}"]}
+        return super().preprocess(nb, resources, km)
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        """(sandboxed grader) What the kernel replied for this cell, for :class:`TrustedHiddenChecks` (which takes
+        it out of the cell's metadata): it is one of the things a cell's kernel run is judged on, never a pass."""
+        if os.environ.get(SANDBOX_ENV) and cell.get("cell_type") == "code":
+            content = (exec_reply or {}).get("content") or {}
+            cell.metadata[KERNEL_REPLY] = {"status": str(content.get("status", "none"))[:20],
+                                           "ename": str(content.get("ename", ""))[:100],
+                                           "evalue": str(content.get("evalue", ""))[:300]}
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
+    def process_message(self, msg, cell, cell_index):
+        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type", "")
+        if kind in ("status", "execute_input", "execute_reply"):
+            return super().process_message(msg, cell, cell_index)
+        try:
+            size = len(json.dumps(msg.get("content", {}), default=str))
+        except (TypeError, ValueError):
+            size = self.max_notebook_output_bytes + 1
+        used = self._budget = getattr(self, "_budget", {})
+        cell_before, total_before = used.get(cell_index, 0), used.get("total", 0)
+        used[cell_index], used["total"] = cell_before + size, total_before + size
+        if cell_before + size <= self.max_output_bytes and total_before + size <= self.max_notebook_output_bytes:
+            return super().process_message(msg, cell, cell_index)
+        content = msg.get("content", {})
+        grading = kind == "error" or kind == "execute_result" or (kind == "stream" and content.get("name") == "stderr")
+        if grading and used.get(("kept", cell_index), 0) < 3:
+            # what decides a cell's score (an error, stderr, a result) is never dropped: kept, shortened
+            used[("kept", cell_index)] = used.get(("kept", cell_index), 0) + 1
+            short = {"error": {"ename": str(content.get("ename", ""))[:100], "evalue": str(content.get("evalue", ""))
+                               [:1000], "traceback": []},
+                     "stream": {"name": "stderr", "text": str(content.get("text", ""))[:1000]},
+                     "execute_result": {"execution_count": content.get("execution_count"), "metadata": {},
+                                        "data": {"text/plain": str(content.get("data", {}).get("text/plain", ""))
+                                                 [:1000]}}}[kind]
+            return super().process_message({**msg, "content": short}, cell, cell_index)
+        if not used.get(("noted", cell_index)):
+            used[("noted", cell_index)] = True
+            note = grader_tr("[output truncated by the grader: at most {cell} bytes per cell and {notebook} per "
+                             "notebook]", language=self._language, cell=self.max_output_bytes,
+                             notebook=self.max_notebook_output_bytes)
+            cell.outputs.append(new_output("stream", name="stdout", text=f"\n{note}\n"))
+        return None

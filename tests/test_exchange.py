@@ -210,7 +210,7 @@ def test_mode_b_a_whole_hand_in_travels_and_is_rated(student_account, sample_ref
     do not, and the human evaluation's collection and the class results find that student's pictures and table."""
     import csv
 
-    from course.grade import intake_submitted
+    from course.grading.collection import intake_submitted
     from course.mos.collect import collect
     from course.results import class_table
     from mos_fixtures import save, student_image

@@ -773,7 +773,7 @@ def test_graded_folders_and_feedback_keep_only_notebooks_and_pages(batch):
 def test_an_lms_download_is_collected_member_by_member(tmp_path):
     import zipfile
 
-    from course.grade import DEFAULT_LMS_REGEXP, collect_lms_zip
+    from course.grading.collection import DEFAULT_LMS_REGEXP, collect_lms_zip
 
     from course.demo import copy_course
 
@@ -946,14 +946,15 @@ def test_two_grading_runs_never_share_sandbox_uids():
 
 
 def test_refuses_without_a_cgroup_unless_told(monkeypatch, tmp_path):
-    from course import grade as grading
+    from course.grade import GradingError
+    from course.grading import run_loop
     from course.sandbox import Cgroup, SandboxSpec
 
     monkeypatch.setattr(Cgroup, "create", classmethod(lambda cls, *a: None))
     spec = SandboxSpec(enabled=True, uid=None)
-    with pytest.raises(grading.GradingError, match="--no-cgroup"):
-        grading.autograde_all([], "superres", tmp_path, spec, 1, progress=False)
-    assert grading.autograde_all([], "superres", tmp_path, spec, 1, progress=False, require_cgroup=False) == []
+    with pytest.raises(GradingError, match="--no-cgroup"):
+        run_loop.autograde_all([], "superres", tmp_path, spec, 1, progress=False)
+    assert run_loop.autograde_all([], "superres", tmp_path, spec, 1, progress=False, require_cgroup=False) == []
 
 
 def test_seccomp_denies_the_keyring_calls_and_memfd_without_cgroup():
@@ -988,7 +989,7 @@ def test_an_lms_zip_with_bad_members_is_collected_for_everyone_else(tmp_path):
     import io
     import zipfile
 
-    from course.grade import DEFAULT_LMS_REGEXP
+    from course.grading.collection import DEFAULT_LMS_REGEXP
     from course.intake import collect_zip
 
     release = sorted((REPO / "release" / "superres").glob("*.ipynb"))
@@ -1068,7 +1069,7 @@ def _blank_notebook(folder: Path) -> Path:
 def test_a_disk_flood_is_bounded_while_it_runs_and_costs_that_notebook_its_points(batch):
     """Many 100 MB files: the submission's folder bound holds during the run (as root: its tmpfs refuses the writes
     past it), its files are removed, its solved notebook scores 0, the grader lists it; the others keep theirs."""
-    from course.grade import DISK_RESERVE_BYTES
+    from course.grading.graded_folder import DISK_RESERVE_BYTES
 
     course = batch["course"]
     folder = course / "course" / "autograded" / "disk_flood"

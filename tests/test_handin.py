@@ -8,7 +8,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from course.grade import DEFAULT_LMS_REGEXP
+from course.grading.collection import DEFAULT_LMS_REGEXP
 from course.intake import collect_folders, collect_zip
 from course.jupyter import handin
 

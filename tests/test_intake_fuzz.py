@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from course import intake
-from course.grade import DEFAULT_LMS_REGEXP, intake_submitted
+from course.grading.collection import DEFAULT_LMS_REGEXP, intake_submitted
 from course.jupyter import handin
 
 ASSIGNMENT = "superres"

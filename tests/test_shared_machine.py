@@ -174,7 +174,8 @@ def test_the_shared_machine_set_up_exposes_nothing_but_the_exchange(student_acco
 def test_the_set_up_refuses_what_would_expose_or_lose_something(tmp_path):
     """An unknown group, an exchange inside the (closed) course folder, and an exchange already in use inside it
     (moving it would take the students' ownership away): refused, with what to do, nothing changed."""
-    from course.grade import GradingError, shared_setup
+    from course.grade import GradingError
+    from course.grading.permissions import shared_setup
 
     root = tmp_path / "course-root"
     (root / "course" / "exchange" / "sr-course-kit").mkdir(parents=True)
@@ -196,7 +197,7 @@ def test_intake_and_the_grader_create_course_state_private(tmp_path):
     import zipfile
 
     from course import intake
-    from course.grade import private_umask
+    from course.grading.permissions import private_umask
 
     src = tmp_path / "from" / "alice"
     (src / "results").mkdir(parents=True)
@@ -208,7 +209,7 @@ def test_intake_and_the_grader_create_course_state_private(tmp_path):
         intake.collect_folders(tmp_path / "from", submitted, "superres")
         with zipfile.ZipFile(tmp_path / "lms.zip", "w") as z:
             z.writestr("bob_123_01_models.ipynb", json.dumps({"cells": []}))
-        from course.grade import DEFAULT_LMS_REGEXP
+        from course.grading.collection import DEFAULT_LMS_REGEXP
 
         intake.collect_zip(tmp_path / "lms.zip", submitted, "superres", DEFAULT_LMS_REGEXP)
         with private_umask():

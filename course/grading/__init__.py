@@ -14,7 +14,13 @@ Every process of a grading run imports this package by name (``course`` is insta
   ``python -I -m course.grading.check_server`` (one per submission under ``python -m course.grade``), the latter
   often prestarted (started before its submission is needed) by ``python -I -m course.grading.prestarted``;
 - the student side, :mod:`.student_side`: kit code without secrets, imported here for its framing and kit
-  networks and sent as source to a sandboxed process that cannot see this package.
+  networks and sent as source to a sandboxed process that cannot see this package;
+- the grading command (``python -m course.grade``, the command line and its ``grade()``) runs a class in these
+  parts: :mod:`.collection` (collecting the submissions, intake), :mod:`.run_loop` (one nbgrader process per
+  submission, ``workers`` at a time), :mod:`.prestarted_pool` (a worker's next processes, started before their
+  submission is needed), :mod:`.trusted_processes` (their environment, rlimits, start and stop),
+  :mod:`.graded_folder` (what a graded folder keeps), :mod:`.reports` (CSV files, summary, feedback),
+  :mod:`.permissions` (the course folder closed to other accounts), :mod:`.errors`.
 
 What these processes agree on -- environment variables, folders, file names, the frame format -- is declared in
 :mod:`.contract`. The security model: ``docs/grading.md``.

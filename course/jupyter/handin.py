@@ -14,10 +14,10 @@ generated ``models.py``/``solver.py``, ``.ipynb_checkpoints`` or any hidden file
 
 Used by the students' ``nbgrader submit`` (``HandinSubmit``, set in ``nbgrader_config.py`` next to this file), the
 instructor's ``nbgrader collect`` (``HandinCollect``, set in the repository's ``nbgrader_config.py``), plain folders
-and LMS zips (``course/intake.py``), the grading summary (``course/grade.py``) and the report cell of the grading
-view (``course/grading/report_cell.py``). It lives next to the students' Jupyter configuration and needs only the
-standard library (nbgrader is imported when the exchange classes are first used), so that a student kit ships
-the two files together and the configuration loads this one by its path.
+and LMS zips (``course/intake.py``), the grading summary (``course/grading/reports.py``) and the report cell of the
+grading view (``course/grading/report_cell.py``). It lives next to the students' Jupyter configuration and needs
+only the standard library (nbgrader is imported when the exchange classes are first used), so that a student kit
+ships the two files together and the configuration loads this one by its path.
 
 Nothing is ever followed: folders are walked with ``lstat``, files are read with ``O_NOFOLLOW``; a link or a
 special file where a hand-in file belongs is a *problem*, one elsewhere (``data -> /datasets``) is left out.

@@ -1,0 +1,203 @@
+"""The run loop: every submission autograded by its own ``nbgrader autograde --student`` process, ``workers`` at a
+time, each worker with its sandbox uid and cgroups, its submission's grading folder a size-limited tmpfs (as root),
+and its next submission's processes prestarted while the current one runs."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from course import plain_tree
+from course.grading.contract import (AUTOGRADED_DIR, CHECK_SERVER_ENV, DISK_DIR, KERNEL_DISAGREES,
+                                     KERNEL_DISAGREES_RECORD, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD, RUNTIME_DIR,
+                                     STATE_DIR, VERDICTS_DIR)
+from course.grading.errors import GradingError
+from course.grading.graded_folder import (DISK_RESERVE_BYTES, is_graded_notebook, keep_graded_notebooks,
+                                          trim_to_size_limit)
+from course.grading.permissions import AUTOGRADED_MODE
+from course.grading.prestarted_pool import Prestarted, PrestartedPool
+from course.grading.trusted_processes import (nbgrader_command, nbgrader_rlimits, start_check_server,
+                                              stop_process_group, submission_env, with_trusted_rlimits)
+from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, BoundedFolder, Cgroup, SandboxSpec,
+                            SandboxUnavailable, UidPool, mount_tmpfs, prepare_numba_cache, unmount,
+                            write_kernelspec)
+
+RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
+# imresize's compiled kernels for the sandboxes, kept between grading runs (numba recompiles what is stale)
+NUMBA_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sr-kit" / "numba"
+
+
+def slot_spec(spec: SandboxSpec, slot: int, cgroups: dict | None = None, uids: list[int] | None = None) -> SandboxSpec:
+    """``spec`` for worker ``slot``: its sandbox uid and cgroups."""
+    if spec.enabled and spec.uid is not None:
+        cgroups = cgroups or {}
+        spec = SandboxSpec(**{**spec.__dict__, "uid": uids[slot] if uids else FIRST_SANDBOX_UID + slot,
+                              "cgroup_procs": cgroups[slot].procs if cgroups.get(slot) else []})
+    return spec
+
+
+def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
+                  state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
+                  uids: list[int] | None = None, prestarted: Prestarted | None = None, started=None,
+                  checks_niceness: int = 0) -> dict:
+    """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds.
+
+    ``prestarted``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
+    processes run (the caller prestarts the next submission's then); ``checks_niceness``: see
+    :func:`.trusted_processes.submission_env`."""
+    runtime = state / RUNTIME_DIR / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
+    if os.path.ismount(runtime):
+        unmount(runtime)
+    plain_tree.remove_tree(runtime)
+    runtime.mkdir(parents=True)
+    if spec.enabled:  # (as root) the kernel may write there too: a small tmpfs, not the host's disk
+        mount_tmpfs(runtime, RUNTIME_BYTES)
+    verdicts = state / VERDICTS_DIR
+    shutil.rmtree(verdicts / student, ignore_errors=True)
+    spec = slot_spec(spec, slot, cgroups, uids)
+    env = submission_env(course_root, spec, state, runtime, cell_timeout, checks_niceness)
+    log = state / LOGS_DIR / f"{student}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    folder = course_root / AUTOGRADED_DIR / student / assignment
+    # (nbgrader makes what it writes read-only for everyone, 444: for the instructors only)
+    argv = ["autograde", assignment, "--student", student, "--force", f"--Autograde.permissions={AUTOGRADED_MODE:o}"]
+    t0 = time.perf_counter()
+    # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox
+    # cannot fill the host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks), and only the
+    # graded notebooks are copied out afterwards (without root, the others are removed: keep_graded_notebooks)
+    disk = BoundedFolder(course_root / AUTOGRADED_DIR / student, state / DISK_DIR / student,
+                         spec.limits.folder_bytes + DISK_RESERVE_BYTES,
+                         keep=lambda parts: parts[0] == assignment and is_graded_notebook(parts[1:]))
+    with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:
+        if spec.enabled and spec.uid is not None and os.geteuid() == 0 and not disk.mounted:
+            # (no tmpfs: the folder is made under the private umask) the student side, as the sandbox uid, works in
+            # autograded/<student>; other accounts still cannot enter course/autograded
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.chown(folder.parent, spec.uid, -1)
+        if prestarted is not None and prestarted.go(argv, folder, env, log):
+            server, proc = prestarted.server, prestarted.nbgrader
+        else:
+            if prestarted is not None:
+                f.write(f"[course.grade] the processes started ahead had ended (see {prestarted.log}): started now\n"
+                        .encode())
+                f.flush()
+            # the trusted check server first: it imports torch and the checks while nbgrader starts
+            server, handed = start_check_server(folder, env, f)
+            try:
+                proc = subprocess.Popen(with_trusted_rlimits([nbgrader_command(), *argv], *nbgrader_rlimits(spec)),
+                                        cwd=course_root, env={**env, CHECK_SERVER_ENV: json.dumps(handed)}, stdout=f,
+                                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=handed["fds"])
+            finally:
+                for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
+                    os.close(fd)
+        if started is not None:
+            started()
+        try:
+            rc = proc.wait(timeout=submission_timeout)
+            status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
+        except subprocess.TimeoutExpired:
+            stop_process_group(proc, wait=0)
+            status = f"killed after {submission_timeout:.0f} s"
+        stop_process_group(server, wait=10)
+    unmount(runtime)
+    plain_tree.remove_tree(runtime)
+    too_big = trim_to_size_limit(course_root / AUTOGRADED_DIR / student, spec.limits.folder_bytes)
+    keep_graded_notebooks(folder)
+    over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
+    too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
+    status = too_big if too_big and status == "ok" else status
+    result = {"student": student, "status": status, "seconds": time.perf_counter() - t0}
+    disagrees = verdicts / student / KERNEL_DISAGREES_RECORD
+    if disagrees.is_file():  # (graded, feedback made as usual: listed for attention in the summary)
+        lines = [line.partition(" ") for line in disagrees.read_text(errors="replace").splitlines()]
+        said = [f"{cell}: {KERNEL_DISAGREES.get(code, code)}" for cell, _, code in lines]
+        result["attention"] = (f"its kernel's outputs disagree with the trusted decisions in {len(lines)} graded "
+                               f"cell(s) (see {disagrees}): " + "; ".join(said[:3]))[:600]
+    return result
+
+
+def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
+                  cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
+                  require_cgroup: bool = True, prestarted: PrestartedPool | None = None) -> list[dict]:
+    """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
+    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``prestarted``:
+    the run's prestarted processes (closed here), else made here."""
+    from tqdm.auto import tqdm
+
+    state = course_root / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    write_kernelspec(state)
+    if spec.enabled:  # compiled once per machine, copied into each sandbox (its code is read-only to numba)
+        spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
+        if spec.numba_cache:  # ... and into the trusted processes' own cache (_env), which they write privately
+            for path in Path(spec.numba_cache).rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    target = state / NUMBA_DIR / path.relative_to(spec.numba_cache)
+                    with contextlib.suppress(OSError):
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(path, target)
+    slots = list(range(workers))
+    lock = threading.Lock()
+    cgroups, pool_of_uids = {}, None
+    if spec.enabled and spec.uid is not None:
+        try:
+            pool_of_uids = UidPool(workers)
+        except SandboxUnavailable as e:
+            raise GradingError(str(e)) from None
+    if spec.enabled:  # one memory + process cgroup per worker (root with a writable cgroupfs)
+        for slot in slots:
+            cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
+                                          spec.limits.processes)
+        if require_cgroup and not all(cgroups.values()):
+            for cg in cgroups.values():
+                if cg is not None:
+                    cg.remove()
+            if pool_of_uids:
+                pool_of_uids.release()
+            raise GradingError("no writable cgroup (memory + pids controllers) here, so nothing bounds the memory of "
+                               "a sandbox as a whole (tmpfs and memfd pages escape the per-process limits). Grade as "
+                               "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
+                               "memfd_create is denied to student code)")
+
+    prestarted = prestarted or PrestartedPool.for_run(course_root, spec, cell_timeout, len(students))
+
+    def run(student):
+        with lock:
+            slot = slots.pop()
+        taken = prestarted.take()
+        try:
+            # each worker's next submission gets its processes started ahead, while its current one runs
+            return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
+                                 submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
+                                 prestarted=taken, started=prestarted.fill,
+                                 checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
+        except BaseException:
+            if taken is not None:
+                taken.stop()
+            raise
+        finally:
+            with lock:
+                slots.append(slot)
+
+    results = []
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool, \
+                tqdm(total=len(students), desc="autograde", unit="submission", disable=not progress) as bar:
+            for r in pool.map(run, students):
+                results.append(r)
+                bar.update()
+    finally:
+        prestarted.close()
+        for cg in cgroups.values():
+            if cg is not None:
+                cg.remove()
+        if pool_of_uids:
+            pool_of_uids.release()
+    return results

@@ -13,8 +13,10 @@ Every process of a grading run imports this package by name (``course`` is insta
   ``python -I -m course.grading.run_check`` (the command a kernel's ``hidden_check`` runs under plain nbgrader) or
   ``python -I -m course.grading.check_server`` (one per submission under ``python -m course.grade``), the latter
   often prestarted (started before its submission is needed) by ``python -I -m course.grading.prestarted``;
-- the student side, :mod:`.student_side`: kit code without secrets, imported here for its framing and kit
-  networks and sent as source to a sandboxed process that cannot see this package;
+- the student side, :mod:`.student_side` (the server), :mod:`.student_wire` (its frames and boot) and
+  :mod:`.training_fixtures` (the kit networks and recorders of the training checks): kit code without secrets,
+  imported here for its framing and kit networks and sent as sources to a sandboxed process that cannot see this
+  package;
 - the grading command (``python -m course.grade``, the command line and its ``grade()``) runs a class in these
   parts: :mod:`.collection` (collecting the submissions, intake), :mod:`.run_loop` (one nbgrader process per
   submission, ``workers`` at a time), :mod:`.prestarted_pool` (a worker's next processes, started before their

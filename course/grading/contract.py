@@ -14,8 +14,8 @@ Two of them cannot import ``course``, and so this module *names* some values tha
   graded, the data folder -- is defined in ``sr_utils`` (the kit's public side) and imported here. ``sr_utils`` is
   *given* the grader's values: the command that decides a hidden check arrives in ``$SR_KIT_CHECK_COMMAND``
   (:func:`check_command`, set by ``nbgrader_config.py``); it never looks for ``course/`` itself;
-* the student side is sent as source to a sandbox that sees ``sr_utils`` but not ``course``: the frame format is
-  defined in ``student_side.py`` and imported here. ``course/jupyter/handin.py`` (shipped to students with their
+* the student side is sent as source to a sandbox that sees ``sr_utils`` but not ``course``: the frame format and
+  its boot are defined in ``student_wire.py`` (one of the student side's modules) and imported here. ``course/jupyter/handin.py`` (shipped to students with their
   nbgrader configuration) likewise defines where the exchange is.
 
 Not the grader's, for completeness: ``$SR_KIT_PROFILE`` (``sr_utils.config``: the training profile a user may
@@ -44,11 +44,12 @@ from sr_utils.notebook import AFTER_NOTEBOOK, CHECK_COMMAND_ENV, CHECK_FAIL, CHE
 # are judged on, read there by the checks)
 from sr_utils.notebook import GRADING_SCRATCH
 
-# The student side's frames (its format is described below)
-from .student_side import BOOT, FRAME_LENGTH, MAX_ANSWER, MAX_REQUEST
+# The student side's frames and modules (described below)
+from .student_wire import BOOT, FRAME_LENGTH, MAX_ANSWER, MAX_REQUEST, STUDENT_SIDE_MODULES
 
 __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", "AFTER_NOTEBOOK", "CHECK_COMMAND_ENV",
            "CHECK_PASS", "CHECK_FAIL", "GRADING_SCRATCH", "BOOT", "FRAME_LENGTH", "MAX_REQUEST", "MAX_ANSWER",
+           "STUDENT_SIDE_MODULES",
            "SANDBOX_ENV", "CHECK_SERVER_ENV", "VERDICTS_ENV", "CELL_TIMEOUT_ENV", "KERNEL_ENV", "CHECKS_NICENESS_ENV",
            "COURSE_ROOT_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR", "FEEDBACK_DIR",
            "SOLUTION_DIR", "GRADEBOOK", "EXCHANGE_DIR", "GRADES_DIR", "STATE_DIR", "RUNTIME_DIR", "VERDICTS_DIR",
@@ -129,8 +130,8 @@ EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what n
 #: ``PRESTARTED_MODULE nbgrader|check-server``: a process started before its submission, which imports now; its job
 #: is the first line on stdin, JSON ``{"argv": [...], "env": {...}, "log": path}``.
 PRESTARTED_MODULE = "course.grading.prestarted"
-#: The student side (``student_side.py``) runs as ``python -I -c BOOT FOLDER``: its own source arrives on stdin as
-#: one frame; then requests and answers are frames, a ``FRAME_LENGTH`` (``struct``) byte count followed by that
+#: The student side (``student_side.py``) runs as ``python -I -c BOOT FOLDER``: the sources of its modules
+#: (STUDENT_SIDE_MODULES) arrive on stdin, one frame each; then requests and answers are frames, a ``FRAME_LENGTH`` (``struct``) byte count followed by that
 #: many bytes of ``torch.save`` of plain data, at most MAX_REQUEST / MAX_ANSWER bytes.
 
 

@@ -3,7 +3,7 @@ answers safely, run the checks and keep the verdicts.
 
 Nothing here imports or executes student code. The student-side process (:mod:`.student_side`) is started through
 ``launch`` (the grader wraps it in a bubblewrap sandbox; :mod:`.run_check` runs it as a plain separate process) and
-gets only its own source on stdin. Answers are length-checked frames loaded with ``torch.load(weights_only=True)``;
+gets only its own sources on stdin (``student_wire.STUDENT_SIDE_MODULES``). Answers are length-checked frames loaded with ``torch.load(weights_only=True)``;
 a check ends when a request takes longer than the check's time, the process dies, or an answer is malformed: every
 one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
 and message) goes through :func:`student_text`: one line, control characters escaped, at most 200 characters.
@@ -27,10 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from .contract import BOOT, FRAME_LENGTH, MAX_ANSWER
-from .student_side import decode, encode, write_all
+from .contract import BOOT, FRAME_LENGTH, MAX_ANSWER, STUDENT_SIDE_MODULES
+from .student_wire import decode, encode, write_all
 
-STUDENT_SIDE = Path(__file__).resolve().parent / "student_side.py"  # (its source is what the student side runs)
+# (their sources are what the student side runs, sent in this order)
+STUDENT_SIDE_SOURCES = tuple(Path(__file__).resolve().parent / f"{name}.py" for name in STUDENT_SIDE_MODULES)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -141,9 +142,9 @@ class Student:
         self.n = 0
         self.ready = False
         self.start_timeout = start_timeout
-        source = STUDENT_SIDE.read_bytes()
+        sources = [path.read_bytes() for path in STUDENT_SIDE_SOURCES]
         try:
-            write_all(self.fd_in, struct.pack(FRAME_LENGTH, len(source)) + source)
+            write_all(self.fd_in, b"".join(struct.pack(FRAME_LENGTH, len(source)) + source for source in sources))
         except OSError:
             pass
         if wait:

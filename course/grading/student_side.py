@@ -1,6 +1,6 @@
 """The student side of the hidden checks: a server that runs the student's code and answers plain requests.
 
-    python -I course/grading/student_side.py FOLDER      (requests on stdin, answers on stdout; see serve())
+    python -I -m course.grading.student_side FOLDER      (requests on stdin, answers on stdout; see serve())
 
 It holds nothing secret: no reference solution, no check code, no token, no verdict. It rebuilds the student's
 ``models.py``/``solver.py`` in memory from the ``%%writefile`` cells of ``FOLDER/01_models.ipynb`` and
@@ -10,21 +10,20 @@ recording optimizers and scalers. The trusted side decides every verdict from th
 untrusted data: an answer that matches its oracle on inputs drawn at check time is correct work, anything else
 (a wrong value, a lie, garbage, silence) fails.
 
-Messages are frames: an 8-byte big-endian length, then ``torch.save`` of plain containers, numbers, strings and
-tensors, read back with ``torch.load(weights_only=True)`` (no pickle of arbitrary objects) after checking the
-length against a bound. This file is kit code without secrets: the trusted side imports it for the framing and the
-kit networks, and sends its source to the sandbox, which cannot see ``course/``.
+Requests and answers are frames (:mod:`.student_wire`: a length, then ``torch.save`` of plain data read back with
+``torch.load(weights_only=True)``); the kit's networks and recorders the training checks hand the student's epoch are
+:mod:`.training_fixtures`. This file is kit code without secrets, like those two: the grader sends the three sources
+to the sandbox, which cannot see ``course/`` (``student_wire.BOOT``).
 """
 from __future__ import annotations
 
-import io
 import os
 import struct
 import sys
 
-FRAME_LENGTH = ">Q"      # struct format of a frame's byte count (8 bytes, big-endian), before the frame's bytes
-MAX_REQUEST = 64 << 20   # bytes: a request frame (tensors sent to the student side)
-MAX_ANSWER = 64 << 20    # bytes: an answer frame (checked by the trusted side before reading it)
+from .student_wire import FRAME_LENGTH, MAX_REQUEST, decode, encode, read_exact, write_all
+from .training_fixtures import Recorder, RecordingScaler, kit_discriminator, kit_upscaler, kit_vgg
+
 # torch.nn layer kinds reported by "describe" (isinstance, so subclasses count as their torch.nn kind)
 KINDS = ("Conv2d", "BatchNorm2d", "PReLU", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "PixelShuffle", "Linear",
          "AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
@@ -32,105 +31,6 @@ ATTRS = ("kernel_size", "stride", "in_channels", "out_channels", "upscale_factor
          "in_features", "out_features", "num_parameters")
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Framing (both sides)
-# ---------------------------------------------------------------------------------------------------------
-def encode(obj) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return struct.pack(FRAME_LENGTH, buf.tell()) + buf.getvalue()
-
-
-def decode(data: bytes):
-    """Plain containers, numbers, strings and tensors only (``weights_only``: no arbitrary unpickling)."""
-    import torch
-
-    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-
-
-def read_exact(fd: int, n: int) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError("stream closed")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Kit networks for the training checks (public; the trusted side builds the same ones for its oracle)
-# ---------------------------------------------------------------------------------------------------------
-def kit_upscaler():
-    """x4: (N, 3, h, w) in [0, 1] -> (N, 3, 4h, 4w) in [-1, 1], with a batch-norm (train/eval mode matters)."""
-    from torch import nn
-
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.PReLU(),
-                         nn.Conv2d(8, 48, 3, padding=1), nn.PixelShuffle(4), nn.Tanh())
-
-
-def kit_discriminator():
-    """(N, 3, H, W) -> (N, 1) logits, with a batch-norm (a concatenated real+fake batch changes its gradient)."""
-    from torch import nn
-
-    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
-                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.LeakyReLU(0.2),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 1))
-
-
-def kit_vgg():
-    """A frozen feature extractor standing in for the truncated VGG19 (conv/ReLU/pool, parameters frozen, eval
-    mode): what the epoch must do with it -- feed it ImageNet-normalised SR and HR, never train it -- is the same,
-    and it needs no torchvision import (seconds per process)."""
-    from torch import nn
-
-    net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU())
-    net.requires_grad_(False)
-    return net.eval()
-
-
-class Recorder:
-    """Records a copy of the parameters' gradients at every ``optimizer.step()`` (a step pre-hook)."""
-
-    def __init__(self, optimizer, params):
-        self.params, self.grads = list(params), []
-        optimizer.register_step_pre_hook(self._pre)
-
-    def _pre(self, optimizer, args, kwargs):
-        self.grads.append([None if p.grad is None else p.grad.detach().clone() for p in self.params])
-
-
-class RecordingScaler:
-    """The GradScaler interface without scaling: counts what the epoch asks of it."""
-
-    def __init__(self):
-        self.calls = {"scale": 0, "step": 0, "update": 0}
-
-    def scale(self, loss):
-        self.calls["scale"] += 1
-        return loss
-
-    def step(self, optimizer):
-        self.calls["step"] += 1
-        optimizer.step()
-
-    def update(self):
-        self.calls["update"] += 1
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The server (student side only)
-# ---------------------------------------------------------------------------------------------------------
 class Refused(Exception):
     """A request the student's code cannot serve; ``args[0]`` is a plain dict for the trusted side."""
 
@@ -436,16 +336,6 @@ def serve(folder: str, fd_in: int = 0, fd_out: int = 1) -> None:
         write_all(out, data)
     os._exit(0)
 
-
-# Runs as ``python -I -c BOOT FOLDER``: reads this file's source (a length-prefixed frame of UTF-8) from stdin,
-# then serves. (The sandbox cannot see course/; the source is no secret.)
-BOOT = ("import os, struct, sys\n"
-        "def _read(n):\n    b = b''\n    while len(b) < n:\n        c = os.read(0, n - len(b))\n"
-        "        if not c:\n            sys.exit(3)\n        b += c\n    return b\n"
-        f"src = _read(struct.unpack({FRAME_LENGTH!r}, _read({struct.calcsize(FRAME_LENGTH)}))[0]).decode()\n"
-        "g = {'__name__': 'sr_student_side'}\n"
-        "exec(compile(src, '<student side>', 'exec'), g)\n"
-        "g['serve'](sys.argv[1])\n")
 
 if __name__ == "__main__":
     serve(sys.argv[1])

@@ -1,5 +1,5 @@
 """The hidden checks of 02_solver: the student's epoch runs on the student side on the kit's networks
-(:mod:`..student_side`) with recording optimizers and scalers; oracles run the same epoch here, and every
+(:mod:`..training_fixtures`) with recording optimizers and scalers; oracles run the same epoch here, and every
 gradient, parameter and returned loss is compared."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..student_client import CheckFailed, Message, Student
-from ..student_side import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
+from ..training_fixtures import kit_discriminator, kit_upscaler, kit_vgg  # kit code, no student code
 from .common import check, expect, fresh_generator, fresh_seed, uniform
 
 
@@ -47,7 +47,7 @@ def _number(value, what: Message):
 
 class OracleSGD:
     """Plain SGD (no momentum, no weight decay), the update ``torch.optim.SGD`` makes, recording a copy of the
-    gradients at every step (``grads``) as ``student_side.Recorder`` does for the student's optimizer.
+    gradients at every step (``grads``) as ``training_fixtures.Recorder`` does for the student's optimizer.
 
     The oracles use it instead of ``torch.optim.SGD``, whose first construction in a process imports
     ``torch._dynamo`` (~1.5 s of CPU while a kernel runs, for nothing the oracles need)."""

@@ -85,7 +85,7 @@ mos-results: $(VENV)/.installed-instructor
 	$(PY) -m course.mos results superres $(MOS_ARGS)
 
 class-results: $(VENV)/.installed-instructor
-	$(PY) -m course.results superres $(MOS_ARGS)
+	$(PY) -m course.class_results superres $(MOS_ARGS)
 
 # The student command: JupyterLab in release/superres with the course's exchange (course/jupyter/nbgrader_config.py)
 # for the Assignments panel; --allow-root only as root (Jupyter refuses root without it). LAB_ARGS='--no-browser'

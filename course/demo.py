@@ -3,8 +3,8 @@
 samples -> SRResNet -> SRGAN (the reference solution, trained by :func:`sr_utils.trainer.train` with the
 ``cpu-small`` profile) -> tables -> pictures -> report -> the student release built and the reference graded by
 the grading command ``make grade`` runs (:func:`course.grade.grade`, in its bubblewrap sandbox where one can be
-built here) -> a small MOS study of the outputs answered by scripted raters (:mod:`course.mos.demo`). Every step
-calls the same functions as the notebooks and the command line.
+built here) -> a small MOS study of the outputs answered by scripted raters (:mod:`course.mos.scripted_study`).
+Every step calls the same functions as the notebooks and the command line.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def run_demo(out_dir, data_dir=None, grade: bool = True, study: bool = True, pro
     if grade:
         summary["grades"] = grade_reference(out / "grading", progress=progress, log=log, data_dir=data, report=report)
     if study:
-        from .mos.demo import run_demo_study
+        from .mos.scripted_study import run_demo_study
 
         log("[7/7] a small human-evaluation (MOS) study of these outputs, answered by two scripted raters")
         summary["mos_html"] = str(run_demo_study(out, data_dir=data, log=log)["html"])

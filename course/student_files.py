@@ -1,7 +1,7 @@
 """Reading a student's files from a trusted process: beneath the submission folder, never through a link.
 
 Every file of a submission that a trusted process reads (the hidden checks' check server, ``course.mos.collect``,
-``course.results``, the report shown in the grading view) is read here, by one walk of directory descriptors:
+``course.class_results``, the report shown in the grading view) is read here, by one walk of directory descriptors:
 
 1. the submission folder is opened with ``O_DIRECTORY | O_NOFOLLOW`` (it must not be a link itself);
 2. each folder below it is opened *relative to its parent's descriptor* with

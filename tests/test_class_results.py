@@ -1,4 +1,5 @@
-"""course.results (the class's table and perception-distortion plot) and course.mos.demo (the end of `make demo`)."""
+"""course.class_results (the class's table and perception-distortion plot) and course.mos.scripted_study (the end of
+`make demo`)."""
 from __future__ import annotations
 
 import csv
@@ -24,7 +25,7 @@ def test_recomputed_psnr_beside_reported_with_flags_and_mos(sample_ref, tmp_path
     from sr_utils.metrics import evaluate_sr
 
     from course.mos.store import AnswerStore
-    from course.results import class_table, landmarks, write_class_results
+    from course.class_results import class_table, landmarks, write_class_results
 
     folders = make_class(sample_ref, tmp_path / "class")
     # what alice's and bob's images really score, computed here image by image with the kit's metric
@@ -97,7 +98,7 @@ def test_make_targets_run_the_documented_commands():
                           "MOS_ARGS=--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     for cmd in ("-m course.mos collect superres --help", "-m course.mos serve superres --help",
-                "-m course.mos results superres --help", "-m course.results superres --help"):
+                "-m course.mos results superres --help", "-m course.class_results superres --help"):
         assert cmd in out.stdout, cmd
     import re
 

@@ -212,7 +212,7 @@ def test_mode_b_a_whole_hand_in_travels_and_is_rated(student_account, sample_ref
 
     from course.grading.collection import intake_submitted
     from course.mos.collect import collect
-    from course.results import class_table
+    from course.class_results import class_table
     from mos_fixtures import save, student_image
 
     name, home, base = student_account

@@ -54,7 +54,7 @@ def test_collection_csv_is_formula_safe_and_lists_refusals(sample_ref, tmp_path)
 
 
 def test_class_results_flag_non_finite_reported_numbers_and_are_formula_safe(sample_ref, tmp_path):
-    from course.results import class_table, write_class_results
+    from course.class_results import class_table, write_class_results
 
     root = tmp_path / "class"
     folders = make_class(sample_ref, root)

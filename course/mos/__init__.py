@@ -11,5 +11,5 @@ answers to MOS, points and the one-rater check), :mod:`~course.mos.pairwise` and
 :mod:`~course.mos.feedback` (each student's own result), :mod:`~course.mos.i18n` (English or Chinese:
 what raters and students read, ``locales/zh_CN.py``), :mod:`~course.mos.csvsafe` (formula-safe CSV),
 :mod:`~course.mos.simulate` (a simulated class), :mod:`~course.mos.references` (reference models' outputs),
-:mod:`~course.mos.demo` (the scripted study at the end of ``make demo``). See docs/mos.md.
+:mod:`~course.mos.scripted_study` (the scripted study at the end of ``make demo``). See docs/mos.md.
 """

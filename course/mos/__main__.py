@@ -95,7 +95,7 @@ def _results(args) -> int:
 
 
 def _demo(args) -> int:
-    from course.mos.demo import run_demo_study
+    from course.mos.scripted_study import run_demo_study
 
     paths = run_demo_study(args.out, seed=args.seed)
     print(f"MOS results page of the demo study: {paths['html']}")

@@ -1,8 +1,8 @@
 """The class's results: each student's Set5 PSNR/SSIM recomputed from their submitted images, beside the numbers they
 reported and their MOS, and the class's perception-distortion plot.
 
-    python -m course.results superres                   # course/submitted/, the study in course/studies/superres/
-    python -m course.results superres --from DIR --study DIR --out DIR
+    python -m course.class_results superres             # course/submitted/, the study in course/studies/superres/
+    python -m course.class_results superres --from DIR --study DIR --out DIR
 
 PSNR/SSIM follow the kit's convention (``sr_utils.metrics.evaluate_sr``: Y channel, 4 px shaved, MATLAB SSIM), means
 over the split's images. The reported numbers are the ``SRGAN`` row of the student's ``results/test_table.csv`` for
@@ -212,7 +212,7 @@ def write_class_results(rows: list[dict], marks: list[dict], label: str, out_dir
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course.results", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m course.class_results", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("assignment", help="assignment name (superres)")
     ap.add_argument("--course-dir", type=Path, default=REPO, help="course root (holds course/submitted/)")

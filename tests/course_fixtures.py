@@ -1,15 +1,21 @@
 """Helpers shared by the tests: tiny nbgrader assignments, Jupyter servers, the commands a Markdown file shows,
-a student kit cloned and set up as a student sets it up, free ports, skip-or-fail, browser screenshots."""
+a student kit cloned and set up as a student sets it up, free ports, skip-or-fail, headless Chromium and its
+screenshots."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -102,11 +108,102 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class JupyterServer:
+    """A Jupyter server started by ``argv`` (a ``jupyter lab ...`` or ``make lab ...``) that is given the port and
+    the token (``{port}``, ``{token}`` in ``argv``), in its own process group; ready once ``/api/status`` answers."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict, log: Path):
+        self.port, self.token = free_port(), os.urandom(12).hex()
+        self.argv = [a.format(port=self.port, token=self.token) for a in argv]
+        self.log = log
+        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=10):
+                    return
+            except (ConnectionError, urllib.error.URLError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{' '.join(self.argv)} did not start: {log.read_text()[-3000:]}") from None
+                time.sleep(0.5)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}{'&' if '?' in path else '?'}token={self.token}"
+
+    def get(self, path: str):
+        with urllib.request.urlopen(self.url(path), timeout=30) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        stop_process_group(self.proc)
+
+
+def jupyter_lab_argv(root_dir: Path) -> list[str]:
+    """``jupyter lab`` as ``make lab`` starts it (``--allow-root`` only as root), serving ``root_dir`` on 127.0.0.1
+    with a token and ``window.jupyterapp``: the ``argv`` of a :class:`JupyterServer`."""
+    from course.paths import BIN
+
+    root = str(root_dir).replace("{", "{{").replace("}", "}}")  # argv is formatted with the port and token
+    return [str(BIN / "jupyter"), "lab", "--no-browser", "--port={port}", "--ip=127.0.0.1",
+            "--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
+
+
 def skip_or_fail(msg: str) -> None:
     """Skip with ``msg`` where what a test needs is absent; fail instead under ``CI`` (nothing skips silently)."""
     if os.environ.get("CI"):
         pytest.fail("CI is set but " + msg)
     pytest.skip(msg)
+
+
+def find_chromium() -> tuple[str, str]:
+    """(chromium, chromedriver) of the distribution; installed with apt-get when root. Skips with the reason when they
+    cannot be had, or fails when ``CI`` is set (the browser tests must never silently skip there)."""
+    def found():
+        return shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+
+    browser, driver = found()
+    why = ""
+    if not (browser and driver) and os.geteuid() == 0 and shutil.which("apt-get"):
+        try:
+            subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], capture_output=True,
+                           timeout=600, check=False)
+        except subprocess.TimeoutExpired:
+            why = " (apt-get install timed out)"
+        browser, driver = found()
+    if browser and driver:
+        return browser, driver
+    skip_or_fail("headless Chromium and chromedriver are not installed (Debian/Ubuntu: apt-get install chromium "
+                 f"chromium-driver, or `make browser-tools` as root){why}")
+
+
+def headless_chromium(binary: str, driver: str, *, languages: str | None = None, size: str = "1280,900",
+                      offline: bool = True, browser_log: bool = False, page_load_timeout: float = 60):
+    """Headless Chromium driven by Selenium (``binary``, ``driver``: :func:`find_chromium`'s), ``size`` pixels wide
+    and high. ``languages``: its Accept-Language (e.g. ``"zh-CN,zh"``; its first is the interface's ``--lang``);
+    ``offline``: every host but this machine is unreachable (a CDN fails as on an exam-room network);
+    ``browser_log``: keep the page's console log (``get_log("browser")``). The caller quits it."""
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={size}",
+                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
+        opts.add_argument(arg)
+    if languages:
+        opts.add_argument(f"--lang={languages.split(',')[0]}")
+        opts.add_experimental_option("prefs", {"intl.accept_languages": languages})
+    if offline:
+        opts.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    if browser_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    b = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+    b.set_page_load_timeout(page_load_timeout)
+    return b
 
 
 def save_screenshot(browser, name: str, folder: Path) -> Path:

@@ -1,10 +1,7 @@
-"""Helpers shared by the MOS and class-results tests: a synthetic class (good and hostile submissions), a study
-folder, and headless Chromium for the browser test (skipped with a reason where it cannot be had, failing under CI)."""
+"""Helpers shared by the MOS and class-results tests: a synthetic class (good and hostile submissions) and a study
+folder (headless Chromium for the browser tests is in course_fixtures.py)."""
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -77,30 +74,6 @@ def sample_ref(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("mos-data")
     return reference_set(data)
-
-
-def find_chromium() -> tuple[str, str]:
-    """(chromium, chromedriver) of the distribution; installed with apt-get when root. Skips with the reason when they
-    cannot be had, or fails when ``CI`` is set (the browser test must never silently skip there)."""
-    def found():
-        return shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
-
-    browser, driver = found()
-    why = ""
-    if not (browser and driver) and os.geteuid() == 0 and shutil.which("apt-get"):
-        try:
-            subprocess.run(["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"], capture_output=True,
-                           timeout=600, check=False)
-        except subprocess.TimeoutExpired:
-            why = " (apt-get install timed out)"
-        browser, driver = found()
-    if browser and driver:
-        return browser, driver
-    msg = ("headless Chromium and chromedriver are not installed (Debian/Ubuntu: apt-get install chromium "
-           f"chromium-driver, or `make browser-tools` as root){why}")
-    if os.environ.get("CI"):
-        pytest.fail("CI is set but " + msg)
-    pytest.skip(msg)
 
 
 def make_study(ref, folder: Path, students=("alice", "bob"), raters=("instructor", "ta"), peer: bool = True,

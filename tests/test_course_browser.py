@@ -16,19 +16,14 @@ be had; fails under CI.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from course.paths import BIN, tool, tool_env
-from course_fixtures import free_port, nbgrader_cell, save_screenshot, stop_process_group, wait_for
-
-from mos_fixtures import find_chromium
+from course.paths import tool, tool_env
+from course_fixtures import (JupyterServer, find_chromium, headless_chromium, jupyter_lab_argv, nbgrader_cell,
+                             save_screenshot, wait_for)
 
 REPO = Path(__file__).resolve().parents[1]
 NBGRADER = tool("nbgrader")
@@ -47,53 +42,6 @@ def _run(argv, cwd, env=None) -> None:
     out = subprocess.run([str(a) for a in argv], cwd=cwd, env=env or _env(), capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, f"{' '.join(map(str, argv))}:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-
-
-class Lab:
-    """``jupyter lab`` as ``make lab`` starts it (``--allow-root`` only as root), on 127.0.0.1 with a token."""
-
-    def __init__(self, root_dir: Path, env: dict, log: Path):
-        self.port, self.token = free_port(), os.urandom(12).hex()
-        argv = [str(BIN / "jupyter"), "lab", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
-                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root_dir}",
-                "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
-        self.log = log
-        self.proc = subprocess.Popen(argv, cwd=root_dir, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(self.url("api/status"), timeout=10):
-                    return
-            except (ConnectionError, urllib.error.URLError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"jupyter lab did not start: {log.read_text()[-3000:]}") from None
-                time.sleep(0.5)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}{'&' if '?' in path else '?'}token={self.token}"
-
-    def stop(self) -> None:
-        stop_process_group(self.proc)
-
-
-def _browser(binary: str, driver: str):
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                # offline: every host but this machine is unreachable (a CDN fails as on an exam-room network)
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    b = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    b.set_page_load_timeout(60)
-    return b
 
 
 def _shot(b, name: str) -> Path:
@@ -185,8 +133,7 @@ def course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chrome():
-    binary, driver = find_chromium()
-    b = _browser(binary, driver)
+    b = headless_chromium(*find_chromium(), browser_log=True)
     yield b
     b.quit()
 
@@ -259,7 +206,7 @@ def test_student_runs_and_validates_01_models(course, chrome, tmp_path):
         {**release, "metadata": {**release["metadata"], "language_info": {"name": "python"}}}))
     (work / "solved" / "01_models.ipynb").write_text(json.dumps(_solved(release, source)))
     env = _env(JUPYTER_CONFIG_PATH=str(course / "course" / "jupyter"), HOME=str(tmp_path / "home"))
-    lab = chrome.lab = Lab(work, env, tmp_path / "student-lab.log")
+    lab = chrome.lab = JupyterServer(jupyter_lab_argv(work), work, env, tmp_path / "student-lab.log")
     try:
         # the release opens clean: no unsaved-changes mark once the kernel is up (the metadata it had before this
         # issue, language_info {"name": "python"}, does get the mark: the check can fail)
@@ -308,7 +255,8 @@ def test_instructor_grades_beside_the_submitted_outputs_and_feedback_is_safe(cou
 
     with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
         submission = gb.find_submission_notebook("03_train", "tiny", "alice").id
-    lab = chrome.lab = Lab(course, _env(HOME=str(tmp_path / "home")), tmp_path / "instructor-lab.log")
+    lab = chrome.lab = JupyterServer(jupyter_lab_argv(course), course, _env(HOME=str(tmp_path / "home")),
+                                     tmp_path / "instructor-lab.log")
     try:
         # as an instructor does: JupyterLab first (it sets the XSRF cookie the formgrader's API calls need), then
         # Nbgrader -> Formgrader, here opened at the submission's page

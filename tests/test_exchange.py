@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from course.paths import BIN, tool, tool_env
-from course_fixtures import free_port, skip_or_fail, stop_process_group
+from course_fixtures import find_chromium, free_port, headless_chromium, skip_or_fail, stop_process_group
 from mos_fixtures import sample_ref  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,11 +270,10 @@ def pwd_uid(name: str) -> int:
 
 def _panel_in_chromium(lab: Lab) -> None:
     """The student's Assignments panel in headless Chromium lists superres under "Released assignments"."""
-    from mos_fixtures import find_chromium
     from selenium.webdriver.common.by import By
-    from test_course_browser import _browser, _lab_command, _shot, _wait
+    from test_course_browser import _lab_command, _shot, _wait
 
-    b = _browser(*find_chromium())
+    b = headless_chromium(*find_chromium(), browser_log=True)
     try:
         b.get(lab.url("lab"))
         _wait(b, lambda d: d.execute_script("return !!window.jupyterapp"), 120, "JupyterLab")

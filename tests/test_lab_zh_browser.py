@@ -24,17 +24,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from course.paths import BIN, tool_env
-from course_fixtures import free_port, save_screenshot, stop_process_group, wait_for
-
-from mos_fixtures import find_chromium
+from course_fixtures import (JupyterServer, find_chromium, headless_chromium, jupyter_lab_argv, save_screenshot,
+                             skip_or_fail, wait_for)
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = BIN.parent  # this environment (the Makefiles' VENV): its JupyterLab has the Chinese language pack
@@ -63,10 +59,7 @@ pytestmark = pytest.mark.skipif(not (BIN / "jupyter").exists(),
 def _require(path: Path, why: str) -> Path:
     if path.exists():
         return path
-    msg = f"{path.relative_to(REPO)} is missing: {why}"
-    if os.environ.get("CI"):
-        pytest.fail("CI is set but " + msg)
-    pytest.skip(msg)
+    skip_or_fail(f"{path.relative_to(REPO)} is missing: {why}")
 
 
 def _env(tmp: Path, **extra) -> dict:
@@ -76,38 +69,6 @@ def _env(tmp: Path, **extra) -> dict:
                         "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "LANGUAGE", "MAKEFLAGS", "MAKELEVEL")}
     (tmp / "home").mkdir(exist_ok=True)
     return tool_env(env, HOME=str(tmp / "home"), SR_KIT_EXCHANGE=str(tmp / "exchange"), **extra)
-
-
-class Server:
-    """A Jupyter server started by ``argv`` (a ``make lab ...`` or ``jupyter lab ...``) that is given the port and
-    the token (``{port}``, ``{token}`` in ``argv``), in its own process group; ready once ``/api/status`` answers."""
-
-    def __init__(self, argv: list[str], cwd: Path, env: dict, log: Path):
-        self.port, self.token = free_port(), os.urandom(12).hex()
-        self.argv = [a.format(port=self.port, token=self.token) for a in argv]
-        self.log = log
-        self.proc = subprocess.Popen(self.argv, cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(self.url("api/status"), timeout=10):
-                    return
-            except (ConnectionError, urllib.error.URLError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{' '.join(self.argv)} did not start: {log.read_text()[-3000:]}") from None
-                time.sleep(0.5)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path}{'&' if '?' in path else '?'}token={self.token}"
-
-    def get(self, path: str):
-        with urllib.request.urlopen(self.url(path), timeout=30) as r:
-            return json.loads(r.read())
-
-    def stop(self) -> None:
-        stop_process_group(self.proc)
 
 
 #: What ``make lab`` is given to serve a test: no browser, loopback, this port and token, ``window.jupyterapp``.
@@ -123,20 +84,7 @@ def make_lab(folder: Path, stamp: str, *variables: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def chrome():
-    binary, driver = find_chromium()
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking", "--lang=en-US",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        opts.add_argument(arg)
-    opts.add_experimental_option("prefs", {"intl.accept_languages": "en-US,en"})
-    b = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    b.set_page_load_timeout(60)
+    b = headless_chromium(*find_chromium(), languages="en-US,en")
     yield b
     b.quit()
 
@@ -149,7 +97,7 @@ def _wait(b, condition, timeout: float, what: str):
     return wait_for(b, condition, timeout, what, ARTIFACTS)
 
 
-def _open(b, server: Server, path: str = "") -> list[str]:
+def _open(b, server: JupyterServer, path: str = "") -> list[str]:
     """Open JupyterLab (at ``path``, a notebook, if given); return the labels of its menu bar once shown."""
     b.get(server.url(f"lab/tree/{path}" if path else "lab"))
     _wait(b, lambda d: d.execute_script("return !!window.jupyterapp"), 120, "JupyterLab")
@@ -240,8 +188,8 @@ def test_make_lab_zh_cn_runs_the_chinese_release_in_a_chinese_jupyterlab(chrome,
     (user / "apputils-extension").mkdir(parents=True)
     (user / "apputils-extension" / "themes.jupyterlab-settings").write_text('{"theme": "JupyterLab Dark"}')
     env = _env(tmp_path)
-    server = Server(make_lab(REPO, ".installed-instructor", "LANGUAGE=zh-CN", f"NOTEBOOKS={work}"), REPO, env,
-                    tmp_path / "make-lab-zh.log")
+    server = JupyterServer(make_lab(REPO, ".installed-instructor", "LANGUAGE=zh-CN", f"NOTEBOOKS={work}"), REPO,
+                           env, tmp_path / "make-lab-zh.log")
     try:
         plugin = server.get("lab/api/settings/@jupyterlab/translation-extension:plugin")
         assert plugin["schema"]["properties"]["locale"]["default"] == "zh_CN" and plugin["settings"] == {}, plugin
@@ -301,8 +249,8 @@ def test_the_student_kits_make_lab_in_chinese_and_in_english(chrome, tmp_path):
     _require(ZH_RELEASE / "01_models.ipynb", "the student kit ships the committed zh-CN release")
     kit = build_student_kit(tmp_path / "out", log=lambda *a: None)["folder"]
     for variables, language, env in ((["LANGUAGE=zh-CN"], "zh-CN", {}), ([], "en", {"LANGUAGE": "en_US:en"})):
-        server = Server(make_lab(kit, ".installed", *variables), kit, _env(tmp_path, **env),
-                        tmp_path / f"kit-lab-{language}.log")
+        server = JupyterServer(make_lab(kit, ".installed", *variables), kit, _env(tmp_path, **env),
+                               tmp_path / f"kit-lab-{language}.log")
         try:
             notebooks = {c["name"]: c for c in server.get("api/contents")["content"]}
             assert "01_models.ipynb" in notebooks, notebooks
@@ -338,10 +286,7 @@ def test_a_shared_server_in_chinese_with_overrides_json(chrome, tmp_path):
         json.dumps({"@jupyterlab/translation-extension:plugin": {"locale": "zh_CN"}}))
     root = tmp_path / "server"
     root.mkdir()
-    argv = [str(BIN / "jupyter"), "lab", "--no-browser", "--port={port}", "--ip=127.0.0.1",
-            "--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
-    server = Server(argv, root, env, tmp_path / "shared-lab.log")
+    server = JupyterServer(jupyter_lab_argv(root), root, env, tmp_path / "shared-lab.log")
     try:
         menus = _open(chrome, server)
         _shot(chrome, "shared-server-zh")

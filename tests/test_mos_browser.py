@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_fixtures import free_port
+from course_fixtures import find_chromium, free_port, headless_chromium
 
-from mos_fixtures import REPO_ROOT, find_chromium, make_study, sample_ref  # noqa: F401 (fixture)
+from mos_fixtures import REPO_ROOT, make_study, sample_ref  # noqa: F401 (fixture)
 
 DOCS_IMG = REPO_ROOT / "docs" / "img"
 
@@ -58,22 +58,8 @@ class Server:
 
 
 def _browser(binary: str, driver: str, languages: str | None = None):
-    """Headless Chromium; ``languages``: its Accept-Language (e.g. ``"zh-CN,zh"``)."""
-    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = binary
-    if languages:
-        opts.add_argument(f"--lang={languages.split(',')[0]}")
-        opts.add_experimental_option("prefs", {"intl.accept_languages": languages})
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1100,720",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
-        opts.add_argument(arg)
-    b = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    b.set_page_load_timeout(30)
-    return b
+    """Headless Chromium, 1100×720; ``languages``: its Accept-Language (e.g. ``"zh-CN,zh"``)."""
+    return headless_chromium(binary, driver, languages=languages, size="1100,720", offline=False, page_load_timeout=30)
 
 
 def _get(url: str) -> tuple[int, bytes]:

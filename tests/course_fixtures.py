@@ -1,6 +1,6 @@
-"""Helpers shared by the tests: tiny nbgrader assignments, Jupyter servers, the commands a Markdown file shows,
-a student kit cloned and set up as a student sets it up, free ports, skip-or-fail, headless Chromium and its
-screenshots."""
+"""Helpers shared by the tests: tiny nbgrader assignments, notebook cells' text and the solution's lines, Jupyter
+servers, the commands a Markdown file shows, a student kit cloned and set up as a student sets it up, free ports,
+skip-or-fail, headless Chromium and its screenshots."""
 from __future__ import annotations
 
 import json
@@ -30,6 +30,31 @@ def nbgrader_cell(kind: str, source: str, **meta):
     cell.metadata["nbgrader"] = {"schema_version": 3, "locked": False, "solution": False, "grade": False,
                                  "task": False, **meta}
     return cell
+
+
+def cell_source(cell: dict) -> str:
+    """A notebook cell's text (nbformat stores it as one string or as a list of lines)."""
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def solution_lines(notebooks: list[Path]) -> set[str]:
+    """Every line (12 characters or more, stripped) between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` in the
+    source ``notebooks`` that their instructions (their markdown cells, read in the order given) do not already
+    spell out, e.g. ``optimizer.zero_grad()`` is given: what no message to a student may quote."""
+    cells = [cell for path in notebooks for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]]
+    handout = "".join(cell_source(c) for c in cells if c["cell_type"] == "markdown")
+    lines = set()
+    for cell in cells:
+        inside = False
+        for line in cell_source(cell).splitlines():
+            if "### BEGIN SOLUTION" in line:
+                inside = True
+            elif "### END SOLUTION" in line:
+                inside = False
+            elif inside and len(line.strip()) >= 12 and line.strip() not in handout:
+                lines.add(line.strip())
+    return lines
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:

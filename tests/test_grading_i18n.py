@@ -35,6 +35,7 @@ TEMPLATE = GRADING / "templates" / "feedback_kit" / "index.html.j2"
 from course.grading.contract import CHECK_SERVER_ENV, SANDBOX_ENV, VERDICTS_ENV, check_command  # noqa: E402
 from course.locales.zh_CN import MESSAGES  # noqa: E402
 from course.paths import tool, tool_env  # noqa: E402
+from course_fixtures import solution_lines  # noqa: E402
 
 # the Python files of the grader that say something to a student
 CHECK_FILES = ("checks/__init__.py", "checks/common.py", "checks/models_checks.py", "checks/solver_checks.py",
@@ -214,33 +215,11 @@ def test_every_entry_of_the_catalogue_is_used_and_is_chinese():
     assert not untranslated, f"entries left in English: {untranslated}"
 
 
-def _solution_lines() -> set[str]:
-    """Every line (12 characters or more) of the assignment's solutions (BEGIN/END SOLUTION in source/) that
-    the instructions do not already spell out."""
-    lines, handout, cells = set(), "", []
-    for path in sorted((REPO / "source" / "superres").glob("*.ipynb")):
-        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            if cell["cell_type"] == "markdown":
-                handout += src
-            cells.append(src)
-    for src in cells:
-        inside = False
-        for line in src.splitlines():
-            if "### BEGIN SOLUTION" in line:
-                inside = True
-            elif "### END SOLUTION" in line:
-                inside = False
-            elif inside and len(line.strip()) >= 12 and line.strip() not in handout:
-                lines.add(line.strip())
-    return lines
-
-
 def test_no_text_quotes_the_solution_and_no_translation_adds_code():
     """No template or translation holds a line of the solution; a translation holds no identifier, call or
     other ASCII word its English template does not (so it says no more than the English: only words change).
     BN is the glossary's abbreviation of batch-norm (批归一化（BN））."""
-    solution = _solution_lines()
+    solution = solution_lines(sorted((REPO / "source" / "superres").glob("*.ipynb")))  # every notebook's
     assert len(solution) > 20
     problems = []
     for english, chinese in MESSAGES.items():

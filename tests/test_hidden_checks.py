@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_fixtures import cell_source, solution_lines
 from sr_utils.notebook import writefile_sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,19 +119,14 @@ def source_notebook(name: str) -> dict:
     return json.loads(_NB_TEXT[name])
 
 
-def _src(cell) -> str:
-    s = cell.get("source", "")
-    return "".join(s) if isinstance(s, list) else s
-
-
 def apply_mutant(nb: dict, old: str, new: str) -> dict:
     """Replace ``old`` by ``new`` in the code cells of ``nb``; ``old`` must occur exactly once in all of them."""
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    hits = sum(_src(c).count(old) for c in code)
+    hits = sum(cell_source(c).count(old) for c in code)
     assert hits == 1, f"mutant text occurs {hits} times in the notebook (must be exactly once): {old!r}"
     for c in code:
-        if old in _src(c):
-            c["source"] = _src(c).replace(old, new).splitlines(keepends=True)
+        if old in cell_source(c):
+            c["source"] = cell_source(c).replace(old, new).splitlines(keepends=True)
     return nb
 
 
@@ -156,28 +152,10 @@ def make_submission(folder: Path, models_nb: dict | None = None, solver_nb: dict
 REFERENCE_MODULES = {**writefile_sources(SOURCE / MODELS_NB), **writefile_sources(SOURCE / SOLVER_NB)}
 
 
-def _solution_lines() -> set[str]:
-    """Every non-trivial line of the reference solution (between BEGIN/END SOLUTION) that the instructions
-    (the markdown cells students see) do not already spell out, e.g. ``optimizer.zero_grad()`` is given."""
-    lines, handout = set(), ""
-    for name in (MODELS_NB, SOLVER_NB):
-        handout += "".join(_src(c) for c in source_notebook(name)["cells"] if c["cell_type"] == "markdown")
-    for name in (MODELS_NB, SOLVER_NB):
-        for cell in source_notebook(name)["cells"]:
-            inside = False
-            for line in _src(cell).splitlines():
-                if "### BEGIN SOLUTION" in line:
-                    inside = True
-                elif "### END SOLUTION" in line:
-                    inside = False
-                elif inside and len(line.strip()) >= 12 and line.strip() not in handout:
-                    lines.add(line.strip())
-    return lines
-
-
-SOLUTION_LINES = _solution_lines()
+#: Every non-trivial line of the reference solution that the instructions do not already spell out.
+SOLUTION_LINES = solution_lines([SOURCE / MODELS_NB, SOURCE / SOLVER_NB])
 SKELETON_LINES = {line.strip() for name in (MODELS_NB, SOLVER_NB) for c in source_notebook(name)["cells"]
-                  if c["cell_type"] == "code" for line in _src(c).splitlines()} - SOLUTION_LINES
+                  if c["cell_type"] == "code" for line in cell_source(c).splitlines()} - SOLUTION_LINES
 
 
 def assert_clean_reason(v: Verdict) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from course.paths import tool, tool_env
+from course_fixtures import cell_source
 from sr_utils.notebook import writefile_sources
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,10 +33,6 @@ NBGRADER = tool("nbgrader")
 SHORTCUT = "return x + self.conv_block2(self.conv_block1(x))"
 
 
-def _src(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def _cell(notebook: Path, grade_id: str) -> dict:
     cells = [c for c in json.loads(notebook.read_text())["cells"]
              if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
@@ -46,7 +43,7 @@ def _cell(notebook: Path, grade_id: str) -> dict:
 def _run_visible_test(grade_id: str, models_source: str, folder: Path, monkeypatch) -> None:
     """Run the release's test cell ``grade_id`` of notebook 01 with ``models_source`` as ``models.py`` in
     ``folder`` (the cell imports it from the current folder); raises what the cell raises."""
-    code = _src(_cell(RELEASE / "01_models.ipynb", grade_id))
+    code = cell_source(_cell(RELEASE / "01_models.ipynb", grade_id))
     assert "hidden_check" not in code, "the release holds only the visible part of a test cell"
     (folder / "models.py").write_text(models_source)
     monkeypatch.chdir(folder)
@@ -96,8 +93,8 @@ def test_validate_shows_the_whole_detach_hint(tmp_path):
     nb = _filled_release_notebook("02_solver")
     broken = 0
     for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and "discriminator(sr.detach())" in _src(cell):
-            cell["source"] = _src(cell).replace("discriminator(sr.detach())", "discriminator(sr)")
+        if cell["cell_type"] == "code" and "discriminator(sr.detach())" in cell_source(cell):
+            cell["source"] = cell_source(cell).replace("discriminator(sr.detach())", "discriminator(sr)")
             broken += 1
     assert broken == 1
     (tmp_path / "02_solver.ipynb").write_text(json.dumps(nb, indent=1))
@@ -120,7 +117,7 @@ def test_validate_shows_the_whole_detach_hint(tmp_path):
 
 def _hint_lines() -> list[str]:
     """The lines of the AssertionError that notebook 02's SRGAN test raises for the backward-twice error."""
-    code = _src(_cell(RELEASE / "02_solver.ipynb", "test_srgan_epoch"))
+    code = cell_source(_cell(RELEASE / "02_solver.ipynb", "test_srgan_epoch"))
     for node in ast.walk(ast.parse(code)):
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and \
                 getattr(node.exc.func, "id", None) == "AssertionError":
@@ -141,16 +138,17 @@ def test_no_answer_cell_raises_at_module_level(name):
     when every required answer is in."""
     for cell in json.loads((RELEASE / f"{name}.ipynb").read_text())["cells"]:
         if cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("solution"):
-            assert not _top_level_raises(_src(cell)), (name, cell["metadata"]["nbgrader"]["grade_id"], _src(cell))
+            assert not _top_level_raises(cell_source(cell)), (name, cell["metadata"]["nbgrader"]["grade_id"],
+                                                              cell_source(cell))
 
 
 def test_the_optional_schedule_cell_runs_as_released_and_writes_a_new_run_folder():
     cell = _cell(RELEASE / "03_train.ipynb", "schedule_code")
     namespace: dict = {}
-    exec(compile(_src(cell), "<schedule_code>", "exec"), namespace)  # as released: nothing runs, nothing raises
+    exec(compile(cell_source(cell), "<schedule_code>", "exec"), namespace)  # as released: nothing runs, nothing raises
     assert namespace["RUN_MY_SCHEDULE"] is False
-    text = "\n".join(_src(c) for c in json.loads((RELEASE / "03_train.ipynb").read_text())["cells"])
+    text = "\n".join(cell_source(c) for c in json.loads((RELEASE / "03_train.ipynb").read_text())["cells"])
     assert 'train_variant("l1", srresnet_config' in text, "the notebook shows a variant launched in one line"
-    reference = _src(_cell(SOURCE / "03_train.ipynb", "schedule_code"))
+    reference = cell_source(_cell(SOURCE / "03_train.ipynb", "schedule_code"))
     assert 'train_variant("longer", srresnet_config' in reference, "a named run: experiments/longer/srresnet/"
     assert 'output_path("checkpoints/srresnet")' not in reference, "the improvement must not overwrite the baseline"

@@ -7,7 +7,7 @@
 
 Every submission is autograded by nbgrader itself (the gradebook, formgrader, feedback and export keep working),
 one ``nbgrader autograde --student`` process per submission, ``--workers`` at a time. Student code -- the
-notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/sandbox.py): no network, only
+notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/sandbox/): no network, only
 its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
 CPU time, memory, file size and processes, and (as root) a tmpfs of ``--disk-mb`` as each submission's grading
 folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given. A submission's nbgrader
@@ -46,8 +46,7 @@ from course.grading.prestarted_pool import PrestartedPool
 from course.grading.reports import generate_feedback, write_outputs
 from course.grading.run_loop import autograde_all
 from course.paths import KIT_ROOT as REPO
-from course.sandbox import (FIRST_SANDBOX_UID, Limits, SandboxSpec, SandboxUnavailable, _user_process_count,
-                            probe)
+from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, SandboxUnavailable, probe, user_process_count
 
 __all__ = ["grade", "main", "GradingError"]
 
@@ -105,7 +104,7 @@ def make_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool =
                                            f"graded code runs as an unprivileged user: chmod -R a+rX {folder}")
     spec = SandboxSpec(enabled=not unsafe, data_dir=str(Path(data).resolve()), code_dirs=code,
                        course_root=str(course_root), uid=FIRST_SANDBOX_UID if root else None,
-                       base_processes=0 if root else _user_process_count(os.getuid()), limits=limits,
+                       base_processes=0 if root else user_process_count(os.getuid()), limits=limits,
                        deny_memfd=no_cgroup)
     return spec
 

@@ -155,7 +155,7 @@ def compile_kernels() -> None:
 
     Call it once where the cache can be written (``$NUMBA_CACHE_DIR``, else next to this module) so that later
     processes only load the compiled code. The grader does this for its sandboxes, whose code folders are
-    read-only (course/sandbox.py)."""
+    read-only (course/sandbox/)."""
     for dtype in (np.uint8, np.float32, np.float64):
         for scale in (1 / 4, 4):
             imresize(np.zeros((8, 8, 3), dtype=dtype), scale)

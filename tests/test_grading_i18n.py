@@ -360,14 +360,14 @@ def test_the_trusted_grader_marks_a_cell_in_the_notebooks_language(language, tmp
 
 
 def test_the_disk_bound_says_so_in_the_notebooks_language(tmp_path):
-    """What ``course.sandbox.enforce_folder_bound`` says (English, for the grader's summary) is read back into
+    """What ``course.sandbox.enforce_folder_size_limit`` says (English, for the grader's summary) is read back into
     the notebook's language for the test cells; a text that does not read as it is shown as it is."""
     from course.grading.trusted_hidden_checks import folder_size_limit_message
 
-    from course.sandbox import enforce_folder_bound
+    from course.sandbox import enforce_folder_size_limit
 
     (tmp_path / "big.bin").write_bytes(b"x" * (3 << 20))
-    over = enforce_folder_bound(tmp_path, 1 << 20)
+    over = enforce_folder_size_limit(tmp_path, 1 << 20)
     assert over and not (tmp_path / "big.bin").exists()
     assert folder_size_limit_message(over, "en") == ("wrote 3 MB into its grading folder (at most 1 MB): its files "
                                                      "were removed and the notebook scores 0") == over

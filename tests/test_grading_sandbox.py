@@ -1185,7 +1185,7 @@ def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right
 def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(short_tmp):
     """The tmpfs under a submission's grading folder (root): writes past its size fail, the folder's other entries
     (another assignment) survive, links do not come back, and a run killed in between is repaired by the next."""
-    from course.sandbox import BoundedFolder
+    from course.sandbox import SizeLimitedFolder
 
     if os.geteuid() != 0:
         pytest.skip("the disk bound mounts a tmpfs: root only (docs/grading.md says what holds without)")
@@ -1194,7 +1194,7 @@ def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(sh
     (folder / "earlier" / "kept.txt").write_text("graded before")
     (folder / "superres").mkdir()
     (folder / "superres" / "old.txt").write_text("replaced by this run")
-    with BoundedFolder(folder, work, 8 << 20) as mounted:
+    with SizeLimitedFolder(folder, work, 8 << 20) as mounted:
         assert mounted and os.path.ismount(folder) and not (folder / "earlier").exists()
         (folder / "superres").mkdir()
         (folder / "superres" / "models.py").write_text("x = 1\n")
@@ -1205,11 +1205,11 @@ def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(sh
     assert (folder / "earlier" / "kept.txt").read_text() == "graded before"
     assert sorted(p.name for p in (folder / "superres").iterdir()) == ["big.bin", "models.py"]
     assert (folder / "superres" / "big.bin").stat().st_size <= 8 << 20
-    killed = BoundedFolder(folder, work, 8 << 20)
+    killed = SizeLimitedFolder(folder, work, 8 << 20)
     assert killed.__enter__()  # ... and never left: a grading run killed mid-way
     (folder / "superres").mkdir()
     (folder / "superres" / "lost.txt").write_text("written by the killed run")
-    again = BoundedFolder(folder, work, 8 << 20)
+    again = SizeLimitedFolder(folder, work, 8 << 20)
     with again as mounted:
         assert mounted and not (folder / "earlier").exists()
     assert not os.path.ismount(folder) and (folder / "earlier" / "kept.txt").read_text() == "graded before"

@@ -134,11 +134,11 @@ def test_no_user_namespace_and_no_mount_as_an_ordinary_user(student_account):
     script.write_text(
         "import json, os, subprocess, sys\n"
         f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
-        "from course.sandbox import Limits, SandboxSpec, _user_process_count, base_env, bwrap_command\n"
+        "from course.sandbox import Limits, SandboxSpec, base_env, bwrap_command, user_process_count\n"
         "import sr_utils\n"
         "from test_sandbox_hardening import ESCAPES\n"
         "spec = SandboxSpec(limits=Limits(), code_dirs=[os.path.dirname(sr_utils.__file__)],\n"
-        "                   base_processes=_user_process_count(os.getuid()))\n"
+        "                   base_processes=user_process_count(os.getuid()))\n"
         "code = ESCAPES.replace('print(json.dumps(got))', 'got[\"cgroups\"] = os.listdir(\"/sys/fs/cgroup\"); '\n"
         "                       'print(json.dumps(got))')\n"
         "argv = bwrap_command(spec, [sys.executable, '-c', code], cwd='/tmp', env=base_env(spec))\n"

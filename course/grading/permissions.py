@@ -67,11 +67,11 @@ def public_trees(course_root: Path) -> list[Path]:
     import data_tools
     import sr_utils
 
-    from course.sandbox import _python_dirs
+    from course.sandbox import python_dirs
 
     root = Path(course_root).resolve()
     found = [Path(m.__file__).resolve().parent for m in (sr_utils, data_tools)]
-    found += [Path(os.environ.get(DATA_DIR_ENV) or root / "data").resolve(), *map(Path, _python_dirs())]
+    found += [Path(os.environ.get(DATA_DIR_ENV) or root / "data").resolve(), *map(Path, python_dirs())]
     return sorted({p for p in found if p != root and p.is_relative_to(root)})
 
 

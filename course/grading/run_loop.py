@@ -25,9 +25,8 @@ from course.grading.permissions import AUTOGRADED_MODE
 from course.grading.prestarted_pool import Prestarted, PrestartedPool
 from course.grading.trusted_processes import (nbgrader_command, nbgrader_rlimits, start_check_server,
                                               stop_process_group, submission_env, with_trusted_rlimits)
-from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, BoundedFolder, Cgroup, SandboxSpec,
-                            SandboxUnavailable, UidPool, mount_tmpfs, prepare_numba_cache, unmount,
-                            write_kernelspec)
+from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, Cgroup, SandboxSpec, SandboxUnavailable,
+                            SizeLimitedFolder, UidPool, mount_tmpfs, prepare_numba_cache, unmount, write_kernelspec)
 
 RUNTIME_BYTES = 64 << 20  # the kernels' runtime folder (connection file, IPC sockets)
 # imresize's compiled kernels for the sandboxes, kept between grading runs (numba recompiles what is stale)
@@ -72,7 +71,7 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     # (as root) the submission's grading folder is a tmpfs of --disk-mb (+ a reserve) while it runs: the sandbox
     # cannot fill the host's disk; what it keeps is checked after each notebook (TrustedHiddenChecks), and only the
     # graded notebooks are copied out afterwards (without root, the others are removed: keep_graded_notebooks)
-    disk = BoundedFolder(course_root / AUTOGRADED_DIR / student, state / DISK_DIR / student,
+    disk = SizeLimitedFolder(course_root / AUTOGRADED_DIR / student, state / DISK_DIR / student,
                          spec.limits.folder_bytes + DISK_RESERVE_BYTES,
                          keep=lambda parts: parts[0] == assignment and is_graded_notebook(parts[1:]))
     with (disk if spec.enabled else contextlib.nullcontext()), open(log, "wb") as f:

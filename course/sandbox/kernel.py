@@ -1,0 +1,94 @@
+"""What runs inside the sandbox: the ``sr-sandbox`` Jupyter kernel (its kernelspec and :func:`kernel_main`, which
+wraps ``ipykernel`` in a sandbox), the launcher of the hidden checks' student side, and the compiled imresize
+kernels they load instead of compiling their own."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from course.grading.contract import AUTOGRADED_DIR, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
+
+from .grading_folder import chown_tree
+from .isolation import base_env, bwrap_command
+from .resources import in_cgroups
+from .spec import SandboxSpec
+
+KERNEL_NAME = "sr-sandbox"
+
+
+def write_kernelspec(folder: Path) -> Path:
+    """Write the ``sr-sandbox`` kernelspec under ``folder/kernels`` (put ``folder`` on ``JUPYTER_PATH``).
+
+    Interrupts travel as messages: a signal sent to bwrap would not reach the kernel inside."""
+    kdir = Path(folder) / "kernels" / KERNEL_NAME
+    kdir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-I", "-m", "course.sandbox", "kernel", "{connection_file}"],
+            "display_name": "Python 3 (SR kit grading sandbox)", "language": "python",
+            "interrupt_mode": "message", "metadata": {"debugger": False}}
+    (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return kdir
+
+
+def kernel_main(connection_file: str) -> None:
+    """Entry point of the kernelspec: wrap ``ipykernel`` in a sandbox rooted at the current folder."""
+    spec = SandboxSpec.from_env()
+    if spec is None or not spec.enabled:
+        sys.exit(f"{KERNEL_NAME} kernel started without ${SANDBOX_ENV}: use `python -m course.grade`")
+    cwd = os.path.realpath(os.getcwd())
+    allowed = os.path.realpath(os.path.join(spec.course_root, AUTOGRADED_DIR)) + os.sep
+    if not cwd.startswith(allowed):
+        sys.exit(f"{KERNEL_NAME} kernel refuses to run outside {allowed} (cwd {cwd})")
+    runtime = os.path.dirname(os.path.realpath(connection_file))
+    runtimes = os.path.realpath(os.path.join(spec.course_root, STATE_DIR, RUNTIME_DIR)) + os.sep
+    if not runtime.startswith(runtimes):  # it is bound read-write into the sandbox: never a shared folder
+        sys.exit(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
+                 "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")
+    if spec.uid is not None and os.geteuid() == 0:
+        chown_tree(cwd, spec.uid)
+        os.chown(runtime, spec.uid, spec.uid)
+        os.chown(connection_file, spec.uid, spec.uid)
+    cmd = bwrap_command(spec, [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file], cwd=cwd,
+                        writable=[cwd, runtime], env=base_env(spec))
+    cmd = in_cgroups(spec, cmd)
+    os.execvp(cmd[0], cmd)
+
+
+def student_launcher(spec: SandboxSpec, folder: Path):
+    """``launch(argv)`` for :class:`student_client.Student`: the student-side process of the hidden checks runs
+    in a sandbox with the submission's grading folder read-only, as the worker's uid, in its cgroups. (It holds no
+    secret: the check code and the reference stay in the trusted process that decides the verdicts.)
+
+    What is bound is the folder's parent (``autograded/<student>``): the grader starts this process before
+    nbgrader has made ``folder`` (nbgrader removes and makes it again), and it sees it appear there."""
+    def launch(argv: list[str]) -> list[str]:
+        parent = str(Path(folder).parent)
+        cmd = bwrap_command(spec, argv, cwd=parent, readonly=[parent], env=base_env(spec))
+        return in_cgroups(spec, cmd)
+
+    return launch
+
+
+def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
+    """Compile the kit's imresize kernels into ``folder`` (a trusted process running the kit's own code) and
+    return its path, or "" if that failed.
+
+    Sandboxed code sees the kit's code read-only, and numba neither writes nor reads a cache it cannot write: each
+    kernel would compile imresize again (~2.5 s of every notebook that resizes an image). With ``numba_cache`` in
+    the spec, every sandboxed process starts with a private copy of this folder in its own /tmp instead; nothing
+    it does there reaches another sandbox."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        subprocess.run([sys.executable, "-c", "from sr_utils.imresize import compile_kernels; compile_kernels()"],
+                       env=env, check=True, capture_output=True, timeout=timeout)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return ""
+    for dirpath, _, files in os.walk(folder):  # the sandbox uid reads it
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    return str(folder.resolve())

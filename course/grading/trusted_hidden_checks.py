@@ -84,7 +84,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
     check_timeout = Integer(180, help="seconds per hidden check").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from course.sandbox import SandboxSpec, enforce_folder_bound, prune_deep_folders, remove_special_files
+        from course.sandbox import SandboxSpec, enforce_folder_size_limit, prune_deep_folders, remove_special_files
 
         spec = SandboxSpec.from_env()
         lang = notebook_language(nb)
@@ -102,7 +102,7 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         pruned = prune_deep_folders(folder)  # nbgrader walks the folder with recursion at the end
         if pruned:
             self.log.warning("removed folders nested too deep by the submission: %s", ", ".join(pruned)[:500])
-        over = enforce_folder_bound(folder, spec.limits.folder_bytes) if spec is not None else None
+        over = enforce_folder_size_limit(folder, spec.limits.folder_bytes) if spec is not None else None
         if over:  # the disk bound of a submission: this notebook scores 0, the grader lists it for attention
             record.mkdir(parents=True, exist_ok=True)
             (record / OVER_DISK_RECORD).write_text(f"{notebook}: {over}")
@@ -157,13 +157,13 @@ class TrustedHiddenChecks(NbGraderPreprocessor):
         return nb, resources
 
 
-# what course.sandbox.enforce_folder_bound says (English, for the grader's log and summary), read back for the cell
+# what course.sandbox.enforce_folder_size_limit says (English, for the grader's log and summary), read back for the cell
 FOLDER_LIMIT_REPORT = re.compile(r"^wrote (?P<total>\d+) MB into its grading folder \(at most (?P<limit>\d+) MB\)")
 
 
 def folder_size_limit_message(over: str, lang: str) -> str:
     """What a test cell says when its notebook wrote past the disk bound, in ``lang`` (``over`` as it is if it
-    does not read as ``enforce_folder_bound``'s words)."""
+    does not read as ``enforce_folder_size_limit``'s words)."""
     m = FOLDER_LIMIT_REPORT.match(over)
     if m is None:
         return over

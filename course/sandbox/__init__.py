@@ -41,9 +41,6 @@ from .resources import CHECKS_NICENESS, Cgroup, Limits, checks_niceness, in_cgro
 from .seccomp import seccomp_program
 from .spec import SandboxSpec, SandboxUnavailable
 
-#: The former name of :func:`enforce_folder_size_limit`, which the hidden checks' nbgrader plugin still imports
-enforce_folder_bound = enforce_folder_size_limit
-
 __all__ = ["SandboxSpec", "SandboxUnavailable", "Limits", "FIRST_SANDBOX_UID", "SANDBOX_UIDS", "UID_LOCKS", "UidPool",
            "base_env", "bwrap_command", "probe", "python_dirs", "user_process_count", "seccomp_program",
            "CHECKS_NICENESS", "Cgroup", "checks_niceness", "in_cgroups", "mount_tmpfs", "set_priority", "unmount",

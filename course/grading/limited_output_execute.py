@@ -1,6 +1,7 @@
 """nbgrader's Execute with a budget on what the kernel sends back (``nbgrader_config.py`` names it as
-``course.grading.limited_output_execute.LimitedOutputExecute``); under the sandboxed grading command it also records
-each cell's kernel reply for :class:`~.trusted_hidden_checks.TrustedHiddenChecks`.
+``course.grading.limited_output_execute.LimitedOutputExecute``), that stops a notebook whose kernel no longer
+answers; under the sandboxed grading command it also records each cell's kernel reply for
+:class:`~.trusted_hidden_checks.TrustedHiddenChecks`.
 
 The notes it writes into a notebook for the student (output cut, a cell that timed out) are in the notebook's
 language (``metadata.sr_kit.language``), through the course's catalogue (``student_client.grader_tr``,
@@ -8,8 +9,11 @@ language (``metadata.sr_kit.language``), through the course's catalogue (``stude
 """
 import json
 import os
+import time
+from queue import Empty
 
 from nbformat.v4 import new_output
+from jupyter_core.utils import ensure_async, run_sync
 from traitlets import Integer
 
 from nbgrader.preprocessors import Execute
@@ -28,16 +32,28 @@ class LimitedOutputExecute(Execute):
     *updates*, comm/widget messages), counted with its data, metadata and transient parts, uses the budget of
     its cell (``max_output_bytes``) and of the notebook (``max_notebook_output_bytes``). Past either, messages
     are dropped and the cell gets one note. Widget state is not stored. A submission printing gigabytes (or
-    updating one display forever) cannot grow the grader's memory, the autograded notebook or the feedback."""
+    updating one display forever) cannot grow the grader's memory, the autograded notebook or the feedback.
+
+    After a cell times out (the kernel is interrupted and the cell gets nbgrader's ``CellTimeoutError``), the
+    kernel must answer a ``kernel_info`` request within ``answer_after_timeout`` seconds. One that does not (its
+    code ignores the interrupt, or broke the kernel's own messaging) would make every later cell wait the whole
+    cell timeout: instead the rest of the notebook is not run, each of its code cells gets an error saying why,
+    and grading goes on with the next notebook, in a new kernel."""
 
     max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
     max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
+    answer_after_timeout = Integer(15, help="seconds a kernel has to answer after a cell timed out and it was "
+                                            "interrupted; past them the rest of the notebook is not run").tag(config=True)
     store_widget_state = False
     _language = "en"
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute ``nb``; the notes this adds (output cut, a cell that timed out) in the notebook's language."""
         self._language = notebook_language(nb)
+        self._not_answering = False
+        if not hasattr(self, "_raise_on_iopub_timeout"):  # (as configured; a kernel that stopped answering clears it)
+            self._raise_on_iopub_timeout = self.raise_on_iopub_timeout
+        self.raise_on_iopub_timeout = self._raise_on_iopub_timeout
         if not hasattr(self, "_timeout_error"):
             self._timeout_error = dict(self.error_on_timeout or {})
         if self._timeout_error.get("ename") == "CellTimeoutError":  # nbgrader's, in the student's words
@@ -45,6 +61,43 @@ class LimitedOutputExecute(Execute):
             self.error_on_timeout = {**self._timeout_error,
                                      "traceback": [f"\x1b[0;31mCellTimeoutError\x1b[0m: {said}"]}
         return super().preprocess(nb, resources, km)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        reply = await super()._async_handle_timeout(timeout, cell)  # (interrupts the kernel)
+        if not await self._kernel_answers(self.answer_after_timeout):
+            self.log.error("The kernel did not answer within %s s of the interrupt: the rest of the notebook is "
+                           "not run", self.answer_after_timeout)
+            self._not_answering = True
+            self.raise_on_iopub_timeout = False  # (its idle status will not come either: no wait ends the run)
+        return reply
+
+    async def _kernel_answers(self, wait: float) -> bool:
+        """Whether the kernel answers a ``kernel_info`` request within ``wait`` seconds (other shell messages that
+        arrive meanwhile, such as the interrupted cell's late reply, are dropped: nbclient has its reply)."""
+        msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                return False
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if not (self._not_answering and cell.cell_type == "code" and cell.source.strip()):
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        said = grader_tr("not run: the kernel stopped answering after a cell timed out", language=self._language)
+        cell.outputs = [new_output("error", ename="KernelNotAnswering", evalue=said,
+                                   traceback=[f"\x1b[0;31mKernelNotAnswering\x1b[0m: {said}"])]
+        cell.execution_count = None
+        await self._check_raise_for_error(cell, cell_index, {"content": {"status": "error",
+                                                                         "ename": "KernelNotAnswering",
+                                                                         "evalue": said}})
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)  # (nbclient binds its own at class creation)
 
     async def _check_raise_for_error(self, cell, cell_index, exec_reply):
         """(sandboxed grader) What the kernel replied for this cell, for :class:`TrustedHiddenChecks` (which takes

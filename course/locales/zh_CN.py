@@ -4,8 +4,8 @@ and their formats unchanged.
 Terms follow the course glossary (``zh-glossary``): 隐藏测试, 公开测试, 自动评分, 反馈, 检查点, 生成器, 判别器,
 批归一化（BN）, 残差块, 亚像素卷积, 内容损失, 对抗损失… Numbers, identifiers, code, file names and commands stay as
 they are, and a translation holds no code its English does not (a reason never gives the solution).
-``tests/test_grading_i18n.py`` checks that every message of ``course/grading`` has its entry here, with the same
-placeholders, and that every entry is used."""
+``tests/course_tests/grading/test_grading_i18n.py`` checks that every message of ``course/grading`` has its entry
+here, with the same placeholders, and that every entry is used."""
 
 MESSAGES: dict[str, str] = {
     # --- the hidden checks: talking to the student's code (student_client.py) -----------------------------------
@@ -362,6 +362,8 @@ MESSAGES: dict[str, str] = {
         "没有给出判定结果",
     "No reply from kernel before timeout":
         "超时之前内核没有响应",
+    "not run: the kernel stopped answering after a cell timed out":
+        "未运行：有单元格超时后，内核不再响应",
     "[output truncated by the grader: at most {cell} bytes per cell and {notebook} per notebook]":
         "[输出已被评分程序截断：每个单元格最多保留 {cell} 字节，整个 notebook 最多保留 {notebook} 字节]",
     "[output removed by the grader: only text and images are kept]":

@@ -66,7 +66,7 @@ browser-tools:
 	    echo "installing chromium and chromium-driver (apt-get)"; \
 	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
 	  else echo "chromium/chromedriver are not installed: the rating app's browser test needs them (apt-get install chromium chromium-driver)"; fi; }
-	@# a Chinese font, for the screenshots of JupyterLab in Chinese (tests/test_lab_zh_browser.py): boxes without it
+	@# a Chinese font, for the screenshots of JupyterLab in Chinese (tests/course_tests/test_lab_zh_browser.py): boxes without it
 	@fc-list :lang=zh 2>/dev/null | grep -q . || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing a Chinese font (apt-get fonts-wqy-microhei)"; \

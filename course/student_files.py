@@ -17,7 +17,7 @@ Every file of a submission that a trusted process reads (the hidden checks' chec
 A relative name with ``..``, ``.``, an empty component, a NUL or an absolute name is refused before anything is
 opened. This is what Linux's ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`` does in one call; Python has no
 ``openat2`` (and older kernels none), so the walk does it one component at a time, which holds against a kernel
-that keeps renaming folders and links while the trusted side reads (``tests/test_student_files.py``).
+that keeps renaming folders and links while the trusted side reads (``tests/course_tests/test_student_files.py``).
 
 Errors are the standard ones, so callers keep their messages: ``FileNotFoundError`` (a component is missing),
 ``OSError`` with ``errno.ELOOP`` (a link, or a name that is not a folder where a folder is needed: ``ENOTDIR``),

@@ -1,5 +1,9 @@
-"""Shared fixtures. Tests that need ``../shared/data`` skip with a reason when it is absent — except under CI
-(``CI`` set), where a missing ``../shared`` is a failure so that these tests can never silently skip there.
+"""Shared fixtures. The tests mirror the packages (``sr_utils_tests/``, ``data_tools_tests/``, ``course_tests/`` with
+``grading/`` and ``mos/``; not named like the packages, which they would shadow on ``sys.path``); fixtures used in
+several folders live beside this file and are imported by name.
+
+Tests that need ``../shared/data`` skip with a reason when it is absent — except under CI (``CI`` set), where a
+missing ``../shared`` is a failure so that these tests can never silently skip there.
 
 Two lanes: ``make test`` runs everything; ``make test-fast`` (``-m "not integration"``) leaves out the modules of
 :data:`INTEGRATION_MODULES`, which run nbgrader, Jupyter servers, browsers, sandboxes or whole notebooks."""
@@ -10,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+#: Fixture modules of this folder shared by tests in several folders (``class_batch``: the class graded once).
+pytest_plugins = ["class_batch"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SR_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -34,6 +41,7 @@ INTEGRATION_MODULES = {
     "test_shared_machine": "a throw-away Unix account against a closed course, with grading and the exchange",
     "test_student_trial": "sets up a student kit and runs the five notebooks",
     "test_submitted_outputs": "nbgrader autograde of a small assignment",
+    "test_unanswering_kernel": "runs kernels into cell timeouts",
     "test_visible_tests": "runs notebook cells in a kernel",
 }
 

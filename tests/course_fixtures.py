@@ -250,3 +250,20 @@ def wait_for(browser, condition, timeout: float, what: str, folder: Path):
         save_screenshot(browser, "failed-" + re.sub(r"\W+", "-", what)[:40], folder)
         raise AssertionError(f"timed out waiting for {what}") from None
 
+
+
+def tiny_assignment_notebook():
+    """A source notebook of the smallest nbgrader assignment the tests grade: a locked cell, a solution cell, one
+    autograded test (1 point) and a written answer (2 points, graded by hand)."""
+    from nbformat.v4 import new_notebook
+
+    cell = nbgrader_cell
+    nb = new_notebook(cells=[
+        cell("code", "x = 2\nprint('re-run of the grader', x)", grade_id="plots", locked=True),
+        cell("code", "### BEGIN SOLUTION\ny = x + 1\n### END SOLUTION", grade_id="answer_code", solution=True),
+        cell("code", "assert y == 3", grade_id="test_y", grade=True, points=1, locked=True),
+        cell("markdown", "Discuss.\n\n### BEGIN SOLUTION\nreference answer\n### END SOLUTION", grade_id="report",
+             grade=True, solution=True, points=2),
+    ])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    return nb

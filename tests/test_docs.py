@@ -15,7 +15,7 @@ from course.paths import BIN
 from course_fixtures import shell_commands, shell_lines
 
 REPO = Path(__file__).resolve().parents[1]
-# (the handout's commands are the student kit's: tests/test_student_kit.py runs them in a built kit)
+# (the handout's commands are the student kit's: tests/course_tests/test_student_kit.py runs them in a built kit)
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "benchmarks" / "README.md"]
 
 
@@ -120,6 +120,15 @@ def test_sr_utils_is_the_bottom_layer(path):
                          ids=lambda p: p.relative_to(REPO / "data_tools").as_posix())
 def test_data_tools_modules_are_readable_in_one_sitting(path):
     """No module of data_tools is over 400 lines either: one concept per module."""
+    n = len(path.read_text().splitlines())
+    assert n <= 400, f"{path.relative_to(REPO).as_posix()} has {n} lines: split it by concept"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in (REPO / "course").rglob("*.py") if "locales" not in p.parts),
+                         ids=lambda p: p.relative_to(REPO / "course").as_posix())
+def test_course_modules_are_readable_in_one_sitting(path):
+    """No module of course (the grader, the sandbox, the MOS study, the student kit...) is over 400 lines: one
+    concept per module. (The message catalogues under ``locales/`` are tables of translations, as in sr_utils.)"""
     n = len(path.read_text().splitlines())
     assert n <= 400, f"{path.relative_to(REPO).as_posix()} has {n} lines: split it by concept"
 

@@ -48,7 +48,9 @@ def test_the_fast_lane_leaves_out_only_integration_modules_that_exist():
     silently join the fast lane), and the fast lane keeps most test modules."""
     from conftest import INTEGRATION_MODULES
 
-    modules = {p.stem for p in (REPO / "tests").glob("test_*.py")}
+    paths = sorted((REPO / "tests").rglob("test_*.py"))
+    modules = {p.stem for p in paths}
+    assert len(modules) == len(paths), "test modules share a name: pytest imports them by name (no __init__.py)"
     assert set(INTEGRATION_MODULES) <= modules, sorted(set(INTEGRATION_MODULES) - modules)
     assert len(modules - set(INTEGRATION_MODULES)) > len(INTEGRATION_MODULES)
     makefile = (REPO / "Makefile").read_text()

@@ -78,8 +78,8 @@ def main(argv=None) -> int:
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-    print(f"[ahead.py] {kind} started ahead: ready after {ready - t0:.1f} s, waited {time.monotonic() - ready:.1f} s "
-          "for its submission", file=sys.stderr, flush=True)
+    print(f"[prestarted.py] {kind} started ahead: ready after {ready - t0:.1f} s, "
+          f"waited {time.monotonic() - ready:.1f} s for its submission", file=sys.stderr, flush=True)
     return run(job["argv"])
 
 

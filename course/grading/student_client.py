@@ -3,9 +3,9 @@ answers safely, run the checks and keep the verdicts.
 
 Nothing here imports or executes student code. The student-side process (:mod:`.student_side`) is started through
 ``launch`` (the grader wraps it in a bubblewrap sandbox; :mod:`.run_check` runs it as a plain separate process) and
-gets only its own sources on stdin (``student_wire.STUDENT_SIDE_MODULES``). Answers are length-checked frames loaded with ``torch.load(weights_only=True)``;
-a check ends when a request takes longer than the check's time, the process dies, or an answer is malformed: every
-one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
+gets only its own sources on stdin (``student_wire.STUDENT_SIDE_MODULES``). Answers are length-checked frames loaded
+with ``torch.load(weights_only=True)``; a check ends when a request takes longer than the check's time, the process
+dies, or an answer is malformed: every one of these is a failure with a message written here. Student-controlled text in a message (an exception's name
 and message) goes through :func:`student_text`: one line, control characters escaped, at most 200 characters.
 
 Every message is a :class:`Message`: an English template of the course's catalogue (``course/locales``) and its
@@ -65,7 +65,7 @@ def grader_tr(message: str, /, *, language: str = "en", **params) -> str:
     except ImportError as e:  # no catalogue for this language here
         _CATALOGUE[0] = None
         sys.stderr.write(f"grader messages in English: {e}\n")
-    except (ValueError, KeyError, IndexError, AttributeError):  # (tests/test_grading_i18n.py keeps fields equal)
+    except (ValueError, KeyError, IndexError, AttributeError):  # (test_grading_i18n.py keeps the fields equal)
         pass
     return english
 

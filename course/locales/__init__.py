@@ -5,5 +5,6 @@ per language, ``MESSAGES = {English template: translation}``, read by ``sr_utils
 The English templates are written where the words are said (``CheckFailed("...", **fields)``, ``Message(...)``,
 ``grader_tr(...)`` in ``course/grading``, ``"..." | kit_tr(nb)`` in its feedback template) and rendered in the
 language of the notebook being graded (``metadata.sr_kit.language``); see ``course/grading/student_client.py``.
-``tests/test_grading_i18n.py`` reads every one of them and fails on one without its translation here.
+``tests/course_tests/grading/test_grading_i18n.py`` reads every one of them and fails on one without its translation
+here.
 """

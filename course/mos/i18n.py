@@ -4,7 +4,7 @@
 Every such sentence is written in English in the code, wrapped in :func:`tr` (plain text) or :func:`tr_html` (a
 template that may hold markup such as ``<kbd>``: its parameters are HTML-escaped), and translated by
 ``course/mos/locales/zh_CN.py`` (``{English template: 中文}``, the kit's :class:`sr_utils.i18n.Catalogue`).
-``tests/test_mos_i18n.py`` reads every such call and fails, naming file:line, on one without its translation.
+``tests/course_tests/mos/test_mos_i18n.py`` reads every such call and fails, naming file:line, on one without its translation.
 
 The rating app speaks, for each request, the first of (:func:`negotiate`):
 

@@ -7,7 +7,7 @@ experiments", 2020): rater ``i``'s score of item ``j`` is ``U_ij = psi_j + Delta
 rater's inconsistency (a careless rater's is large, so their scores weigh less). It is solved by the published
 alternating projections (the algorithm of SUREAL's ``SubjectMLEModelProjectionSolver``); the biases are shifted to
 mean zero so ``psi`` stays on the raters' average use of the 1..5 scale. :func:`fit_subject_model` reproduces the
-published example of SUREAL's test suite (``tests/test_mos_model.py``).
+published example of SUREAL's test suite (``tests/course_tests/mos/test_mos_model.py``).
 
 Intervals (:func:`bootstrap_versions`): the raters *and* the images are resampled with replacement and the model is
 refitted each time; the 2.5 and 97.5 percentiles of a version's MOS over the resamples are its 95 % interval. Ratings

@@ -1,5 +1,5 @@
 """A simulated peer-rated class with known image qualities, to measure what screening and the model do against
-careless and hostile raters (``tests/test_mos_simulation.py``; the figures in ``benchmarks/README.md``).
+careless and hostile raters (``tests/course_tests/mos/test_mos_simulation.py``; the figures in ``benchmarks/README.md``).
 
 Raters: every student (honest unless planted) plus an instructor and a harsh TA (bias −0.8). An honest rater scores
 ``round(quality + bias + inconsistency · N(0, 1))`` clipped to 1..5, bias ~ N(0, 0.3), inconsistency ~ U(0.4, 0.8).

@@ -24,7 +24,8 @@ A reason is written as an English template with named fields, ``CheckFailed("...
 got=..., want=...)`` or ``expect(condition, "...", **fields)``, never as an f-string: the template is what the
 course's catalogue (``course/locales/zh_CN.py``) translates, and the reason is put into the student's language
 only when shown (``student_client.Message``). An English phrase used inside a reason (a ``what`` of a request,
-a hint) is a :class:`Message` too. ``tests/test_grading_i18n.py`` reads every reason of these files.
+a hint) is a :class:`Message` too. ``tests/course_tests/grading/test_grading_i18n.py`` reads every reason of
+these files.
 """
 from __future__ import annotations
 

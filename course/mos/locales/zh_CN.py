@@ -1,5 +1,5 @@
 """简体中文 of what a rater or a student reads from the MOS study (:mod:`course.mos.i18n`): ``{English template:
-中文}``, placeholders and markup (``<kbd>``, ``<b>``) unchanged; ``tests/test_mos_i18n.py`` checks both.
+中文}``, placeholders and markup (``<kbd>``, ``<b>``) unchanged; ``tests/course_tests/mos/test_mos_i18n.py`` checks both.
 
 Terms follow the course glossary (``zh-glossary``): 人工评价, 平均意见得分（MOS）, 评分者, 超分辨率图像,
 高分辨率图像（HR）, 双三次插值, 训练集. The rater is addressed as 你, as in the course's notebooks; the scale is

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -24,8 +21,11 @@ import pytest
 from course.paths import BIN, tool, tool_env
 from course_fixtures import find_chromium, free_port, headless_chromium, skip_or_fail, stop_process_group
 from mos_fixtures import sample_ref  # noqa: F401 (fixture)
+from unix_accounts import as_user as _as_user
+from unix_accounts import run as _run
+from unix_accounts import student_account  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
@@ -36,11 +36,11 @@ def _course(base: Path) -> Path:
     import nbformat
 
     from course.demo import copy_course
-    from test_submitted_outputs import _source_notebook
+    from course_fixtures import tiny_assignment_notebook
 
     root = copy_course(base / "course-root")
     (root / "source" / "tiny").mkdir(parents=True)
-    nbformat.write(_source_notebook()[1], root / "source" / "tiny" / "03_train.ipynb")
+    nbformat.write(tiny_assignment_notebook(), root / "source" / "tiny" / "03_train.ipynb")
     for assignment in ("superres", "tiny"):
         _run([str(NBGRADER), "generate_assignment", assignment, "--force"], root)
     return root
@@ -48,35 +48,6 @@ def _course(base: Path) -> Path:
 
 def _env(**extra) -> dict:
     return tool_env(**extra)
-
-
-def _as_user(user: str, env: dict, argv: list) -> list:
-    """``argv`` run as ``user`` with exactly ``env``. Where the kit's Python sits under a folder other users cannot
-    enter (pyenv under /root here; a shared machine installs it where students can run it), the command runs in
-    a private mount namespace where only that folder is replaced by a readable tmpfs holding the Python install:
-    nothing changes outside the command."""
-    inner = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, argv)]
-    real = Path(os.path.realpath(sys.executable)).parents
-    blocked = next((d for d in reversed(real) if not os.stat(d).st_mode & 0o001), None)
-    if blocked is None:
-        return inner
-    keep = Path(os.path.realpath(sys.executable)).relative_to(blocked).parts[0]
-    hold = Path(env["HOME"]).parent / "python-mount"  # (inside the test's folder, removed with it)
-    hold.mkdir(exist_ok=True)
-    script = (f"mount --bind {shlex.quote(str(blocked / keep))} {shlex.quote(str(hold))} && "
-              f"mount -t tmpfs -o mode=0755 none {shlex.quote(str(blocked))} && "
-              f"mkdir {shlex.quote(str(blocked / keep))} && "
-              f"mount --bind {shlex.quote(str(hold))} {shlex.quote(str(blocked / keep))} && exec \"$@\"")
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *inner]
-
-
-def _run(argv, cwd, user: str | None = None, env: dict | None = None) -> str:
-    if user:
-        argv = _as_user(user, env or {}, argv)
-    out = subprocess.run(argv, cwd=cwd, env=None if user else (env or _env()), capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, f"{' '.join(map(str, argv))}:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-    return out.stdout + out.stderr
 
 
 class Lab:
@@ -132,32 +103,8 @@ def test_mode_a_the_assignments_panel_answers_without_an_error(tmp_path):
     assert (root / "course" / "exchange").is_dir()
 
 
-@pytest.fixture
-def student_account():
-    if os.geteuid() != 0:
-        skip_or_fail("the exchange test creates a throw-away Unix account: it needs root")
-    if not shutil.which("useradd") or not shutil.which("runuser"):
-        skip_or_fail("useradd/runuser are not available to create a throw-away Unix account")
-    base = Path(tempfile.mkdtemp(prefix="sr-exchange-", dir="/tmp"))
-    base.chmod(0o755)
-    name = f"srkit{os.getpid() % 100000}"
-    home = base / "home"
-    out = subprocess.run(["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin", "-U", name],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        shutil.rmtree(base)
-        skip_or_fail(f"useradd failed: {out.stderr.strip()}")
-    home.mkdir()
-    shutil.chown(home, name, name)
-    try:
-        yield name, home, base
-    finally:
-        subprocess.run(["userdel", name], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
 def test_mode_b_release_fetch_submit_collect_grade_as_two_users(student_account):
-    from test_grading_sandbox import require_bwrap
+    from class_batch import require_bwrap
 
     from nbgrader.api import Gradebook
 

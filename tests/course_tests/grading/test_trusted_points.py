@@ -3,7 +3,7 @@ graded test cell (results, numbers, displays, forged messages, swallowed errors)
 gives exactly what ``TrustedHiddenChecks`` decided once ``settle_outputs`` has rewritten them; every graded test
 cell of the source notebooks calls a hidden check. The whole grader against hostile submissions (the attacks
 ``result_first``, ``numbers_shown``, ``errors_swallowed``, ``iopub_forged`` in every notebook's kernel) is in
-``tests/test_grading_sandbox.py``."""
+``tests/course_tests/grading/test_grading_sandbox.py``."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_output
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 from nbgrader.utils import determine_grade  # noqa: E402
 

@@ -4,8 +4,8 @@ nothing of the instructor's: no solution line, no hidden test, no hidden check, 
 instructor test, no translated solution and no translation catalogue. It is both a git repository and a zip with
 the same files, and it ships every language of the release (``release/zh-CN/``, the Chinese handout, JupyterLab in
 Chinese with ``make lab LANGUAGE=zh-CN``). (That a fresh clone of it sets itself up and runs all five notebooks
-filled with answers: ``tests/test_student_trial.py``; JupyterLab in Chinese in a browser:
-``tests/test_lab_zh_browser.py``.)"""
+filled with answers: ``tests/course_tests/test_student_trial.py``; JupyterLab in Chinese in a browser:
+``tests/course_tests/test_lab_zh_browser.py``.)"""
 from __future__ import annotations
 
 import json
@@ -23,7 +23,7 @@ from course_fixtures import shell_commands, shell_lines
 from course import student_kit
 from course.student_kit import KIT_NAME, TRANSLATED_DOCUMENTS, StudentKitError, build_student_kit, scan_kit
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
 #: The translated documents the repository has now (the kit ships them when present).
 TRANSLATED = {there for rel, there in TRANSLATED_DOCUMENTS.items() if (REPO / rel).is_file()}

@@ -25,7 +25,7 @@ from course.paths import tool, tool_env
 from course_fixtures import (JupyterServer, find_chromium, headless_chromium, jupyter_lab_argv, nbgrader_cell,
                              save_screenshot, wait_for)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NBGRADER = tool("nbgrader")
 ARTIFACTS = REPO / "tests" / "artifacts" / "course-browser"
 HIDDEN = "assert y * 10 == 30  # the hidden test"

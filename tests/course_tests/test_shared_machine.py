@@ -1,6 +1,6 @@
 """The shared-machine mode exposes nothing (issue "Grading integrity, second round", item A).
 
-As root with a throw-away instructors' group and a throw-away student account (tests/test_exchange.py's fixture):
+As root with a throw-away instructors' group and a throw-away student account (tests/course_tests/test_exchange.py's fixture):
 the documented set-up (docs/instructors.md, "A shared machine"), ``python -m course.grade --shared-setup GROUP
 --exchange DIR``, closes a course copy; the instructor releases, the student fetches and submits through nbgrader's
 exchange, the instructor collects, another student's hand-in comes in with ``--from``, and ``python -m course.grade``
@@ -25,9 +25,12 @@ import pytest
 
 from course.paths import tool_env
 from course_fixtures import skip_or_fail
-from test_exchange import NBGRADER, _as_user, _course, _run, student_account  # noqa: F401 (fixture)
+from test_exchange import NBGRADER, _course
+from unix_accounts import as_user as _as_user
+from unix_accounts import run as _run
+from unix_accounts import student_account  # noqa: F401 (fixture)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # what grading writes (course state): the instructors' alone
 STATE = ("submitted", "autograded", "feedback", "grades", ".grading", "gradebook.db")
 
@@ -72,7 +75,7 @@ PEEK = ('for p in "$@"; do if [ -d "$p" ]; then ls "$p" >/dev/null 2>&1 && echo 
 
 
 def test_the_shared_machine_set_up_exposes_nothing_but_the_exchange(student_account, instructors_group):
-    from test_grading_sandbox import require_bwrap
+    from class_batch import require_bwrap
 
     require_bwrap()
     name, home, base = student_account

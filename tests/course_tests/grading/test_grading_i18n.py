@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 GRADING = REPO / "course" / "grading"
 TEMPLATE = GRADING / "templates" / "feedback_kit" / "index.html.j2"
 

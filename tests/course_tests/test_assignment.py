@@ -1,24 +1,26 @@
-"""The assignment through nbgrader itself: release in sync and clean, autograde round trips, exploits, feedback.
+"""The assignment through nbgrader itself: release in sync and clean, what autograding gives each kind of work,
+exploits, feedback.
 
-Runs real ``nbgrader generate_assignment`` / ``autograde`` / ``generate_feedback`` in a temporary copy of the
-course (nbgrader_config.py, source/, course/grading/), with the bundled sample data prepared once.
+Runs real ``nbgrader generate_assignment`` in a temporary copy of the course (nbgrader_config.py, source/), and
+reads the class graded once by the grading command (``class_batch``, tests/class_batch.py: nbgrader's autograde
+of every submission in its sandbox, then ``generate_feedback``).
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from class_batch import CORRECT, ZH_STUDENT
 from course.paths import tool, tool_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
+REFERENCE, REFERENCE_ZH = CORRECT[0], ZH_STUDENT
 NBGRADER = str(tool("nbgrader"))
 
 pytestmark = pytest.mark.skipif(shutil.which(NBGRADER) is None and not Path(NBGRADER).exists(),
@@ -45,14 +47,11 @@ def _meta(cell) -> dict:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A private copy of the course with the sample data prepared; returns (root, env)."""
+    """A private copy of the course with the assignment generated; returns (root, env)."""
     from course.demo import copy_course
 
     root = copy_course(tmp_path_factory.mktemp("course"))
-    data = tmp_path_factory.mktemp("data")
-    env = tool_env(SR_DATA_DIR=str(data))  # (nbgrader runs `alembic` by name: the venv's bin/ first on PATH)
-    subprocess.run([sys.executable, "-c", "from data_tools.samples import ensure_sample_data as e; e()"],
-                   env=env, check=True, capture_output=True)
+    env = tool_env()  # (nbgrader runs `alembic` by name: the venv's bin/ first on PATH)
     out = subprocess.run([NBGRADER, "generate_assignment", "superres", "--force"], cwd=root, env=env,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -111,21 +110,19 @@ def test_release_has_no_solution_no_hidden_test_no_module():
         assert not leaked, f"{name}: solution lines in the release: {leaked[:3]}"
 
 
-def _submit(root: Path, student: str, notebooks: dict[str, dict], extra_files: dict[str, str] | None = None):
-    folder = root / "course" / "submitted" / student / "superres"
-    for name, nb in notebooks.items():
-        _write(folder / f"{name}.ipynb", nb)
-    for fname, text in (extra_files or {}).items():
-        (folder / fname).write_text(text)
-
-
-def _grades(root: Path, student: str) -> dict[str, tuple[float, float]]:
+def _grades(root: Path, student: str, notebooks=None) -> dict[str, tuple[float, float]]:
+    """grade id -> (auto score, max score) of the autograded cells of ``notebooks`` (default: all five)."""
     from nbgrader.api import Gradebook
 
     with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
         sub = gb.find_submission("superres", student)
         return {g.name: (g.auto_score, g.max_score) for nb in sub.notebooks for g in nb.grades
-                if _is_auto(root, nb.name, g.name)}
+                if _is_auto(root, nb.name, g.name) and (notebooks is None or nb.name in notebooks)}
+
+
+def _handed_in(batch, student: str) -> list[str]:
+    """The notebooks a submission of ``mistakes.toml`` holds."""
+    return batch["mistakes"][student].get("notebooks", NOTEBOOKS)
 
 
 _AUTO: dict = {}
@@ -139,89 +136,18 @@ def _is_auto(root, notebook, grade_id) -> bool:
     return grade_id in _AUTO[notebook]
 
 
-def _source_nbs(root):
-    return {n: _read(root / "source" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS}
-
-
-def _release_nbs(root):
-    return {n: _read(root / "release" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS}
-
-
-def _replace_in(nb: dict, old: str, new: str) -> dict:
-    nb = copy.deepcopy(nb)
-    hits = [c for c in nb["cells"] if old in _src(c)]
-    assert len(hits) == 1, f"{old!r} found in {len(hits)} cells"
-    hits[0]["source"] = _src(hits[0]).replace(old, new)
-    return nb
-
-
-@pytest.fixture(scope="module")
-def graded(course):
-    """Several submissions autograded in one nbgrader run; returns the course root."""
-    root, env = course
-    ref, blank = _source_nbs(root), _release_nbs(root)
-    _submit(root, "reference", ref)
-    _submit(root, "untouched", blank)
-    # skip-execution / raises-exception tags on the test cells of an unsolved notebook
-    tagged = copy.deepcopy(blank)
-    for nb in tagged.values():
-        for c in nb["cells"]:
-            if _meta(c).get("grade") and c["cell_type"] == "code":
-                c["metadata"]["tags"] = ["skip-execution", "raises-exception"]
-    _submit(root, "tags", tagged)
-    # test cells edited into no-ops, and test cells deleted
-    edited = copy.deepcopy(blank)
-    for nb in edited.values():
-        for c in nb["cells"]:
-            if _meta(c).get("grade") and c["cell_type"] == "code":
-                c["source"] = "print('all good')"
-    _submit(root, "edited", edited)
-    deleted = copy.deepcopy(ref)
-    for nb in deleted.values():
-        nb["cells"] = [c for c in nb["cells"] if not (_meta(c).get("grade") and c["cell_type"] == "code")]
-    _submit(root, "deleted", deleted)
-    # a wrong SRResNet (no long skip) plus monkeypatched asserts in the kernel
-    patched = copy.deepcopy(ref)
-    patched["01_models"] = _replace_in(patched["01_models"], "self.conv_block2(self.residual_blocks(out)) + residual",
-                                       "self.conv_block2(self.residual_blocks(out))")
-    patched["01_models"]["cells"].insert(2, {
-        "cell_type": "code", "execution_count": None, "id": "student-patch", "metadata": {}, "outputs": [],
-        "source": "import numpy.testing, torch\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
-                  "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True"})
-    _submit(root, "monkeypatch", patched)
-    # correct work that emits warnings must keep its points
-    noisy = _replace_in(ref["01_models"], "class SRResNet(nn.Module):",
-                        "import warnings as _w\n_w.warn('a harmless warning from models.py')\n\n\nclass SRResNet(nn.Module):")
-    _submit(root, "warnings", {**ref, "01_models": noisy})
-    # unsolved notebook 01 with a correct models.py left in the folder, and the %%writefile line deleted
-    first = next(c for c in ref["01_models"]["cells"] if _src(c).startswith("%%writefile models.py"))
-    no_writefile = _replace_in(blank["01_models"], "%%writefile models.py\n", "")
-    from sr_utils.notebook import writefile_sources
-
-    good_module = writefile_sources(ref["01_models"])["models.py"]
-    assert first is not None
-    _submit(root, "stale", {**blank, "01_models": no_writefile}, {"models.py": good_module})
-    # one solver bug (the discriminator step on sr, not sr.detach()): it crashes SRGAN training in 03, and must
-    # cost only the solver's points (04 and 05 are graded on a stand-in for the missing SRGAN checkpoint)
-    _submit(root, "cascade", {**ref, "02_solver": _replace_in(ref["02_solver"], "fake_logits = discriminator(sr.detach())",
-                                                               "fake_logits = discriminator(sr)")})
-
-    # the zh-CN release: the reference translated (the trusted catalogues), and the release untouched
-    from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
-
-    _submit(root, "reference-zh", {n: translate_notebook(nb, read_catalogue(catalogue_path(REPO, "zh-CN", "superres", n)),
-                                                         "zh-CN") for n, nb in ref.items()})
-    _submit(root, "untouched-zh", {n: _read(REPO / "release" / "zh-CN" / "superres" / f"{n}.ipynb") for n in NOTEBOOKS})
-
-    out = subprocess.run([NBGRADER, "autograde", "superres", "--force"], cwd=root, env=env, capture_output=True,
-                         text=True, timeout=3000)
-    assert out.returncode == 0, out.stderr[-5000:]
-    return root
+@pytest.fixture
+def graded(class_batch):
+    """The class graded once by the grading command (tests/class_batch.py); returns its course root. The students
+    these tests look at: the reference (``ref_a``) and its zh-CN translation (``ref_b``), the untouched English and
+    zh-CN releases, the release's test cells tagged to be skipped (``skip_tags``) or edited into no-ops
+    (``edit_tests``), and the mistakes of ``submissions/mistakes.toml``."""
+    return class_batch["course"]
 
 
 def test_reference_gets_full_marks(graded):
     root = graded
-    grades = _grades(root, "reference")
+    grades = _grades(root, REFERENCE)
     assert len(grades) == 10
     lost = {k: v for k, v in grades.items() if v[0] != v[1]}
     assert not lost, f"the reference solution lost points: {lost}"
@@ -231,10 +157,10 @@ def test_the_translated_release_is_graded_the_same(graded):
     """A zh-CN submission gets the English one's points (full marks for the translated reference, 0 for the
     untouched zh-CN release), and its autograded notebooks keep their Chinese test cells and language tag."""
     root = graded
-    assert _grades(root, "reference-zh") == _grades(root, "reference")
+    assert _grades(root, REFERENCE_ZH) == _grades(root, REFERENCE)
     untouched = _grades(root, "untouched-zh")
     assert set(untouched) == set(_grades(root, "untouched")) and all(v[0] == 0 for v in untouched.values()), untouched
-    for student in ("reference-zh", "untouched-zh"):
+    for student in (REFERENCE_ZH, "untouched-zh"):
         nb = _read(root / "course" / "autograded" / student / "superres" / "01_models.ipynb")
         assert nb["metadata"]["sr_kit"]["language"] == "zh-CN"
         test_cell = next(c for c in nb["cells"] if _meta(c).get("grade_id") == "test_conv_block")
@@ -244,7 +170,7 @@ def test_the_translated_release_is_graded_the_same(graded):
     assert "NotImplementedError" in said
 
 
-@pytest.mark.parametrize("student", ["untouched", "tags", "edited"])
+@pytest.mark.parametrize("student", ["untouched", "skip_tags", "edit_tests"])
 def test_unsolved_gets_zero_everywhere(graded, student):
     root = graded
     grades = _grades(root, student)
@@ -253,25 +179,25 @@ def test_unsolved_gets_zero_everywhere(graded, student):
     assert not scored, f"{student}: an unsolved notebook scored {scored}"
 
 
-def test_deleted_test_cells_are_restored_and_correct_work_keeps_its_points(graded):
+def test_deleted_test_cells_are_restored_and_correct_work_keeps_its_points(graded, class_batch):
     root = graded
-    grades = _grades(root, "deleted")
-    assert len(grades) == 10 and all(v[0] == v[1] for v in grades.values()), grades
+    grades = _grades(root, "deleted", _handed_in(class_batch, "deleted"))
+    assert len(grades) == 8 and all(v[0] == v[1] for v in grades.values()), grades  # (6 cells of 01, 2 of 02)
 
 
 def test_monkeypatching_gains_nothing(graded):
     root = graded
-    grades = _grades(root, "monkeypatch")
+    grades = _grades(root, "patched_asserts")
     assert grades["test_srresnet"][0] == 0, "a wrong SRResNet scored with patched asserts"
     assert grades["test_conv_block"][0] == grades["test_conv_block"][1]
     assert grades["test_srgan_epoch"][0] == grades["test_srgan_epoch"][1], \
         "solver tests use the reference models: a wrong models.py must not cost them"
 
 
-def test_warnings_from_correct_work_cost_nothing(graded):
+def test_warnings_from_correct_work_cost_nothing(graded, class_batch):
     root = graded
-    grades = _grades(root, "warnings")
-    assert all(v[0] == v[1] for v in grades.values()), grades
+    grades = _grades(root, "warnings", _handed_in(class_batch, "warnings"))
+    assert grades and all(v[0] == v[1] for v in grades.values()), grades
 
 
 def test_stale_module_and_deleted_writefile_gain_nothing(graded):
@@ -299,9 +225,11 @@ def _feedback(root, env, student) -> dict[str, str]:
     return {p.stem: p.read_text() for p in (root / "course" / "feedback" / student / "superres").glob("*.html")}
 
 
-def test_feedback_shows_no_hidden_test_and_marks_answers_awaiting_a_human(graded, course):
-    root, env = course
-    pages = _feedback(root, env, "reference")
+def test_feedback_shows_no_hidden_test_and_marks_answers_awaiting_a_human(class_batch):
+    """The feedback of all five notebooks of ``cascade`` (the reference but for one solver bug; the manual score
+    given here is taken back after: the batch is shared)."""
+    root, env, student = class_batch["course"], class_batch["env"], "cascade"
+    pages = _feedback(root, env, student)
     html = "\n".join(pages.values())
     assert "01_models" in html or "ConvolutionalBlock" in html
     assert "hidden_check" not in html and "HIDDEN TESTS" not in html
@@ -311,10 +239,16 @@ def test_feedback_shows_no_hidden_test_and_marks_answers_awaiting_a_human(graded
     assert "awaiting manual grading" not in pages["01_models"], "autograded notebooks show their scores"
     from nbgrader.api import Gradebook
 
-    with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
-        grade = gb.find_grade("schedule_report", "03_train", "superres", "reference")
-        grade.manual_score = 5
-        grade.needs_manual_grade = False  # what the formgrader does when a score is saved
-        gb.db.commit()
-    page = _feedback(root, env, "reference")["03_train"]
+    def manual_score(score):
+        with Gradebook("sqlite:///" + str(root / "course" / "gradebook.db"), course_id="sr-course-kit") as gb:
+            grade = gb.find_grade("schedule_report", "03_train", "superres", student)
+            grade.manual_score = score
+            grade.needs_manual_grade = score is None  # what the formgrader does when a score is saved
+            gb.db.commit()
+
+    manual_score(5)
+    try:
+        page = _feedback(root, env, student)["03_train"]
+    finally:
+        manual_score(None)
     assert "awaiting manual grading" not in page and "Score: 5.0 / 6.0" in page

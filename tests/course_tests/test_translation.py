@@ -11,7 +11,7 @@ from course.notebook_translation import (Entry, TranslationError, catalogue_path
                                          code_difference, english_prose, fingerprint, has_prose, read_catalogue,
                                          translate_notebook, write_catalogue)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.stem for p in (REPO / "source" / "superres").glob("*.ipynb"))
 
 

@@ -140,7 +140,7 @@ def test_both_nbgrader_configurations_use_the_declaration():
     """The instructor's collect and the students' submit copy the hand-in; release and autograde take notebooks."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     teacher = PyFileConfigLoader("nbgrader_config.py", path=str(repo)).load_config()
     assert teacher.ExchangeFactory.collect == "sr_kit_handin.HandinCollect"
     assert list(teacher.CourseDirectory.ignore) == handin.NBGRADER_IGNORE

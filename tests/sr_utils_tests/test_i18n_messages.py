@@ -13,7 +13,7 @@ import pytest
 
 from sr_utils.i18n import LANGUAGE_ENV, placeholders, use_language
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("sr_utils", "data_tools")
 CJK = re.compile(r"[\u4e00-\u9fff]")  # Chinese characters
 CHINESE = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")  # ... or Chinese punctuation

@@ -2,7 +2,7 @@
 
 1. notebook 01's visible ``ResidualBlock`` test checks the identity shortcut itself (not only shapes): a block
    without the shortcut fails it with a message that names the shortcut; the reference and the correct variants
-   of ``tests/grading_variants/`` (other attribute names for the batch-norms) pass it;
+   of ``tests/course_tests/grading/variants/`` (other attribute names for the batch-norms) pass it;
 2. ``nbgrader validate`` shows notebook 02's hint for the "backward through the graph a second time" error whole,
    fix included (it cuts every printed line after ``Validator.width - 3`` characters);
 3. an optional answer cell left as released does not raise, so Run All ends without error once the required
@@ -23,10 +23,10 @@ from course.paths import tool, tool_env
 from course_fixtures import cell_source
 from sr_utils.notebook import writefile_sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RELEASE = REPO / "release" / "superres"
 SOURCE = REPO / "source" / "superres"
-VARIANTS = Path(__file__).resolve().parent / "grading_variants"
+VARIANTS = Path(__file__).resolve().parent / "grading" / "variants"
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
 NBGRADER = tool("nbgrader")
 

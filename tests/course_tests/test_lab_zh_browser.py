@@ -32,7 +32,7 @@ from course.paths import BIN, tool_env
 from course_fixtures import (JupyterServer, find_chromium, headless_chromium, jupyter_lab_argv, save_screenshot,
                              skip_or_fail, wait_for)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENV = BIN.parent  # this environment (the Makefiles' VENV): its JupyterLab has the Chinese language pack
 ARTIFACTS = REPO / "tests" / "artifacts" / "lab-zh"
 ZH_RELEASE = REPO / "release" / "zh-CN" / "superres"

@@ -1,46 +1,42 @@
-"""The sandboxed grading command against a class with hostile and broken submissions (issue: grading a class).
+"""The sandboxed grading command against a class with hostile and broken submissions.
 
-One batch, graded by ``python -m course.grade`` with 2 workers in a private course copy: two copies of the
-reference solution, a partly solved submission, and 20 attacks, each built on the unsolved student release (so
-that any point it gets is a point it stole). Afterwards: every attack scored 0, nothing outside its own folder
-changed, nothing secret shows up anywhere it could have been printed, no connection reached the test's server,
-no sandboxed process is left, the other students' grades equal those they get when graded alone, the per-test
-breakdown agrees with the gradebook, and the feedback shows no hidden test.
+The class is graded once (``class_batch``, tests/class_batch.py: ``python -m course.grade`` with 2 workers in a
+private course copy): two copies of the reference solution (English and zh-CN), a partly solved submission, the
+untouched releases, the mistakes of ``submissions/mistakes.toml`` and the attacks of ``submissions/attacks.toml``,
+each built on the unsolved student release (so that any point it gets is a point it stole). Afterwards: every
+attack scored 0, nothing outside its own folder changed, nothing secret shows up anywhere it could have been
+printed, no connection reached the test's server, no sandboxed process is left, the other students' grades equal
+those they get when graded alone, the per-test breakdown agrees with the gradebook, and the feedback shows no
+hidden test. The other tests here build sandboxes and small grading runs of their own.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import html
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from class_batch import (CORRECT, FOLDER_BYTES, HOST_TMP_MARK, INTAKE_ATTACKS, UNTOUCHED, ZH_STUDENT, Server,
+                         attack_names, load_attacks, require_bwrap)
+from class_batch import scores as _gradebook_scores
+from class_batch import snapshot as _snapshot
+from class_batch import code_cell as _code
+from class_batch import read_notebook as _nb
+from class_batch import source_of as _src
+from class_batch import write_submission as _write_submission
 from course.paths import BIN, tool, tool_env
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
-
-
-def require_bwrap() -> None:
-    """Skip without bubblewrap -- except under CI, where `make test` installs it and its absence is a failure."""
-    if shutil.which("bwrap"):
-        return
-    msg = "bubblewrap (bwrap) is not installed (`make test` installs it with apt-get when run as root)"
-    if os.environ.get("CI"):
-        pytest.fail("CI is set but " + msg)
-    pytest.skip(msg)
 
 
 def _sandboxed(code: str, limits=None, cgroup=None, deny_memfd=False, numba_cache="",
@@ -160,376 +156,23 @@ def test_refuses_without_a_sandbox_unless_unsafe(tmp_path):
     assert "refusing" not in out.stderr and "no submission" in out.stderr, out.stderr
     assert "WARNING: --unsafe" in out.stdout
 
-CORRECT = ["ref_a", "ref_b"]
-ZH_STUDENT = "ref_b"  # took the zh-CN release
-# students whose folders hold links or FIFOs (``_src``: in the --from folder, else filled by hand in submitted/)
-INTAKE_ATTACKS = {
-    "linked": {"01_models.ipynb": "/etc/shadow", "02_solver.ipynb": "{course}/source/superres/02_solver.ipynb",
-               "03_train.ipynb": "{course}/course/gradebook.db",
-               "04_test.ipynb": "{course}/course/submitted/ref_a/superres/04_test.ipynb",
-               "checks.py": "{course}/course/translations/zh-CN/superres/01_models.md"},
-    "fifo": {"01_models.ipynb": "fifo"},
-    "linked_src": {"01_models.ipynb": "/etc/shadow"},
-}
-HOST_TMP_MARK = Path("/tmp") / f"sr_kit_pwned_{os.getpid()}"
-
-
-def _nb(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _src(cell) -> str:
-    s = cell["source"]
-    return "".join(s) if isinstance(s, list) else s
-
-
-def _code(source: str) -> dict:
-    return {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
-
-
-def _write_submission(folder: Path, notebooks: dict[str, dict]) -> None:
-    folder.mkdir(parents=True)
-    for name, nb in notebooks.items():
-        (folder / name).write_text(json.dumps(nb, indent=1))
-
-
-class Server:
-    """A TCP server on 127.0.0.1 that records every connection it accepts."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, addr = self.sock.accept()
-            except OSError:
-                return
-            self.accepted.append(addr)
-            conn.close()
-
-
-def _attacks(course: Path, port: int) -> dict[str, dict]:
-    """name -> where the attack goes: {"cell": code run in the kernel of 01_models} and/or {"module": code put at
-    the top of models.py (it runs in the hidden checks too)} and/or {"edit": a function changing notebooks}."""
-    secrets = [course / "source" / "superres" / "01_models.ipynb",
-               course / "course" / "translations" / "zh-CN" / "superres" / "01_models.md",
-               course / "course" / "gradebook.db", course / "course" / "submitted" / "ref_a" / "superres" /
-               "01_models.ipynb", course / "course" / "autograded" / "ref_a" / "superres" / "models.py",
-               REPO / "source" / "superres" / "01_models.ipynb", REPO / "course" / "grading" / "checks" / "solver_checks.py"]
-    read = (f"import os\nfor _p in {[str(p) for p in secrets]!r}:\n"
-            "    try:\n        print('LEAK', _p, open(_p, errors='replace').read())\n"
-            "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n")
-    # (the Python installation is public, and nbgrader's own test files in it hold notebooks and a gradebook)
-    hunt = ("import os, sys\nfor _root, _dirs, _files in os.walk('/'):\n"
-            "    _dirs[:] = [d for d in _dirs if os.path.join(_root, d) not in ('/proc', '/sys', '/usr', '/dev',"
-            " sys.prefix, sys.base_prefix)]\n"
-            "    for _f in _files:\n"
-            "        if _f in ('checks.py', 'gradebook.db', 'student_client.py') or _f.endswith('.ipynb'):\n"
-            "            try:\n                _t = open(os.path.join(_root, _f), errors='replace').read()\n"
-            "            except Exception:\n                continue\n"
-            "            if 'BEGIN ' + 'SOLUTION' in _t or 'Check' + 'Failed' in _t or 'SQL' + 'ite' in _t:\n"
-            "                print('LEAK', os.path.join(_root, _f), _t)\n")
-    # (markers are built by concatenation so that the attack's own source, shown in its notebook, holds none)
-    write = (f"for _p in [{str(course / 'course' / 'gradebook.db')!r}, {str(course / 'pwned.txt')!r},\n"
-             f"           {str(course / 'source' / 'superres' / 'pwned.txt')!r},\n"
-             f"           {str(REPO / 'sr_utils' / 'pwned.py')!r},\n"
-             f"           {str(course / 'course' / 'submitted' / 'ref_a' / 'superres' / '01_models.ipynb')!r}]:\n"
-             "    try:\n        open(_p, 'a').write('PWN' + 'ED')\n        print('WRO' + 'TE', _p)\n"
-             "    except Exception as _e:\n        print('denied', _p, type(_e).__name__)\n"
-             f"open({str(HOST_TMP_MARK)!r}, 'w').write('x')  # its private /tmp: allowed, must not reach the host's\n")
-    return {
-        "infinite_loop": {"cell": "while True:\n    pass\n"},
-        "sigint_immune": {"cell": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"},
-        "memory_bomb": {"cell": "_hog = []\nwhile True:\n    _hog.append(bytearray(256 << 20))\n"},
-        "fork_bomb": {"cell": "import os, time\nfor _ in range(100000):\n    try:\n        os.fork()\n"
-                              "    except OSError:\n        time.sleep(0.1)\n"},
-        "output_flood": {"cell": "_line = 'x' * 1_000_000\nfor _ in range(4000):\n    print(_line)\n"},
-        "stderr_spam": {"cell": "import sys\nfor _ in range(20000):\n    sys.stderr.write('E' * 500 + '\\n')\n",
-                        "module": "import sys\nsys.stderr.write('E' * 100000)\n"},
-        "disk_bomb": {"cell": "with open('big.bin', 'wb') as _f:\n    for _ in range(64):\n"
-                              "        _f.write(b'\\0' * (32 << 20))\n"},
-        # many 100 MB files, from a solved 01_models (whose points it must lose): the folder's bound holds during the
-        # run (as root: ENOSPC from its tmpfs), the files go, the notebook scores 0, the grader lists it
-        "disk_flood": {"solved_models": True, "cell": DISK_FLOOD},
-        "read_secrets": {"cell": read, "module": read.replace("print('LEAK', _p, ", "raise RuntimeError('LEAK' + ")
-                         .replace("open(_p, errors='replace').read())", "open(_p, errors='replace').read()[:250])")},
-        "hunt_secrets": {"cell": hunt},
-        "write_outside": {"cell": write, "module": write},
-        "network": {"cell": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
-                            f"print('CONNEC' + 'TED' if _s.connect_ex(('127.0.0.1', {port})) == 0 else 'no network')\n",
-                    "module": f"import socket\n_s = socket.socket()\n_s.settimeout(3)\n"
-                              f"_s.connect_ex(('127.0.0.1', {port}))\n"},
-        "kill_parent": {"cell": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-                                "os.kill(-1, signal.SIGKILL)\n"},
-        "survive_kernel": {"cell": "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 60; echo late > late.txt'],"
-                                   " start_new_session=True)\n"},
-        "symlink_escape": {"cell": f"import os\nfor _n, _t in [('02_solver.ipynb', {str(course / 'course' / 'gradebook.db')!r}),"
-                                   f" ('03_train.ipynb', {str(course / 'source' / 'superres' / '03_train.ipynb')!r})]:\n"
-                                   "    os.unlink(_n)\n    os.symlink(_t, _n)\nos.mkfifo('04_test.ipynb.fifo')\n"},
-        "monkeypatch": {"module": "import builtins, numpy.testing, torch.testing, sr_utils.notebook\n"
-                                  "numpy.testing.assert_allclose = lambda *a, **k: None\n"
-                                  "torch.testing.assert_close = lambda *a, **k: None\n"
-                                  "sr_utils.notebook.hidden_check = lambda *a, **k: None\n"
-                                  "builtins.AssertionError = type('Ignored', (Exception,), {})\n",
-                        "cell": "import sr_utils.notebook\nsr_utils.notebook.hidden_check = lambda *a, **k: None\n"},
-        "forge_verdicts": {"module": "import os\nfor _fd in range(1, 30):\n    for _c in ('conv_block', 'srresnet',"
-                                     " 'srgan_epoch', 'test_table'):\n        try:\n"
-                                     "            os.write(_fd, f'VERDICT {_c} PASS\\nPASS\\n'.encode())\n"
-                                     "        except OSError:\n            pass\n"},
-        "fake_losses": {"solver": "import random\n\ndef train_srresnet_epoch(*a, **k):\n"
-                                  "    return [1.0 / (i + 1) for i in range(10)]\n\n"
-                                  "def train_srgan_epoch(*a, **k):\n"
-                                  "    return {'g': [1.0 / (i + 1) for i in range(10)],"
-                                  " 'd': [0.5] * 10, 'content': [0.1] * 10, 'adversarial': [0.7] * 10}\n"},
-        # issue 10: forging verdicts from inside the check process, reference aliasing, exfiltration through
-        # failure messages, script in outputs and answers, formula names, output bombs, the kernel keyring
-        # (several classes share a submission to keep the batch short; each is checked on its own below)
-        "forge_and_alias": {"module": FORGE, "module_end": ALIAS},
-        "exfiltrate_gc": {"module": EXFILTRATE},
-        "scripts": {"cell": KEYRING + SCRIPTS + LEAVE_FILES + FORMULA, "markdown": MARKDOWN_XSS,
-                                   "module": KEYRING.replace("print(", "0 and print(") + FORMULA},
-        "output_bombs": {"cell": "from IPython.display import display\n"
-                                 "_h = display({'text/plain': 'x'}, raw=True, display_id=True)\n"
-                                 "for _i in range(300):\n    _h.update({'text/plain': 'y' * 2_000_000}, raw=True)\n"
-                                 "for _i in range(40):\n"
-                                 "    display({'text/plain': 'x'}, metadata={'m': 'z' * 10_000_000}, raw=True)\n"},
-        "edit_tests": {"edit": "edit"},
-        "delete_tests": {"edit": "delete"},
-        "skip_tags": {"edit": "tags"},
-        # second round, item 1: points come only from the trusted side. Each runs in every notebook's kernel (a
-        # cell of its own, first), and must leave no output of the kernel deciding a score
-        **{name: {"everywhere": code} for name, code in TRUSTED_POINTS_ATTACKS.items()},
-    }
-
-
-# (a) an execute_result before the test's error, from every cell: every expression statement shown, and an input
-# transformer putting "all good" and 1 before each cell's lines (nbgrader scores from the first execute_result)
-RESULT_FIRST = ("_ip = get_ipython()\n_ip.ast_node_interactivity = 'all'\n"
-                "_ip.input_transformers_post.append(lambda _lines: ['\"all good\"\\n', '1\\n'] + list(_lines))\n"
-                "_ip.events.register('pre_run_cell', lambda *_a: _ip.displayhook('all good'))\n")
-# (b) numbers shown and printed (display_data, stream) before each cell runs
-NUMBERS_SHOWN = ("from IPython.display import display as _display\n"
-                 "def _numbers(*_a):\n    _display(36)\n    _display({'text/plain': '2'}, raw=True)\n    print(36)\n"
-                 "get_ipython().events.register('pre_run_cell', _numbers)\n")
-# (c) the kernel reports no error at all: every exception swallowed, no traceback sent, the reply made 'ok'
-ERRORS_SWALLOWED = ("_ip = get_ipython()\n_ip.set_custom_exc((BaseException,), lambda *_a, **_k: None)\n"
-                    "_ip._showtraceback = lambda *_a, **_k: None\n"
-                    "def _clean(_result=None):\n    if _result is not None:\n"
-                    "        _result.error_in_exec = None\n        _result.error_before_exec = None\n"
-                    "_ip.events.register('post_run_cell', _clean)\n")
-# (d) an execute_result sent through the kernel's own iopub socket, as the kernel would, before each cell runs
-IOPUB_FORGED = ("_k = get_ipython().kernel\n"
-                "def _forge(*_a):\n"
-                "    for _text in (\"'all good'\", '36'):\n"
-                "        _k.session.send(_k.iopub_socket, 'execute_result', {'execution_count': 1, 'metadata': {},"
-                " 'data': {'text/plain': _text}}, parent=_k.get_parent('shell'), ident=_k._topic('execute_result'))\n"
-                "get_ipython().events.register('pre_run_cell', _forge)\n")
-TRUSTED_POINTS_ATTACKS = {"result_first": RESULT_FIRST, "numbers_shown": NUMBERS_SHOWN,
-                          "errors_swallowed": ERRORS_SWALLOWED + RESULT_FIRST, "iopub_forged": IOPUB_FORGED}
-
-
-DISK_FLOOD = ("_n = 0\ntry:\n    for _i in range(12):\n        with open(f'flood{_i}.bin', 'wb') as _f:\n"
-              "            _f.write(b'\\0' * (100 << 20))\n        _n += 1\n"
-              "except OSError as _e:\n    print('FLOOD stopped:', _e)\nprint('FLOOD wrote', _n, 'files')\n")
-# the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
-FOLDER_BYTES = 300 << 20
-# what a notebook leaves in its folder while graded: a page the formgrader would serve from the instructor's origin,
-# a folder 1,500 levels deep (recursive walks fail on it), 50 MB in .grading-run/ (within the bound)
-LEAVE_FILES = ("import os as _os\n_p = 'deep'\nfor _i in range(1500):\n    _os.mkdir(_p)\n    _p += '/d'\n"
-               "open(_p + '.png', 'wb').write(b'x')\n"
-               "open('page.html', 'w').write('<script>window.XSS_' + 'PAGE = 1</script>')\n"
-               "_os.makedirs('.grading-run/checkpoints', exist_ok=True)\n"
-               "open('.grading-run/checkpoints/left.bin', 'wb').write(b'\\0' * (50 << 20))\n"
-               "print('LEFT', 'FILES')\n")
-# (markers are built by concatenation so that no attack's source holds them: only a live copy would)
-FORGE = ("import gc as _gc, os as _os, sys as _sys\n_f = _sys._getframe()\n_tokens = set()\nwhile _f is not None:\n"
-         "    _tokens |= {v for v in _f.f_locals.values() if isinstance(v, str) and len(v) == 32}\n    _f = _f.f_back\n"
-         "for _o in _gc.get_objects():\n"
-         "    if isinstance(_o, dict) and 'token' in _o and isinstance(_o['token'], str):\n"
-         "        _tokens.add(_o['token'])\n"
-         "for _fd in range(1, 40):\n    for _t in _tokens | {''}:\n        for _c in ('conv_block', 'srresnet', "
-         "'generator', 'discriminator', 'srresnet_epoch', 'srgan_epoch', 'test_table', 'set5_submission'):\n"
-         "            try:\n                _os.write(_fd, f'{_t} PASS {_c}\\n{_t} VERDICT {_c} PASS\\n'.encode())\n"
-         "            except OSError:\n                pass\n")
-ALIAS = ("\nimport sys as _sys\nfor _m in list(_sys.modules.values()):\n"
-         "    if 'reference' in getattr(_m, '__name__', '') and hasattr(_m, 'SRResNet'):\n"
-         "        for _n in ('ConvolutionalBlock', 'SubPixelConvolutionalBlock', 'ResidualBlock', 'SRResNet', "
-         "'Generator', 'Discriminator'):\n            globals()[_n] = getattr(_m, _n)\n")
-EXFILTRATE = ("import gc as _gc, marshal as _marshal\n"
-              "_found = [_o for _o in _gc.get_objects() if type(_o).__name__ == 'code'"
-              " and ('oracle' in _o.co_name or 'check' in _o.co_name.lower())]\n"
-              "raise RuntimeError('EXFIL' + _marshal.dumps(_found[:50]).hex()"
-              " + repr(_gc.get_objects()[:2000])[:20000])\n")
-SCRIPTS = ("from IPython.display import display, HTML, Javascript\n"
-           "display(HTML('<script>window.X' + 'SS_SCRIPT = 1</script><img src=x onerror=\"X' + 'SS_ONERROR()\">'"
-           " + '<a href=\"javascript:X' + 'SS_HREF()\">a</a>'))\n"
-           "display(Javascript('window.X' + 'SS_JSOUT = 1'))\n"
-           "display({'image/svg+xml': '<svg onload=\"X' + 'SS_SVG()\"></svg>', 'text/plain': 'svg'}, raw=True)\n"
-           "display({'text/html': '<b>ok</b>', 'application/vnd.evil+html': '<script>X' + 'SS_MIME</script>'},"
-           " raw=True)\n")
-# a markdown answer: the literal payload is in the submitted notebook; what matters is what gets rendered
-MARKDOWN_XSS = ("My answer <script>window.XSS_MD_SCRIPT = 1</script> <img src=x onerror=\"XSS_MD_ONERROR()\"> "
-                "[click](javascript:XSS_MD_LINK()) <svg onload=\"XSS_MD_SVG()\"></svg>\n\n"
-                "$\\href{javascript:XSS_MD_MATH()}{x}$\n\n[ref]: javascript:XSS_MD_REF()\n")
-LIVE_MARKERS = ["XSS_SCRIPT", "XSS_ONERROR", "XSS_HREF", "XSS_JSOUT", "XSS_SVG", "XSS_MIME", "XSS_MD_SCRIPT",
-                "XSS_MD_ONERROR", "XSS_MD_LINK", "XSS_MD_SVG", "XSS_MD_MATH", "XSS_MD_REF"]
-FORMULA = "raise type('=HYPERLINK(\"http://evil.example/\", \"x\")', (Exception,), {})('=1+2')\n"
-KEYRING = ("import ctypes as _ct\n_libc = _ct.CDLL(None, use_errno=True)\n"
-           "_r = _libc.add_key(b'user', b'sr_kit_shared', b'from another student', 13, _ct.c_int(-4)) "
-           "if hasattr(_libc, 'add_key') else _libc.syscall(248, b'user', b'sr_kit_shared', b'x', 1, _ct.c_long(-4))\n"
-           "print('KEYRING ' + ('ADD' + 'ED' if _r >= 0 else 'denied'), _ct.get_errno())\n")
-
-
-def _build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
-    nbs = copy.deepcopy(release)
-    models = nbs["01_models.ipynb"]
-    if "module_end" in attack:
-        last = [c for c in models["cells"] if _src(c).startswith("%%writefile -a models.py")][-1]
-        last["source"] = _src(last) + attack["module_end"]
-    if "markdown" in attack:
-        for cell in nbs["03_train.ipynb"]["cells"]:
-            if cell["cell_type"] == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
-                cell["source"] = attack["markdown"]
-    if "cell" in attack:
-        models["cells"].insert(1, _code(attack["cell"]))
-    if "everywhere" in attack:  # every notebook's kernel
-        for nb in nbs.values():
-            nb["cells"].insert(1, _code(attack["everywhere"]))
-    if "module" in attack:
-        for cell in models["cells"]:
-            if _src(cell).startswith("%%writefile models.py"):
-                first, _, rest = _src(cell).partition("\n")
-                cell["source"] = first + "\n" + attack["module"] + rest
-                break
-    if "solver" in attack:
-        for cell in nbs["02_solver.ipynb"]["cells"]:
-            if _src(cell).startswith("%%writefile solver.py"):
-                cell["source"] = "%%writefile solver.py\n" + attack["solver"]
-            elif _src(cell).startswith("%%writefile -a solver.py"):
-                cell["source"] = "%%writefile -a solver.py\n# train_srgan_epoch is above\n"
-    for nb in nbs.values():
-        kept = []
-        for cell in nb["cells"]:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            is_test = meta.get("grade") and not meta.get("solution")
-            if is_test and attack.get("edit") == "delete":
-                continue
-            if is_test and attack.get("edit") == "edit":
-                cell["source"] = "print('all tests passed')\n"
-            if is_test and attack.get("edit") == "tags":
-                cell["metadata"]["tags"] = ["skip-execution", "raises-exception"]
-            kept.append(cell)
-        nb["cells"] = kept
-    return nbs
-
-
-def _snapshot(*folders: Path, skip: tuple = ()) -> dict[str, str]:
-    digest = {}
-    for folder in folders:
-        for p in sorted(folder.rglob("*")):
-            rel = str(p)
-            if any(rel.startswith(str(s)) for s in skip) or "__pycache__" in rel:
-                continue
-            if p.is_file() and not p.is_symlink():
-                digest[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
-            else:
-                digest[rel] = "link" if p.is_symlink() else "dir"
-    return digest
+@pytest.fixture
+def batch(class_batch):
+    return class_batch
 
 
 def _scores(course: Path, student: str) -> dict[tuple, float]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook("sqlite:///" + str(course / "course" / "gradebook.db")) as gb:
-        sub = gb.find_submission("superres", student)
-        return {(nb.name, g.name): g.score for nb in sub.notebooks for g in nb.grades}
+    return _gradebook_scores(course, student)
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """Grade the whole class once; returns the facts the tests look at."""
-    require_bwrap()
-    from course.grade import grade
-    from course.sandbox import Limits
+# what the attack "scripts" plants in outputs and its markdown answer: none may be live in a page
+LIVE_MARKERS = ["XSS_SCRIPT", "XSS_ONERROR", "XSS_HREF", "XSS_JSOUT", "XSS_SVG", "XSS_MIME", "XSS_MD_SCRIPT",
+                "XSS_MD_ONERROR", "XSS_MD_LINK", "XSS_MD_SVG", "XSS_MD_MATH", "XSS_MD_REF"]
 
-    from course.demo import copy_course
 
-    root = tmp_path_factory.mktemp("class")
-    course = copy_course(root / "course_root")
-    data = root / "data"
-    os.environ["SR_DATA_DIR"] = str(data)  # read by the grading command and inherited by nbgrader
-    from data_tools.samples import ensure_sample_data
-
-    ensure_sample_data(data)
-    for p in [root, data, *data.rglob("*")]:  # pytest's folders are 0700: the sandbox user must read the data
-        p.chmod(0o755 if p.is_dir() else 0o644)
-
-    release = {p.name: _nb(p) for p in sorted((REPO / "release" / "superres").glob("*.ipynb"))}
-    reference = {p.name: _nb(p) for p in sorted((REPO / "source" / "superres").glob("*.ipynb"))}
-    subs = root / "submissions"
-    # the class holds both languages: ref_b took the zh-CN release (the reference, translated)
-    from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
-
-    reference_zh = {name: translate_notebook(nb, read_catalogue(catalogue_path(REPO, "zh-CN", "superres",
-                                                                               Path(name).stem)), "zh-CN")
-                    for name, nb in reference.items()}
-    for name in CORRECT:
-        _write_submission(subs / name, reference_zh if name == ZH_STUDENT else reference)
-    partial = copy.deepcopy(release)
-    partial["01_models.ipynb"] = reference["01_models.ipynb"]
-    _write_submission(subs / "partial", partial)
-    server = Server()
-    attacks = _attacks(course, server.port)
-    for name, attack in attacks.items():
-        base = {**release, "01_models.ipynb": reference["01_models.ipynb"]} if attack.get("solved_models") else release
-        _write_submission(subs / name, _build_hostile(base, attack))
-
-    # links and special files in hand-filled folders (course/submitted) and in --from folders: refused at intake
-    hand = course / "course" / "submitted"
-    for student, targets in INTAKE_ATTACKS.items():
-        folder = (subs if student.endswith("_src") else hand) / student / ("" if student.endswith("_src") else
-                                                                          "superres")
-        folder.mkdir(parents=True)
-        for name, target in targets.items():
-            if target == "fifo":
-                os.mkfifo(folder / name)
-            else:
-                os.symlink(target.replace("{course}", str(course)), folder / name)
-        for name in set(release) - set(targets):
-            (folder / name).write_text(json.dumps(release[name]))
-
-    # nbgrader needs the assignment in the gradebook before the snapshot (generate_assignment writes release/)
-    env = tool_env()
-    subprocess.run([str(NBGRADER), "generate_assignment", "superres", "--force"], cwd=course, env=env, check=True,
-                   capture_output=True)
-    os.environ["PATH"] = env["PATH"]
-    protected = (course / "course" / "autograded", course / "course" / "feedback", course / "course" / "grades",
-                 course / "course" / ".grading", course / "course" / "gradebook.db", course / "course" / "submitted")
-    before = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
-    limits = Limits(cpu_seconds=120, memory_bytes=3 << 30, threads=1, folder_bytes=FOLDER_BYTES)
-    t0 = time.perf_counter()
-    result = grade("superres", course, src=subs, workers=2, cell_timeout=60, submission_timeout=420,
-                   limits=limits, progress=False, log=lambda *a: None)
-    seconds = time.perf_counter() - t0
-    after = _snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
-    batch_scores = {s: _scores(course, s) for s in [*CORRECT, "partial"]}
-    leftover = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
-    # the same students without the attackers around them (one run for both: what matters is the neighbours)
-    grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=60, submission_timeout=420,
-          limits=limits, progress=False, log=lambda *a: None, feedback=False)
-    alone = {student: _scores(course, student) for student in [CORRECT[0], "partial"]}
-    yield {"course": course, "attacks": attacks, "result": result, "before": before, "after": after,
-           "server": server, "batch_scores": batch_scores, "alone": alone, "seconds": seconds,
-           "leftover": leftover, "reference": reference, "release": release}
-    server.sock.close()
-    os.environ.pop("SR_DATA_DIR", None)
+def _graded_students(batch) -> set[str]:
+    """Everyone the batch graded (the intake refused the others)."""
+    return {*CORRECT, "partial", *UNTOUCHED, *batch["attacks"], *batch["mistakes"]}
 
 
 def _total(course: Path, student: str) -> float:
@@ -549,7 +192,7 @@ def test_correct_submissions_get_full_marks_and_partial_gets_part(batch):
     assert 0 < _total(course, "partial") < full
 
 
-@pytest.mark.parametrize("attack", sorted(_attacks(Path("/x"), 1)))
+@pytest.mark.parametrize("attack", sorted(attack_names()))
 def test_each_attack_gains_no_points(batch, attack):
     assert _total(batch["course"], attack) == 0, _read_reasons(batch["course"], attack)
 
@@ -560,7 +203,9 @@ def test_no_output_of_the_kernel_scores_and_kernels_that_disagree_are_listed(bat
     trusted side (starting with its error, no execute_result left), each such submission listed for attention; the
     reference is not."""
     course, summary = batch["course"], batch["result"]["summary_text"]
-    for name in TRUSTED_POINTS_ATTACKS:
+    everywhere = [name for name, attack in batch["attacks"].items() if "everywhere" in attack]
+    assert len(everywhere) == 4, everywhere
+    for name in everywhere:
         assert _total(course, name) == 0, _read_reasons(course, name)
         assert f"  {name}: its kernel's outputs disagree with the trusted decisions" in summary, name
         for nb in (course / "course" / "autograded" / name / "superres").glob("*.ipynb"):
@@ -578,9 +223,12 @@ def test_no_output_of_the_kernel_scores_and_kernels_that_disagree_are_listed(bat
 
 def test_the_batch_completed_and_flags_what_needs_attention(batch):
     results = {r["student"]: r for r in batch["result"]["results"]}
-    assert set(results) == {*CORRECT, "partial", *batch["attacks"], *INTAKE_ATTACKS}
+    assert set(results) == {*_graded_students(batch), *INTAKE_ATTACKS}
     for name in INTAKE_ATTACKS:
         assert results[name]["status"].startswith("refused at intake"), results[name]
+    # a submission that breaks its kernel's messaging costs its notebooks one cell timeout each, not the whole
+    # submission's time (forge_and_alias writes into every descriptor of its kernels)
+    assert not [r for r in results.values() if "killed after" in r["status"]], results
     for name in [*CORRECT, "partial"]:
         assert results[name]["status"] == "ok", results[name]
     summary = batch["result"]["summary_text"]
@@ -589,7 +237,7 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
     # alone, started their own), none of which had died
     logs = {p.stem: p.read_text(errors="replace")
             for p in (batch["course"] / "course" / ".grading" / "logs").glob("*.log")}
-    ahead = [s for s, text in logs.items() if "[ahead.py] nbgrader started ahead" in text]
+    ahead = [s for s, text in logs.items() if "[prestarted.py] nbgrader started ahead" in text]
     assert len(ahead) >= len(logs) - 4, sorted(set(logs) - set(ahead))
     assert not [s for s, text in logs.items() if "processes started ahead had ended" in text]
     for r in results.values():
@@ -626,7 +274,7 @@ def test_the_gradebook_holds_only_this_class_and_the_assignment_is_intact(batch)
         students = {s.id for s in gb.students}
         cells = sorted((nb.name, c.name, c.max_score) for nb in gb.find_assignment("superres").notebooks
                        for c in nb.grade_cells)
-    assert students == {*CORRECT, "partial", *batch["attacks"]}
+    assert students == _graded_students(batch)
     assert len(cells) == 13 and sum(c[2] for c in cells) == 50
 
 
@@ -706,7 +354,7 @@ def test_breakdown_agrees_with_gradebook_and_grades_csv(batch):
     for r in rows:
         if r["cell"]:
             per_student.setdefault(r["student"], {})[(r["notebook"], r["cell"])] = float(r["score"] or 0)
-    assert set(per_student) == {*CORRECT, "partial", *batch["attacks"]}
+    assert set(per_student) == _graded_students(batch)
     for student, scores in per_student.items():
         if student in batch["alone"]:
             continue  # regraded alone after the breakdown was written
@@ -1031,7 +679,7 @@ def test_sanitizer_leaves_no_live_script_in_a_rendered_notebook(tmp_path):
     from course.grading.sanitize_notebook import SanitizeNotebook
 
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_markdown_cell(MARKDOWN_XSS))
+    nb.cells.append(nbformat.v4.new_markdown_cell(load_attacks(tmp_path, 0)["scripts"]["markdown"]))
     code = nbformat.v4.new_code_cell("x")
     js = "X" + "SS_"
     code.outputs = [
@@ -1215,3 +863,36 @@ def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(sh
     assert not os.path.ismount(folder) and (folder / "earlier" / "kept.txt").read_text() == "graded before"
     # (what the killed run wrote is gone; the folder is as it was before it)
     assert sorted(p.name for p in (folder / "superres").iterdir()) == ["big.bin", "models.py"]
+
+
+def test_what_a_notebook_writes_while_graded_is_not_handed_back(short_tmp):
+    """A submission that writes 2 x 400 MB into its folder while graded (within the default folder bound, 1 GiB):
+    the writes succeed during the run, and afterwards ``course/autograded/`` keeps only the notebook and
+    ``course/feedback/`` only its page; neither copies the 800 MB."""
+    require_bwrap()
+    from course.sandbox import Limits
+    from data_tools.samples import ensure_sample_data
+
+    tmp_path = short_tmp
+    data = ensure_sample_data(tmp_path / "data")
+    for p in [tmp_path, data, *data.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    assert Limits().folder_bytes >= 800 << 20, "the default bound is meant to admit this run"
+    notebook = _nb(REPO / "source" / "superres" / "01_models.ipynb")
+    notebook["cells"].insert(1, _code("for _i in range(2):\n    with open(f'big{_i}.bin', 'wb') as _f:\n"
+                                      "        for _ in range(40):\n            _f.write(b'\\0' * (10 << 20))\n"
+                                      "import os\nprint('WROTE', sum(os.path.getsize(f'big{_i}.bin') for _i in range(2)))\n"))
+    course = _course_of_one_notebook(tmp_path / "course")
+    _write_submission(tmp_path / "from" / "writer", {"01_models.ipynb": notebook})
+    (tmp_path / "from" / "writer" / "report.md").write_text("# Report\n")
+    out = subprocess.run([sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
+                          str(tmp_path / "from"), "--workers", "1", "--cell-timeout", "120"],
+                         cwd=REPO, env=tool_env(SR_DATA_DIR=str(data)), capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    graded = course / "course" / "autograded" / "writer" / "superres"
+    assert f"WROTE {800 << 20}" in (graded / "01_models.ipynb").read_text(), "the writes did not succeed"
+    kept = {p.relative_to(graded).as_posix(): p.stat().st_size for p in graded.rglob("*") if p.is_file()}
+    assert list(kept) == ["01_models.ipynb"] and sum(kept.values()) < 5 << 20, kept
+    feedback = course / "course" / "feedback" / "writer"
+    pages = {p.relative_to(feedback).as_posix(): p.stat().st_size for p in feedback.rglob("*") if p.is_file()}
+    assert list(pages) == ["superres/01_models.html"] and sum(pages.values()) < 5 << 20, pages

@@ -11,7 +11,7 @@ import pytest
 
 from course.paths import tool
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NBGRADER = tool("nbgrader")
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 

@@ -30,7 +30,7 @@ from course.paths import tool
 from course_fixtures import set_up_student_kit
 from sr_utils.notebook import CHECK_COMMAND_ENV
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
 NBGRADER = tool("nbgrader")
 

@@ -5,10 +5,10 @@ trusted side, which never imports student code; it starts the student-side proce
 verdict is a PASS only when the last stdout line starting with the token is ``<token> PASS <check>`` and the exit
 code is 0. Submission folders are built in ``tmp_path`` from the instructor's notebooks:
 
-1. mutants — one realistic student mistake applied to the reference solution (``old_text`` must occur exactly
-   once, so a mutant can never silently be a no-op); each must FAIL its check for the expected reason, on one line
-   that shows no solution code;
-2. variants — three correct implementations written differently (``tests/grading_variants/``), each PASSes all 8;
+1. mutants (``submissions/mutants.toml``) — one realistic student mistake applied to the reference solution
+   (``old`` must occur exactly once, so a mutant can never silently be a no-op); each must FAIL its check for the
+   expected reason, on one line that shows no solution code;
+2. variants — three correct implementations written differently (``variants/``), each PASSes all 8;
 3. the reference notebooks PASS all 8;
 4. exploits — deleted ``%%writefile`` lines, stale modules on disk, patched ``torch.allclose``, fake verdicts and
    early exits cannot turn a wrong submission into a PASS.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,10 +31,11 @@ import pytest
 from course_fixtures import cell_source, solution_lines
 from sr_utils.notebook import writefile_sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 RUN_CHECK = REPO / "course" / "grading" / "run_check.py"
 SOURCE = REPO / "source" / "superres"
-VARIANTS = Path(__file__).resolve().parent / "grading_variants"
+VARIANTS = Path(__file__).resolve().parent / "variants"
+SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
 MODELS_NB, SOLVER_NB = "01_models.ipynb", "02_solver.ipynb"
 MODEL_CHECKS = ("conv_block", "subpixel_block", "residual_block", "srresnet", "generator", "discriminator")
 SOLVER_CHECKS = ("srresnet_epoch", "srgan_epoch")
@@ -168,7 +170,7 @@ def assert_clean_reason(v: Verdict) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 1. Mutants: (name, notebook, old_text, new_text, intended check, expected part of the reason)
+# 1. Mutants (submissions/mutants.toml): the reference with one mistake, the check it must fail and why
 # ---------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Mutant:
@@ -180,198 +182,8 @@ class Mutant:
     expect: str  # a piece of the failure reason: the mutant fails for the intended reason, not by accident
 
 
-M, S = MODELS_NB, SOLVER_NB
-MUTANTS = [
-    # ConvolutionalBlock
-    Mutant("conv_relu_instead_of_prelu", M, "layers.append(nn.PReLU())", "layers.append(nn.ReLU())",
-           "conv_block", 'activation="prelu" should add one PReLU'),
-    Mutant("conv_leakyrelu_slope_0.1", M, "layers.append(nn.LeakyReLU(0.2))", "layers.append(nn.LeakyReLU(0.1))",
-           "conv_block", "LeakyReLU slope should be 0.2, is 0.1"),
-    Mutant("conv_padding_always_1", M, "stride=stride, padding=kernel_size // 2)", "stride=stride, padding=1)",
-           "conv_block", "ConvolutionalBlock(3, 8, kernel_size=9, stride=1) maps (2, 3, 17, 16) to"),
-    Mutant("conv_batchnorm_before_conv", M, "layers.append(nn.BatchNorm2d(out_channels))",
-           "layers.insert(0, nn.BatchNorm2d(in_channels))", "conv_block",
-           "batch-norm should come right after the convolution"),
-    Mutant("conv_unknown_activation_ignored", M,
-           'if activation not in (None, "prelu", "leakyrelu", "tanh"):\n'
-           '            raise ValueError(f"unknown activation {activation!r}")\n        ', "",
-           "conv_block", "an unknown activation"),
-    # SubPixelConvolutionalBlock
-    Mutant("subpixel_relu_instead_of_prelu", M, "self.prelu = nn.PReLU()", "self.prelu = nn.ReLU()",
-           "subpixel_block", "a sub-pixel block ends with one nn.PReLU"),
-    Mutant("subpixel_channels_times_2s", M, "n_channels * scaling_factor ** 2", "n_channels * scaling_factor * 2",
-           "subpixel_block", "raised RuntimeError"),
-    # ResidualBlock
-    Mutant("residual_missing_second_bn", M, "kernel_size, batch_norm=True, activation=None)",
-           "kernel_size, batch_norm=False, activation=None)", "residual_block",
-           "a residual block has 2 batch-norms, found 1"),
-    Mutant("residual_no_identity_shortcut", M, "return x + self.conv_block2(self.conv_block1(x))",
-           "return self.conv_block2(self.conv_block1(x))", "residual_block", "identity shortcut"),
-    # SRResNet
-    Mutant("srresnet_bn_in_first_block", M, 'ConvolutionalBlock(3, n_channels, large_kernel_size, activation="prelu")',
-           'ConvolutionalBlock(3, n_channels, large_kernel_size, batch_norm=True, activation="prelu")',
-           "srresnet", "found 34"),
-    Mutant("srresnet_first_conv_3x3", M, "ConvolutionalBlock(3, n_channels, large_kernel_size",
-           "ConvolutionalBlock(3, n_channels, small_kernel_size", "srresnet", "two 9x9 convolutions"),
-    Mutant("srresnet_one_pixelshuffle_x4", M,
-           "*[SubPixelConvolutionalBlock(small_kernel_size, n_channels, 2) for _ in range(n_subpixel)])",
-           "SubPixelConvolutionalBlock(small_kernel_size, n_channels, scaling_factor))",
-           "srresnet", "needs 2 sub-pixel blocks of factor 2"),
-    Mutant("srresnet_no_long_skip", M, "out = self.conv_block2(self.residual_blocks(out)) + residual  # long skip",
-           "out = self.conv_block2(self.residual_blocks(out))", "srresnet", "long skip connection"),
-    Mutant("srresnet_no_tanh", M, 'ConvolutionalBlock(n_channels, 3, large_kernel_size, activation="tanh")',
-           "ConvolutionalBlock(n_channels, 3, large_kernel_size)", "srresnet", "final tanh"),
-    Mutant("srresnet_prelu_after_trunk", M,
-           "ConvolutionalBlock(n_channels, n_channels, small_kernel_size, batch_norm=True)",
-           'ConvolutionalBlock(n_channels, n_channels, small_kernel_size, batch_norm=True, activation="prelu")',
-           "srresnet", "found 20 PReLU"),
-    Mutant("srresnet_accepts_scale_3", M,
-           'if scaling_factor not in (2, 4, 8):\n'
-           '            raise ValueError(f"scaling_factor must be 2, 4 or 8, got {scaling_factor}")\n        ', "",
-           "srresnet", "scaling_factor=3 should raise ValueError"),
-    # Generator
-    Mutant("generator_ignores_state_dict", M, "self.net.load_state_dict(srresnet_state_dict)",
-           "self.load_state_dict(srresnet_state_dict, strict=False)", "generator",
-           "the generator should compute what the SRResNet computes"),
-    Mutant("generator_default_srresnet", M,
-           "self.net = SRResNet(large_kernel_size, small_kernel_size, n_channels, n_blocks, scaling_factor)",
-           "self.net = SRResNet()", "generator", "exactly an SRResNet"),
-    # Discriminator
-    Mutant("discriminator_sigmoid_output", M,
-           "return self.fc2(self.leaky_relu(self.fc1(out.flatten(1))))  # (N, 1)",
-           "return torch.sigmoid(self.fc2(self.leaky_relu(self.fc1(out.flatten(1)))))",
-           "discriminator", "a logit"),
-    Mutant("discriminator_no_stride_2", M, "stride=1 + i % 2,", "stride=1,", "discriminator",
-           "strides should alternate"),
-    Mutant("discriminator_fc_512", M,
-           "self.fc1 = nn.Linear(out_channels * 6 * 6, fc_size)\n        self.leaky_relu = nn.LeakyReLU(0.2)\n"
-           "        self.fc2 = nn.Linear(fc_size, 1)",
-           "self.fc1 = nn.Linear(out_channels * 6 * 6, 512)\n        self.leaky_relu = nn.LeakyReLU(0.2)\n"
-           "        self.fc2 = nn.Linear(512, 1)", "discriminator", "should have 23,565,505 parameters"),
-    Mutant("discriminator_dense_leakyrelu_0.1", M, "self.leaky_relu = nn.LeakyReLU(0.2)",
-           "self.leaky_relu = nn.LeakyReLU(0.1)", "discriminator", "LeakyReLU(0.2) after each"),
-    Mutant("discriminator_bn_on_first_block", M, "batch_norm=i != 0", "batch_norm=True", "discriminator",
-           "should have 23,565,505 parameters"),
-    # train_srresnet_epoch
-    Mutant("srresnet_epoch_no_zero_grad", S, "optimizer.zero_grad()\n        _backward_step(loss, optimizer, scaler)",
-           "_backward_step(loss, optimizer, scaler)", "srresnet_epoch", "gradients accumulate across batches"),
-    Mutant("srresnet_epoch_hr_rescaled_to_01", S, "loss = F.mse_loss(sr.float(), hr)",
-           "loss = F.mse_loss(sr.float(), (hr + 1) / 2)", "srresnet_epoch",
-           "the first batch's gradient is not that of the pixel MSE"),
-    Mutant("srresnet_epoch_steps_twice", S, "_backward_step(loss, optimizer, scaler)\n        losses.append",
-           "_backward_step(loss, optimizer, scaler)\n        optimizer.step()\n        losses.append",
-           "srresnet_epoch", "optimizer.step() ran 6 times for 3 batches"),
-    Mutant("srresnet_epoch_returns_last_batch_loss", S, "return sum(losses) / len(losses)", "return loss.item()",
-           "srresnet_epoch", "is not the mean of the batch losses"),
-    Mutant("srresnet_epoch_fake_decreasing_loss", S, "return sum(losses) / len(losses)",
-           'train_srresnet_epoch.calls = getattr(train_srresnet_epoch, "calls", 0) + 1\n'
-           "    return 1.0 / (1 + train_srresnet_epoch.calls)", "srresnet_epoch",
-           "is not the mean of the batch losses"),
-    # train_srgan_epoch
-    Mutant("srgan_d_on_undetached_sr", S, "fake_logits = discriminator(sr.detach())", "fake_logits = discriminator(sr)",
-           "srgan_epoch", "raised RuntimeError"),
-    Mutant("srgan_d_labels_swapped", S,
-           "F.binary_cross_entropy_with_logits(hr_logits.float(), torch.ones_like(hr_logits.float()))\n"
-           "                  + F.binary_cross_entropy_with_logits(fake_logits.float(), "
-           "torch.zeros_like(fake_logits.float()))",
-           "F.binary_cross_entropy_with_logits(hr_logits.float(), torch.zeros_like(hr_logits.float()))\n"
-           "                  + F.binary_cross_entropy_with_logits(fake_logits.float(), "
-           "torch.ones_like(fake_logits.float()))",
-           "srgan_epoch", "the discriminator's gradient is wrong"),
-    Mutant("srgan_d_on_concatenated_batch", S,
-           "hr_logits = discriminator(hr)\n            fake_logits = discriminator(sr.detach())",
-           "hr_logits, fake_logits = discriminator(torch.cat([hr, sr.detach()])).chunk(2)",
-           "srgan_epoch", "the discriminator's gradient is wrong"),
-    Mutant("srgan_beta_on_content", S, "g_loss = content + beta * adversarial", "g_loss = beta * content + adversarial",
-           "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srgan_adversarial_target_0", S,
-           "F.binary_cross_entropy_with_logits(sr_logits.float(), torch.ones_like(sr_logits.float()))",
-           "F.binary_cross_entropy_with_logits(sr_logits.float(), torch.zeros_like(sr_logits.float()))",
-           "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srgan_vgg_on_raw_minus1_1", S,
-           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))\n'
-           '                hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
-           "sr_features = truncated_vgg(sr)\n                hr_features = truncated_vgg(hr).detach()",
-           "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srgan_vgg_assumes_01_input", S,
-           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))\n'
-           '                hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
-           'sr_features = truncated_vgg(convert_image(sr, "[0, 1]", "imagenet-norm"))\n'
-           '                hr_features = truncated_vgg(convert_image(hr, "[0, 1]", "imagenet-norm")).detach()',
-           "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srgan_pixel_content_despite_vgg", S, "if truncated_vgg is None:\n            content = F.mse_loss(sr, hr)",
-           "if True:\n            content = F.mse_loss(sr, hr)", "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srgan_l1_content", S, "content = F.mse_loss(sr_features.float(), hr_features.float())",
-           "content = F.l1_loss(sr_features.float(), hr_features.float())", "srgan_epoch",
-           "the generator's gradient is wrong"),
-    Mutant("srgan_g_optimizer_stepped_with_d_loss", S, "_backward_step(d_loss, optimizer_d, scaler_d)",
-           "_backward_step(d_loss, optimizer_g, scaler_d)", "srgan_epoch", "optimizer_g stepped 4 times for 2 batches"),
-    Mutant("srgan_extra_g_step_after_d_backward", S, "_backward_step(d_loss, optimizer_d, scaler_d)",
-           "_backward_step(d_loss, optimizer_d, scaler_d)\n        optimizer_g.step()", "srgan_epoch",
-           "optimizer_g stepped 4 times for 2 batches"),
-    Mutant("srgan_d_step_zeroes_g_optimizer", S, "optimizer_d.zero_grad()\n        _backward_step(d_loss",
-           "optimizer_g.zero_grad()\n        _backward_step(d_loss", "srgan_epoch",
-           "the discriminator's gradient is wrong"),
-    Mutant("srgan_no_zero_grad_g", S, "optimizer_g.zero_grad()\n        _backward_step(g_loss",
-           "_backward_step(g_loss", "srgan_epoch", "the generator's gradients accumulate across batches"),
-    Mutant("srgan_unfreezes_vgg", S, '    totals = {"content": 0.0',
-           '    if truncated_vgg is not None:\n        truncated_vgg.requires_grad_(True)\n'
-           '    totals = {"content": 0.0',
-           "srgan_epoch", "the VGG must stay frozen"),
-    Mutant("srgan_returns_sums_not_means", S, "return {key: value / n_batches for key, value in totals.items()}",
-           "return totals", "srgan_epoch", "is not the mean of the batch values"),
-    Mutant("srgan_fake_decreasing_losses", S, "return {key: value / n_batches for key, value in totals.items()}",
-           'train_srgan_epoch.calls = getattr(train_srgan_epoch, "calls", 0) + 1\n'
-           "    return {key: 1.0 / (1 + train_srgan_epoch.calls) for key in totals}",
-           "srgan_epoch", "is not the mean of the batch values"),
-    # caught by forward-pass checks (layers used once, order, pooling), a non-default beta and a GradScaler stub
-    Mutant("subpixel_forward_skips_prelu", M, "return self.prelu(self.pixel_shuffle(self.conv(x)))",
-           "return self.pixel_shuffle(self.conv(x))", "subpixel_block", "not used in forward"),
-    Mutant("residual_forward_blocks_swapped", M, "return x + self.conv_block2(self.conv_block1(x))",
-           "return x + self.conv_block1(self.conv_block2(x))", "residual_block", "order: conv -> BN -> PReLU"),
-    Mutant("conv_activation_before_bn", M,
-           'if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n'
-           '        if activation == "prelu":\n            layers.append(nn.PReLU())\n'
-           '        elif activation == "leakyrelu":\n            layers.append(nn.LeakyReLU(0.2))\n'
-           '        elif activation == "tanh":\n            layers.append(nn.Tanh())\n',
-           'if activation == "prelu":\n            layers.append(nn.PReLU())\n'
-           '        elif activation == "leakyrelu":\n            layers.append(nn.LeakyReLU(0.2))\n'
-           '        elif activation == "tanh":\n            layers.append(nn.Tanh())\n'
-           '        if batch_norm:\n            layers.append(nn.BatchNorm2d(out_channels))\n', "conv_block", "the activation should come after the batch-norm"),
-    Mutant("srresnet_forward_skips_trunk_conv", M,
-           "out = self.conv_block2(self.residual_blocks(out)) + residual  # long skip",
-           "out = self.residual_blocks(out) + residual  # long skip", "srresnet", "not used in forward"),
-    Mutant("discriminator_forward_skips_dense_leakyrelu", M,
-           "return self.fc2(self.leaky_relu(self.fc1(out.flatten(1))))  # (N, 1)",
-           "return self.fc2(self.fc1(out.flatten(1)))  # (N, 1)", "discriminator", "apply LeakyReLU(0.2) between the two dense layers"),
-    Mutant("discriminator_adaptive_max_pool", M, "self.adaptive_pool = nn.AdaptiveAvgPool2d((6, 6))",
-           "self.adaptive_pool = nn.AdaptiveMaxPool2d((6, 6))", "discriminator", "adaptive *average* pool"),
-    Mutant("discriminator_bn_on_first_not_second_block", M, "batch_norm=i != 0", "batch_norm=i != 1",
-           "discriminator", "batch-norm belongs to blocks 2-8"),
-    Mutant("srgan_beta_hardcoded", S, "g_loss = content + beta * adversarial",
-           "g_loss = content + 1e-3 * adversarial", "srgan_epoch", "the generator's gradient is wrong"),
-    Mutant("srresnet_epoch_ignores_scaler", S, "_backward_step(loss, optimizer, scaler)\n        losses",
-           "_backward_step(loss, optimizer, None)\n        losses", "srresnet_epoch", "with a GradScaler"),
-    # issue 10, item 8: gaps found with hold-out mistakes (each gets its own message)
-    Mutant("srresnet_epoch_returns_tensor", S, "return sum(losses) / len(losses)",
-           "return torch.tensor(sum(losses) / len(losses))", "srresnet_epoch", "is a tensor: return a Python number"),
-    Mutant("srresnet_epoch_l1_loss", S, "loss = F.mse_loss(sr.float(), hr)", "loss = F.l1_loss(sr.float(), hr)",
-           "srresnet_epoch", "the loss is an L1 loss"),
-    Mutant("srgan_ignores_scalers", S, "_backward_step(g_loss, optimizer_g, scaler_g)",
-           "_backward_step(g_loss, optimizer_g, None)", "srgan_epoch", "with GradScalers"),
-    Mutant("srgan_d_eval_in_generator_step", S, "            sr_logits = discriminator(sr)\n",
-           "            discriminator.eval()\n            sr_logits = discriminator(sr)\n"
-           "            discriminator.train()\n", "srgan_epoch", "the discriminator is in eval mode"),
-    Mutant("srgan_content_on_detached_sr", S,
-           'sr_features = truncated_vgg(convert_image(sr, "[-1, 1]", "imagenet-norm"))',
-           'sr_features = truncated_vgg(convert_image(sr.detach(), "[-1, 1]", "imagenet-norm"))', "srgan_epoch",
-           "the content loss does not reach the generator"),
-    Mutant("srgan_adversarial_on_detached_sr", S, "sr_logits = discriminator(sr)",
-           "sr_logits = discriminator(sr.detach())", "srgan_epoch", "the adversarial loss does not reach the generator"),
-    Mutant("srgan_vgg_normalises_sr_only", S,
-           'hr_features = truncated_vgg(convert_image(hr, "[-1, 1]", "imagenet-norm")).detach()',
-           "hr_features = truncated_vgg(hr).detach()", "srgan_epoch", "normalisation is applied to SR only"),
-]
+MUTANTS = [Mutant(**{**m, "notebook": m["notebook"] + ".ipynb"})
+           for m in tomllib.loads((SUBMISSIONS / "mutants.toml").read_text(encoding="utf-8"))["mutant"]]
 
 assert len({m.name for m in MUTANTS}) == len(MUTANTS)
 

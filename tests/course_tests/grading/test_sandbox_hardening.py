@@ -2,7 +2,7 @@
 view of any cgroup, and a CPU share per worker.
 
 Each test runs small Python programs in the sandbox the grader gives student code (``course.sandbox.bwrap_command``,
-as in tests/test_grading_sandbox.py) and, for the CPU share, grades two submissions side by side with
+as in tests/course_tests/grading/test_grading_sandbox.py) and, for the CPU share, grades two submissions side by side with
 ``course.grade`` itself: one runs a storm of busy threads and processes, the other must still get its share.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pytest
 
 from course.paths import tool_env
 from course_fixtures import skip_or_fail
-from test_exchange import student_account  # noqa: F401 (fixture: a throw-away Unix account)
-from test_grading_sandbox import NBGRADER, require_bwrap
+from unix_accounts import student_account  # noqa: F401 (fixture: a throw-away Unix account)
+from class_batch import NBGRADER, require_bwrap
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
 
@@ -127,13 +127,13 @@ def test_no_user_namespace_and_no_mount_as_an_ordinary_user(student_account):
     """The same, with the grader run by an ordinary account: bwrap then builds the sandbox in a user namespace
     (``--unshare-user --disable-userns``), and the filter applies the same; /sys/fs/cgroup is empty there too."""
     require_bwrap()
-    from test_exchange import _as_user
+    from unix_accounts import as_user
 
     name, home, base = student_account
     script = base / "probe.py"
     script.write_text(
         "import json, os, subprocess, sys\n"
-        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
+        f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}, {str(Path(__file__).resolve().parent)!r}]\n"
         "from course.sandbox import Limits, SandboxSpec, base_env, bwrap_command, user_process_count\n"
         "import sr_utils\n"
         "from test_sandbox_hardening import ESCAPES\n"
@@ -147,7 +147,7 @@ def test_no_user_namespace_and_no_mount_as_an_ordinary_user(student_account):
         "print(out.stdout.strip().splitlines()[-1] if out.returncode == 0 else 'FAILED ' + out.stderr[-2000:])\n")
     script.chmod(0o644)
     env = tool_env({"HOME": str(home), "PATH": "/usr/bin:/bin"})
-    out = subprocess.run(_as_user(name, env, [sys.executable, str(script)]), capture_output=True, text=True,
+    out = subprocess.run(as_user(name, env, [sys.executable, str(script)]), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0 and not out.stdout.startswith("FAILED"), out.stdout[-3000:] + out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from course.grading import contract
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 #: Where a shared name may be written: the contract, and the modules that define what is read where ``course``
 #: cannot be imported (sr_utils in a kernel, the students' nbgrader configuration and hand-in). sr_utils/config.py
 #: holds $SR_KIT_PROFILE, which the grader never sets (the contract's docstring says so).

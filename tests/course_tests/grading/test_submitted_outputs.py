@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from course.paths import tool, tool_env
-from course_fixtures import nbgrader_cell
+from course_fixtures import tiny_assignment_notebook
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 NBGRADER = tool("nbgrader")
 
 pytestmark = pytest.mark.skipif(not NBGRADER.exists(), reason="nbgrader is not installed (pip install -e '.[test]')")
@@ -36,30 +36,15 @@ def _png() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _source_notebook():
-    import nbformat
-    from nbformat.v4 import new_notebook
-
-    cell = nbgrader_cell
-
-    nb = new_notebook(cells=[
-        cell("code", "x = 2\nprint('re-run of the grader', x)", grade_id="plots", locked=True),
-        cell("code", "### BEGIN SOLUTION\ny = x + 1\n### END SOLUTION", grade_id="answer_code", solution=True),
-        cell("code", "assert y == 3", grade_id="test_y", grade=True, points=1, locked=True),
-        cell("markdown", "Discuss.\n\n### BEGIN SOLUTION\nreference answer\n### END SOLUTION", grade_id="report",
-             grade=True, solution=True, points=2),
-    ])
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    return nbformat, nb
-
-
 @pytest.fixture(scope="module")
 def tiny_course(tmp_path_factory):
     """A course copy with the tiny assignment generated; returns (root, env, release notebook)."""
     from course.demo import copy_course
 
     root = copy_course(tmp_path_factory.mktemp("course"))
-    nbformat, nb = _source_notebook()
+    import nbformat
+
+    nb = tiny_assignment_notebook()
     (root / "source" / "tiny").mkdir(parents=True)
     nbformat.write(nb, root / "source" / "tiny" / "03_train.ipynb")
     env = tool_env()
@@ -178,7 +163,7 @@ def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
 
 
 def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summary(tiny_course):
-    from test_grading_sandbox import require_bwrap
+    from class_batch import require_bwrap
 
     require_bwrap()
     root, env, release = tiny_course

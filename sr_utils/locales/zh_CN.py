@@ -1,7 +1,7 @@
 """简体中文 messages of ``sr_utils`` (see :mod:`sr_utils.i18n`): ``{English template: 中文}``, placeholders unchanged.
 
 Terms follow the course glossary (``zh-glossary``): 低分辨率图像 (LR), 高分辨率图像 (HR), 生成器, 判别器, 检查点…
-Numbers, identifiers, file names and commands stay as they are. ``tests/test_i18n_messages.py`` checks that every
+Numbers, identifiers, file names and commands stay as they are. ``tests/sr_utils_tests/test_i18n_messages.py`` checks that every
 ``tr("...")`` of ``sr_utils`` has its entry here, with the same placeholders, and that every entry is used."""
 
 MESSAGES: dict[str, str] = {

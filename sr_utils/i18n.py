@@ -11,7 +11,8 @@ in their first cell through :func:`use_language`, so a kernel, and every process
 the release a student took; the grader's own words follow the graded notebook's tag (:func:`notebook_language`).
 
 A plain dict rather than gettext: there is no ``.mo`` file to compile and nothing to install, and the tests read
-every ``tr("...")`` call of the kit and fail on one without its translation (``tests/sr_utils_tests/test_i18n_messages.py``).
+every ``tr("...")`` call of the kit and fail on one without its translation
+(``tests/sr_utils_tests/test_i18n_messages.py``).
 """
 from __future__ import annotations
 

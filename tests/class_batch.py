@@ -48,6 +48,9 @@ INTAKE_ATTACKS = {
 HOST_TMP_MARK = Path("/tmp") / f"sr_kit_pwned_{os.getpid()}"
 # the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
 FOLDER_BYTES = 300 << 20
+# seconds a submission may take, all in: the reference takes about 60 s with the other worker busy here; a submission
+# that leaves nbgrader waiting on a kernel that no longer talks is killed at this bound
+SUBMISSION_TIMEOUT = 240
 
 
 def require_bwrap() -> None:
@@ -292,8 +295,8 @@ def class_batch(tmp_path_factory):
     os.environ.update(SR_DATA_DIR=env["SR_DATA_DIR"], PATH=env["PATH"])  # read by the grader, inherited by nbgrader
     try:
         t0 = time.perf_counter()
-        result = grade("superres", course, src=subs, workers=2, cell_timeout=60, submission_timeout=420,
-                       limits=limits, progress=False, log=lambda *a: None)
+        result = grade("superres", course, src=subs, workers=2, cell_timeout=60,
+                       submission_timeout=SUBMISSION_TIMEOUT, limits=limits, progress=False, log=lambda *a: None)
         seconds = time.perf_counter() - t0
         after = snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
         graded = [*CORRECT, "partial", *UNTOUCHED, *mistakes]
@@ -302,7 +305,8 @@ def class_batch(tmp_path_factory):
         shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
         # the same students without the attackers around them (one run for both: what matters is the neighbours)
         grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=60,
-              submission_timeout=420, limits=limits, progress=False, log=lambda *a: None, feedback=False)
+              submission_timeout=SUBMISSION_TIMEOUT, limits=limits, progress=False, log=lambda *a: None,
+              feedback=False)
         alone = {student: scores(course, student) for student in [CORRECT[0], "partial"]}
     finally:
         for key, value in saved.items():

@@ -226,9 +226,10 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
     assert set(results) == {*_graded_students(batch), *INTAKE_ATTACKS}
     for name in INTAKE_ATTACKS:
         assert results[name]["status"].startswith("refused at intake"), results[name]
-    # a submission that breaks its kernel's messaging costs its notebooks one cell timeout each, not the whole
-    # submission's time (forge_and_alias writes into every descriptor of its kernels)
-    assert not [r for r in results.values() if "killed after" in r["status"]], results
+    # the submissions that write into every descriptor of their kernels can leave nbgrader waiting on a kernel
+    # that no longer talks: they are killed at the submission timeout, listed, and score nothing (the others are not)
+    killed = {s for s, r in results.items() if "killed after" in r["status"]}
+    assert killed <= {"forge_verdicts", "forge_and_alias"}, killed
     for name in [*CORRECT, "partial"]:
         assert results[name]["status"] == "ok", results[name]
     summary = batch["result"]["summary_text"]

@@ -1,4 +1,4 @@
-"""Students and instructors in a real browser (issue 13, item 5): headless Chromium from the distribution, Selenium.
+"""Students and instructors in a real browser: headless Chromium from the distribution, Selenium.
 
 With every non-local host unreachable (Chromium's resolver maps them to nothing), so the pages must work offline:
 

@@ -1,4 +1,4 @@
-"""Both course modes (issue 13, item 2): the students' Assignments panel and nbgrader's exchange.
+"""Both course modes: the students' Assignments panel and nbgrader's exchange.
 
 (a) a student's own copy (local or LMS folders): the Assignments panel's server answers without an error.
 (b) a shared machine, as two Unix users: the instructor (root) releases with ``nbgrader release_assignment``; a

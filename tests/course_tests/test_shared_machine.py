@@ -1,4 +1,4 @@
-"""The shared-machine mode exposes nothing (issue "Grading integrity, second round", item A).
+"""The shared-machine mode exposes nothing.
 
 As root with a throw-away instructors' group and a throw-away student account (tests/course_tests/test_exchange.py's fixture):
 the documented set-up (docs/instructors.md, "A shared machine"), ``python -m course.grade --shared-setup GROUP

@@ -1,6 +1,6 @@
 """course/student_files.py: the trusted side reads a student's files beneath the submission folder only, through a
 walk of directory descriptors, never through a link -- also while the student's kernel keeps swapping folders for
-links (second round, item 3)."""
+links."""
 from __future__ import annotations
 
 import errno

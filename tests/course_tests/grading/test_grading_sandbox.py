@@ -198,7 +198,7 @@ def test_each_attack_gains_no_points(batch, attack):
 
 
 def test_no_output_of_the_kernel_scores_and_kernels_that_disagree_are_listed(batch):
-    """Second round, item 1: results shown before a test's error, numbers displayed, errors swallowed by the kernel,
+    """Results shown before a test's error, numbers displayed, errors swallowed by the kernel,
     execute_results forged through its iopub socket, in every notebook: no point, each test cell decided by the
     trusted side (starting with its error, no execute_result left), each such submission listed for attention; the
     reference is not."""
@@ -444,7 +444,7 @@ def test_an_lms_download_is_collected_member_by_member(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Issue 10: verdicts cannot be forged, nothing leaks back, nothing of the host is exposed
+# Verdicts cannot be forged, nothing leaks back, nothing of the host is exposed
 # ---------------------------------------------------------------------------------------------------------
 def test_refused_submissions_were_never_touched_by_nbgrader(batch):
     course = batch["course"]

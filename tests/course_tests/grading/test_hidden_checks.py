@@ -353,7 +353,7 @@ def exploit_verdicts(tmp_path_factory):
         "patches_checks_module": ("srresnet", mk(_models_with_prelude(
             "import sys as _sys\n_checks = _sys.modules.get('checks')\n"
             "if _checks is not None:\n    _checks.expect = lambda *a, **k: None\n", "srresnet_no_long_skip"))),
-        # student text in a message: truncated and escaped (issue 10, item 2)
+        # student text in a message: truncated and escaped
         "long_exception": ("conv_block", mk(_models_with_prelude(
             "raise RuntimeError('\\x1b[31m<script>' + 'A' * 5000 + '\\n' + 'B' * 100)\n"))),
     }

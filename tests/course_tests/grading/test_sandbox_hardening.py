@@ -1,4 +1,4 @@
-"""Sandbox hardening (issue "Grading integrity, second round", item B): no namespace and no mount from inside, no
+"""Sandbox hardening: no namespace and no mount from inside, no
 view of any cgroup, and a CPU share per worker.
 
 Each test runs small Python programs in the sandbox the grader gives student code (``course.sandbox.bwrap_command``,

@@ -1,4 +1,4 @@
-"""The student's own outputs in the grading view (issue 13, item 1), and release notebooks that open clean.
+"""The student's own outputs in the grading view, and release notebooks that open clean.
 
 A tiny assignment (one notebook named ``03_train`` so that the kit's ``expected_outputs`` applies: a cell ``plots``
 whose output the course asks for, an autograded test cell, a manually graded answer) goes through the kit's real

@@ -1,4 +1,4 @@
-"""Points come only from the trusted side (second round, item 1), unit level: whatever outputs a kernel leaves in a
+"""Points come only from the trusted side, unit level: whatever outputs a kernel leaves in a
 graded test cell (results, numbers, displays, forged messages, swallowed errors), nbgrader's own ``determine_grade``
 gives exactly what ``TrustedHiddenChecks`` decided once ``settle_outputs`` has rewritten them; every graded test
 cell of the source notebooks calls a hidden check. The whole grader against hostile submissions (the attacks

@@ -27,11 +27,11 @@ from pathlib import Path
 import pytest
 
 from course.paths import tool, tool_env
+from course_fixtures import cell_source
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "course_tests" / "grading" / "submissions"
 NBGRADER = tool("nbgrader")
-NOTEBOOKS = ["01_models", "02_solver", "03_train", "04_test", "05_super_resolution"]
 
 CORRECT = ["ref_a", "ref_b"]
 ZH_STUDENT = "ref_b"  # took the zh-CN release (the reference, translated)
@@ -65,11 +65,6 @@ def require_bwrap() -> None:
 
 def read_notebook(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def source_of(cell) -> str:
-    s = cell["source"]
-    return "".join(s) if isinstance(s, list) else s
 
 
 def code_cell(source: str) -> dict:
@@ -155,8 +150,8 @@ def build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
     nbs = copy.deepcopy(release)
     models = nbs["01_models.ipynb"]
     if "module_end" in attack:
-        last = [c for c in models["cells"] if source_of(c).startswith("%%writefile -a models.py")][-1]
-        last["source"] = source_of(last) + attack["module_end"]
+        last = [c for c in models["cells"] if cell_source(c).startswith("%%writefile -a models.py")][-1]
+        last["source"] = cell_source(last) + attack["module_end"]
     if "markdown" in attack:
         for cell in nbs["03_train.ipynb"]["cells"]:
             if cell["cell_type"] == "markdown" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
@@ -168,15 +163,15 @@ def build_hostile(release: dict[str, dict], attack: dict) -> dict[str, dict]:
             nb["cells"].insert(1, code_cell(attack["everywhere"]))
     if "module" in attack:
         for cell in models["cells"]:
-            if source_of(cell).startswith("%%writefile models.py"):
-                first, _, rest = source_of(cell).partition("\n")
+            if cell_source(cell).startswith("%%writefile models.py"):
+                first, _, rest = cell_source(cell).partition("\n")
                 cell["source"] = first + "\n" + attack["module"] + rest
                 break
     if "solver" in attack:
         for cell in nbs["02_solver.ipynb"]["cells"]:
-            if source_of(cell).startswith("%%writefile solver.py"):
+            if cell_source(cell).startswith("%%writefile solver.py"):
                 cell["source"] = "%%writefile solver.py\n" + attack["solver"]
-            elif source_of(cell).startswith("%%writefile -a solver.py"):
+            elif cell_source(cell).startswith("%%writefile -a solver.py"):
                 cell["source"] = "%%writefile -a solver.py\n# train_srgan_epoch is above\n"
     _edit_test_cells(nbs, attack.get("edit"))
     if "notebooks" in attack:
@@ -189,9 +184,9 @@ def build_mistake(reference: dict[str, dict], release: dict[str, dict], mistake:
     nbs = copy.deepcopy(reference if mistake["base"] == "reference" else release)
     for change in mistake.get("replace", []):
         nb = nbs[change["notebook"] + ".ipynb"]
-        hits = [c for c in nb["cells"] if change["old"] in source_of(c)]
+        hits = [c for c in nb["cells"] if change["old"] in cell_source(c)]
         assert len(hits) == 1, f"{change['old']!r} found in {len(hits)} cells of {change['notebook']}"
-        hits[0]["source"] = source_of(hits[0]).replace(change["old"], change["new"])
+        hits[0]["source"] = cell_source(hits[0]).replace(change["old"], change["new"])
     for change in mistake.get("insert", []):
         nbs[change["notebook"] + ".ipynb"]["cells"].insert(change["index"], code_cell(change["source"]))
     _edit_test_cells(nbs, mistake.get("edit"))

@@ -43,7 +43,8 @@ class LimitedOutputExecute(Execute):
     max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
     max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
     answer_after_timeout = Integer(15, help="seconds a kernel has to answer after a cell timed out and it was "
-                                            "interrupted; past them the rest of the notebook is not run").tag(config=True)
+                                            "interrupted; past them the rest of the notebook is not run"
+                                   ).tag(config=True)
     store_widget_state = False
     _language = "en"
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from class_batch import CORRECT, ZH_STUDENT
+from class_batch import read_notebook as _read
+from course_fixtures import cell_source as _src
 from course.paths import tool, tool_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,20 +27,6 @@ NBGRADER = str(tool("nbgrader"))
 
 pytestmark = pytest.mark.skipif(shutil.which(NBGRADER) is None and not Path(NBGRADER).exists(),
                                 reason="nbgrader is not installed (pip install -e '.[test]')")
-
-
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def _write(path: Path, nb: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb, indent=1))
-
-
-def _src(cell) -> str:
-    s = cell["source"]
-    return "".join(s) if isinstance(s, list) else s
 
 
 def _meta(cell) -> dict:

@@ -29,9 +29,9 @@ from class_batch import scores as _gradebook_scores
 from class_batch import snapshot as _snapshot
 from class_batch import code_cell as _code
 from class_batch import read_notebook as _nb
-from class_batch import source_of as _src
 from class_batch import write_submission as _write_submission
 from course.paths import BIN, tool, tool_env
+from course_fixtures import cell_source as _src
 
 REPO = Path(__file__).resolve().parents[3]
 NBGRADER = tool("nbgrader")
@@ -608,8 +608,6 @@ def test_refuses_without_a_cgroup_unless_told(monkeypatch, tmp_path):
 
 def test_seccomp_denies_the_keyring_calls_and_memfd_without_cgroup():
     require_bwrap()
-    from course.sandbox import Limits
-
     code = ("import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
             "print(libc.syscall(248, b'user', b'k', b'v', 1, ctypes.c_long(-3)), "
             "libc.syscall(250, 0, ctypes.c_long(-3), 0), os.memfd_create('x') >= 0)")

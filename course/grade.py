@@ -43,7 +43,7 @@ from course.grading.contract import DATA_DIR_ENV, FEEDBACK_DIR, GRADEBOOK, SUBMI
 from course.grading.errors import GradingError
 from course.grading.permissions import check_permissions, close_state, private_umask, shared_setup
 from course.grading.prestarted_pool import PrestartedPool
-from course.grading.reports import generate_feedback, write_outputs
+from course.grading.reports import FeedbackQueue, write_outputs
 from course.grading.run_loop import autograde_all
 from course.paths import KIT_ROOT as REPO
 from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, SandboxUnavailable, probe, user_process_count
@@ -158,16 +158,16 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
         log(f"grading {len(students)} submissions with {workers} workers "
             f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
         t0 = time.perf_counter()
-        results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout, submission_timeout,
-                                progress, require_cgroup=not no_cgroup, prestarted=prestarted)
+        with FeedbackQueue(course_root, assignment, enabled=feedback) as feedback_queue:
+            results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout,
+                                    submission_timeout, progress, require_cgroup=not no_cgroup, prestarted=prestarted,
+                                    graded=feedback_queue.add)
         seconds = time.perf_counter() - t0
     finally:
         prestarted.close()
     graded = {r["student"] for r in results}
     results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
                 if s not in graded]
-    if feedback:
-        generate_feedback(course_root, assignment, [r["student"] for r in results if r["status"] == "ok"])
     outputs = write_outputs(course_root, assignment, [s for s in students if s in graded], results)
     log(outputs["summary_text"])
     log(f"autograded in {seconds:.0f} s; wrote {outputs['grades']}, {outputs['breakdown']}, {outputs['summary']}"

@@ -45,6 +45,9 @@ class LimitedOutputExecute(Execute):
     answer_after_timeout = Integer(15, help="seconds a kernel has to answer after a cell timed out and it was "
                                             "interrupted; past them the rest of the notebook is not run"
                                    ).tag(config=True)
+    iopub_timeout = Integer(60, help="seconds a cell's last outputs may take to arrive after its reply (nbclient's "
+                                     "4 s failed the whole submission of a notebook that printed a lot on a busy "
+                                     "grading machine)").tag(config=True)
     store_widget_state = False
     _language = "en"
 

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake
@@ -185,3 +186,31 @@ def generate_feedback(course_root: Path, assignment: str, students: list[str]) -
                            capture_output=True, timeout=FEEDBACK_TIMEOUT)
         except subprocess.TimeoutExpired:
             print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
+
+
+class FeedbackQueue:
+    """Feedback made while the class is still being graded: :meth:`add` (called from the workers' threads as each
+    submission is done) queues the submissions graded "ok", whose ``nbgrader generate_feedback`` runs in one thread
+    beside the workers; leaving the ``with`` block waits until the queue is done. ``enabled=False``: no feedback."""
+
+    def __init__(self, course_root: Path, assignment: str, enabled: bool = True):
+        self.course_root, self.assignment, self.enabled = course_root, assignment, enabled
+        self._pool: ThreadPoolExecutor | None = None
+        self._queued = []
+
+    def __enter__(self) -> "FeedbackQueue":
+        if self.enabled:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback")
+        return self
+
+    def add(self, result: dict) -> None:
+        if self._pool is not None and result["status"] == "ok":
+            self._queued.append(self._pool.submit(generate_feedback, self.course_root, self.assignment,
+                                                  [result["student"]]))
+
+    def __exit__(self, kind, *_) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=kind is not None)  # (interrupted: no more feedback)
+            if kind is None:
+                for queued in self._queued:
+                    queued.result()  # (raises what a feedback run raised)

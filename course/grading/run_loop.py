@@ -112,7 +112,9 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
     too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
     status = too_big if too_big and status == "ok" else status
-    result = {"student": student, "status": status, "seconds": time.perf_counter() - t0}
+    # (finished_at: wall-clock time its sandbox uid had no more work; the uid goes back when the run ends)
+    result = {"student": student, "status": status, "seconds": time.perf_counter() - t0, "sandbox_uid": spec.uid,
+              "finished_at": time.time()}
     disagrees = verdicts / student / KERNEL_DISAGREES_RECORD
     if disagrees.is_file():  # (graded, feedback made as usual: listed for attention in the summary)
         lines = [line.partition(" ") for line in disagrees.read_text(errors="replace").splitlines()]
@@ -124,10 +126,12 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
 
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
                   cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
-                  require_cgroup: bool = True, prestarted: PrestartedPool | None = None) -> list[dict]:
+                  require_cgroup: bool = True, prestarted: PrestartedPool | None = None,
+                  graded=None) -> list[dict]:
     """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
     run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``prestarted``:
-    the run's prestarted processes (closed here), else made here."""
+    the run's prestarted processes (closed here), else made here; ``graded(result)`` is called as each submission
+    is done (from its worker's thread)."""
     from tqdm.auto import tqdm
 
     state = course_root / STATE_DIR
@@ -173,10 +177,10 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
         taken = prestarted.take()
         try:
             # each worker's next submission gets its processes started ahead, while its current one runs
-            return autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
-                                 submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
-                                 prestarted=taken, started=prestarted.fill,
-                                 checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
+            result = autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
+                                   submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
+                                   prestarted=taken, started=prestarted.fill,
+                                   checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
         except BaseException:
             if taken is not None:
                 taken.stop()
@@ -184,6 +188,9 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
         finally:
             with lock:
                 slots.append(slot)
+        if graded is not None:
+            graded(result)
+        return result
 
     results = []
     try:

@@ -1,7 +1,7 @@
 """The class batch: one sandboxed grading run of a whole class, shared by the tests of the grader and of the
 assignment (the session fixture ``class_batch``, registered in ``tests/conftest.py``).
 
-``python -m course.grade``'s :func:`course.grade.grade` grades, with 2 workers in a private course copy, a class
+``python -m course.grade``'s :func:`course.grade.grade` grades, with 3 workers in a private course copy, a class
 of both languages: the reference solution (``ref_a``) and its zh-CN translation (``ref_b``), a partly solved
 submission, the untouched releases, the hostile submissions of ``course/grading/submissions/attacks.toml`` (each
 built on the unsolved release, so that any point it gets is a point it stole), the mistakes of
@@ -48,9 +48,13 @@ INTAKE_ATTACKS = {
 HOST_TMP_MARK = Path("/tmp") / f"sr_kit_pwned_{os.getpid()}"
 # the batch's bound on what a submission keeps in its folder (the reference keeps ~6 MB)
 FOLDER_BYTES = 300 << 20
-# seconds a submission may take, all in: the reference takes about 60 s with the other worker busy here; a submission
+# seconds a submission may take, all in: the reference takes about 60 s with the other workers busy here; a submission
 # that leaves nbgrader waiting on a kernel that no longer talks is killed at this bound
 SUBMISSION_TIMEOUT = 240
+# seconds a cell may take: the reference's longest cell takes a few seconds here; the endless cells of the attacks
+# run until this bound
+CELL_TIMEOUT = 30
+WORKERS = 3
 
 
 def require_bwrap() -> None:
@@ -224,6 +228,25 @@ def scores(course: Path, student: str) -> dict[tuple, float]:
         return {(nb.name, g.name): g.score for nb in sub.notebooks for g in nb.grades}
 
 
+def processes_of(uids: set, started_before: float) -> list[str]:
+    """"uid pid command line" of each process of ``uids`` that started before ``started_before`` (wall clock)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    boot = time.time() - uptime  # (to 10 ms: /proc/stat's btime is in whole seconds)
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or proc.stat().st_uid not in uids:
+                continue
+            started = boot + int((proc / "stat").read_text().rpartition(")")[2].split()[19]) / ticks
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):  # (ended meanwhile)
+            continue
+        if started < started_before:
+            found.append(f"{proc.stat().st_uid} {proc.name} {command[:300]}")
+    return found
+
+
 @pytest.fixture(scope="session")
 def class_batch(tmp_path_factory):
     """Grade the whole class once; returns the facts the tests look at."""
@@ -290,16 +313,18 @@ def class_batch(tmp_path_factory):
     os.environ.update(SR_DATA_DIR=env["SR_DATA_DIR"], PATH=env["PATH"])  # read by the grader, inherited by nbgrader
     try:
         t0 = time.perf_counter()
-        result = grade("superres", course, src=subs, workers=2, cell_timeout=60,
+        result = grade("superres", course, src=subs, workers=WORKERS, cell_timeout=CELL_TIMEOUT,
                        submission_timeout=SUBMISSION_TIMEOUT, limits=limits, progress=False, log=lambda *a: None)
         seconds = time.perf_counter() - t0
         after = snapshot(course, data, REPO / "sr_utils", REPO / "course", REPO / "source", skip=protected)
         graded = [*CORRECT, "partial", *UNTOUCHED, *mistakes]
         batch_scores = {s: scores(course, s) for s in graded}
-        leftover = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
+        # (once the batch has ended, other grading runs of the suite, on other processes, may take its uids)
+        leftover = processes_of({r.get("sandbox_uid") for r in result["results"]},
+                                started_before=max(r.get("finished_at", 0) for r in result["results"]))
         shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
         # the same students without the attackers around them (one run for both: what matters is the neighbours)
-        grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=60,
+        grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=CELL_TIMEOUT,
               submission_timeout=SUBMISSION_TIMEOUT, limits=limits, progress=False, log=lambda *a: None,
               feedback=False)
         alone = {student: scores(course, student) for student in [CORRECT[0], "partial"]}

@@ -42,8 +42,13 @@ install: $(VENV)/.installed-base
 demo: $(VENV)/.installed-instructor
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course demo
 
+# The suite on TEST_WORKERS processes (pytest-xdist; tests/conftest.py: one test module at a time, the class batch's
+# modules together and first, the integration modules before the unit tests), then the tests marked `alone` (they
+# measure CPU shares or wall time) by themselves. Exit code 5: PYTEST_ARGS selected no test in that part.
+TEST_WORKERS ?= 3
 test: $(VENV)/.installed-test sandbox-tools browser-tools
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" $(PYTEST_ARGS) || [ $$? = 5 ]
+	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? = 5 ]
 
 # The fast lane: every module's unit tests, without the integration modules listed in tests/conftest.py.
 test-fast: $(VENV)/.installed-test

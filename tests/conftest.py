@@ -37,6 +37,7 @@ INTEGRATION_MODULES = {
     "test_mos_browser": "the rating app in Chromium",
     "test_recomputation": "the hidden checks on networks that lie, and on tables and pictures of checkpoints",
     "test_release": "nbgrader generate_assignment",
+    "test_sandbox_and_intake": "bubblewrap sandboxes, intake and small grading runs",
     "test_sandbox_hardening": "storms CPU in bubblewrap sandboxes and grades two submissions side by side",
     "test_shared_machine": "a throw-away Unix account against a closed course, with grading and the exchange",
     "test_student_trial": "sets up a student kit and runs the five notebooks",
@@ -46,10 +47,56 @@ INTEGRATION_MODULES = {
 }
 
 
+#: Tests that measure CPU shares or wall time against a machine at rest: ``make test`` runs them by themselves
+#: (``-m alone``), after the others have run on several processes, so that no other test's load is in their figures.
+ALONE = {"test_a_storm_in_one_worker_leaves_its_neighbour_its_share",
+         "test_two_workers_a_storm_does_not_change_the_neighbours_grade",
+         "test_a_kernel_that_ignores_the_interrupt_gets_the_rest_of_its_notebook_not_run"}
+#: The test modules that read the class graded once (``class_batch``): on several processes, one runs them all.
+CLASS_BATCH_MODULES = {"test_grading_sandbox", "test_assignment"}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.module.__name__.rpartition(".")[2] in INTEGRATION_MODULES:
             item.add_marker(pytest.mark.integration)
+        if item.originalname in ALONE:
+            item.add_marker(pytest.mark.alone)
+
+
+def work_unit_of(nodeid: str) -> str:
+    """The work unit of a test on several processes: its module's path, or ``class_batch``."""
+    module = nodeid.split("::", 1)[0]
+    return "class_batch" if Path(module).stem in CLASS_BATCH_MODULES else module
+
+
+def work_unit_rank(unit: str) -> int:
+    """The order work units are handed out in: the class batch, the integration modules (long, few tests each),
+    then the unit test modules, many and short, which fill the processes' last minutes evenly."""
+    return 0 if unit == "class_batch" else 1 if Path(unit).stem in INTEGRATION_MODULES else 2
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How ``pytest -n N`` (pytest-xdist) shares the tests out: one test module at a time (its module fixtures are
+    made once), the modules of :data:`CLASS_BATCH_MODULES` together on one process; in the order of
+    :func:`work_unit_rank`."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ClassBatchFirst(LoadScopeScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit_of(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # (the queue is complete when the first unit is handed out)
+                self.ordered = True
+                for unit in sorted(self.workqueue, key=work_unit_rank):
+                    self.workqueue.move_to_end(unit)
+            super()._assign_work_unit(node)
+
+    return ClassBatchFirst(config, log)
 
 
 def require_shared(path: Path) -> Path:

@@ -55,3 +55,30 @@ def test_the_fast_lane_leaves_out_only_integration_modules_that_exist():
     assert len(modules - set(INTEGRATION_MODULES)) > len(INTEGRATION_MODULES)
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r'^test-fast:.*\n\t.*-m "not integration"', makefile, re.M)
+
+
+def test_the_parallel_run_keeps_the_class_batch_on_one_process_and_the_cpu_share_tests_alone():
+    """``make test`` runs the suite on several processes, then the tests marked ``alone`` by themselves: each name
+    tests/conftest.py lists exists (a renamed CPU-share test would silently run beside the others, a renamed class
+    batch module would grade the class on two processes), and its scheduler puts the class batch's modules in one
+    work unit, handed out first, then the integration modules, then the unit test modules."""
+    import ast
+
+    import conftest
+
+    tests = {node.name for path in (REPO / "tests").rglob("test_*.py")
+             for node in ast.parse(path.read_text()).body if isinstance(node, ast.FunctionDef)}
+    assert conftest.ALONE <= tests, sorted(conftest.ALONE - tests)
+    modules = {p.stem for p in (REPO / "tests").rglob("test_*.py")}
+    assert conftest.CLASS_BATCH_MODULES <= modules, sorted(conftest.CLASS_BATCH_MODULES - modules)
+    for path in (REPO / "tests").rglob("test_*.py"):  # every module whose tests read the batch is one of them
+        if re.search(r"def \w+\([^)]*\bclass_batch\b", path.read_text()):
+            assert path.stem in conftest.CLASS_BATCH_MODULES, path
+    assert conftest.work_unit_of("tests/course_tests/test_assignment.py::test_x") == "class_batch"
+    assert conftest.work_unit_of("tests/course_tests/grading/test_grading_sandbox.py::test_y[a::b]") == "class_batch"
+    assert conftest.work_unit_of("tests/test_docs.py::test_z[a]") == "tests/test_docs.py"
+    units = ["tests/sr_utils_tests/test_imresize.py", "tests/course_tests/test_demo.py", "class_batch"]
+    assert sorted(units, key=conftest.work_unit_rank) == units[::-1]
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r'^test:.*\n\t.*pytest -n \$\(TEST_WORKERS\) -m "not alone".*\n\t.*pytest -m alone', makefile,
+                     re.M)

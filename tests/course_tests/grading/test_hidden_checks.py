@@ -456,6 +456,15 @@ def test_harness_needs_token_and_exit_code():
 # ---------------------------------------------------------------------------------------------------------
 # The check server: the sandboxed grader's trusted side, one process per submission
 # ---------------------------------------------------------------------------------------------------------
+def _trusted_env(tmp_path: Path) -> dict:
+    """The grading command's environment of trusted processes for the kit's own course, with numba's cache in
+    ``tmp_path``: not in the repository's course/.grading, which the class batch (on another process) checks stays
+    untouched."""
+    from course.grading.trusted_processes import trusted_env
+
+    return {**trusted_env(REPO), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+
+
 def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
     from course.grading.check_server_client import CheckServer
 
@@ -475,15 +484,14 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     Started ahead, the server learns its folder from the first line of its requests, then serves as usual."""
     import os
 
-    from course.grading.trusted_processes import (assign_check_server, start_check_server, stop_process_group,
-                                                  trusted_env)
+    from course.grading.trusted_processes import assign_check_server, start_check_server, stop_process_group
     from course.grading.contract import DECIDE, EARLY
     from course.grading.contract import CHECKS_NICENESS_ENV
     from course.sandbox import CHECKS_NICENESS
 
     folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
     server, handed = (None, None)
-    env = {**trusted_env(REPO), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
+    env = {**_trusted_env(tmp_path), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
     if started_by != "nbgrader itself":
         ahead = started_by.endswith("ahead")
         log = open(tmp_path / ("ahead.log" if ahead else "server.log"), "wb")
@@ -523,11 +531,11 @@ def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_pa
     (exit code 0, no traceback in the submission's log)."""
     import os
 
-    from course.grading.trusted_processes import start_check_server, stop_process_group, trusted_env
+    from course.grading.trusted_processes import start_check_server, stop_process_group
 
     folder = make_submission(tmp_path / "sub")
     with open(tmp_path / "server.log", "wb") as log:
-        server, handed = start_check_server(folder, trusted_env(REPO), log)
+        server, handed = start_check_server(folder, _trusted_env(tmp_path), log)
     requests, answers = handed["fds"]
     os.write(requests, b'{"op": "early", "names": ["conv_block", "srresnet_epoch"], "timeout": 120}\n')
     os.close(answers)
@@ -561,9 +569,8 @@ def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
     import signal
 
     from course.grading.prestarted_pool import PRESTARTED_NICENESS, Prestarted
-    from course.grading.trusted_processes import trusted_env
 
-    env, folder = trusted_env(REPO), tmp_path / "autograded" / "s" / "superres"
+    env, folder = _trusted_env(tmp_path), tmp_path / "autograded" / "s" / "superres"
     ahead = Prestarted(env, tmp_path / "ahead.log", (6 << 30, 600))
     if os.geteuid() == 0:
         for proc in (ahead.server, ahead.nbgrader):

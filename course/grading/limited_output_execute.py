@@ -58,6 +58,9 @@ class LimitedOutputExecute(Execute):
         if not hasattr(self, "_raise_on_iopub_timeout"):  # (as configured; a kernel that stopped answering clears it)
             self._raise_on_iopub_timeout = self.raise_on_iopub_timeout
         self.raise_on_iopub_timeout = self._raise_on_iopub_timeout
+        if not hasattr(self, "_iopub_timeout"):
+            self._iopub_timeout = self.iopub_timeout
+        self.iopub_timeout = self._iopub_timeout
         if not hasattr(self, "_timeout_error"):
             self._timeout_error = dict(self.error_on_timeout or {})
         if self._timeout_error.get("ename") == "CellTimeoutError":  # nbgrader's, in the student's words
@@ -73,6 +76,7 @@ class LimitedOutputExecute(Execute):
                            "not run", self.answer_after_timeout)
             self._not_answering = True
             self.raise_on_iopub_timeout = False  # (its idle status will not come either: no wait ends the run)
+            self.iopub_timeout = 1  # (... nor its last outputs: not waited for)
         return reply
 
     async def _kernel_answers(self, wait: float) -> bool:

@@ -278,14 +278,16 @@ def test_tables_have_chinese_headers_and_caption(language):
 
 @pytest.fixture
 def chinese_font(monkeypatch):
-    """Matplotlib believes a Chinese font is installed (a name of CJK_FONTS on DejaVu Sans's file)."""
+    """Matplotlib believes that one Chinese font is installed, and only that one (a name of CJK_FONTS on DejaVu
+    Sans's file): the Chinese fonts this machine really has are hidden, so the answer does not depend on them."""
     from matplotlib import font_manager
 
     from sr_utils import plotting
 
     dejavu = font_manager.findfont("DejaVu Sans")
     fake = font_manager.FontEntry(fname=dejavu, name="WenQuanYi Zen Hei", style="normal", weight=400)
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [*font_manager.fontManager.ttflist, fake])
+    others = [f for f in font_manager.fontManager.ttflist if f.name not in plotting.CJK_FONTS]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [*others, fake])
     plotting.cjk_font.cache_clear()
     yield "WenQuanYi Zen Hei"
     plotting.cjk_font.cache_clear()

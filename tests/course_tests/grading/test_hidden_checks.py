@@ -456,13 +456,24 @@ def test_harness_needs_token_and_exit_code():
 # ---------------------------------------------------------------------------------------------------------
 # The check server: the sandboxed grader's trusted side, one process per submission
 # ---------------------------------------------------------------------------------------------------------
-def _trusted_env(tmp_path: Path) -> dict:
-    """The grading command's environment of trusted processes for the kit's own course, with numba's cache in
-    ``tmp_path``: not in the repository's course/.grading, which the class batch (on another process) checks stays
+@pytest.fixture(scope="session")
+def trusted_numba_cache(tmp_path_factory) -> str:
+    """imresize's kernels compiled once (~10 s of CPU) for every check server of this module, in a folder of the
+    tests: not in the repository's course/.grading, which the class batch (on another process) checks stays
     untouched."""
+    from course.sandbox import prepare_numba_cache
+
+    cache = prepare_numba_cache(tmp_path_factory.mktemp("numba"))
+    assert cache, "imresize's kernels could not be compiled"
+    return cache
+
+
+def _trusted_env(numba_cache: str) -> dict:
+    """The grading command's environment of trusted processes for the kit's own course, with numba's cache in
+    ``numba_cache``."""
     from course.grading.trusted_processes import trusted_env
 
-    return {**trusted_env(REPO), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    return {**trusted_env(REPO), "NUMBA_CACHE_DIR": numba_cache}
 
 
 def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
@@ -477,7 +488,8 @@ def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
 
 
 @pytest.mark.parametrize("started_by", ["the grading command", "the grading command, ahead", "nbgrader itself"])
-def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(started_by, tmp_path, monkeypatch):
+def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(started_by, tmp_path, monkeypatch,
+                                                                             trusted_numba_cache):
     """What nbgrader's preprocessors ask of a submission's check server: before a notebook runs, its checks that
     read only sources (decided at once); after it ran, their verdicts; a check of notebook 04 is never decided
     early: it reads what the notebook writes (here a table with the wrong columns, written after the early ask).
@@ -491,7 +503,7 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
 
     folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
     server, handed = (None, None)
-    env = {**_trusted_env(tmp_path), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
+    env = {**_trusted_env(trusted_numba_cache), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
     if started_by != "nbgrader itself":
         ahead = started_by.endswith("ahead")
         log = open(tmp_path / ("ahead.log" if ahead else "server.log"), "wb")
@@ -525,7 +537,7 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
         assert client.proc.returncode is not None
 
 
-def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_path):
+def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_path, trusted_numba_cache):
     """nbgrader asks early for a notebook's checks and, if the notebook's test cells failed, never reads the
     answer: it ends, and the server's answer meets a closed pipe. The server then ends as when its requests end
     (exit code 0, no traceback in the submission's log)."""
@@ -535,7 +547,7 @@ def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_pa
 
     folder = make_submission(tmp_path / "sub")
     with open(tmp_path / "server.log", "wb") as log:
-        server, handed = start_check_server(folder, _trusted_env(tmp_path), log)
+        server, handed = start_check_server(folder, _trusted_env(trusted_numba_cache), log)
     requests, answers = handed["fds"]
     os.write(requests, b'{"op": "early", "names": ["conv_block", "srresnet_epoch"], "timeout": 120}\n')
     os.close(answers)
@@ -561,7 +573,7 @@ def test_a_job_line_is_read_to_its_end_and_no_further():
     os.close(r)
 
 
-def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
+def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path, trusted_numba_cache):
     """A worker's next nbgrader process and check server, started ahead (at a low priority, as root): given their
     job, nbgrader runs with the arguments and writes to the submission's log, and the server ends when nbgrader
     does (it held the requests). If one of them died before, ``go`` says so and stops the other."""
@@ -570,7 +582,7 @@ def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path):
 
     from course.grading.prestarted_pool import PRESTARTED_NICENESS, Prestarted
 
-    env, folder = _trusted_env(tmp_path), tmp_path / "autograded" / "s" / "superres"
+    env, folder = _trusted_env(trusted_numba_cache), tmp_path / "autograded" / "s" / "superres"
     ahead = Prestarted(env, tmp_path / "ahead.log", (6 << 30, 600))
     if os.geteuid() == 0:
         for proc in (ahead.server, ahead.nbgrader):

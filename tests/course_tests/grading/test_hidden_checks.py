@@ -13,7 +13,8 @@ code is 0. Submission folders are built in ``tmp_path`` from the instructor's no
 4. exploits — deleted ``%%writefile`` lines, stale modules on disk, patched ``torch.allclose``, fake verdicts and
    early exits cannot turn a wrong submission into a PASS.
 
-Independent check processes run two at a time (session fixtures): about 1.5 minutes on 2 idle cores.
+Independent check processes run two at a time (session fixtures); the student sides of the checks run here are
+forked from one that has imported torch (``student_forkserver.py``): about a minute on 2 idle cores.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import nbformat
 import pytest
 
 from course_fixtures import cell_source, solution_lines
+from student_forkserver import student_forkserver
 from sr_utils.notebook import writefile_sources
 
 REPO = Path(__file__).resolve().parents[3]
@@ -86,8 +88,10 @@ def run_check_command(check: str, folder: Path) -> Verdict:
 
 
 def run_checks_here(checks: list[str], folder: Path) -> dict[str, Verdict]:
-    """The trusted side in this process (it never imports student code): one student-side process per folder."""
-    verdicts = trusted_checks.run_checks(trusted_checks.CHECKS, checks, folder, timeout=300)
+    """The trusted side in this process (it never imports student code): one student-side process per folder,
+    forked from one that has imported torch already (``student_forkserver``: the same code on the same pipes)."""
+    verdicts = trusted_checks.run_checks(trusted_checks.CHECKS, checks, folder, timeout=300,
+                                         launch=student_forkserver().launch)
     return {c: Verdict(c, 0 if ok else 1, "PASS" if ok else f"FAIL {why}", "", "") for c, (ok, why) in verdicts.items()}
 
 

@@ -52,6 +52,8 @@ INTEGRATION_MODULES = {
 ALONE = {"test_a_storm_in_one_worker_leaves_its_neighbour_its_share",
          "test_two_workers_a_storm_does_not_change_the_neighbours_grade",
          "test_a_kernel_that_ignores_the_interrupt_gets_the_rest_of_its_notebook_not_run"}
+#: The modules that define them: ``-m alone`` collects only these (importing every module costs ~15 s of CPU).
+ALONE_MODULES = {"test_sandbox_hardening", "test_unanswering_kernel"}
 #: The test modules that read the class graded once (``class_batch``): on several processes, one runs them all.
 CLASS_BATCH_MODULES = {"test_grading_sandbox", "test_assignment"}
 
@@ -62,6 +64,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
         if item.originalname in ALONE:
             item.add_marker(pytest.mark.alone)
+
+
+def pytest_ignore_collect(collection_path, config):
+    """With ``-m alone`` (the second part of ``make test``), the test modules of :data:`ALONE_MODULES` only."""
+    if (config.getoption("markexpr") == "alone" and collection_path.suffix == ".py"
+            and collection_path.name.startswith("test_") and collection_path.stem not in ALONE_MODULES):
+        return True
+    return None
 
 
 def work_unit_of(nodeid: str) -> str:

@@ -130,6 +130,10 @@ EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what n
 #: ``PRESTARTED_MODULE nbgrader|check-server``: a process started before its submission, which imports now; its job
 #: is the first line on stdin, JSON ``{"argv": [...], "env": {...}, "log": path}``.
 PRESTARTED_MODULE = "course.grading.prestarted"
+#: ``FEEDBACK_SERVER_MODULE ASSIGNMENT [NBGRADER OPTION...]`` in the course root: a student id per line on stdin,
+#: ``FEEDBACK_DONE <student> <exit code>`` on stdout once that student's ``nbgrader generate_feedback`` has run.
+FEEDBACK_SERVER_MODULE = "course.grading.feedback_server"
+FEEDBACK_DONE = "feedback-done"
 #: The student side (``student_side.py``) runs as ``python -I -c BOOT FOLDER``: the sources of its modules
 #: (STUDENT_SIDE_MODULES) arrive on stdin, one frame each; then requests and answers are frames, a ``FRAME_LENGTH`` (``struct``) byte count followed by that
 #: many bytes of ``torch.save`` of plain data, at most MAX_REQUEST / MAX_ANSWER bytes.

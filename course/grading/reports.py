@@ -3,22 +3,28 @@
 most-failed cells and checks, submissions needing attention) in ``course/grades/``, and the feedback pages."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import re
+import select
+import signal
 import subprocess
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake
-from course.grading.contract import AUTOGRADED_DIR, GRADEBOOK, GRADES_DIR, STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR
+from course.grading.contract import (AUTOGRADED_DIR, FEEDBACK_DONE, FEEDBACK_SERVER_MODULE, GRADEBOOK, GRADES_DIR,
+                                    STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR, python_module)
 from course.grading.permissions import FEEDBACK_MODE
-from course.grading.trusted_processes import nbgrader_command, trusted_env, with_trusted_rlimits
+from course.grading.trusted_processes import trusted_env, with_trusted_rlimits
 
 REPORT_FILES = intake.handin.REPORT_FILES
-FEEDBACK_TIMEOUT = 600
+FEEDBACK_TIMEOUT = 600  # seconds: one student's feedback
+FEEDBACK_PER_PROCESS = 50  # students whose feedback one feedback_server process makes
 
 
 def _cell_reasons(notebook: Path) -> dict[str, str]:
@@ -175,27 +181,94 @@ def submitted_without_outputs(autograded: Path, assignment: str, students: list[
     return f"\nSubmitted without outputs ({len(lines)}):\n" + "\n".join(lines) if lines else ""
 
 
-def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
-    """``nbgrader generate_feedback`` for each of ``students`` (feedback HTML in ``course/feedback/``, hidden tests
-    cleared), each under the trusted rlimits and at most :data:`FEEDBACK_TIMEOUT` seconds."""
-    for student in students:
+class FeedbackServer:
+    """One ``feedback_server`` process (:mod:`.feedback_server`) of the course, under the trusted rlimits: it makes
+    each student's feedback as ``nbgrader generate_feedback ASSIGNMENT --student ID`` would (feedback HTML in
+    ``course/feedback/``, hidden tests cleared), nbgrader imported once. A student whose feedback takes longer than
+    :data:`FEEDBACK_TIMEOUT` seconds is skipped (said on stdout) and the process replaced; so is the process after
+    :data:`FEEDBACK_PER_PROCESS` students (what a long run leaks stays bounded)."""
+
+    def __init__(self, course_root: Path, assignment: str):
+        self.course_root, self.assignment = Path(course_root), assignment
+        self.proc: subprocess.Popen | None = None
+        self.served, self._pending = 0, b""
+
+    def _start(self) -> None:
+        argv = python_module(FEEDBACK_SERVER_MODULE, self.assignment, "--force",
+                             f"--GenerateFeedback.permissions={FEEDBACK_MODE:o}")
+        self.proc = subprocess.Popen(with_trusted_rlimits(argv), cwd=self.course_root,
+                                     env=trusted_env(self.course_root), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.served, self._pending = 0, b""
+
+    def feedback(self, student: str) -> bool:
+        """Make ``student``'s feedback; False if it failed or took too long."""
+        if self.proc is None or self.proc.poll() is not None or self.served >= FEEDBACK_PER_PROCESS:
+            self.close()
+            self._start()
+        self.served += 1
         try:
-            argv = [nbgrader_command(), "generate_feedback", assignment, "--student", student, "--force",
-                    f"--GenerateFeedback.permissions={FEEDBACK_MODE:o}"]
-            subprocess.run(with_trusted_rlimits(argv), cwd=course_root, env=trusted_env(course_root),
-                           capture_output=True, timeout=FEEDBACK_TIMEOUT)
+            self.proc.stdin.write(student.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.close()
+            return False
+        deadline = time.monotonic() + FEEDBACK_TIMEOUT
+        fd = self.proc.stdout.fileno()
+        while True:
+            if b"\n" in self._pending:
+                line, self._pending = self._pending.split(b"\n", 1)
+                words = line.decode(errors="replace").split()
+                if words[:2] == [FEEDBACK_DONE, student]:
+                    return words[2:] == ["0"]
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
+                self.close()
+                return False
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the process ended (a limit, a crash)
+                self.close()
+                return False
+            self._pending += chunk
+
+    def close(self) -> None:
+        """Let the process end (stdin closed), killed if it does not within a few seconds."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc.stdout.close()
+        self.proc = None
+
+
+def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
+    """The feedback of each of ``students`` (:class:`FeedbackServer`: one process for all of them)."""
+    server = FeedbackServer(course_root, assignment)
+    try:
+        for student in students:
+            server.feedback(student)
+    finally:
+        server.close()
 
 
 class FeedbackQueue:
     """Feedback made while the class is still being graded: :meth:`add` (called from the workers' threads as each
-    submission is done) queues the submissions graded "ok", whose ``nbgrader generate_feedback`` runs in one thread
-    beside the workers; leaving the ``with`` block waits until the queue is done. ``enabled=False``: no feedback."""
+    submission is done) queues the submissions graded "ok", whose feedback one thread makes beside the workers, in
+    one :class:`FeedbackServer`; leaving the ``with`` block waits until the queue is done. ``enabled=False``: no
+    feedback."""
 
     def __init__(self, course_root: Path, assignment: str, enabled: bool = True):
         self.course_root, self.assignment, self.enabled = course_root, assignment, enabled
         self._pool: ThreadPoolExecutor | None = None
+        self._server = FeedbackServer(course_root, assignment)
         self._queued = []
 
     def __enter__(self) -> "FeedbackQueue":
@@ -205,12 +278,12 @@ class FeedbackQueue:
 
     def add(self, result: dict) -> None:
         if self._pool is not None and result["status"] == "ok":
-            self._queued.append(self._pool.submit(generate_feedback, self.course_root, self.assignment,
-                                                  [result["student"]]))
+            self._queued.append(self._pool.submit(self._server.feedback, result["student"]))
 
     def __exit__(self, kind, *_) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=kind is not None)  # (interrupted: no more feedback)
+            self._server.close()
             if kind is None:
                 for queued in self._queued:
                     queued.result()  # (raises what a feedback run raised)

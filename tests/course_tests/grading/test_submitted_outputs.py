@@ -162,6 +162,36 @@ def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
     _check_graded(root, "alice", "bob")
 
 
+def test_one_feedback_process_makes_each_students_page_as_the_command_does(tiny_course):
+    """The grader's feedback process (``FeedbackServer``): one process for every student, each page byte for byte
+    what ``nbgrader generate_feedback --student`` makes; a student it cannot make feedback for (nothing graded)
+    is a failure that leaves the others theirs."""
+    from course.grading.reports import FeedbackServer
+
+    root, env, release = tiny_course
+    _submit(root, "alice", _submission(release, with_outputs=True), {"report.md": REPORT_MD.encode()})
+    _submit(root, "bob", _submission(release, with_outputs=False))
+    out = subprocess.run([str(NBGRADER), "autograde", "tiny", "--force"], cwd=root, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    page = root / "course" / "feedback" / "{}" / "tiny" / "03_train.html"
+    out = subprocess.run([str(NBGRADER), "generate_feedback", "tiny", "--student", "alice", "--force"], cwd=root,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    by_command = Path(str(page).format("alice")).read_bytes()
+    server = FeedbackServer(root, "tiny")
+    try:
+        assert server.feedback("alice")
+        pid = server.proc.pid
+        assert not server.feedback("nobody")
+        assert server.feedback("bob") and server.proc.pid == pid, "one process for the whole class"
+    finally:
+        server.close()
+    assert Path(str(page).format("alice")).read_bytes() == by_command
+    assert "03_train" in Path(str(page).format("bob")).read_text()
+    assert not (root / "course" / "feedback" / "nobody").exists()
+
+
 def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summary(tiny_course):
     from class_batch import require_bwrap
 

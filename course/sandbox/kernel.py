@@ -71,6 +71,22 @@ def student_launcher(spec: SandboxSpec, folder: Path):
     return launch
 
 
+COMPILED_STAMP = "compiled-for.json"  # in a numba cache folder: what its kernels were compiled from (_compiled_for)
+
+
+def _compiled_for() -> str:
+    """What numba checks before it uses compiled kernels (JSON): imresize.py's path, modification time and size
+    (its cache index records them), numba's and Python's versions."""
+    from importlib import metadata
+
+    import sr_utils
+
+    source = Path(sr_utils.__file__).resolve().with_name("imresize.py")
+    st = source.stat()
+    return json.dumps({"source": str(source), "mtime_ns": st.st_mtime_ns, "size": st.st_size,
+                       "numba": metadata.version("numba"), "python": sys.version})
+
+
 def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     """Compile the kit's imresize kernels into ``folder`` (a trusted process running the kit's own code) and
     return its path, or "" if that failed.
@@ -81,12 +97,17 @@ def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     it does there reaches another sandbox."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    stamp, compiled_for = folder / COMPILED_STAMP, _compiled_for()
+    if stamp.is_file() and stamp.read_text() == compiled_for and any(folder.rglob("*.nbi")):
+        return str(folder.resolve())  # (compiled for this imresize.py: a process loading it costs ~3 s of CPU)
+    stamp.unlink(missing_ok=True)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         subprocess.run([sys.executable, "-c", "from sr_utils.imresize import compile_kernels; compile_kernels()"],
                        env=env, check=True, capture_output=True, timeout=timeout)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return ""
+    stamp.write_text(compiled_for)
     for dirpath, _, files in os.walk(folder):  # the sandbox uid reads it
         os.chmod(dirpath, 0o755)
         for name in files:

@@ -92,6 +92,39 @@ def test_sandboxes_load_the_graders_compiled_imresize_instead_of_compiling(tmp_p
     assert misses_rows >= 2 and misses_cols >= 2, "without the grader's cache the sandbox compiles (the test's control)"
     assert _snapshot(Path(cache)) == before and not (Path(cache) / "planted").exists()
 
+def test_the_kernels_are_compiled_again_only_when_imresize_changed(tmp_path, monkeypatch):
+    """Each grading run first makes sure the machine's cache holds imresize's compiled kernels. A cache compiled
+    from this very imresize.py (its path, time and size: what numba's own index checks) starts no process (one
+    that loads the cache costs ~3 s of CPU); a changed file, a compile that failed or a cache emptied by hand
+    compiles again."""
+    import types
+
+    from course.sandbox import kernel
+
+    compiled, fail = [], []
+
+    def run(argv, env, **kwargs):
+        compiled.append(env["NUMBA_CACHE_DIR"])
+        Path(env["NUMBA_CACHE_DIR"], "imresize._resize_rows-108.py311.nbi").write_bytes(b"index")  # (numba's index)
+        if fail:
+            raise kernel.subprocess.CalledProcessError(1, argv)
+
+    monkeypatch.setattr(kernel, "subprocess", types.SimpleNamespace(
+        run=run, CalledProcessError=subprocess.CalledProcessError, TimeoutExpired=subprocess.TimeoutExpired))
+    cache = kernel.prepare_numba_cache(tmp_path / "numba")
+    assert cache and compiled == [cache]
+    assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 1, "compiled again"
+    monkeypatch.setattr(kernel, "_compiled_for", lambda: '{"source": "an edited imresize.py"}')
+    fail.append(True)
+    assert kernel.prepare_numba_cache(tmp_path / "numba") == "" and len(compiled) == 2
+    fail.clear()
+    assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 3, "a failed compile is redone"
+    assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 3
+    for index in Path(cache).glob("*.nbi"):  # the compiled code removed by hand: compiled again
+        index.unlink()
+    assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 4
+
+
 def test_the_checks_student_side_yields_to_the_kernels():
     """The student side of the hidden checks runs at CHECKS_NICENESS, its session's scheduling group too (bwrap
     makes a session of its own, and with autogroups a thread's niceness only counts inside its session); a

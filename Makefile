@@ -50,9 +50,11 @@ test: $(VENV)/.installed-test sandbox-tools browser-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" $(PYTEST_ARGS) || [ $$? = 5 ]
 	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? = 5 ]
 
-# The fast lane: every module's unit tests, without the integration modules listed in tests/conftest.py.
+# The fast lane: every module's unit tests, without the integration modules listed in tests/conftest.py; on
+# FAST_WORKERS processes (the unit tests are CPU-bound: one process leaves a core idle).
+FAST_WORKERS ?= 2
 test-fast: $(VENV)/.installed-test
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(FAST_WORKERS) -m "not integration" $(PYTEST_ARGS)
 
 # Sandboxed grading runs student code in bubblewrap (Debian/Ubuntu package `bubblewrap`). As root with apt, install
 # it; otherwise say how (the grading command refuses to run without it unless told --unsafe).

@@ -249,16 +249,6 @@ class FeedbackServer:
         self.proc = None
 
 
-def generate_feedback(course_root: Path, assignment: str, students: list[str]) -> None:
-    """The feedback of each of ``students`` (:class:`FeedbackServer`: one process for all of them)."""
-    server = FeedbackServer(course_root, assignment)
-    try:
-        for student in students:
-            server.feedback(student)
-    finally:
-        server.close()
-
-
 class FeedbackQueue:
     """Feedback made while the class is still being graded: :meth:`add` (called from the workers' threads as each
     submission is done) queues the submissions graded "ok", whose feedback one thread makes beside the workers, in

@@ -151,7 +151,8 @@ def _check_report(nb: dict, student: str | None) -> None:
         assert NO_REPORT_TEXT in text, text
 
 
-def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
+def _autograded_with_plain_nbgrader(tiny_course) -> tuple[Path, dict]:
+    """alice (outputs and a report.md) and bob (neither) handed in and graded by ``nbgrader autograde``."""
     root, env, release = tiny_course
     _submit(root, "alice", _submission(release, with_outputs=True), {"report.md": REPORT_MD.encode()})
     _submit(root, "bob", _submission(release, with_outputs=False))
@@ -159,6 +160,11 @@ def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
                          text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "checksum" not in out.stderr.lower(), out.stderr[-3000:]
+    return root, env
+
+
+def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
+    root, _ = _autograded_with_plain_nbgrader(tiny_course)
     _check_graded(root, "alice", "bob")
 
 
@@ -168,12 +174,7 @@ def test_one_feedback_process_makes_each_students_page_as_the_command_does(tiny_
     is a failure that leaves the others theirs."""
     from course.grading.reports import FeedbackServer
 
-    root, env, release = tiny_course
-    _submit(root, "alice", _submission(release, with_outputs=True), {"report.md": REPORT_MD.encode()})
-    _submit(root, "bob", _submission(release, with_outputs=False))
-    out = subprocess.run([str(NBGRADER), "autograde", "tiny", "--force"], cwd=root, env=env, capture_output=True,
-                         text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
+    root, env = _autograded_with_plain_nbgrader(tiny_course)
     page = root / "course" / "feedback" / "{}" / "tiny" / "03_train.html"
     out = subprocess.run([str(NBGRADER), "generate_feedback", "tiny", "--student", "alice", "--force"], cwd=root,
                          env=env, capture_output=True, text=True)

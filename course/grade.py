@@ -11,8 +11,8 @@ notebook kernels and the hidden checks -- runs in bubblewrap sandboxes (course/s
 its own grading folder writable, no view of source/, course/grading/, the gradebook or other students, limits on
 CPU time, memory, file size and processes, and (as root) a tmpfs of ``--disk-mb`` as each submission's grading
 folder while it runs. Without bubblewrap the command refuses unless ``--unsafe`` is given. A submission's nbgrader
-process and trusted check server are prestarted, while the worker's previous submission runs, so that their
-imports do not wait.
+process and trusted check server are forked from one process of the run that imported nbgrader, torch and the
+checks once.
 
 A hand-in (course/jupyter/handin.py) is the notebooks, the written report (``report.md`` or ``report.pdf``),
 ``results/``, the ``submission/`` pictures and the training curves; it is collected with its relative paths into
@@ -25,8 +25,8 @@ Writes ``course/grades/``: ``grades.csv`` (nbgrader export, plus the ``report`` 
 feedback HTML in ``course/feedback/`` with hidden tests cleared.
 
 This module is the command line and :func:`grade`; the parts are in :mod:`course.grading`: ``collection``
-(collecting the class, intake), ``run_loop`` (autograding, ``workers`` at a time), ``prestarted_pool`` (processes
-started before their submission is needed), ``trusted_processes`` (their environment and rlimits), ``graded_folder``
+(collecting the class, intake), ``run_loop`` (autograding, ``workers`` at a time), ``trusted_forkserver`` (the
+process the trusted ones are forked from), ``trusted_processes`` (their environment and rlimits), ``graded_folder``
 (what a graded folder keeps), ``reports`` (CSV files, summary, feedback), ``permissions`` (the private course
 folder, ``--shared-setup``, ``--check-permissions``).
 """
@@ -39,12 +39,12 @@ import time
 from pathlib import Path
 
 from course.grading.collection import DEFAULT_LMS_REGEXP, collect_folders, collect_lms_zip, intake_submitted
-from course.grading.contract import DATA_DIR_ENV, FEEDBACK_DIR, GRADEBOOK, SUBMITTED_DIR
+from course.grading.contract import DATA_DIR_ENV, FEEDBACK_DIR, GRADEBOOK, STATE_DIR, SUBMITTED_DIR
 from course.grading.errors import GradingError
 from course.grading.permissions import check_permissions, close_state, private_umask, shared_setup
-from course.grading.prestarted_pool import PrestartedPool
+from course.grading.trusted_forkserver_client import TrustedForkServer
 from course.grading.reports import FeedbackQueue, write_outputs
-from course.grading.run_loop import autograde_all
+from course.grading.run_loop import autograde_all, with_compiled_imresize
 from course.paths import KIT_ROOT as REPO
 from course.sandbox import FIRST_SANDBOX_UID, Limits, SandboxSpec, SandboxUnavailable, probe, user_process_count
 
@@ -150,9 +150,11 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
     students = found
     if not students and not attention:
         raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
-    # the first submissions' nbgrader processes and check servers import while the gradebook is read
-    prestarted = PrestartedPool.for_run(course_root, spec, cell_timeout, len(students))
-    prestarted.fill(at_most=workers, yielding=False)
+    # the fork server of the submissions' nbgrader processes and check servers imports while the gradebook is read
+    # (after imresize's compiled kernels are in place: it loads them, never compiles them)
+    (course_root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    spec = with_compiled_imresize(spec, course_root / STATE_DIR)
+    forks = TrustedForkServer.for_run(course_root, spec, cell_timeout)
     try:
         _ensure_assignment(course_root, assignment)
         log(f"grading {len(students)} submissions with {workers} workers "
@@ -160,11 +162,11 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
         t0 = time.perf_counter()
         with FeedbackQueue(course_root, assignment, enabled=feedback) as feedback_queue:
             results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout,
-                                    submission_timeout, progress, require_cgroup=not no_cgroup, prestarted=prestarted,
+                                    submission_timeout, progress, require_cgroup=not no_cgroup, forks=forks,
                                     graded=feedback_queue.add)
         seconds = time.perf_counter() - t0
     finally:
-        prestarted.close()
+        forks.close()
     graded = {r["student"] for r in results}
     results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
                 if s not in graded]

@@ -3,8 +3,8 @@
     python -I -m course.grading.check_server FOLDER
 
 Started by the grading command (``course.grade``) beside each submission's nbgrader process, which talks to it
-through ``check_server_client.CheckServer`` (or starts it itself); usually started ahead, while the worker's previous
-submission runs (:mod:`.prestarted`: it imports torch and the checks, then learns FOLDER). With one worker it runs at
+through ``check_server_client.CheckServer`` (or starts it itself); forked from the run's fork server
+(:mod:`.trusted_forkserver`, which imported torch and the checks once for the run). With one worker it runs at
 ``course.sandbox.CHECKS_NICENESS``, its student side too: they yield to the notebook's kernel and use what it
 leaves idle. Requests arrive on stdin, one JSON object per line, each with the seconds a check may take
 (``"timeout"``); each gets one JSON line on stdout, in order:
@@ -95,9 +95,11 @@ def serve(folder: Path, requests, reply) -> None:
         session.close()
 
 
-def preload() -> None:
-    """Import what serving needs: torch, the checks and what they load ahead (:mod:`.prestarted` calls this before it
-    knows its submission; ``serve`` calls it again, which then costs nothing)."""
+def preload(compiled_kernels: bool = True) -> None:
+    """Import what serving needs: torch, the checks and what they load ahead. ``serve`` calls it, and
+    :mod:`.trusted_forkserver` before it forks, without ``compiled_kernels``: loading imresize's compiled kernels
+    starts numba's OpenMP threads, and a child forked from a process that started them is killed when it uses
+    them."""
     import torch  # noqa: F401
 
     from course import sandbox  # noqa: F401
@@ -105,7 +107,7 @@ def preload() -> None:
     from . import checks, student_client  # noqa: F401
 
     try:
-        checks.load_ahead()
+        checks.load_ahead(compiled_kernels)
     except Exception:  # noqa: BLE001 (it only saves time: a check that needs it meets the problem and reports it)
         pass
 

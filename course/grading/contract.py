@@ -3,7 +3,7 @@ commands and frame formats, each with a line of help.
 
 The processes: the grading command (``python -m course.grade``); nbgrader, configured by ``nbgrader_config.py``
 (which reads this module) and running the plugins of :mod:`course.grading`; the trusted check processes
-(``check_server``, ``run_check``, ``prestarted``); the sandbox's kernel launcher (:mod:`course.sandbox`); the notebook's
+(``check_server``, ``run_check``, ``trusted_forkserver``); the sandbox's kernel launcher (:mod:`course.sandbox`); the notebook's
 kernel (the student's code and ``sr_utils``); the hidden checks' student side (``student_side.py``, sandboxed).
 Every process that can import ``course`` imports its names from here, never a string literal of its own.
 
@@ -53,10 +53,10 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "SANDBOX_ENV", "CHECK_SERVER_ENV", "VERDICTS_ENV", "CELL_TIMEOUT_ENV", "KERNEL_ENV", "CHECKS_NICENESS_ENV",
            "COURSE_ROOT_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR", "FEEDBACK_DIR",
            "SOLUTION_DIR", "GRADEBOOK", "EXCHANGE_DIR", "GRADES_DIR", "STATE_DIR", "RUNTIME_DIR", "VERDICTS_DIR",
-           "LOGS_DIR", "PRESTARTED_DIR", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
+           "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "PRESTARTED_MODULE", "python_module", "check_command", "check_command_json"]
+           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "python_module", "check_command", "check_command_json"]
 
 # ---------------------------------------------------------------------------------------------------------
 # Environment variables set by the grading command (course.grade) or nbgrader_config.py
@@ -98,7 +98,7 @@ STATE_DIR = "course/.grading"         #: the grading command's private state (th
 RUNTIME_DIR = "runtime"        #: w<slot>/: a worker's kernel runtime (connection files, IPC sockets), in its sandbox
 VERDICTS_DIR = "verdicts"      #: <student>/: <notebook>.json (each check: passed, reason), CELLS_DIR, the records
 LOGS_DIR = "logs"              #: <student>.log: the nbgrader process and check server of a submission
-PRESTARTED_DIR = "prestarted"  #: <n>.log: prestarted processes, until they get their submission
+FORKSERVER_LOG = "forkserver.log"  #: the run's fork server of trusted processes (until they get their own log)
 DISK_DIR = "disk"              #: <student>/: the size-limited tmpfs a submission is graded in (as root)
 NUMBA_DIR = "numba"            #: the trusted processes' compiled imresize kernels (NUMBA_CACHE_DIR)
 
@@ -127,9 +127,11 @@ RUN_CHECK_MODULE = "course.grading.run_check"
 #: "ran": [...], "seconds": s}``.
 CHECK_SERVER_MODULE = "course.grading.check_server"
 EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what needs no run yet / the rest
-#: ``PRESTARTED_MODULE nbgrader|check-server``: a process started before its submission, which imports now; its job
-#: is the first line on stdin, JSON ``{"argv": [...], "env": {...}, "log": path}``.
-PRESTARTED_MODULE = "course.grading.prestarted"
+#: ``TRUSTED_FORKSERVER_MODULE`` (fd 3: a SOCK_SEQPACKET socket): imports nbgrader, torch and the checks once, then
+#: forks a submission's nbgrader process or check server for each job; one JSON object per message, the protocol
+#: in its docstring. Each child's log starts with a line beginning with FORKED_MARK.
+TRUSTED_FORKSERVER_MODULE = "course.grading.trusted_forkserver"
+FORKED_MARK = "[trusted fork server]"
 #: ``FEEDBACK_SERVER_MODULE ASSIGNMENT [NBGRADER OPTION...]`` in the course root: a student id per line on stdin,
 #: ``FEEDBACK_DONE <student> <exit code>`` on stdout once that student's ``nbgrader generate_feedback`` has run.
 FEEDBACK_SERVER_MODULE = "course.grading.feedback_server"

@@ -1,6 +1,6 @@
 """The run loop: every submission autograded by its own ``nbgrader autograde --student`` process, ``workers`` at a
 time, each worker with its sandbox uid and cgroups, its submission's grading folder a size-limited tmpfs (as root),
-and its next submission's processes prestarted while the current one runs."""
+its trusted processes forked from the run's fork server (:mod:`.trusted_forkserver`)."""
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +22,7 @@ from course.grading.errors import GradingError
 from course.grading.graded_folder import (DISK_RESERVE_BYTES, is_graded_notebook, keep_graded_notebooks,
                                           trim_to_size_limit)
 from course.grading.permissions import AUTOGRADED_MODE
-from course.grading.prestarted_pool import Prestarted, PrestartedPool
+from course.grading.trusted_forkserver_client import TrustedForkServer
 from course.grading.trusted_processes import (nbgrader_command, nbgrader_rlimits, start_check_server,
                                               stop_process_group, submission_env, with_trusted_rlimits)
 from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, Cgroup, SandboxSpec, SandboxUnavailable,
@@ -44,13 +44,12 @@ def slot_spec(spec: SandboxSpec, slot: int, cgroups: dict | None = None, uids: l
 
 def autograde_one(student: str, assignment: str, course_root: Path, spec: SandboxSpec, slot: int,
                   state: Path, cell_timeout: int, submission_timeout: float, cgroups: dict | None = None,
-                  uids: list[int] | None = None, prestarted: Prestarted | None = None, started=None,
+                  uids: list[int] | None = None, forks: TrustedForkServer | None = None,
                   checks_niceness: int = 0) -> dict:
     """``nbgrader autograde --student`` for one submission, killed after ``submission_timeout`` seconds.
 
-    ``prestarted``: processes started ahead for it (used if they are still alive); ``started()`` is called once its
-    processes run (the caller prestarts the next submission's then); ``checks_niceness``: see
-    :func:`.trusted_processes.submission_env`."""
+    ``forks``: the run's fork server, which its nbgrader process and check server are forked from (else, or if it
+    cannot, they start anew); ``checks_niceness``: see :func:`.trusted_processes.submission_env`."""
     runtime = state / RUNTIME_DIR / f"w{slot}"  # short: IPC socket paths are limited to 107 bytes
     if os.path.ismount(runtime):
         unmount(runtime)
@@ -80,13 +79,14 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             # autograded/<student>; other accounts still cannot enter course/autograded
             folder.parent.mkdir(parents=True, exist_ok=True)
             os.chown(folder.parent, spec.uid, -1)
-        if prestarted is not None and prestarted.go(argv, folder, env, log):
-            server, proc = prestarted.server, prestarted.nbgrader
-        else:
-            if prestarted is not None:
-                f.write(f"[course.grade] the processes started ahead had ended (see {prestarted.log}): started now\n"
-                        .encode())
+        server = proc = None
+        if forks is not None:
+            try:
+                server, proc = forks.submission(argv, folder, env, f, nbgrader_rlimits(spec))
+            except OSError as e:
+                f.write(f"[course.grade] {e}: its processes started anew\n".encode())
                 f.flush()
+        if proc is None:
             # the trusted check server first: it imports torch and the checks while nbgrader starts
             server, handed = start_check_server(folder, env, f)
             try:
@@ -96,8 +96,6 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             finally:
                 for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
                     os.close(fd)
-        if started is not None:
-            started()
         try:
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
@@ -124,28 +122,37 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     return result
 
 
+def with_compiled_imresize(spec: SandboxSpec, state: Path) -> SandboxSpec:
+    """``spec`` with imresize's compiled kernels for its sandboxes (compiled once per machine, and again only when
+    stale; copied into each sandbox, whose code is read-only to numba), the same kernels copied into the trusted
+    processes' own cache in ``state`` (which they write privately). Costs no process when the cache is fresh."""
+    if not spec.enabled:
+        return spec
+    spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
+    if spec.numba_cache:
+        for path in Path(spec.numba_cache).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                target = state / NUMBA_DIR / path.relative_to(spec.numba_cache)
+                with contextlib.suppress(OSError):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(path, target)
+    return spec
+
+
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
                   cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
-                  require_cgroup: bool = True, prestarted: PrestartedPool | None = None,
+                  require_cgroup: bool = True, forks: TrustedForkServer | None = None,
                   graded=None) -> list[dict]:
     """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
-    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``prestarted``:
-    the run's prestarted processes (closed here), else made here; ``graded(result)`` is called as each submission
+    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``forks``:
+    the run's fork server of trusted processes (else one is started, and ended, here); ``graded(result)`` is called as each submission
     is done (from its worker's thread)."""
     from tqdm.auto import tqdm
 
     state = course_root / STATE_DIR
     state.mkdir(parents=True, exist_ok=True)
     write_kernelspec(state)
-    if spec.enabled:  # compiled once per machine, copied into each sandbox (its code is read-only to numba)
-        spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
-        if spec.numba_cache:  # ... and into the trusted processes' own cache (_env), which they write privately
-            for path in Path(spec.numba_cache).rglob("*"):
-                if path.is_file() and not path.is_symlink():
-                    target = state / NUMBA_DIR / path.relative_to(spec.numba_cache)
-                    with contextlib.suppress(OSError):
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(path, target)
+    spec = with_compiled_imresize(spec, state)
     slots = list(range(workers))
     lock = threading.Lock()
     cgroups, pool_of_uids = {}, None
@@ -169,22 +176,17 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                                "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
                                "memfd_create is denied to student code)")
 
-    prestarted = prestarted or PrestartedPool.for_run(course_root, spec, cell_timeout, len(students))
+    own_forks = forks is None
+    if own_forks:
+        forks = TrustedForkServer.for_run(course_root, spec, cell_timeout)
 
     def run(student):
         with lock:
             slot = slots.pop()
-        taken = prestarted.take()
         try:
-            # each worker's next submission gets its processes started ahead, while its current one runs
             result = autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
                                    submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
-                                   prestarted=taken, started=prestarted.fill,
-                                   checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
-        except BaseException:
-            if taken is not None:
-                taken.stop()
-            raise
+                                   forks=forks, checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
         finally:
             with lock:
                 slots.append(slot)
@@ -200,7 +202,8 @@ def autograde_all(students: list[str], assignment: str, course_root: Path, spec:
                 results.append(r)
                 bar.update()
     finally:
-        prestarted.close()
+        if own_forks:
+            forks.close()
         for cg in cgroups.values():
             if cg is not None:
                 cg.remove()

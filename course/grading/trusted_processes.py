@@ -7,7 +7,6 @@ They never run student code, but they parse what it produced: each runs behind :
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from course.grading.contract import (AFTER_NOTEBOOK, CELL_TIMEOUT_ENV, CHECK_COMMAND_ENV, CHECK_SERVER_MODULE,
                                      CHECKS_NICENESS_ENV, COURSE_ROOT_ENV, HIDDEN_CHECKS_ENV, KERNEL_ENV, NUMBA_DIR,
-                                     PRESTARTED_MODULE, SANDBOX_ENV, STATE_DIR, VERDICTS_DIR, VERDICTS_ENV,
+                                     SANDBOX_ENV, STATE_DIR, VERDICTS_DIR, VERDICTS_ENV,
                                      python_module)
 from course.grading.errors import GradingError
 from course.paths import ToolMissing, nbgrader_executable, tool_env
@@ -82,23 +81,19 @@ def submission_env(course_root: Path, spec: SandboxSpec, state: Path, runtime: P
     return env
 
 
-def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.Popen, dict]:
+def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, dict]:
     """Start the trusted check server of one submission (:mod:`course.grading.check_server`; it never runs student
-    code) with a pipe for requests and one for answers. Returns the process and ``{"folder", "fds"}``: the ends
-    the submission's nbgrader process gets (``nbgrader_plugins.CheckServer``), to be closed here once it has them.
-
-    ``folder`` None: the server is prestarted (:mod:`course.grading.prestarted`: it imports torch and the checks
-    now) and learns its folder from :func:`assign_check_server`, which needs the requests end still open here."""
-    if folder is None:
-        argv = python_module(PRESTARTED_MODULE, "check-server", bytecode=False)
-    else:
-        folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
-        argv = python_module(CHECK_SERVER_MODULE, str(folder), bytecode=False)
+    code) with a pipe for requests and one for answers, as a new process (usually it is forked:
+    :meth:`.trusted_forkserver_client.TrustedForkServer.submission`). Returns the process and ``{"folder", "fds"}``:
+    the ends the submission's nbgrader process gets (``check_server_client.CheckServer``), to be closed here once it
+    has them."""
+    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
     try:
-        server = subprocess.Popen(with_trusted_rlimits(argv), stdin=requests_read, stdout=answers_write, stderr=log,
-                                  env=env, cwd=env[COURSE_ROOT_ENV], start_new_session=True)
+        server = subprocess.Popen(with_trusted_rlimits(python_module(CHECK_SERVER_MODULE, str(folder), bytecode=False)),
+                                  stdin=requests_read, stdout=answers_write, stderr=log, env=env,
+                                  cwd=env[COURSE_ROOT_ENV], start_new_session=True)
     except OSError:
         for fd in (requests_write, answers_read):
             os.close(fd)
@@ -106,17 +101,7 @@ def start_check_server(folder: Path | None, env: dict, log) -> tuple[subprocess.
     finally:
         os.close(requests_read)
         os.close(answers_write)
-    return server, {"folder": None if folder is None else str(folder), "fds": [requests_write, answers_read]}
-
-
-def assign_check_server(handed: dict, folder: Path, env: dict, log: Path) -> None:
-    """Give a prestarted check server its submission: ``folder``, ``env`` as its environment, ``log`` for its
-    messages. The job line goes into its requests pipe before anything else (prestarted.py reads it byte by byte)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
-    data = (json.dumps({"argv": [str(folder)], "env": env, "log": str(log)}) + "\n").encode()
-    while data:
-        data = data[os.write(handed["fds"][0], data):]
-    handed["folder"] = str(folder)
+    return server, {"folder": str(folder), "fds": [requests_write, answers_read]}
 
 
 def stop_process_group(proc: subprocess.Popen, wait: float) -> None:

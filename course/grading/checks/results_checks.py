@@ -21,15 +21,18 @@ MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the
 
 
 @functools.cache
-def load_ahead() -> None:
+def load_ahead(compiled_kernels: bool = True) -> None:
     """Import now what later checks need (the grader's check server does this before its submission starts, so
-    that it is not waited for after a notebook): the evaluation code, PIL and imresize's compiled kernels."""
+    that it is not waited for after a notebook): the evaluation code, PIL and, with ``compiled_kernels``, imresize's
+    compiled kernels (which starts numba's threads: not in a process that will fork)."""
     import PIL.Image  # noqa: F401
     import sr_utils.evaluation  # noqa: F401
     import sr_utils.trained  # noqa: F401
-    from sr_utils.imresize import compile_kernels
 
-    compile_kernels()
+    if compiled_kernels:
+        from sr_utils.imresize import compile_kernels
+
+        compile_kernels()
 
 
 def read_student_file(path: Path, limit: int = MAX_FILE, folder: Path | None = None) -> bytes:

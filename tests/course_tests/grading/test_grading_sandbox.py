@@ -23,6 +23,7 @@ from class_batch import (CORRECT, FOLDER_BYTES, HOST_TMP_MARK, INTAKE_ATTACKS, U
                          attack_names, load_attacks)
 from class_batch import scores as _gradebook_scores
 from class_batch import read_notebook as _nb
+from course.grading.contract import FORKED_MARK
 from course.paths import tool
 from course_fixtures import cell_source as _src
 
@@ -110,13 +111,13 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
         assert results[name]["status"] == "ok", results[name]
     summary = batch["result"]["summary_text"]
     assert "Test cells most often failed" in summary and "Hidden checks most often failed" in summary
-    # each worker's next submission ran in processes started ahead (the first two, and the two graded again
-    # alone, started their own), none of which had died
+    # each submission's nbgrader process and check server were forked from the run's fork server
     logs = {p.stem: p.read_text(errors="replace")
             for p in (batch["course"] / "course" / ".grading" / "logs").glob("*.log")}
-    ahead = [s for s, text in logs.items() if "[prestarted.py] nbgrader started ahead" in text]
-    assert len(ahead) >= len(logs) - 4, sorted(set(logs) - set(ahead))
-    assert not [s for s, text in logs.items() if "processes started ahead had ended" in text]
+    forked = [s for s, text in logs.items()
+              if f"{FORKED_MARK} nbgrader:" in text and f"{FORKED_MARK} check-server:" in text]
+    assert sorted(forked) == sorted(logs), sorted(set(logs) - set(forked))
+    assert not [s for s, text in logs.items() if "started anew" in text]
     for r in results.values():
         if r["status"] != "ok":
             assert r["student"] in summary

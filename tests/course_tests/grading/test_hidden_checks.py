@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import tomllib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -491,29 +492,40 @@ def _check_server_client(folder: Path, handed: dict | None, monkeypatch):
     return CheckServer.for_folder(folder, check_timeout=120)
 
 
-@pytest.mark.parametrize("started_by", ["the grading command", "the grading command, ahead", "nbgrader itself"])
+@pytest.mark.parametrize("started_by", ["the grading command", "the grading command, forked", "nbgrader itself"])
 def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(started_by, tmp_path, monkeypatch,
                                                                              trusted_numba_cache):
     """What nbgrader's preprocessors ask of a submission's check server: before a notebook runs, its checks that
     read only sources (decided at once); after it ran, their verdicts; a check of notebook 04 is never decided
     early: it reads what the notebook writes (here a table with the wrong columns, written after the early ask).
-    Started ahead, the server learns its folder from the first line of its requests, then serves as usual."""
+    Forked from the run's fork server, it serves the same way."""
     import os
 
-    from course.grading.trusted_processes import assign_check_server, start_check_server, stop_process_group
+    from course.grading.contract import FORKED_MARK
+    from course.grading.trusted_forkserver import CHECK_SERVER
+    from course.grading.trusted_forkserver_client import TrustedForkServer
+    from course.grading.trusted_processes import start_check_server, stop_process_group
     from course.grading.contract import DECIDE, EARLY
     from course.grading.contract import CHECKS_NICENESS_ENV
     from course.sandbox import CHECKS_NICENESS
 
     folder = make_submission(tmp_path / "sub", solver_nb=_mutated_notebooks(MUTANT["srresnet_epoch_no_zero_grad"])[1])
-    server, handed = (None, None)
+    server, handed, forks = None, None, None
     env = {**_trusted_env(trusted_numba_cache), CHECKS_NICENESS_ENV: str(CHECKS_NICENESS)}  # (what the grading command sets, 1 worker)
+    forked = started_by.endswith("forked")
     if started_by != "nbgrader itself":
-        ahead = started_by.endswith("ahead")
-        log = open(tmp_path / ("ahead.log" if ahead else "server.log"), "wb")
-        server, handed = start_check_server(None if ahead else folder, env, log)
-        if ahead:
-            assign_check_server(handed, folder, env, tmp_path / "server.log")
+        log = open(tmp_path / "server.log", "wb")
+        if forked:
+            forks = TrustedForkServer(env, tmp_path / "forkserver.log", (8 << 30, 7200))
+            requests_read, requests_write = os.pipe()
+            answers_read, answers_write = os.pipe()
+            server = forks.spawn(CHECK_SERVER, [str(folder)], env, tmp_path, (6 << 30, 600),
+                                 {0: requests_read, 1: answers_write, 2: log.fileno()})
+            for fd in (requests_read, answers_write):
+                os.close(fd)
+            handed = {"folder": str(folder), "fds": [requests_write, answers_read]}
+        else:
+            server, handed = start_check_server(folder, env, log)
     client = _check_server_client(folder, handed, monkeypatch)
     if server is not None:
         for fd in handed["fds"]:  # the handed ends: the client wraps these very descriptors
@@ -536,9 +548,28 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
     if server is not None:
         stop_process_group(server, wait=30)
         assert server.returncode == 0, (tmp_path / "server.log").read_text()[-2000:]
-        assert ("check-server started ahead" in (tmp_path / "server.log").read_text()) == ahead
+        assert (f"{FORKED_MARK} check-server:" in (tmp_path / "server.log").read_text()) == forked
+        if forks is not None:
+            forks.close()
     else:
         assert client.proc.returncode is not None
+
+
+def test_the_fork_server_imports_everything_but_starts_no_thread(trusted_numba_cache):
+    """What the fork server loads before it forks must survive a fork: no thread may run in it (numba's OpenMP
+    threads, started by loading imresize's compiled kernels, make a forked child that resizes die with "fork()
+    called from a process already using GNU OpenMP"). After its imports it has the threads that numpy's and
+    torch's imports start (BLAS's, which re-make themselves in a forked child) and no other, and a child forked from
+    it resizes an image."""
+    code = ("import os\nimport numpy, torch\nbefore = len(os.listdir('/proc/self/task'))\n"
+            "from course.grading.trusted_forkserver import preload\npreload()\n"
+            "threads = len(os.listdir('/proc/self/task')) - before\npid = os.fork()\nif pid == 0:\n"
+            "    import numpy as np\n    from sr_utils.imresize import imresize\n"
+            "    os._exit(0 if imresize(np.ones((16, 16, 3), np.float32), 4).shape == (64, 64, 3) else 3)\n"
+            "print(threads, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300,
+                         env=_trusted_env(trusted_numba_cache), cwd=REPO)
+    assert out.stdout.split() == ["0", "0"], out.stdout + out.stderr[-2000:]
 
 
 def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_path, trusted_numba_cache):
@@ -561,49 +592,68 @@ def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_pa
     assert server.returncode == 0 and "Traceback" not in text, text[-2000:]
 
 
-def test_a_job_line_is_read_to_its_end_and_no_further():
-    """prestarted.py reads its job from the pipe that then carries the server's requests: nothing after the line may
-    be consumed (a buffered read would swallow the first request)."""
+def test_trusted_processes_are_forked_from_the_runs_fork_server(tmp_path, trusted_numba_cache):
+    """A grading run's fork server (imports done once) forks a submission's nbgrader process and check server:
+    nbgrader runs with the arguments and writes to the submission's log, and the server ends when nbgrader does
+    (it held the requests). Each child leads its own session, with the job's rlimits, folder, environment and
+    descriptors, and is waited for and killed like a process of its own. Once the server has ended, a job is
+    refused (the grader then starts the processes anew) and a child still running is still seen to end."""
     import os
-
-    from course.grading import prestarted
-
-    r, w = os.pipe()
-    os.write(w, b'{"argv": ["/x"], "log": "/l"}\n{"op": "early", "names": []}\npartial')
-    os.close(w)
-    assert prestarted.read_job(r) == {"argv": ["/x"], "log": "/l"}
-    assert prestarted.read_job(r) == {"op": "early", "names": []}
-    assert prestarted.read_job(r) is None  # the pipe ended before a whole line
-    os.close(r)
-
-
-def test_processes_started_ahead_run_their_submission_or_are_replaced(tmp_path, trusted_numba_cache):
-    """A worker's next nbgrader process and check server, started ahead (at a low priority, as root): given their
-    job, nbgrader runs with the arguments and writes to the submission's log, and the server ends when nbgrader
-    does (it held the requests). If one of them died before, ``go`` says so and stops the other."""
-    import os
+    import re
     import signal
+    import subprocess
+    import time
 
-    from course.grading.prestarted_pool import PRESTARTED_NICENESS, Prestarted
-
-    env, folder = _trusted_env(trusted_numba_cache), tmp_path / "autograded" / "s" / "superres"
-    ahead = Prestarted(env, tmp_path / "ahead.log", (6 << 30, 600))
-    if os.geteuid() == 0:
-        for proc in (ahead.server, ahead.nbgrader):
-            assert os.getpriority(os.PRIO_PROCESS, proc.pid) == PRESTARTED_NICENESS
-            assert Path(f"/proc/{proc.pid}/autogroup").read_text().split()[-1] == str(PRESTARTED_NICENESS)
-    assert ahead.go(["--version"], folder, env, tmp_path / "s.log")
-    assert ahead.nbgrader.wait(timeout=120) == 0
-    assert ahead.server.wait(timeout=120) == 0
-    log = (tmp_path / "s.log").read_text()
-    assert "nbgrader started ahead" in log and "check-server started ahead" in log, log
     import nbgrader
 
-    assert nbgrader.__version__ in log, log  # nbgrader --version ran in the process started ahead
-    assert folder.parent.is_dir() and not (tmp_path / "ahead.log").exists()
+    from course.grading.contract import CHECKS_NICENESS_ENV, FORKED_MARK
+    from course.grading.trusted_forkserver import CHECK_SERVER
+    from course.grading.trusted_forkserver_client import TrustedForkServer
 
-    dead = Prestarted(env, tmp_path / "ahead2.log", (6 << 30, 600))
-    os.killpg(dead.server.pid, signal.SIGKILL)
-    dead.server.wait()
-    assert not dead.go(["--version"], folder, env, tmp_path / "s2.log")
-    assert dead.nbgrader.poll() is not None and not (tmp_path / "s2.log").exists()
+    env, folder = _trusted_env(trusted_numba_cache), tmp_path / "autograded" / "s" / "superres"
+    forks = TrustedForkServer(env, tmp_path / "forkserver.log", (8 << 30, 7200))
+    try:
+        with open(tmp_path / "s.log", "wb") as log:
+            server, proc = forks.submission(["--version"], folder, env, log, (7 << 30, 900))
+        assert proc.wait(timeout=120) == 0
+        assert server.wait(timeout=120) == 0
+        text = (tmp_path / "s.log").read_text()
+        assert f"{FORKED_MARK} nbgrader:" in text and f"{FORKED_MARK} check-server:" in text, text
+        assert nbgrader.__version__ in text, text  # nbgrader --version ran in the forked process
+        assert folder.parent.is_dir()
+
+        requests_read, requests_write = os.pipe()
+        with open(tmp_path / "s2.log", "wb") as log:
+            job_env = {**env, CHECKS_NICENESS_ENV: "7"}  # (the server takes this niceness: its env is the job's)
+            waiting = forks.spawn(CHECK_SERVER, [str(folder)], job_env, tmp_path, (5 << 30, 700),
+                                  {0: requests_read, 1: log.fileno(), 2: log.fileno()})
+        os.close(requests_read)
+        assert os.getsid(waiting.pid) == waiting.pid and os.getppid() != waiting.pid
+        limits = Path(f"/proc/{waiting.pid}/limits").read_text()
+        assert re.search(r"Max cpu time\s+700\s+700", limits) and re.search(rf"Max data size\s+{5 << 30}\s", limits)
+        assert os.readlink(f"/proc/{waiting.pid}/cwd") == str(tmp_path)
+        deadline = time.monotonic() + 60
+        while os.getpriority(os.PRIO_PROCESS, waiting.pid) != max(7, os.getpriority(os.PRIO_PROCESS, 0)):
+            assert time.monotonic() < deadline, "the forked check server did not read its job's environment"
+            time.sleep(0.1)
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=0.5)  # it serves until its requests end
+        os.killpg(waiting.pid, signal.SIGKILL)
+        assert waiting.wait(timeout=30) == -signal.SIGKILL
+        os.close(requests_write)
+        with pytest.raises(OSError, match="cannot raise"):
+            forks.spawn(CHECK_SERVER, [str(folder)], env, tmp_path, (5 << 30, 7201), {})
+
+        requests_read, requests_write = os.pipe()
+        with open(tmp_path / "s3.log", "wb") as log:
+            orphan = forks.spawn(CHECK_SERVER, [str(folder)], env, tmp_path, (5 << 30, 700),
+                                 {0: requests_read, 1: log.fileno(), 2: log.fileno()})
+        os.close(requests_read)
+        os.killpg(forks.proc.pid, signal.SIGKILL)
+        forks.proc.wait()
+        with pytest.raises(OSError, match="fork server has ended"), open(tmp_path / "s4.log", "wb") as log:
+            forks.submission(["--version"], folder, env, log, (7 << 30, 900))
+        os.close(requests_write)  # the orphan's requests end: it ends, and that is seen
+        assert orphan.wait(timeout=60) is not None
+    finally:
+        forks.close()

@@ -1,0 +1,202 @@
+"""The fork server of a grading run's trusted processes: one process that imports nbgrader, torch and the checks
+once, then forks each submission's nbgrader process and check server from itself.
+
+    python -I -B -m course.grading.trusted_forkserver FD   # FD: its end of a SOCK_SEQPACKET socket pair
+
+Started by the grading command (``course.grade``; its side is :mod:`.trusted_forkserver_client`) once per run.
+Importing ``nbgrader.apps`` takes ~3 s of CPU and torch with the checks ~3 s: a new Python per submission and
+process paid that for every submission (~6 s of CPU each, half of what the trusted side of a small submission
+costs); a fork pays it once per run, like a plain ``nbgrader autograde`` that grades the whole class in one process.
+
+Like the processes it forks, this one never imports or executes student code, and it only takes jobs from the
+socket its grading command made (a private socket pair, descriptor FD). The protocol (:mod:`.contract`,
+``TRUSTED_FORKSERVER_MODULE``), one JSON object per message:
+
+* from this server, once its imports are done: ``{"ready": seconds}``;
+* from the grader, a job, with file descriptors attached (``SCM_RIGHTS``): ``{"id": n, "kind": "nbgrader" |
+  "check-server", "argv": [...], "env": {...}, "cwd": path, "limits": [bytes, seconds], "fds": {target: index}}``
+  -- the child gets the ``index``-th attached descriptor as its fd ``target`` (0, 1, 2 among them), its own
+  session, the environment ``env`` (whole), RLIMIT_DATA and RLIMIT_CPU ``limits``, and runs ``nbgrader ARGV`` or
+  ``check_server ARGV``;
+* from this server: ``{"id": n, "pid": pid, "kind": kind}`` once the child has taken the job (its session,
+  limits, descriptors, folder and environment) (``{"id": n, "error": why}`` if it could not), and
+  ``{"pid": pid, "returncode": rc}`` when that child ends (``rc`` as :class:`subprocess.Popen` gives it: minus the
+  signal that killed it).
+
+When the grader's end closes, this server ends; children still running go on (the grader stops them first).
+"""
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+
+from .contract import FORKED_MARK
+
+MAX_MESSAGE = 1 << 20  # bytes of one job (its environment is most of it)
+MAX_FDS = 16  # descriptors attached to one job
+NBGRADER, CHECK_SERVER = "nbgrader", "check-server"  # the kinds of job
+
+
+def preload() -> dict:
+    """Import what the two kinds of process need; returns kind -> the function that runs a job with its argv."""
+    # what `nbgrader autograde` imports before its first notebook
+    import nbgrader.converters  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    from . import check_server
+
+    check_server.preload(compiled_kernels=False)  # (each child loads them: numba's threads do not survive a fork)
+
+    def run_nbgrader(argv):
+        sys.argv = ["nbgrader", *argv]
+        return nbgrader_main()
+
+    return {NBGRADER: run_nbgrader, CHECK_SERVER: check_server.main}
+
+
+def _send(sock: socket.socket, message: dict) -> None:
+    sock.send(json.dumps(message).encode())
+
+
+def _exit_code(code) -> int:
+    """The exit status of ``sys.exit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def become(job: dict, fds: list[int], run, started: float, closing: list[int], taken: int) -> int:
+    """In the forked child: take the job's descriptors, session, limits, folder and environment, close ``taken``
+    (the server then reports the fork: the child is already what the job asked for), then run it. Returns the exit
+    status. ``closing``: this server's own descriptors (the socket, the wake-up pipe)."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for fd in closing:
+        os.close(fd)
+    os.setsid()
+    memory, cpu = (int(x) for x in job["limits"])
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    # each attached descriptor moved out of the way first, so that a target never overwrites one not yet placed
+    targets = {int(t): int(i) for t, i in job["fds"].items()}
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, max(64, *targets) + 1) for fd in fds]
+    for fd in fds:
+        os.close(fd)
+    for target, index in sorted(targets.items()):
+        os.dup2(high[index], target, inheritable=target < 3)
+    for fd in high:
+        os.close(fd)
+    os.chdir(job["cwd"])
+    os.environ.clear()
+    os.environ.update(job["env"])
+    tempfile.tempdir = None  # (TMPDIR is the job's now)
+    os.close(taken)
+    print(f"{FORKED_MARK} {job['kind']}: forked from the run's fork server, imports done once "
+          f"{time.monotonic() - started:.0f} s ago", file=sys.stderr, flush=True)
+    try:
+        code = _exit_code(run(list(job["argv"])))
+    except SystemExit as e:
+        code = _exit_code(e.code)
+    except BaseException:  # noqa: BLE001 (the child's own failure, reported in its log)
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def serve(sock: socket.socket, runners: dict, started: float) -> None:
+    """Fork a child for each job on ``sock``, report its pid and, when it ends, its exit status; until ``sock``
+    closes."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # (a handler, so that the wake-up fd hears of it)
+    try:
+        while True:
+            readable, _, _ = select.select([sock, wake_read], [], [])
+            if wake_read in readable:
+                os.read(wake_read, 512)
+            _reap(sock)
+            if sock not in readable:
+                continue
+            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+            if not data:
+                return
+            try:
+                job = json.loads(data)
+                run = runners[job["kind"]]
+            except (ValueError, KeyError, TypeError) as e:
+                for fd in fds:
+                    os.close(fd)
+                _send(sock, {"id": None, "error": f"not a job: {e!r}"})
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            taken_read, taken_write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(taken_read)
+                    code = become(job, fds, run, started, [sock.fileno(), wake_read, wake_write], taken_write)
+                except BaseException:  # noqa: BLE001 (taking the job failed: said in its log, or this server's)
+                    traceback.print_exc()
+                finally:
+                    os._exit(code)
+            for fd in (*fds, taken_write):
+                os.close(fd)
+            os.read(taken_read, 1)  # (end of file once the child has taken its job, or has ended)
+            os.close(taken_read)
+            _send(sock, {"id": job.get("id"), "pid": pid, "kind": job["kind"]})
+    finally:
+        signal.set_wakeup_fd(-1)
+        os.close(wake_read)
+        os.close(wake_write)
+
+
+def _reap(sock: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _send(sock, {"pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+
+
+def main(argv=None) -> int:
+    t0 = time.monotonic()
+    fd, = (sys.argv[1:] if argv is None else argv)
+    sock = socket.socket(fileno=int(fd))
+    runners = preload()
+    gc.freeze()  # (what the imports made stays shared with the children: no copy when they collect)
+    _send(sock, {"ready": round(time.monotonic() - t0, 2)})
+    print(f"{FORKED_MARK} fork server ready after {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    try:
+        serve(sock, runners, time.monotonic())
+    except (BrokenPipeError, ConnectionResetError):  # the grading command ended
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

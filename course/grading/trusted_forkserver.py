@@ -156,7 +156,8 @@ def serve(sock: socket.socket, runners: dict, started: float) -> None:
                 code = 1
                 try:
                     os.close(taken_read)
-                    code = become(job, fds, run, started, [sock.fileno(), wake_read, wake_write], taken_write)
+                    # (the socket's descriptor detached: closed in the child, never closed again by its object)
+                    code = become(job, fds, run, started, [sock.detach(), wake_read, wake_write], taken_write)
                 except BaseException:  # noqa: BLE001 (taking the job failed: said in its log, or this server's)
                     traceback.print_exc()
                 finally:

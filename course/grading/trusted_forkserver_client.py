@@ -189,13 +189,14 @@ class TrustedForkServer:
 
 
 def _watch(child: ForkedProcess) -> None:
-    """The end of a child whose fork server ended before it: reparented, so only its disappearance can be seen."""
+    """The end of a child whose fork server ended before it: reparented, so only its disappearance (or its becoming
+    a zombie its new parent has not reaped) can be seen; its exit status is lost (-9 stands for it)."""
     while True:
         try:
-            os.kill(child.pid, 0)
-        except ProcessLookupError:
-            child._set(-9)
-            return
-        except PermissionError:
-            pass
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rpartition(")")[2].split()[0] == "Z":
+                    break
+        except (OSError, IndexError):
+            break
         time.sleep(0.2)
+    child._set(-9)

@@ -8,7 +8,7 @@ Four ways of grading the same submissions, each in a fresh private course copy (
    trusted side, plus a student-side process);
 3. ``course.grade`` (bubblewrap sandboxes; the hidden checks decided by one trusted check server per submission,
    those of 01/02 while their notebook runs, with one student-side process; each submission's nbgrader process
-   and check server started ahead, while the previous one runs; the whole command: intake, one
+   and check server forked from the run's fork server, which imported them once; the whole command: intake, one
    ``nbgrader autograde --student`` per submission, breakdown, export, summary; no feedback) with 1 worker;
 4. the same with ``--workers`` workers.
 

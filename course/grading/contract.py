@@ -127,7 +127,7 @@ RUN_CHECK_MODULE = "course.grading.run_check"
 #: "ran": [...], "seconds": s}``.
 CHECK_SERVER_MODULE = "course.grading.check_server"
 EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what needs no run yet / the rest
-#: ``TRUSTED_FORKSERVER_MODULE`` (fd 3: a SOCK_SEQPACKET socket): imports nbgrader, torch and the checks once, then
+#: ``TRUSTED_FORKSERVER_MODULE FD`` (FD: its end of a SOCK_SEQPACKET socket pair): imports nbgrader, torch and the checks once, then
 #: forks a submission's nbgrader process or check server for each job; one JSON object per message, the protocol
 #: in its docstring. Each child's log starts with a line beginning with FORKED_MARK.
 TRUSTED_FORKSERVER_MODULE = "course.grading.trusted_forkserver"

@@ -33,6 +33,7 @@ INTEGRATION_MODULES = {
     "test_exchange": "nbgrader's exchange between Unix accounts",
     "test_grading_sandbox": "grades batches of submissions in bubblewrap",
     "test_hidden_checks": "the hidden checks on mutants and variants",
+    "test_kernel_zygote": "kernels forked in bubblewrap sandboxes",
     "test_lab_zh_browser": "JupyterLab in Chinese in Chromium (make lab LANGUAGE=zh-CN, the kit's, a shared server)",
     "test_mos_browser": "the rating app in Chromium",
     "test_recomputation": "the hidden checks on networks that lie, and on tables and pictures of checkpoints",

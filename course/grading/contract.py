@@ -56,7 +56,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "python_module", "check_command", "check_command_json"]
+           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "KERNEL_ZYGOTE_ENV", "KERNEL_PROVISIONER",
+           "ZYGOTE_MARK", "python_module", "check_command", "check_command_json"]
 
 # ---------------------------------------------------------------------------------------------------------
 # Environment variables set by the grading command (course.grade) or nbgrader_config.py
@@ -74,6 +75,9 @@ VERDICTS_ENV = "SR_KIT_VERDICTS_DIR"
 CELL_TIMEOUT_ENV = "SR_KIT_CELL_TIMEOUT"
 #: The kernelspec nbgrader runs notebooks with: ``course.sandbox.KERNEL_NAME`` sandboxed, ``python3`` with --unsafe.
 KERNEL_ENV = "SR_KIT_KERNEL"
+#: ``0``: every kernel of a sandboxed run starts as a new sandboxed Python; else (the default) a submission's kernels
+#: are forked from its kernel zygote (``course.sandbox.kernel_provisioner``), which imported what they need once.
+KERNEL_ZYGOTE_ENV = "SR_KIT_KERNEL_ZYGOTE"
 #: The niceness of the hidden checks' processes (check server and student side): ``course.sandbox.CHECKS_NICENESS``
 #: with one worker (they use what the kernel leaves idle), 0 with more.
 CHECKS_NICENESS_ENV = "SR_KIT_CHECKS_NICENESS"
@@ -132,6 +136,11 @@ EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what n
 #: in its docstring. Each child's log starts with a line beginning with FORKED_MARK.
 TRUSTED_FORKSERVER_MODULE = "course.grading.trusted_forkserver"
 FORKED_MARK = "[trusted fork server]"
+#: The kernel provisioner of the sandbox's kernelspec (jupyter_client's entry point group
+#: ``jupyter_client.kernel_provisioners``, declared in pyproject.toml): ``course.sandbox.kernel_provisioner``. The
+#: lines it writes in a submission's log begin with ZYGOTE_MARK.
+KERNEL_PROVISIONER = "sr-sandbox-zygote"
+ZYGOTE_MARK = "[kernel zygote]"
 #: ``FEEDBACK_SERVER_MODULE ASSIGNMENT [NBGRADER OPTION...]`` in the course root: a student id per line on stdin,
 #: ``FEEDBACK_DONE <student> <exit code>`` on stdout once that student's ``nbgrader generate_feedback`` has run.
 FEEDBACK_SERVER_MODULE = "course.grading.feedback_server"

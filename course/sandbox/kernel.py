@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.grading.contract import AUTOGRADED_DIR, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
+from course.grading.contract import AUTOGRADED_DIR, KERNEL_PROVISIONER, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
 
 from .grading_folder import chown_tree
 from .isolation import base_env, bwrap_command
 from .resources import in_cgroups
-from .spec import SandboxSpec
+from .spec import SandboxSpec, SandboxUnavailable
 
 KERNEL_NAME = "sr-sandbox"
 
@@ -22,34 +22,50 @@ KERNEL_NAME = "sr-sandbox"
 def write_kernelspec(folder: Path) -> Path:
     """Write the ``sr-sandbox`` kernelspec under ``folder/kernels`` (put ``folder`` on ``JUPYTER_PATH``).
 
-    Interrupts travel as messages: a signal sent to bwrap would not reach the kernel inside."""
+    Its provisioner (:mod:`.kernel_provisioner`) forks the kernels of a submission from one sandboxed zygote; its
+    command (:func:`kernel_main`) starts a kernel in a sandbox of its own where that cannot be done. Interrupts
+    travel as messages: a signal sent to bwrap would not reach the kernel inside."""
     kdir = Path(folder) / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
     spec = {"argv": [sys.executable, "-I", "-m", "course.sandbox", "kernel", "{connection_file}"],
             "display_name": "Python 3 (SR kit grading sandbox)", "language": "python",
-            "interrupt_mode": "message", "metadata": {"debugger": False}}
+            "interrupt_mode": "message",
+            "metadata": {"debugger": False, "kernel_provisioner": {"provisioner_name": KERNEL_PROVISIONER}}}
     (kdir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return kdir
 
 
-def kernel_main(connection_file: str) -> None:
-    """Entry point of the kernelspec: wrap ``ipykernel`` in a sandbox rooted at the current folder."""
-    spec = SandboxSpec.from_env()
+def kernel_folders(spec: SandboxSpec | None, cwd: str, connection_file: str) -> tuple[str, str]:
+    """The notebook's folder and the connection file's folder of a sandboxed kernel, both real paths, once checked:
+    sandboxed grading is on, the folder is under the course's autograded folder and the connection file under the
+    run's private runtime folders; as root, both are handed to the sandbox uid. Raises :class:`SandboxUnavailable`
+    saying which does not hold."""
     if spec is None or not spec.enabled:
-        sys.exit(f"{KERNEL_NAME} kernel started without ${SANDBOX_ENV}: use `python -m course.grade`")
-    cwd = os.path.realpath(os.getcwd())
+        raise SandboxUnavailable(f"{KERNEL_NAME} kernel started without ${SANDBOX_ENV}: use `python -m course.grade`")
+    cwd = os.path.realpath(cwd)
     allowed = os.path.realpath(os.path.join(spec.course_root, AUTOGRADED_DIR)) + os.sep
     if not cwd.startswith(allowed):
-        sys.exit(f"{KERNEL_NAME} kernel refuses to run outside {allowed} (cwd {cwd})")
+        raise SandboxUnavailable(f"{KERNEL_NAME} kernel refuses to run outside {allowed} (cwd {cwd})")
     runtime = os.path.dirname(os.path.realpath(connection_file))
     runtimes = os.path.realpath(os.path.join(spec.course_root, STATE_DIR, RUNTIME_DIR)) + os.sep
     if not runtime.startswith(runtimes):  # it is bound read-write into the sandbox: never a shared folder
-        sys.exit(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
-                 "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")
+        raise SandboxUnavailable(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
+                                 "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")
     if spec.uid is not None and os.geteuid() == 0:
         chown_tree(cwd, spec.uid)
         os.chown(runtime, spec.uid, spec.uid)
         os.chown(connection_file, spec.uid, spec.uid)
+    return cwd, runtime
+
+
+def kernel_main(connection_file: str) -> None:
+    """Entry point of the kernelspec's command: ``ipykernel`` in a sandbox of its own, rooted at the current folder
+    (what :mod:`.kernel_provisioner` runs when a kernel cannot be forked from the submission's zygote)."""
+    spec = SandboxSpec.from_env()
+    try:
+        cwd, runtime = kernel_folders(spec, os.getcwd(), connection_file)
+    except SandboxUnavailable as e:
+        sys.exit(str(e))
     cmd = bwrap_command(spec, [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file], cwd=cwd,
                         writable=[cwd, runtime], env=base_env(spec))
     cmd = in_cgroups(spec, cmd)

@@ -23,7 +23,7 @@ from class_batch import (CORRECT, FOLDER_BYTES, HOST_TMP_MARK, INTAKE_ATTACKS, U
                          attack_names, load_attacks)
 from class_batch import scores as _gradebook_scores
 from class_batch import read_notebook as _nb
-from course.grading.contract import FORKED_MARK
+from course.grading.contract import FORKED_MARK, ZYGOTE_MARK
 from course.paths import tool
 from course_fixtures import cell_source as _src
 
@@ -80,7 +80,9 @@ def test_no_output_of_the_kernel_scores_and_kernels_that_disagree_are_listed(bat
     trusted side (starting with its error, no execute_result left), each such submission listed for attention; the
     reference is not."""
     course, summary = batch["course"], batch["result"]["summary_text"]
-    everywhere = [name for name, attack in batch["attacks"].items() if "everywhere" in attack]
+    # (survive_kernel's cell in every notebook lists the sandbox's processes: it leaves the outputs alone)
+    everywhere = [name for name, attack in batch["attacks"].items() if "everywhere" in attack
+                  and name != "survive_kernel"]
     assert len(everywhere) == 4, everywhere
     for name in everywhere:
         assert _total(course, name) == 0, _read_reasons(course, name)
@@ -118,6 +120,12 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
               if f"{FORKED_MARK} nbgrader:" in text and f"{FORKED_MARK} check-server:" in text]
     assert sorted(forked) == sorted(logs), sorted(set(logs) - set(forked))
     assert not [s for s, text in logs.items() if "started anew" in text]
+    # each submission's kernels were forked from one zygote in its sandbox, none started anew (kill_parent ends
+    # its zygote, and so its own kernel: nbgrader then stops at that notebook)
+    ran = {s for s, r in results.items() if not r["status"].startswith("refused at intake")}
+    zygotes = {s: logs[s].count(f"{ZYGOTE_MARK} started") for s in ran}
+    assert {s for s, n in zygotes.items() if n != 1} == set(), zygotes
+    assert not {s for s in ran if "start anew" in logs[s]}
     for r in results.values():
         if r["status"] != "ok":
             assert r["student"] in summary
@@ -142,6 +150,10 @@ def test_nothing_outside_the_submission_folders_changed(batch):
     for name in ["late.txt"]:
         assert not (batch["course"] / "course" / "autograded" / "survive_kernel" / "superres" / name).exists(), \
             "a process started by a kernel outlived it"
+    for notebook in ("01_models", "02_solver"):  # (what the first left was killed before the second started)
+        text = (batch["course"] / "course" / "autograded" / "survive_kernel" / "superres" / f"{notebook}.ipynb"
+                ).read_text()
+        assert "SANDBOX_PROCESSES []" in text, (notebook, re.findall(r"SANDBOX_PROCESSES[^\\\n]*", text))
 
 
 def test_the_gradebook_holds_only_this_class_and_the_assignment_is_intact(batch):

@@ -10,12 +10,15 @@ Four ways of grading the same submissions, each in a fresh private course copy (
    those of 01/02 while their notebook runs, with one student-side process; each submission's nbgrader process
    and check server forked from the run's fork server, which imported them once; the whole command: intake, one
    ``nbgrader autograde --student`` per submission, breakdown, export, summary; no feedback) with 1 worker;
-4. the same with ``--workers`` workers.
+4. the same with ``--workers`` workers;
+5. (3) with every kernel started as a new sandboxed Python (``SR_KIT_KERNEL_ZYGOTE=0``) instead of forked from the
+   submission's kernel zygote, which imported ipykernel, torch and ``sr_utils`` once.
 
 ``nbgrader generate_assignment`` runs before the clock starts in all four. Prints the wall times, seconds per
-submission, the ratios to (1) and the load average before/after each (other jobs on the machine show there); the
-target is (3) <= 1.3 x (1). Exits 1 if a run's grades differ from the others' (the hidden checks of (2)-(4) must
-give the reference full marks).
+submission, the CPU time of each (the process and its children: every process of the run), the ratios to (1)
+and the load average before/after each (other jobs on the machine show there); the target is (3) <= 1.3 x (1).
+Exits 1 if a run's grades differ from the others' (the hidden checks of (2)-(5) must give the reference full
+marks), printing the cells that differ.
 
     .venv/bin/python benchmarks/grade_bench.py [--copies 4] [--workers 2]
 
@@ -33,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from course.grading.contract import KERNEL_ZYGOTE_ENV
 from course.paths import nbgrader_executable, tool_env
 
 
@@ -72,6 +76,14 @@ def generate_assignment(course: Path) -> None:
                    capture_output=True)
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that ended (user + system)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def plain_autograde(course: Path) -> float:
     env = {**os.environ, "SR_DATA_DIR": str(course / "data")}
     generate_assignment(course)
@@ -101,30 +113,41 @@ def main() -> int:
         for name, hidden in (("plain nbgrader, no hidden checks", False), ("plain nbgrader", True)):
             course = make_course(tmp / name.replace(" ", "_").replace(",", ""), args.copies, hidden)
             (course / "data").symlink_to(data)
-            load = os.getloadavg()[0]
+            load, cpu = os.getloadavg()[0], cpu_seconds()
             seconds = plain_autograde(course)
-            runs[name] = {"seconds": seconds, "scores": scores(course), "load": (load, os.getloadavg()[0])}
+            runs[name] = {"seconds": seconds, "scores": scores(course), "load": (load, os.getloadavg()[0]),
+                          "cpu": cpu_seconds() - cpu}
             print(f"{name}: {seconds:.0f} s", flush=True)
-        for workers in (1, args.workers):
-            name = f"course.grade, {workers} worker{'s' * (workers > 1)}"
-            course = make_course(tmp / f"w{workers}", args.copies)
+        for workers, zygote in ((1, True), (args.workers, True), (1, False)):
+            name = f"course.grade, {workers} worker{'s' * (workers > 1)}" + ("" if zygote else ", kernels anew")
+            course = make_course(tmp / f"w{workers}{'' if zygote else '-anew'}", args.copies)
             generate_assignment(course)
-            load = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            grade("superres", course, workers=workers, feedback=False, progress=False, log=lambda *a: None)
+            os.environ.pop(KERNEL_ZYGOTE_ENV, None)
+            if not zygote:
+                os.environ[KERNEL_ZYGOTE_ENV] = "0"
+            load, cpu, t0 = os.getloadavg()[0], cpu_seconds(), time.perf_counter()
+            try:
+                grade("superres", course, workers=workers, feedback=False, progress=False, log=lambda *a: None)
+            finally:
+                os.environ.pop(KERNEL_ZYGOTE_ENV, None)
             runs[name] = {"seconds": time.perf_counter() - t0, "scores": scores(course),
-                          "load": (load, os.getloadavg()[0])}
+                          "load": (load, os.getloadavg()[0]), "cpu": cpu_seconds() - cpu}
             print(f"{name}: {runs[name]['seconds']:.0f} s", flush=True)
     base = runs["plain nbgrader, no hidden checks"]["seconds"]
     print(f"\n{args.copies} copies of the reference; wall time, per submission, ratio to plain nbgrader without "
-          f"hidden checks, 1-minute load average before/after ({os.cpu_count()} cores)")
+          f"hidden checks, CPU time, 1-minute load average before/after ({os.cpu_count()} cores)")
     for name, r in runs.items():
-        print(f"  {name:34s} {r['seconds']:7.0f} s {r['seconds'] / args.copies:7.1f} s {r['seconds'] / base:6.2f}x"
-              f"   load {r['load'][0]:.1f}/{r['load'][1]:.1f}")
-    checked = [r["scores"] for n, r in runs.items() if n != "plain nbgrader, no hidden checks"]
-    same = all(s == checked[0] for s in checked)
-    total = sum(v or 0 for v in checked[0].values())
+        print(f"  {name:45s} {r['seconds']:7.0f} s {r['seconds'] / args.copies:7.1f} s {r['seconds'] / base:6.2f}x"
+              f" {r['cpu']:7.0f} s CPU   load {r['load'][0]:.1f}/{r['load'][1]:.1f}")
+    checked = {n: r["scores"] for n, r in runs.items() if n != "plain nbgrader, no hidden checks"}
+    first = next(iter(checked))
+    same = all(s == checked[first] for s in checked.values())
+    total = sum(v or 0 for v in checked[first].values())
     print(f"grades identical across the runs with hidden checks: {same} ({total:g} points over {args.copies} copies)")
+    for name, s in checked.items():  # what differs, cell by cell: (student, notebook, grade cell) -> points
+        for cell in sorted(set(s) | set(checked[first])):
+            if s.get(cell) != checked[first].get(cell):
+                print(f"  {cell}: {first} {checked[first].get(cell)}, {name} {s.get(cell)}")
     return 0 if same else 1
 
 

@@ -91,9 +91,15 @@ def become(job: dict, fds: list[int], run, started: float, closing: list[int], t
     memory, cpu = (int(x) for x in job["limits"])
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-    # each attached descriptor moved out of the way first, so that a target never overwrites one not yet placed
+    # each attached descriptor moved out of the way first, so that a target never overwrites one not yet placed,
+    # and so is ``taken`` (this server's, closed last): had it stayed where a target goes, closing it would close
+    # what was placed there (nbgrader's end of its check server's answers, in grading runs with several workers)
     targets = {int(t): int(i) for t, i in job["fds"].items()}
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, max(64, *targets) + 1) for fd in fds]
+    above = max(64, *targets) + 1
+    moved = fcntl.fcntl(taken, fcntl.F_DUPFD, above)
+    os.close(taken)
+    taken = moved
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, above) for fd in fds]
     for fd in fds:
         os.close(fd)
     for target, index in sorted(targets.items()):
@@ -140,13 +146,20 @@ def serve(sock: socket.socket, runners: dict, started: float) -> None:
             data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
             if not data:
                 return
+            job = None
             try:
                 job = json.loads(data)
                 run = runners[job["kind"]]
+                # a target where this server has a descriptor of its own (that the child keeps) is refused: the
+                # child's copy of that file would be replaced, and closing it later would close the job's
+                own = {sock.fileno(), wake_read, wake_write, *fds}
+                busy = [t for t in map(int, job["fds"]) if t > 2 and t not in own and _is_open(t)]
+                if busy:
+                    raise ValueError(f"descriptors {busy} are this server's own")
             except (ValueError, KeyError, TypeError) as e:
                 for fd in fds:
                     os.close(fd)
-                _send(sock, {"id": None, "error": f"not a job: {e!r}"})
+                _send(sock, {"id": job.get("id") if isinstance(job, dict) else None, "error": f"refused: {e}"})
                 continue
             sys.stdout.flush()
             sys.stderr.flush()
@@ -171,6 +184,14 @@ def serve(sock: socket.socket, runners: dict, started: float) -> None:
         signal.set_wakeup_fd(-1)
         os.close(wake_read)
         os.close(wake_write)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
 
 
 def _reap(sock: socket.socket) -> None:

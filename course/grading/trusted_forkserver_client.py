@@ -165,11 +165,13 @@ class TrustedForkServer:
             server = self.spawn(CHECK_SERVER, [str(folder)], env, cwd,
                                 (TRUSTED_MEMORY_BYTES, TRUSTED_CPU_SECONDS),
                                 {0: requests_read, 1: answers_write, 2: log.fileno()})
-            handed = {"folder": str(folder), "fds": [requests_write, answers_read]}
+            # (in nbgrader, its ends are at fixed numbers, above any its fork server could have open; not at this
+            # process's numbers, which grow with the workers' open files)
+            handed = {"folder": str(folder), "fds": list(HANDED_FDS)}
             try:
                 nbgrader = self.spawn(NBGRADER, argv, {**env, CHECK_SERVER_ENV: json.dumps(handed)}, cwd,
                                       nbgrader_limits, {0: null, 1: log.fileno(), 2: log.fileno(),
-                                                        requests_write: requests_write, answers_read: answers_read})
+                                                        HANDED_FDS[0]: requests_write, HANDED_FDS[1]: answers_read})
             except OSError:
                 stop_process_group(server, wait=0)
                 raise
@@ -186,6 +188,9 @@ class TrustedForkServer:
             pass
         self.sock.close()
         stop_process_group(self.proc, wait=10)
+
+
+HANDED_FDS = (100, 101)  # a forked nbgrader's ends of its check server's pipes: requests (write), answers (read)
 
 
 def _watch(child: ForkedProcess) -> None:

@@ -3,9 +3,10 @@
 one sandboxed *zygote* (:mod:`.kernel_zygote`) that imported ipykernel, torch, matplotlib and ``sr_utils`` once,
 instead of each being a new sandboxed Python that imports them again (~3 s of CPU per notebook).
 
-It runs in the submission's nbgrader process (trusted). The zygote is started at the submission's first kernel,
-in the sandbox that kernel would have had: the same bwrap command (uid, namespaces, seccomp, rlimits, cgroups,
-environment), the notebook's folder and the runtime folder bound read-write, nothing more. It lives as long as the
+It runs in the submission's nbgrader process (trusted). The zygote is started at the submission's first kernel
+(unless the submission has a single notebook: the zygote imports more than one notebook needs) in the sandbox that
+kernel would have had: the same bwrap command (uid, namespaces, seccomp, rlimits, cgroups, environment), the
+notebook's folder and the runtime folder bound read-write, nothing more. It lives as long as the
 nbgrader process (bwrap's ``--die-with-parent``, and this module's exit handler), in its process group (the grading
 command's timeout kills both). Each kernel starts in a sandbox where no process of an earlier kernel is left.
 
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-from course.grading.contract import KERNEL_ZYGOTE_ENV, ZYGOTE_MARK
+from course.grading.contract import AUTOGRADED_DIR, KERNEL_ZYGOTE_ENV, SUBMITTED_DIR, ZYGOTE_MARK
 
 from .isolation import base_env, bwrap_command
 from .kernel import kernel_folders
@@ -234,6 +235,17 @@ def _zygote_for(spec: SandboxSpec, cwd: str, runtime: str) -> KernelZygote | Non
     return zygote
 
 
+def notebooks_handed_in(spec: SandboxSpec, cwd: str) -> int:
+    """How many notebooks the submission graded in ``cwd`` (``<course root>/AUTOGRADED_DIR/<student>/<assignment>``)
+    has in ``SUBMITTED_DIR``, where nbgrader reads them; 0 where that cannot be told."""
+    autograded = os.path.realpath(os.path.join(spec.course_root, AUTOGRADED_DIR))
+    submitted = Path(spec.course_root) / SUBMITTED_DIR / os.path.relpath(cwd, autograded)
+    try:
+        return sum(1 for p in submitted.iterdir() if p.suffix == ".ipynb")
+    except OSError:
+        return 0
+
+
 class ZygoteProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, but the kernel is forked from the submission's zygote where it can be
     (else started with the kernelspec's command, as the local provisioner does)."""
@@ -245,6 +257,9 @@ class ZygoteProvisioner(LocalProvisioner):
                 cwd, runtime = kernel_folders(spec, str(kwargs.get("cwd") or os.getcwd()), cmd[-1])
             except SandboxUnavailable:
                 return await super().launch_kernel(cmd, **kwargs)  # (whose command says why, and ends)
+            if notebooks_handed_in(spec, cwd) == 1:  # (a zygote imports more than one notebook does: ~5 s, not ~3)
+                _log("one notebook handed in: its kernel starts as a new sandboxed Python")
+                return await super().launch_kernel(cmd, **kwargs)
             zygote = _zygote_for(spec, cwd, runtime)
             if zygote is not None:
                 try:

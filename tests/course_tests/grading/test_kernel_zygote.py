@@ -64,6 +64,7 @@ def sandboxed_kernels(monkeypatch):
         started.append((km, kc))
         return km, kc
 
+    start.root = root
     yield start
     for km, kc in started:
         kc.stop_channels()
@@ -122,3 +123,16 @@ def test_a_kernel_that_kills_its_zygote_leaves_the_next_kernels_a_sandbox_of_the
     assert a["path"] == b["path"], (a, b)  # the forked kernel's sys.path starts as a new one's
     log = capfd.readouterr().err
     assert "ended before this kernel: its sandbox is killed, and this submission's next kernels start anew" in log, log
+
+
+def test_a_submission_of_one_notebook_gets_a_new_sandboxed_python_not_a_zygote(sandboxed_kernels, capfd):
+    from course.grading.contract import SUBMITTED_DIR
+
+    submitted = sandboxed_kernels.root / SUBMITTED_DIR / "alice" / "superres"
+    submitted.mkdir(parents=True)
+    (submitted / "01_models.ipynb").write_text("{}")
+    _, kc = sandboxed_kernels()
+    a = _report(kc)
+    assert a["ppid"] == 1 and not a["torch_loaded"], a
+    log = capfd.readouterr().err
+    assert "one notebook handed in" in log and "[kernel zygote] started" not in log, log

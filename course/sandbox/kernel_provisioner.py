@@ -38,7 +38,7 @@ from .kernel import kernel_folders
 from .resources import in_cgroups
 from .spec import SandboxSpec, SandboxUnavailable
 
-READY_TIMEOUT = 180.0  # seconds the zygote may take to import (~3 s of CPU; much longer on a loaded machine)
+READY_TIMEOUT = 180.0  # seconds the zygote may take to import (~5 s of CPU; much longer on a loaded machine)
 ANSWER_TIMEOUT = 30.0  # seconds the zygote may take to answer a fork
 KILL_GRACE = 10.0  # seconds a killed kernel may take to be reported ended before the whole sandbox is killed
 MAX_MESSAGE = 4096  # bytes of one datagram from the zygote
@@ -63,6 +63,9 @@ class KernelZygote:
                             env=base_env(spec))
         try:
             self.proc = subprocess.Popen(in_cgroups(spec, cmd), stdin=theirs.fileno(), cwd=cwd)
+        except OSError:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self.sock, self.exited, self.key = ours, {}, (spec.to_json(), cwd, runtime)

@@ -153,6 +153,7 @@ def run_kernel(connection_file: str) -> int:
 
 
 def serve(sock: socket.socket) -> None:
+    """Answer the grader's requests on ``sock`` (the protocol above) until it closes."""
     kernel = None
 
     def report(ended):
@@ -202,8 +203,11 @@ def main() -> None:
     # what was imported stays out of the collector's way: a kernel's collections do not walk it (nor touch, and so
     # copy, the pages it shares with the zygote)
     gc.freeze()
-    sock.send(json.dumps({"ready": round(time.process_time() - t0, 2)}).encode())
-    serve(sock)
+    try:
+        sock.send(json.dumps({"ready": round(time.process_time() - t0, 2)}).encode())
+        serve(sock)
+    except (BrokenPipeError, ConnectionResetError):  # the grader's end closed: its nbgrader process has ended
+        pass
 
 
 if __name__ == "__main__":

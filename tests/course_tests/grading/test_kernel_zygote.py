@@ -1,6 +1,7 @@
 """The sandbox kernelspec's provisioner on its own (``course/sandbox/kernel_provisioner.py``): a submission's kernels
 forked from one sandboxed zygote, each started with nothing of the earlier kernel left, and started anew, each in a
-sandbox of its own, once a kernel has killed that zygote. (The class batch runs every submission this way.)
+sandbox of its own, once a kernel has killed that zygote; a submission of one notebook gets none. (The class
+batch grades every submission of several notebooks this way.)
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from class_batch import require_bwrap
 
 REPORT = ("import json, os, sys\n"
           "print('KERNEL ' + json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'path': [p.replace(os.getcwd(), "
-          "'CWD') for p in sys.path[:3]], 'torch_loaded': 'torch' in sys.modules, 'argv0': os.path.basename(sys.argv[0]), "
+          "'CWD') for p in sys.path[:3]], 'torch_loaded': 'torch' in sys.modules, "
+          "'argv0': os.path.basename(sys.argv[0]), "
           "'others': sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in "
           "(1, os.getpid(), os.getppid()))}))\n")
 

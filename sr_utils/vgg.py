@@ -32,7 +32,9 @@ get the file. :func:`find_vgg19_weights` tells, without raising, whether a VGG c
 ``features.*`` keys the truncated network needs are read from the file (strictly: all must be there, with the
 right shapes).
 
-No tensor is built at import time, and torchvision is imported only when a network is built.
+No tensor is built at import time, and torchvision is never imported: :func:`vgg19_features` builds the same
+layers at the same indices (importing torchvision costs ~1.7 s of CPU per process, about as much as torch itself,
+which every notebook kernel and training process would pay).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ from torch import nn
 from .i18n import tr
 
 __all__ = [
-    "TruncatedVGG19", "find_vgg19_weights", "vgg19_weights_candidates",
+    "TruncatedVGG19", "vgg19_features", "find_vgg19_weights", "vgg19_weights_candidates",
     "VGG19_WEIGHTS_FILENAME", "VGG19_WEIGHTS_URL", "VGG19_WEIGHTS_ENV",
 ]
 
@@ -56,9 +58,24 @@ VGG19_WEIGHTS_URL = "https://download.pytorch.org/models/" + VGG19_WEIGHTS_FILEN
 #: Environment variable naming the weights file explicitly (looked at first).
 VGG19_WEIGHTS_ENV = "SR_VGG19_WEIGHTS"
 
-# Number of convolutions in each of VGG19's five blocks (only used to validate j with a clear message; the cut
-# itself is found by walking torchvision's layers).
+# Number of convolutions in each of VGG19's five blocks (torchvision's configuration "E"), and their widths.
 _VGG19_CONVS_PER_BLOCK = (2, 2, 4, 4, 4)
+_VGG19_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def vgg19_features() -> nn.Sequential:
+    """The layers of torchvision's ``vgg19().features``, at its indices (so its state dict keys and the ImageNet
+    file's ``features.<k>.*`` entries match): per block, 3x3 convolutions (padding 1) each followed by an
+    in-place ReLU, then a 2x2 max-pooling of stride 2. Built on the current default device, not initialised
+    (PyTorch's default init); :class:`TruncatedVGG19` initialises or loads what it keeps."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for n_conv, width in zip(_VGG19_CONVS_PER_BLOCK, _VGG19_WIDTHS):
+        for _ in range(n_conv):
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = width
+        layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(*layers)
 
 
 def vgg19_weights_candidates() -> list[tuple[str, Path]]:
@@ -189,11 +206,8 @@ class TruncatedVGG19(nn.Module):
         super().__init__()
         _check_ij(i, j)
         path = _resolve_weights(weights)  # before building anything: a missing file fails fast
-        import torchvision
-
-        # Built on the meta device: no memory and no time spent on the 120M-parameter classifier (~2 s, 0.5 GB).
-        with torch.device("meta"):
-            full = torchvision.models.vgg19(weights=None).features
+        with torch.device("meta"):  # (no memory or init time for the layers cut off)
+            full = vgg19_features()
         cut = _cut_index(full, i, j)
         features = full[:cut].to_empty(device="cpu")
         if path is None:

@@ -37,7 +37,7 @@ import time
 
 #: imported before any kernel is forked: what the kernel itself and the assignment's notebooks import
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.display", "numpy", "PIL.Image", "torch",
-           "torch.nn", "torch.nn.functional", "torchvision", "matplotlib.pyplot", "sr_utils.notebook",
+           "torch.nn", "torch.nn.functional", "matplotlib.pyplot", "sr_utils.notebook",
            "sr_utils.i18n", "sr_utils.color", "sr_utils.vgg", "sr_utils.plotting", "sr_utils.datasets",
            "sr_utils.metrics", "sr_utils.evaluation", "sr_utils.trainer", "sr_utils.trained", "sr_utils.inference",
            "sr_utils.tables", "sr_utils.lists", "data_tools.samples")

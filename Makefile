@@ -7,7 +7,8 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench release grade sandbox-tools browser-tools install clean-venv help \
+.PHONY: demo test test-fast bench release grade sandbox-tools browser-tools gradebook-tools gradebook-server \
+        install clean-venv help \
         mos-collect mos-serve mos-results class-results lab student-kit
 
 help:
@@ -20,6 +21,7 @@ help:
 	@echo "make lab     the student command: JupyterLab on release/superres (--allow-root only when run as root)"
 	@echo "make lab LANGUAGE=zh-CN   the same in Chinese: release/zh-CN/superres, JupyterLab's menus in Chinese"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
+	@echo "make gradebook-server  a PostgreSQL gradebook for graders and TAs writing at once (docs/grading.md)"
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
 	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
 
@@ -46,7 +48,7 @@ demo: $(VENV)/.installed-instructor
 # modules together and first, the integration modules before the unit tests), then the tests marked `alone` (they
 # measure CPU shares or wall time) by themselves. Exit code 5: PYTEST_ARGS selected no test in that part.
 TEST_WORKERS ?= 3
-test: $(VENV)/.installed-test sandbox-tools browser-tools
+test: $(VENV)/.installed-test sandbox-tools browser-tools gradebook-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" $(PYTEST_ARGS) || [ $$? = 5 ]
 	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? = 5 ]
 
@@ -64,6 +66,21 @@ sandbox-tools:
 	    echo "installing bubblewrap (apt-get)"; \
 	    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }; \
 	  else echo "bubblewrap (bwrap) is not installed: sandboxed grading needs it (apt-get/dnf install bubblewrap)"; fi; }
+
+# The PostgreSQL gradebook (docs/grading.md): the system's PostgreSQL server programs. As root with apt, install
+# them; otherwise say how (the gradebook server's tests skip with that reason, and fail under CI).
+gradebook-tools:
+	@{ command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql (apt-get)"; \
+	    apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; }; \
+	  else echo "PostgreSQL is not installed: the PostgreSQL gradebook needs it (apt-get install postgresql)"; fi; }
+
+# A PostgreSQL server for the gradebook in course/.postgres/ (GRADEBOOK_ARGS='--group instructors'); it prints the
+# SR_KIT_GRADEBOOK_URL to export for every course command.
+GRADEBOOK_ARGS ?=
+gradebook-server: $(VENV)/.installed-instructor gradebook-tools
+	$(PY) -m course.gradebook_server start $(GRADEBOOK_ARGS)
 
 # The browser tests drive the distribution's headless Chromium (Debian: chromium + chromium-driver).
 # As root with apt, install them; otherwise say how (the test skips with that reason, and fails under CI).

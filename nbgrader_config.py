@@ -24,6 +24,7 @@ sys.path[:] = [p for p in sys.path if not (os.path.isdir(os.path.join(p or os.cu
 try:
     import course
     from course import paths
+    from course.gradebook_url import gradebook_url
     from course.grading import contract
 except ImportError as e:
     raise ImportError(f"{e}: the course kit is not installed in this Python ({sys.executable}): "
@@ -55,7 +56,7 @@ c.CourseDirectory.submitted_directory = contract.SUBMITTED_DIR
 c.CourseDirectory.autograded_directory = contract.AUTOGRADED_DIR
 c.CourseDirectory.feedback_directory = contract.FEEDBACK_DIR
 c.CourseDirectory.solution_directory = contract.SOLUTION_DIR
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, contract.GRADEBOOK)
+c.CourseDirectory.db_url = gradebook_url(HERE)  # $SR_KIT_GRADEBOOK_URL (PostgreSQL), else the SQLite file
 # nbgrader's exchange (release_assignment -> fetch_assignment/submit -> collect), course-local and git-ignored.
 # nbgrader wants its root writable by everyone (inbound/ is write-only for students, outbound/ read-only).
 # Students' JupyterLab reads the same place through course/jupyter/nbgrader_config.py (`make lab`).

@@ -39,7 +39,8 @@ import time
 from pathlib import Path
 
 from course.grading.collection import DEFAULT_LMS_REGEXP, collect_folders, collect_lms_zip, intake_submitted
-from course.grading.contract import DATA_DIR_ENV, FEEDBACK_DIR, GRADEBOOK, STATE_DIR, SUBMITTED_DIR
+from course.gradebook_url import gradebook_url, is_sqlite, sqlite_path
+from course.grading.contract import DATA_DIR_ENV, FEEDBACK_DIR, STATE_DIR, SUBMITTED_DIR
 from course.grading.errors import GradingError
 from course.grading.permissions import check_permissions, close_state, private_umask, shared_setup
 from course.grading.trusted_forkserver_client import TrustedForkServer
@@ -55,9 +56,9 @@ def _ensure_assignment(course_root: Path, assignment: str) -> None:
     """The gradebook must know the assignment's test cells: `nbgrader generate_assignment` records them."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    db = course_root / GRADEBOOK
-    if db.exists():
-        with Gradebook("sqlite:///" + str(db)) as gb:
+    url = gradebook_url(course_root)
+    if not is_sqlite(url) or sqlite_path(url).exists():
+        with Gradebook(url) as gb:
             try:
                 if gb.find_assignment(assignment).notebooks:
                     return

@@ -51,7 +51,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "CHECK_PASS", "CHECK_FAIL", "GRADING_SCRATCH", "BOOT", "FRAME_LENGTH", "MAX_REQUEST", "MAX_ANSWER",
            "STUDENT_SIDE_MODULES",
            "SANDBOX_ENV", "CHECK_SERVER_ENV", "VERDICTS_ENV", "CELL_TIMEOUT_ENV", "KERNEL_ENV", "CHECKS_NICENESS_ENV",
-           "COURSE_ROOT_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR", "FEEDBACK_DIR",
+           "COURSE_ROOT_ENV", "GRADEBOOK_URL_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR",
+           "FEEDBACK_DIR",
            "SOLUTION_DIR", "GRADEBOOK", "EXCHANGE_DIR", "GRADES_DIR", "STATE_DIR", "RUNTIME_DIR", "VERDICTS_DIR",
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
@@ -83,6 +84,10 @@ KERNEL_ZYGOTE_ENV = "SR_KIT_KERNEL_ZYGOTE"
 CHECKS_NICENESS_ENV = "SR_KIT_CHECKS_NICENESS"
 #: The course root being graded: the working folder of the processes the grading command starts.
 COURSE_ROOT_ENV = "SR_KIT_COURSE_ROOT"
+#: The gradebook's SQLAlchemy URL when it is not the course root's SQLite file (:data:`GRADEBOOK`): a PostgreSQL
+#: server's, for graders, TAs and the MOS step writing at once (``course.gradebook_url``; set by the instructor, read
+#: by nbgrader_config.py and every kit command that opens the gradebook; never given to a sandbox).
+GRADEBOOK_URL_ENV = "SR_KIT_GRADEBOOK_URL"
 
 # ---------------------------------------------------------------------------------------------------------
 # The course root's folders (nbgrader_config.py gives them to nbgrader; git-ignored except source/, release/)
@@ -93,7 +98,7 @@ SUBMITTED_DIR = "course/submitted"    #: <student>/<assignment>/: hand-ins, as c
 AUTOGRADED_DIR = "course/autograded"  #: <student>/<assignment>/: graded notebooks (the only folder a kernel runs in)
 FEEDBACK_DIR = "course/feedback"      #: <student>/<assignment>/: feedback pages
 SOLUTION_DIR = "course/solution"      #: nbgrader's solution folder
-GRADEBOOK = "course/gradebook.db"     #: nbgrader's gradebook (sqlite)
+GRADEBOOK = "course/gradebook.db"     #: nbgrader's gradebook (sqlite; unless $SR_KIT_GRADEBOOK_URL names one)
 EXCHANGE_DIR = "course/exchange"      #: nbgrader's exchange, unless $SR_KIT_EXCHANGE says where (or a link to it)
 GRADES_DIR = "course/grades"          #: grades.csv, breakdown.csv, summary.txt of the grading command
 STATE_DIR = "course/.grading"         #: the grading command's private state (the folders below)

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from course import intake
-from course.grading.contract import (AUTOGRADED_DIR, FEEDBACK_DONE, FEEDBACK_SERVER_MODULE, GRADEBOOK, GRADES_DIR,
-                                    STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR, python_module)
+from course.gradebook_url import gradebook_url
+from course.grading.contract import (AUTOGRADED_DIR, FEEDBACK_DONE, FEEDBACK_SERVER_MODULE, GRADES_DIR, STATE_DIR,
+                                    SUBMITTED_DIR, VERDICTS_DIR, python_module)
 from course.grading.permissions import FEEDBACK_MODE
 from course.grading.trusted_processes import trusted_env, with_trusted_rlimits
 
@@ -50,7 +51,7 @@ def breakdown(course_root: Path, assignment: str, students: list[str]) -> list[d
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
-    with Gradebook("sqlite:///" + str(course_root / GRADEBOOK)) as gb:
+    with Gradebook(gradebook_url(course_root)) as gb:
         for student in students:
             try:
                 sub = gb.find_submission(assignment, student)
@@ -152,7 +153,7 @@ def write_outputs(course_root: Path, assignment: str, students: list[str], resul
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    with Gradebook("sqlite:///" + str(course_root / GRADEBOOK)) as gb:
+    with Gradebook(gradebook_url(course_root)) as gb:
         CsvExportPlugin(to=str(out_dir / "grades.csv")).export(gb)
     with open(out_dir / "grades.csv", newline="") as f:  # nbgrader's export does not neutralise formulas
         exported = list(csv.DictReader(f))

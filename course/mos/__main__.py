@@ -17,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from course.gradebook_url import gradebook_url
 from course.paths import KIT_ROOT as REPO
 
 #: With --peer, raters per student unless --ratings-per-student says otherwise (a class of 100: 58 images each).
@@ -83,7 +84,7 @@ def _results(args) -> int:
     own = write_student_files(a, paths["csv"].parent / "students", args.points, language)
     print(f"each student's own result (for their feedback): {len(own)} files in {paths['csv'].parent / 'students'}")
     if args.to_gradebook:
-        written = to_gradebook(args.gradebook or f"sqlite:///{args.course_dir / 'course' / 'gradebook.db'}",
+        written = to_gradebook(args.gradebook or gradebook_url(args.course_dir),
                                args.assignment, a, language=language)
         max_score = written["cell"][1] if written["cell"] else args.points
         csv_path = write_points_csv(student_points(a, max_score), max_score, paths["csv"].parent /
@@ -158,7 +159,8 @@ def main(argv=None) -> int:
                    help="gold check: a rater's HR-control mean must exceed their NN-control mean by this")
     p.add_argument("--to-gradebook", action="store_true", help="points into the nbgrader gradebook's "
                    "'human_evaluation' cell (and human_evaluation.csv)")
-    p.add_argument("--gradebook", help="gradebook URL (default sqlite:///<course>/course/gradebook.db)")
+    p.add_argument("--gradebook", help="gradebook URL (default: $SR_KIT_GRADEBOOK_URL, else "
+                   "sqlite:///<course>/course/gradebook.db)")
     p.add_argument("--language", choices=LANGUAGES,
                    help="language of each student's result text (feedback; default: the study's, else en)")
     p.add_argument("--points", type=float, default=4,

@@ -63,11 +63,13 @@ def to_gradebook(db_url: str, assignment: str, a: dict, log=print, language: str
     """
     from nbgrader.api import Gradebook, MissingEntry
 
+    from course.gradebook_url import sqlite_path
     from course.mos.feedback import merge_comment, student_text
 
     out = {"written": {}, "skipped": {}, "cell": None}
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).is_file():
-        log(f"no gradebook at {db_url[len('sqlite:///'):]} (grade the class first: `make grade`): nothing written")
+    db_file = sqlite_path(db_url)
+    if db_file is not None and not db_file.is_file():
+        log(f"no gradebook at {db_file} (grade the class first: `make grade`): nothing written")
         return out
     with Gradebook(db_url) as gb:
         try:

@@ -24,10 +24,12 @@ import glob
 import grp
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from course.paths import KIT_ROOT
 
@@ -38,6 +40,8 @@ DEFAULT_DIR = KIT_ROOT / "course" / ".postgres"
 #: The database and the role the kit's commands use.
 DATABASE = "gradebook"
 ROLE = "gradebook"
+#: Bytes a Unix socket's path may have (``sun_path`` less its terminating zero).
+MAX_SOCKET_PATH = 107
 
 
 class GradebookServerError(RuntimeError):
@@ -66,7 +70,7 @@ def _as_user(user: str | None) -> list[str]:
 
 def server_url(folder: Path = DEFAULT_DIR) -> str:
     """The SQLAlchemy URL of the gradebook served from ``folder`` (its Unix socket; no password)."""
-    return f"postgresql+psycopg2://{ROLE}@/{DATABASE}?host={Path(folder).resolve() / 'socket'}"
+    return f"postgresql+psycopg2://{ROLE}@/{DATABASE}?host={quote(str(Path(folder).resolve() / 'socket'), safe='/')}"
 
 
 def _run(argv: list[str], what: str) -> str:
@@ -89,6 +93,11 @@ def start(folder: Path = DEFAULT_DIR, user: str | None = None, group: str | None
     except KeyError as e:
         raise GradebookServerError(f"no such user or group: {e.args[0]}") from None
     data, socket_dir, logfile = folder / "data", folder / "socket", folder / "server.log"
+    socket_path = socket_dir / ".s.PGSQL.5432"
+    if len(os.fsencode(socket_path)) > MAX_SOCKET_PATH:
+        raise GradebookServerError(f"the server's socket {socket_path} would be {len(os.fsencode(socket_path))} "
+                                   f"bytes long, more than a Unix socket's path may be ({MAX_SOCKET_PATH}): give "
+                                   "--dir a shorter folder")
     folder.mkdir(parents=True, exist_ok=True)
     socket_dir.mkdir(exist_ok=True)
     for path, mode in ((folder, 0o750), (socket_dir, 0o770)):
@@ -101,7 +110,9 @@ def start(folder: Path = DEFAULT_DIR, user: str | None = None, group: str | None
         log(f"creating the gradebook's database cluster in {data}")
         _run([*prefix, _program("initdb"), "-D", str(data), "-U", ROLE, "-E", "UTF8", "--auth-local=trust",
               "--auth-host=reject", "--no-instructions"], "initdb")
-    options = f"-c listen_addresses='' -c unix_socket_directories={socket_dir} -c unix_socket_permissions=0770"
+    # (pg_ctl hands these to a shell)
+    options = (f"-c listen_addresses='' -c unix_socket_directories={shlex.quote(str(socket_dir))} "
+               "-c unix_socket_permissions=0770")
     status = subprocess.run([*prefix, _program("pg_ctl"), "-D", str(data), "status"], capture_output=True)
     if status.returncode != 0:
         _run([*prefix, _program("pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60", "-o", options,

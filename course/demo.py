@@ -17,8 +17,9 @@ from pathlib import Path
 from course.grading.contract import DATA_DIR_ENV, SOURCE_DIR, SUBMITTED_DIR
 from course.paths import KIT_ROOT as REPO
 from course.paths import ToolMissing, nbgrader_executable, tool_env
+from course.roster import import_roster
 
-__all__ = ["run_demo", "copy_course", "grade_reference", "import_roster"]
+__all__ = ["run_demo", "copy_course", "grade_reference"]
 
 STUDENT = "reference"  # the reference solution's student id (course/roster.example.csv)
 
@@ -182,15 +183,3 @@ def _grades_written(result: dict, student: str) -> dict:
     return {"points": sum(float(r["score"] or 0) for r in cells), "max_points": sum(float(r["max_score"] or 0)
                                                                                    for r in cells),
             "student": f"{row['first_name']} {row['last_name']}"}
-
-
-def import_roster(course_root, roster) -> None:
-    """``nbgrader db student import ROSTER`` in ``course_root``: a CSV with columns id, first_name, last_name,
-    email (course/roster.example.csv), so that the formgrader and the exports show names."""
-    roster = Path(roster)
-    if not roster.is_file():
-        raise FileNotFoundError(f"roster {roster} does not exist (columns: id,first_name,last_name,email)")
-    out = subprocess.run([nbgrader_executable(), "db", "student", "import", str(roster.resolve())], cwd=course_root,
-                         env=tool_env(), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"nbgrader db student import {roster} failed:\n{out.stderr[-2000:]}")

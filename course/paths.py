@@ -9,11 +9,13 @@ puts ``BIN`` first on ``PATH`` for the processes that run them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["PACKAGE", "KIT_ROOT", "TEMPLATES", "BIN", "ToolMissing", "tool", "nbgrader_executable", "tool_env"]
+__all__ = ["PACKAGE", "KIT_ROOT", "TEMPLATES", "BIN", "ToolMissing", "tool", "nbgrader_executable", "tool_env",
+           "tools_on_path"]
 
 #: The ``course`` package: its modules, and ``jupyter/``, ``templates/``, ``translations/``, ``student_kit_files/``.
 PACKAGE = Path(__file__).resolve().parent
@@ -49,3 +51,18 @@ def tool_env(env: dict | None = None, **extra: str) -> dict[str, str]:
     env["PATH"] = os.pathsep.join(p for p in (str(BIN), env.get("PATH")) if p)
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def tools_on_path():
+    """Within the block, this process's ``PATH`` has :data:`BIN` first (for nbgrader's API used in-process: it runs
+    ``alembic`` by name when it creates a gradebook); restored after."""
+    old = os.environ.get("PATH")
+    os.environ["PATH"] = tool_env()["PATH"]
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old

@@ -113,7 +113,8 @@ def _submission(release: dict) -> dict:
 def course(tmp_path_factory):
     """A course copy: the superres release for the student, and the tiny assignment autograded for alice, with
     her feedback generated and the roster imported."""
-    from course.demo import copy_course, import_roster
+    from course.demo import copy_course
+    from course.roster import import_roster
 
     root = copy_course(tmp_path_factory.mktemp("course"))
     _tiny_assignment(root)

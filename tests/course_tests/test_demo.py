@@ -55,7 +55,8 @@ def test_the_roster_import_names_the_students(tmp_path):
 
     from nbgrader.api import Gradebook
 
-    from course.demo import REPO, copy_course, import_roster
+    from course.demo import REPO, copy_course
+    from course.roster import import_roster
 
     root = copy_course(tmp_path / "course")
     roster = tmp_path / "roster.csv"

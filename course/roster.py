@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RosterError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{args.roster}: {len(students)} students" + (" (checked; nothing imported)" if args.check else
-                                                       " in the gradebook"))
+    n = len(students)
+    print(f"{args.roster}: {n} student{'' if n == 1 else 's'}"
+          + (" (checked; nothing imported)" if args.check else " in the gradebook"))
     return 0
 
 

@@ -95,4 +95,4 @@ def test_the_command_checks_and_names_the_line(tmp_path):
     assert out.returncode == 1 and "line 3: id 'ada' is already on line 2" in out.stderr, out.stderr
     good = _write(tmp_path / "good.csv", "id,first_name\nada,Ada\n")
     out = subprocess.run([sys.executable, "-m", "course.roster", str(good), "--check"], capture_output=True, text=True)
-    assert out.returncode == 0 and "1 students (checked; nothing imported)" in out.stdout, out.stderr
+    assert out.returncode == 0 and "1 student (checked; nothing imported)" in out.stdout, out.stderr

@@ -71,20 +71,28 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def _item(b) -> str | None:
-    from selenium.webdriver.common.by import By
+    """The item the page shows, read in one script (an element found first may leave the document before it is read
+    while the next page loads: chromedriver then fails the read)."""
+    return b.execute_script("const e = document.querySelector('input[name=item]'); return e ? e.value : null")
 
-    found = b.find_elements(By.CSS_SELECTOR, "input[name=item]")
-    return found[0].get_attribute("value") if found else None
+
+def _wait_for_item(b) -> None:
+    """Wait (bounded) until the page shows an item (reads fail while the page loads: read again)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(b, 15, ignored_exceptions=(WebDriverException,)).until(lambda d: _item(d) is not None)
 
 
 def _press(b, key: str, before: str) -> None:
     """Press ``key`` on the page and wait (bounded) for the next page."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.support.ui import WebDriverWait
 
     ActionChains(b).send_keys(key).perform()
-    WebDriverWait(b, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+    # (while the next page loads, a read may fail: the wait reads again)
+    WebDriverWait(b, 15, ignored_exceptions=(WebDriverException,)).until(
         lambda d: _item(d) != before or d.find_elements("id", "done"))
 
 
@@ -115,7 +123,6 @@ def _score(rater: str, version: str, step: int) -> int:
 def test_two_raters_keyboard_restart_and_results(sample_ref, tmp_path):
     binary, driver = find_chromium()
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from course.mos.results import analyse, write_results
     from course.mos.store import AnswerStore
@@ -151,7 +158,7 @@ def test_two_raters_keyboard_restart_and_results(sample_ref, tmp_path):
                                                                                    "score 5 (excellent)"]
         for rater, b in browsers.items():
             b.find_element(By.ID, "start").click()
-            WebDriverWait(b, 15).until(lambda d: _item(d) is not None)
+            _wait_for_item(b)
             assert _item(b) == orders[rater][0]
         # interleaved keyboard answers: 9 each, then the server is restarted
         first_half = 9
@@ -287,7 +294,6 @@ def test_chinese_rating_page_in_chromium(sample_ref, tmp_path):
     answers are stored as given; ``?lang=en`` on the link switches back to English."""
     binary, driver = find_chromium()
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from course.mos.store import AnswerStore
 
@@ -305,7 +311,7 @@ def test_chinese_rating_page_in_chromium(sample_ref, tmp_path):
         assert b.title == "评分校准" and b.find_element(By.TAG_NAME, "h1").text == "开始之前：了解评分标准"
         assert [f.text for f in b.find_elements(By.TAG_NAME, "figcaption")] == ["1 分（很差）", "5 分（优秀）"]
         b.find_element(By.ID, "start").click()
-        WebDriverWait(b, 15).until(lambda d: _item(d) is not None)
+        _wait_for_item(b)
         assert b.find_element(By.ID, "count").text == f"第 1 张，共 {len(order)} 张"
         labels = [x.text for x in b.find_elements(By.CSS_SELECTOR, "form.scores button")]
         assert labels == ["1 很差", "2 较差", "3 一般", "4 良好", "5 优秀"]

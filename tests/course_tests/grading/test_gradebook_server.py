@@ -33,7 +33,7 @@ ROUNDS = 3  # each TA goes over every student this many times, the last round's 
 @pytest.fixture(scope="module")
 def server():
     """The kit's command starts a server in a fresh folder; stopped and removed after the module."""
-    from course.gradebook_server import GradebookServerError, start, stop
+    from course.gradebook_server import GradebookServerError, start
 
     if importlib.util.find_spec("psycopg2") is None:
         skip_or_fail("psycopg2 is not installed (pip install -e '.[test]')")
@@ -41,14 +41,26 @@ def server():
     folder.chmod(0o755)  # (the server's user, postgres when the tests run as root, must enter it)
     try:
         url = start(folder / "pg", log=lambda *a: None)
-    except GradebookServerError as e:
+    except BaseException as e:
+        _stop_quietly(folder / "pg")  # (a server started before a later step failed)
         shutil.rmtree(folder, ignore_errors=True)
-        if "not installed" in str(e):
+        if isinstance(e, GradebookServerError) and "not installed" in str(e):
             skip_or_fail(f"{e} (`make test` installs it with apt-get when run as root)")
         raise
-    yield {"url": url, "folder": folder / "pg"}
-    stop(folder / "pg")
-    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        yield {"url": url, "folder": folder / "pg"}
+    finally:
+        _stop_quietly(folder / "pg")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop_quietly(folder: Path) -> None:
+    from course.gradebook_server import GradebookServerError, stop
+
+    try:
+        stop(folder)
+    except GradebookServerError:
+        pass
 
 
 def _gradebook(url: str, assignment: str) -> None:
@@ -114,18 +126,25 @@ def test_two_tas_and_the_mos_step_write_at_once_and_nothing_is_lost(server, monk
                                  str(ROUNDS)], env=tool_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
            for ta, cells in CELLS.items()}
-    for ta, p in tas.items():
-        assert p.stdout.readline().strip() == "ready", (ta, p.stderr.read()[-3000:] if p.poll() is not None else "")
-    for p in tas.values():
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    time.sleep(0.5)  # (the TAs are writing)
-    a = _analysis()
-    mos_began = time.time()
-    written = to_gradebook(url, assignment, a, log=lambda *_: None)  # while the TAs write
-    outs = {ta: (p.stdout.read(), p.stderr.read()) for ta, p in tas.items()}
-    for p in tas.values():
-        p.wait(timeout=300)
+    try:
+        for ta, p in tas.items():
+            assert p.stdout.readline().strip() == "ready", (ta, p.stderr.read()[-3000:] if p.poll() is not None
+                                                            else "")
+        for p in tas.values():
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        time.sleep(0.5)  # (the TAs are writing)
+        a = _analysis()
+        mos_began = time.time()
+        written = to_gradebook(url, assignment, a, log=lambda *_: None)  # while the TAs write
+        outs = {ta: (p.stdout.read(), p.stderr.read()) for ta, p in tas.items()}
+        for p in tas.values():
+            p.wait(timeout=300)
+    finally:
+        for p in tas.values():  # (none is left behind when the test fails half-way)
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     for ta, p in tas.items():
         assert p.returncode == 0 and f"done {ta}" in outs[ta][0], (ta, outs[ta][1][-3000:])
     windows = [tuple(map(float, outs[ta][0].split()[-2:])) for ta in CELLS]

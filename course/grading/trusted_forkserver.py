@@ -23,7 +23,9 @@ socket its grading command made (a private socket pair, descriptor FD). The prot
   ``{"pid": pid, "returncode": rc}`` when that child ends (``rc`` as :class:`subprocess.Popen` gives it: minus the
   signal that killed it).
 
-When the grader's end closes, this server ends; children still running go on (the grader stops them first).
+When the grader's end closes, this server ends. The grader stops its children first; any still running then (the
+grader was killed: a cluster worker's process, an interrupted run) are killed with their sessions, so that no
+nbgrader process of a run that is gone writes a grade while the submission is graded again elsewhere.
 """
 from __future__ import annotations
 
@@ -135,15 +137,19 @@ def serve(sock: socket.socket, runners: dict, started: float) -> None:
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)  # (a handler, so that the wake-up fd hears of it)
+    running: set[int] = set()  # children not yet reaped
     try:
         while True:
             readable, _, _ = select.select([sock, wake_read], [], [])
             if wake_read in readable:
                 os.read(wake_read, 512)
-            _reap(sock)
+            running -= _reap(sock)
             if sock not in readable:
                 continue
-            data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+            except ConnectionResetError:
+                data, fds = b"", []
             if not data:
                 return
             job = None
@@ -177,10 +183,12 @@ def serve(sock: socket.socket, runners: dict, started: float) -> None:
                     os._exit(code)
             for fd in (*fds, taken_write):
                 os.close(fd)
+            running.add(pid)
             os.read(taken_read, 1)  # (end of file once the child has taken its job, or has ended)
             os.close(taken_read)
             _send(sock, {"id": job.get("id"), "pid": pid, "kind": job["kind"]})
-    finally:
+    finally:  # (the grader is gone: its end closed, or a report could not reach it)
+        _kill_sessions(running - _reap(sock))
         signal.set_wakeup_fd(-1)
         os.close(wake_read)
         os.close(wake_write)
@@ -194,15 +202,35 @@ def _is_open(fd: int) -> bool:
     return True
 
 
-def _reap(sock: socket.socket) -> None:
+def _reap(sock: socket.socket) -> set[int]:
+    """Report the children that ended (while the grader listens); returns their pids."""
+    ended = set()
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return ended
         if pid == 0:
-            return
-        _send(sock, {"pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+            return ended
+        ended.add(pid)
+        try:
+            _send(sock, {"pid": pid, "returncode": os.waitstatus_to_exitcode(status)})
+        except OSError:  # (the grader is gone)
+            pass
+
+
+def _kill_sessions(pids: set[int]) -> None:
+    """Kill the sessions of children still running once the grader is gone (each leads its own: ``become``)."""
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,7 @@
     python -m course.grade superres                       # what is in course/submitted/
     python -m course.grade superres --from FOLDER         # FOLDER/<student>/[superres/]: each student's hand-in
     python -m course.grade superres --lms-zip FILE.zip    # an LMS download, unpacked member by member
+    python -m course.grade superres --cluster tls://HOST:8786   # on a Dask cluster's workers (course.cluster)
     make grade                                            # the same as the first line
 
 Every submission is autograded by nbgrader itself (the gradebook, formgrader, feedback and export keep working),
@@ -110,15 +111,8 @@ def make_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool =
     return spec
 
 
-def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lms_zip: Path | None = None,
-          lms_regexp: str = DEFAULT_LMS_REGEXP, students: list[str] | None = None, workers: int | None = None,
-          unsafe: bool = False, cell_timeout: int = 300, submission_timeout: float = 3600,
-          limits: Limits | None = None, feedback: bool = True, progress: bool = True, log=print,
-          no_cgroup: bool = False) -> dict:
-    """The whole grading run; returns the per-submission results and the paths written."""
-    course_root = Path(course_root).resolve()
-    workers = workers or os.cpu_count() or 1
-    limits = limits or Limits(threads=max(1, (os.cpu_count() or 1) // workers))
+def sandbox_spec(course_root: Path, unsafe: bool, limits: Limits, no_cgroup: bool = False, log=print) -> SandboxSpec:
+    """:func:`make_spec` once bubblewrap is known to work here (else a refusal, unless ``unsafe``)."""
     if not unsafe:
         try:
             probe()
@@ -128,14 +122,42 @@ def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lm
                                "inside Docker (README), or pass --unsafe to grade anyway.") from None
     else:
         log("WARNING: --unsafe: student code runs with your rights, outside any sandbox")
-    spec = make_spec(course_root, unsafe, limits, no_cgroup)
+    return make_spec(course_root, unsafe, limits, no_cgroup)
+
+
+def grade(assignment: str, course_root: Path = REPO, src: Path | None = None, lms_zip: Path | None = None,
+          lms_regexp: str = DEFAULT_LMS_REGEXP, students: list[str] | None = None, workers: int | None = None,
+          unsafe: bool = False, cell_timeout: int = 300, submission_timeout: float = 3600,
+          limits: Limits | None = None, feedback: bool = True, progress: bool = True, log=print,
+          no_cgroup: bool = False, cluster: str | None = None, cluster_credentials: Path | None = None) -> dict:
+    """The whole grading run; returns the per-submission results and the paths written. ``cluster``: the address
+    of a Dask scheduler whose workers grade the submissions (:mod:`course.grading.cluster`), in place of
+    ``workers`` processes here."""
+    course_root = Path(course_root).resolve()
+    workers = workers or os.cpu_count() or 1
+    limits = limits or Limits(threads=max(1, (os.cpu_count() or 1) // workers))
+    if cluster:
+        from course.grading.cluster import run_options
+
+        if is_sqlite(gradebook_url(course_root)):
+            raise GradingError("--cluster needs a gradebook every worker writes to: set $SR_KIT_GRADEBOOK_URL to "
+                               "the class's PostgreSQL gradebook (python -m course.gradebook_server start; "
+                               "docs/grading.md)")
+
+        on_cluster = {"address": cluster, "credentials": cluster_credentials,
+                      "options": run_options(course_root, assignment, unsafe, limits, cell_timeout,
+                                             submission_timeout, no_cgroup)}
+        spec = None
+    else:
+        on_cluster = None
+        spec = sandbox_spec(course_root, unsafe, limits, no_cgroup, log)
     with private_umask():  # every file and folder of course state this run (and all it starts) creates
         return _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, workers, cell_timeout,
-                      submission_timeout, feedback, progress, log, no_cgroup)
+                      submission_timeout, feedback, progress, log, no_cgroup, on_cluster)
 
 
 def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, workers, cell_timeout,
-           submission_timeout, feedback, progress, log, no_cgroup) -> dict:
+           submission_timeout, feedback, progress, log, no_cgroup, on_cluster=None) -> dict:
     close_state(course_root)
     submitted = course_root / SUBMITTED_DIR
     attention = {}
@@ -151,23 +173,35 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
     students = found
     if not students and not attention:
         raise GradingError(f"no submission in {submitted}/<student>/{assignment}/")
-    # the fork server of the submissions' nbgrader processes and check servers imports while the gradebook is read
-    # (after imresize's compiled kernels are in place: it loads them, never compiles them)
     (course_root / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    spec = with_compiled_imresize(spec, course_root / STATE_DIR)
-    forks = TrustedForkServer.for_run(course_root, spec, cell_timeout)
-    try:
+    if on_cluster:
         _ensure_assignment(course_root, assignment)
-        log(f"grading {len(students)} submissions with {workers} workers "
-            f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
+        from course.grading.cluster import grade_on_cluster
+
+        log(f"grading {len(students)} submissions on the cluster at {on_cluster['address']}")
         t0 = time.perf_counter()
         with FeedbackQueue(course_root, assignment, enabled=feedback) as feedback_queue:
-            results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout,
-                                    submission_timeout, progress, require_cgroup=not no_cgroup, forks=forks,
-                                    graded=feedback_queue.add)
+            results = grade_on_cluster(on_cluster["address"], students, assignment, course_root,
+                                       on_cluster["options"], on_cluster["credentials"], progress,
+                                       graded=feedback_queue.add, log=log)
         seconds = time.perf_counter() - t0
-    finally:
-        forks.close()
+    else:
+        # the fork server of the submissions' nbgrader processes and check servers imports while the gradebook is
+        # read (after imresize's compiled kernels are in place: it loads them, never compiles them)
+        spec = with_compiled_imresize(spec, course_root / STATE_DIR)
+        forks = TrustedForkServer.for_run(course_root, spec, cell_timeout)
+        try:
+            _ensure_assignment(course_root, assignment)
+            log(f"grading {len(students)} submissions with {workers} workers "
+                f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
+            t0 = time.perf_counter()
+            with FeedbackQueue(course_root, assignment, enabled=feedback) as feedback_queue:
+                results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout,
+                                        submission_timeout, progress, require_cgroup=not no_cgroup, forks=forks,
+                                        graded=feedback_queue.add)
+            seconds = time.perf_counter() - t0
+        finally:
+            forks.close()
     graded = {r["student"] for r in results}
     results += [{"student": s, "status": why, "seconds": 0.0} for s, why in sorted(attention.items())
                 if s not in graded]
@@ -190,6 +224,10 @@ def main(argv=None) -> int:
                     "(named groups student_id and file_id)")
     ap.add_argument("--student", action="append", help="grade only these students (repeatable)")
     ap.add_argument("--workers", type=int, default=None, help="parallel nbgrader processes (default: cores)")
+    ap.add_argument("--cluster", metavar="ADDRESS", help="grade on the Dask cluster at ADDRESS (tls://HOST:8786; "
+                    "python -m course.cluster, docs/grading.md) instead of --workers processes here")
+    ap.add_argument("--cluster-credentials", type=Path, metavar="DIR", help="the cluster's TLS files (default: "
+                    "course/.cluster/ of --course-dir)")
     ap.add_argument("--cell-timeout", type=int, default=300, help="seconds per notebook cell")
     ap.add_argument("--submission-timeout", type=float, default=3600, help="seconds per submission, all in")
     ap.add_argument("--memory-gb", type=float, default=4, help="memory per sandboxed process")
@@ -225,7 +263,7 @@ def main(argv=None) -> int:
     try:
         grade(args.assignment, args.course_dir, args.src, args.lms_zip, args.lms_regexp, args.student, workers,
               args.unsafe, args.cell_timeout, args.submission_timeout, limits, not args.no_feedback,
-              no_cgroup=args.no_cgroup)
+              no_cgroup=args.no_cgroup, cluster=args.cluster, cluster_credentials=args.cluster_credentials)
     except GradingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

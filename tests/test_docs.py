@@ -39,7 +39,7 @@ def _help_argv(words: list[str]) -> list[str] | None:
         return [sys.executable, str(REPO / words[1]), "--help"]
     if head == "tensorboard":
         return [str(BIN / head), "--help"]
-    if head in ("nbgrader", "jupyter", "sr-kit", "sr-data"):
+    if head in ("nbgrader", "jupyter", "sr-kit", "sr-data", "dask"):
         sub = [w for w in words[1:3] if not w.startswith("-")][:1 if head != "jupyter" else 1]
         return [str(BIN / head), *sub, "--help"]
     raise AssertionError(f"the docs show a command this test does not know how to check: {' '.join(words)}")

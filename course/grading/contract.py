@@ -58,7 +58,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
            "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "KERNEL_ZYGOTE_ENV", "KERNEL_PROVISIONER",
-           "ZYGOTE_MARK", "python_module", "check_command", "check_command_json"]
+           "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE", "CLUSTER_WORKER_PLUGIN",
+           "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command", "check_command_json"]
 
 # ---------------------------------------------------------------------------------------------------------
 # Environment variables set by the grading command (course.grade) or nbgrader_config.py
@@ -110,6 +111,15 @@ LOGS_DIR = "logs"              #: <student>.log: the nbgrader process and check 
 FORKSERVER_LOG = "forkserver.log"  #: the run's fork server of trusted processes (until they get their own log)
 DISK_DIR = "disk"              #: <student>/: the size-limited tmpfs a submission is graded in (as root)
 NUMBA_DIR = "numba"            #: the trusted processes' compiled imresize kernels (NUMBA_CACHE_DIR)
+
+# Grading over several machines (``course.grade --cluster``, Dask distributed: docs/grading.md)
+CLUSTER_DIR = "course/.cluster"  #: the cluster's TLS files (``python -m course.cluster credentials``), course root
+CLUSTER_CA, CLUSTER_KEY = "ca.pem", "key.pem"  #: in CLUSTER_DIR: the certificate (its own CA) and its private key
+#: ``dask worker ADDRESS --preload CLUSTER_WORKER_MODULE --course-dir DIR``: a worker that grades in course DIR
+CLUSTER_WORKER_MODULE = "course.grading.cluster_worker"
+CLUSTER_WORKER_PLUGIN = "sr-kit-course"  #: the name of the worker plugin that preload installs
+CLUSTER_WORKER_LOG = "cluster-worker.log"  #: in STATE_DIR: a worker's "<time> <start|done> <student> ..." lines
+CLUSTER_WORKER_LOCK = "cluster-worker.lock"  #: in STATE_DIR: held by the one worker process of a course folder
 
 # ---------------------------------------------------------------------------------------------------------
 # Records: what TrustedHiddenChecks (in nbgrader) leaves in VERDICTS_DIR/<student>/ for the grading command

@@ -139,74 +139,101 @@ def with_compiled_imresize(spec: SandboxSpec, state: Path) -> SandboxSpec:
     return spec
 
 
+class GradingSlots:
+    """``workers`` slots to grade submissions in, at once: each with a sandbox uid held by this process alone
+    (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup; the trusted processes forked
+    from ``forks`` (else from a fork server started, and ended, here). :meth:`grade` takes a free slot, grades one
+    submission in it (:func:`autograde_one`) and gives the slot back; thread-safe. The one way submissions are
+    graded: by :func:`autograde_all` on one machine and by each cluster worker (:mod:`.cluster_worker`)."""
+
+    def __init__(self, course_root: Path, spec: SandboxSpec, workers: int, cell_timeout: int = 300,
+                 require_cgroup: bool = True, forks: TrustedForkServer | None = None):
+        self.course_root, self.workers, self.cell_timeout = Path(course_root), workers, cell_timeout
+        self.state = self.course_root / STATE_DIR
+        self.state.mkdir(parents=True, exist_ok=True)
+        write_kernelspec(self.state)
+        self.spec = spec = with_compiled_imresize(spec, self.state)
+        self._free = list(range(workers))
+        self._lock = threading.Lock()
+        self.cgroups, self.uid_pool = {}, None
+        if spec.enabled and spec.uid is not None:
+            try:
+                self.uid_pool = UidPool(workers)
+            except SandboxUnavailable as e:
+                raise GradingError(str(e)) from None
+        if spec.enabled:  # one memory + process cgroup per worker (root with a writable cgroupfs)
+            for slot in range(workers):
+                self.cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
+                                                   spec.limits.processes)
+            if require_cgroup and not all(self.cgroups.values()):
+                self._release()
+                raise GradingError("no writable cgroup (memory + pids controllers) here, so nothing bounds the memory "
+                                   "of a sandbox as a whole (tmpfs and memfd pages escape the per-process limits). "
+                                   "Grade as root on a host with cgroups, or pass --no-cgroup to rely on per-process "
+                                   "limits (then memfd_create is denied to student code)")
+        self._own_forks = forks is None
+        try:
+            self.forks = TrustedForkServer.for_run(self.course_root, spec, cell_timeout) if forks is None else forks
+        except BaseException:
+            self._release()
+            raise
+
+    def grade(self, student: str, assignment: str, submission_timeout: float = 3600) -> dict:
+        """Autograde ``student``'s submission in a free slot (a worker's thread waits for none: at most
+        ``workers`` threads call this at once)."""
+        with self._lock:
+            slot = self._free.pop()
+        try:
+            return autograde_one(student, assignment, self.course_root, self.spec, slot, self.state,
+                                 self.cell_timeout, submission_timeout, self.cgroups,
+                                 self.uid_pool.uids if self.uid_pool else None, forks=self.forks,
+                                 checks_niceness=CHECKS_NICENESS if self.workers == 1 else 0)
+        finally:
+            with self._lock:
+                self._free.append(slot)
+
+    def _release(self) -> None:
+        for cg in self.cgroups.values():
+            if cg is not None:
+                cg.remove()
+        self.cgroups = {}
+        if self.uid_pool:
+            self.uid_pool.release()
+            self.uid_pool = None
+
+    def close(self) -> None:
+        if self._own_forks and self.forks is not None:
+            self.forks.close()
+        self.forks = None
+        self._release()
+
+    def __enter__(self) -> "GradingSlots":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def autograde_all(students: list[str], assignment: str, course_root: Path, spec: SandboxSpec, workers: int,
                   cell_timeout: int = 300, submission_timeout: float = 3600, progress: bool = True,
                   require_cgroup: bool = True, forks: TrustedForkServer | None = None,
                   graded=None) -> list[dict]:
-    """Autograde ``students`` with ``workers`` nbgrader processes at a time, each with a sandbox uid held by this
-    run alone (``UidPool``) and, unless ``require_cgroup`` is False, a memory + process cgroup. ``forks``:
-    the run's fork server of trusted processes (else one is started, and ended, here); ``graded(result)`` is called as each submission
-    is done (from its worker's thread)."""
+    """Autograde ``students`` with ``workers`` nbgrader processes at a time (:class:`GradingSlots`). ``forks``:
+    the run's fork server of trusted processes (else one is started, and ended, here); ``graded(result)`` is called
+    as each submission is done (from its worker's thread)."""
     from tqdm.auto import tqdm
 
-    state = course_root / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
-    write_kernelspec(state)
-    spec = with_compiled_imresize(spec, state)
-    slots = list(range(workers))
-    lock = threading.Lock()
-    cgroups, pool_of_uids = {}, None
-    if spec.enabled and spec.uid is not None:
-        try:
-            pool_of_uids = UidPool(workers)
-        except SandboxUnavailable as e:
-            raise GradingError(str(e)) from None
-    if spec.enabled:  # one memory + process cgroup per worker (root with a writable cgroupfs)
-        for slot in slots:
-            cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
-                                          spec.limits.processes)
-        if require_cgroup and not all(cgroups.values()):
-            for cg in cgroups.values():
-                if cg is not None:
-                    cg.remove()
-            if pool_of_uids:
-                pool_of_uids.release()
-            raise GradingError("no writable cgroup (memory + pids controllers) here, so nothing bounds the memory of "
-                               "a sandbox as a whole (tmpfs and memfd pages escape the per-process limits). Grade as "
-                               "root on a host with cgroups, or pass --no-cgroup to rely on per-process limits (then "
-                               "memfd_create is denied to student code)")
+    with GradingSlots(course_root, spec, workers, cell_timeout, require_cgroup, forks) as slots:
+        def run(student):
+            result = slots.grade(student, assignment, submission_timeout)
+            if graded is not None:
+                graded(result)
+            return result
 
-    own_forks = forks is None
-    if own_forks:
-        forks = TrustedForkServer.for_run(course_root, spec, cell_timeout)
-
-    def run(student):
-        with lock:
-            slot = slots.pop()
-        try:
-            result = autograde_one(student, assignment, course_root, spec, slot, state, cell_timeout,
-                                   submission_timeout, cgroups, pool_of_uids.uids if pool_of_uids else None,
-                                   forks=forks, checks_niceness=CHECKS_NICENESS if workers == 1 else 0)
-        finally:
-            with lock:
-                slots.append(slot)
-        if graded is not None:
-            graded(result)
-        return result
-
-    results = []
-    try:
+        results = []
         with ThreadPoolExecutor(max_workers=workers) as pool, \
                 tqdm(total=len(students), desc="autograde", unit="submission", disable=not progress) as bar:
             for r in pool.map(run, students):
                 results.append(r)
                 bar.update()
-    finally:
-        if own_forks:
-            forks.close()
-        for cg in cgroups.values():
-            if cg is not None:
-                cg.remove()
-        if pool_of_uids:
-            pool_of_uids.release()
     return results

@@ -6,6 +6,9 @@ kit's command in a temporary folder, used by nbgrader and the kit the way a clas
 2. The grading command writes a sandboxed run's scores into that server, and no SQLite file appears.
 3. The server listens on its folder's Unix socket only: no TCP port, the folder closed to other users, and the URL
    holds no password.
+4. Grading on a Dask cluster (``course.cluster``, ``course.grade --cluster``) of two workers, each in its own course
+   folder: one worker is killed while it grades a submission, which is then graded once more, by the other worker;
+   every grade lands in this server, once, and nothing of the killed worker's run is left running.
 """
 from __future__ import annotations
 
@@ -166,12 +169,14 @@ def test_two_tas_and_the_mos_step_write_at_once_and_nothing_is_lost(server, monk
                                                            s).manual_comment
 
 
-def test_the_grading_command_writes_a_sandboxed_runs_scores_into_the_server(server):
-    from nbgrader.api import Gradebook
-
+@pytest.fixture(scope="module")
+def one_notebook_class(server):
+    """A folder with the sample data and what a course copy needs to grade ``01_models`` alone (the one notebook
+    whose grading takes seconds): ``course(name)`` makes such a copy, ``hand_ins(names)`` the reference
+    solution handed in by each student; the gradebook is the server's."""
     from course.demo import copy_course
-    from course.grading.contract import GRADEBOOK, GRADEBOOK_URL_ENV
-    from course.paths import tool, tool_env
+    from course.grading.contract import GRADEBOOK_URL_ENV
+    from course.paths import tool_env
     from class_batch import require_bwrap
     from data_tools.samples import ensure_sample_data
 
@@ -181,31 +186,171 @@ def test_the_grading_command_writes_a_sandboxed_runs_scores_into_the_server(serv
         data = ensure_sample_data(work / "data")
         for p in [work, data, *data.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
-        course = copy_course(work / "course")
-        for nb in (course / "source" / "superres").glob("*.ipynb"):
-            if nb.name != "01_models.ipynb":
-                nb.unlink()
+
+        def course(name: str) -> Path:
+            folder = copy_course(work / name)
+            for nb in (folder / "source" / "superres").glob("*.ipynb"):
+                if nb.name != "01_models.ipynb":
+                    nb.unlink()
+            return folder
+
+        def hand_ins(name: str, students: list[str]) -> Path:
+            for s in students:
+                (work / name / s).mkdir(parents=True)
+                shutil.copy(REPO / "source" / "superres" / "01_models.ipynb", work / name / s / "01_models.ipynb")
+                (work / name / s / "report.md").write_text("# Report\n")
+            return work / name
+
         env = tool_env(**{GRADEBOOK_URL_ENV: server["url"], "SR_DATA_DIR": str(data)})
-        out = subprocess.run([str(tool("nbgrader")), "generate_assignment", "superres", "--force"], cwd=course,
-                             env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr[-3000:]
-        (work / "from" / "ada").mkdir(parents=True)
-        shutil.copy(REPO / "source" / "superres" / "01_models.ipynb", work / "from" / "ada" / "01_models.ipynb")
-        (work / "from" / "ada" / "report.md").write_text("# Report\n")
-        out = subprocess.run([sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
-                              str(work / "from"), "--workers", "1", "--no-feedback", "--cell-timeout", "120"],
-                             cwd=REPO, env=env, capture_output=True, text=True)
-        assert out.returncode == 0 and "needing manual attention" not in out.stdout.lower(), \
-            out.stdout[-3000:] + out.stderr[-3000:]
-        assert not (course / GRADEBOOK).exists(), "a SQLite gradebook was written beside the server's"
-        with Gradebook(server["url"]) as gb:
-            sub = gb.find_submission_notebook("01_models", "superres", "ada")
-            scores = {g.name: (g.score, g.max_score) for g in sub.grades if g.cell_type == "code"}
-        assert scores and all(score == best > 0 for score, best in scores.values()), scores
-        grades_csv = (course / "course" / "grades" / "grades.csv").read_text()
-        assert "ada" in grades_csv, grades_csv
+        yield {"work": work, "env": env, "course": course, "hand_ins": hand_ins}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _full_marks(url: str, student: str) -> dict:
+    """``student``'s code cells of 01_models in the gradebook at ``url``: {cell: (score, max_score)}, asserted
+    full and not empty."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url) as gb:
+        sub = gb.find_submission_notebook("01_models", "superres", student)
+        scores = {g.name: (g.score, g.max_score) for g in sub.grades if g.cell_type == "code"}
+    assert scores and all(score == best > 0 for score, best in scores.values()), (student, scores)
+    return scores
+
+
+def test_the_grading_command_writes_a_sandboxed_runs_scores_into_the_server(server, one_notebook_class):
+    from course.grading.contract import GRADEBOOK
+    from course.paths import tool
+
+    course, env = one_notebook_class["course"]("course"), one_notebook_class["env"]
+    out = subprocess.run([str(tool("nbgrader")), "generate_assignment", "superres", "--force"], cwd=course,
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    hand_ins = one_notebook_class["hand_ins"]("from", ["ada"])
+    out = subprocess.run([sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
+                          str(hand_ins), "--workers", "1", "--no-feedback", "--cell-timeout", "120"],
+                         cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "needing manual attention" not in out.stdout.lower(), \
+        out.stdout[-3000:] + out.stderr[-3000:]
+    assert not (course / GRADEBOOK).exists(), "a SQLite gradebook was written beside the server's"
+    _full_marks(server["url"], "ada")
+    grades_csv = (course / "course" / "grades" / "grades.csv").read_text()
+    assert "ada" in grades_csv, grades_csv
+
+
+CLUSTER_STUDENTS = ["kim", "lee", "max"]
+
+
+def test_a_cluster_worker_killed_mid_submission_loses_nothing(server, one_notebook_class):
+    """``course.cluster`` starts a scheduler and two workers (each its own course folder, one submission at a
+    time); ``course.grade --cluster`` sends them three submissions. The worker that starts the first one is killed
+    (SIGKILL) once that submission's nbgrader process runs: the scheduler gives it to the other worker, which grades
+    it once; every grade is in the server, once; the killed worker's nbgrader and sandboxes are gone."""
+    import signal
+
+    from nbgrader.api import Gradebook
+
+    from course.cluster import LocalCluster
+    from course.grading.contract import CLUSTER_WORKER_LOG, LOGS_DIR, STATE_DIR
+
+    work, env, course = one_notebook_class["work"], one_notebook_class["env"], one_notebook_class["course"]
+    coordinator, workers = course("coordinator"), {name: course(name) for name in ("w1", "w2")}
+    hand_ins = one_notebook_class["hand_ins"]("cluster-hand-ins", CLUSTER_STUDENTS)
+    tls = work / "tls"
+    out = subprocess.run([sys.executable, "-m", "course.cluster", "credentials", "--dir", str(tls)], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and oct((tls / "key.pem").stat().st_mode & 0o777) == "0o600", out.stderr
+    grading = None
+    with LocalCluster(tls, workers, env, work / "cluster-logs") as cluster:
+        address = cluster.address
+        assert address.startswith("tls://127.0.0.1:"), address
+        try:
+            grading = subprocess.Popen([sys.executable, "-m", "course.grade", "superres", "--course-dir",
+                                        str(coordinator), "--from", str(hand_ins), "--cluster", address,
+                                        "--cluster-credentials", str(tls), "--no-feedback", "--cell-timeout", "120"],
+                                       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            def started():
+                for name, folder in workers.items():
+                    log = folder / STATE_DIR / CLUSTER_WORKER_LOG
+                    lines = log.read_text().split() if log.exists() else []
+                    if "start" in lines:
+                        return name, lines[lines.index("start") + 1]
+                return None
+
+            killed, student = _wait_for(started, 180, "a worker's first submission", work / "cluster-logs" / "w1.log")
+            nbgrader_log = workers[killed] / STATE_DIR / LOGS_DIR / f"{student}.log"
+            _wait_for(lambda: nbgrader_log.exists() and "nbgrader" in nbgrader_log.read_text(errors="replace"), 120,
+                      f"{student}'s nbgrader process", work / "cluster-logs" / f"{killed}.log")
+            time.sleep(1.0)  # (its notebook is running)
+            assert _processes_in(str(workers[killed])), "no process grades in the worker's course folder"
+            cluster.workers[killed].send_signal(signal.SIGKILL)
+            cluster.workers[killed].wait(timeout=30)
+            # its nbgrader process (which would write the grade) and what it started end with it, not seconds later
+            killed_root = str(workers[killed])
+            gone = _wait_for(lambda: not _processes_in(killed_root) or None, 5, "", work, fail=False)
+            assert gone, f"still running in {killed_root} after its worker was killed: {_processes_in(killed_root)}"
+            stdout, stderr = grading.communicate(timeout=600)
+            assert grading.returncode == 0 and "needing manual attention" not in stdout.lower(), \
+                stdout[-3000:] + stderr[-3000:]
+            survivor = next(name for name in workers if name != killed)
+            lines = {name: (folder / STATE_DIR / CLUSTER_WORKER_LOG).read_text() for name, folder in workers.items()}
+            for s in CLUSTER_STUDENTS:
+                starts = {name: text.count(f" start {s}\n") for name, text in lines.items()}
+                dones = {name: text.count(f" done {s} 'ok'") for name, text in lines.items()}
+                if s == student:  # killed on one worker, graded once more by the other, which finished it
+                    assert starts == {killed: 1, survivor: 1} and dones == {killed: 0, survivor: 1}, (s, lines)
+                else:  # graded once, by one worker
+                    assert sum(starts.values()) == 1 and sum(dones.values()) == 1, (s, lines)
+            for s in CLUSTER_STUDENTS:
+                _full_marks(server["url"], s)
+            with Gradebook(server["url"]) as gb:
+                for s in CLUSTER_STUDENTS:
+                    assert len(gb.find_student(s).submissions) == 1, s
+            grades_csv = (coordinator / "course" / "grades" / "grades.csv").read_text()
+            assert all(s in grades_csv for s in CLUSTER_STUDENTS), grades_csv
+            for s in CLUSTER_STUDENTS:  # what the workers sent back, where the formgrader and feedback look
+                assert (coordinator / "course" / "autograded" / s / "superres" / "01_models.ipynb").is_file(), s
+            # the cluster talks TLS with the course's certificate only: neither plain TCP nor another certificate
+            from distributed import Client
+            from distributed.security import Security
+
+            for how in ({"address": address.replace("tls://", "tcp://")},
+                        {"address": address, "security": Security.temporary()}):
+                with pytest.raises((OSError, TimeoutError)):
+                    Client(**how, timeout=3, set_as_default=False).close()
+        finally:
+            if grading is not None and grading.poll() is None:
+                grading.kill()
+                grading.wait()
+
+
+def _wait_for(condition, seconds: float, what: str, log: Path, fail: bool = True):
+    """``condition()``'s first true value within ``seconds``; else a failure showing the end of ``log``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    if not fail:
+        return None
+    pytest.fail(f"no {what} within {seconds:.0f} s; {log.name}: " +
+                (log.read_text(errors="replace")[-3000:] if log.exists() else "(none)"))
+
+
+def _processes_in(folder: str) -> list[str]:
+    """The processes whose working folder is ``folder`` or below it (their command lines)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            if cwd == folder or cwd.startswith(folder + "/"):
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+        except OSError:
+            pass
+    return found
 
 
 def test_the_server_listens_on_its_folders_socket_only(server):

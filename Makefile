@@ -8,6 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-fast bench release grade sandbox-tools browser-tools gradebook-tools gradebook-server \
+        hub hub-tools \
         install clean-venv help \
         mos-collect mos-serve mos-results class-results lab student-kit
 
@@ -22,6 +23,7 @@ help:
 	@echo "make lab LANGUAGE=zh-CN   the same in Chinese: release/zh-CN/superres, JupyterLab's menus in Chinese"
 	@echo "make grade   autograde course/submitted/ in bubblewrap sandboxes (GRADE_ARGS='--from DIR --workers N')"
 	@echo "make gradebook-server  a PostgreSQL gradebook for graders and TAs writing at once (docs/grading.md)"
+	@echo "make hub    the class server on this machine, as root: JupyterHub, accounts from HUB_ROSTER (docs/hub.md)"
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
 	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
 
@@ -48,7 +50,7 @@ demo: $(VENV)/.installed-instructor
 # modules together and first, the integration modules before the unit tests), then the tests marked `alone` (they
 # measure CPU shares or wall time) by themselves. Exit code 5: PYTEST_ARGS selected no test in that part.
 TEST_WORKERS ?= 3
-test: $(VENV)/.installed-test sandbox-tools browser-tools gradebook-tools
+test: $(VENV)/.installed-test sandbox-tools browser-tools gradebook-tools hub-tools
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not alone" $(PYTEST_ARGS) || [ $$? = 5 ]
 	$(PY) -m pytest -m alone $(PYTEST_ARGS) || [ $$? = 5 ]
 
@@ -81,6 +83,27 @@ gradebook-tools:
 GRADEBOOK_ARGS ?=
 gradebook-server: $(VENV)/.installed-instructor gradebook-tools
 	$(PY) -m course.gradebook_server start $(GRADEBOOK_ARGS)
+
+# The class server (docs/hub.md): JupyterHub's proxy, configurable-http-proxy from npm, in course/.hub/proxy/ (Node.js
+# and npm from apt as root when missing; otherwise say how: the hub's test skips with that reason, fails under CI).
+HUB_PROXY := course/.hub/proxy/node_modules/.bin/configurable-http-proxy
+hub-tools:
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs and npm (apt-get)"; \
+	    apt-get install -y -q nodejs npm >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }; \
+	  else echo "npm is not installed: the class server's proxy comes from npm (apt-get install nodejs npm)"; fi; }
+	@test -x $(HUB_PROXY) || ! command -v npm >/dev/null 2>&1 || { echo "installing configurable-http-proxy (npm)"; \
+	  mkdir -p course/.hub/proxy && npm install --prefix course/.hub/proxy --silent --no-audit --no-fund configurable-http-proxy@4 >/dev/null; }
+
+# The class server on this machine, as root: accounts for HUB_ROSTER's students and the instructors in HUB_ARGS, the
+# formgrader as a hub service, then JupyterHub in the foreground on http://127.0.0.1:8000 (passwords of the new
+# accounts in course/.hub/passwords.csv). A real class: HUB_ROSTER=course/roster.csv HUB_ARGS='--instructor NAME ...'
+HUB_ROSTER ?= course/hub/demo_roster.csv
+HUB_ARGS ?= --instructor teacher --instructor ta1
+hub: $(VENV)/.installed-hub hub-tools
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course.hub setup --roster $(HUB_ROSTER) $(HUB_ARGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m course.hub start
 
 # The browser tests drive the distribution's headless Chromium (Debian: chromium + chromium-driver).
 # As root with apt, install them; otherwise say how (the test skips with that reason, and fails under CI).

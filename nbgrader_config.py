@@ -132,6 +132,11 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# The class server's formgrader (course.hub) grades nothing itself: its autograde button would run student code as
+# the grader account, outside any sandbox; `python -m course.grade` grades (docs/hub.md)
+if os.environ.get(contract.FORMGRADER_SERVICE_ENV) and not os.environ.get(contract.SANDBOX_ENV):
+    c.Autograde.sanitize_preprocessors = ["course.grading.refuse_autograde.RefuseUnsandboxedAutograde"]
+
 # Sandboxed grading (`python -m course.grade`, which sets $SR_KIT_SANDBOX): kernels run in bubblewrap through the
 # sr-sandbox kernelspec (IPC transport: TCP cannot cross the sandbox's empty network namespace), output is
 # capped, and hidden checks are decided by a trusted process, the submission's check server (course.grading).

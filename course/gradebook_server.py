@@ -110,9 +110,10 @@ def start(folder: Path = DEFAULT_DIR, user: str | None = None, group: str | None
         log(f"creating the gradebook's database cluster in {data}")
         _run([*prefix, _program("initdb"), "-D", str(data), "-U", ROLE, "-E", "UTF8", "--auth-local=trust",
               "--auth-host=reject", "--no-instructions"], "initdb")
-    # (pg_ctl hands these to a shell)
+    # (pg_ctl hands these to a shell) the socket itself open to all: its folder, 0770 of the user and the group, is
+    # the gate (a socket 0770 would be the server user's group's, which the instructors are not in)
     options = (f"-c listen_addresses='' -c unix_socket_directories={shlex.quote(str(socket_dir))} "
-               "-c unix_socket_permissions=0770")
+               "-c unix_socket_permissions=0777")
     status = subprocess.run([*prefix, _program("pg_ctl"), "-D", str(data), "status"], capture_output=True)
     if status.returncode != 0:
         _run([*prefix, _program("pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60", "-o", options,

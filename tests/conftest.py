@@ -34,6 +34,7 @@ INTEGRATION_MODULES = {
     "test_gradebook_server": "a PostgreSQL server, two TAs and the MOS step at once, a grading run writing to it",
     "test_grading_sandbox": "grades batches of submissions in bubblewrap",
     "test_hidden_checks": "the hidden checks on mutants and variants",
+    "test_hub": "the class server: JupyterHub, its proxy and servers as throw-away Unix accounts",
     "test_kernel_zygote": "kernels forked in bubblewrap sandboxes",
     "test_lab_zh_browser": "JupyterLab in Chinese in Chromium (make lab LANGUAGE=zh-CN, the kit's, a shared server)",
     "test_mos_browser": "the rating app in Chromium",

@@ -4,10 +4,8 @@ under CI), and commands run as such an account."""
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -48,19 +46,11 @@ def as_user(user: str, env: dict, argv: list) -> list:
     enter (pyenv under /root here; a shared machine installs it where students can run it), the command runs in
     a private mount namespace where only that folder is replaced by a readable tmpfs holding the Python install:
     nothing changes outside the command."""
+    from course.hub.python_mount import with_readable_python
+
     inner = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, argv)]
-    real = Path(os.path.realpath(sys.executable)).parents
-    blocked = next((d for d in reversed(real) if not os.stat(d).st_mode & 0o001), None)
-    if blocked is None:
-        return inner
-    keep = Path(os.path.realpath(sys.executable)).relative_to(blocked).parts[0]
-    hold = Path(env["HOME"]).parent / "python-mount"  # (inside the test's folder, removed with it)
-    hold.mkdir(exist_ok=True)
-    script = (f"mount --bind {shlex.quote(str(blocked / keep))} {shlex.quote(str(hold))} && "
-              f"mount -t tmpfs -o mode=0755 none {shlex.quote(str(blocked))} && "
-              f"mkdir {shlex.quote(str(blocked / keep))} && "
-              f"mount --bind {shlex.quote(str(hold))} {shlex.quote(str(blocked / keep))} && exec \"$@\"")
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *inner]
+    # (inside the test's folder, removed with it)
+    return with_readable_python(inner, Path(env["HOME"]).parent / "python-mount")
 
 
 def run(argv, cwd, user: str | None = None, env: dict | None = None) -> str:

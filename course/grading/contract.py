@@ -51,7 +51,7 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "CHECK_PASS", "CHECK_FAIL", "GRADING_SCRATCH", "BOOT", "FRAME_LENGTH", "MAX_REQUEST", "MAX_ANSWER",
            "STUDENT_SIDE_MODULES",
            "SANDBOX_ENV", "CHECK_SERVER_ENV", "VERDICTS_ENV", "CELL_TIMEOUT_ENV", "KERNEL_ENV", "CHECKS_NICENESS_ENV",
-           "COURSE_ROOT_ENV", "GRADEBOOK_URL_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR",
+           "COURSE_ROOT_ENV", "GRADEBOOK_URL_ENV", "FORMGRADER_SERVICE_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR",
            "FEEDBACK_DIR",
            "SOLUTION_DIR", "GRADEBOOK", "EXCHANGE_DIR", "GRADES_DIR", "STATE_DIR", "RUNTIME_DIR", "VERDICTS_DIR",
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
@@ -89,6 +89,10 @@ COURSE_ROOT_ENV = "SR_KIT_COURSE_ROOT"
 #: server's, for graders, TAs and the MOS step writing at once (``course.gradebook_url``; set by the instructor, read
 #: by nbgrader_config.py and every kit command that opens the gradebook; never given to a sandbox).
 GRADEBOOK_URL_ENV = "SR_KIT_GRADEBOOK_URL"
+#: Set (to the service's name) in the class server's formgrader service (``course.hub``): nbgrader_config.py then
+#: refuses an autograde that is not the grading command's sandboxed one (the formgrader's button would run student
+#: code as the grader account, which owns the solutions and the gradebook).
+FORMGRADER_SERVICE_ENV = "SR_KIT_FORMGRADER_SERVICE"
 
 # ---------------------------------------------------------------------------------------------------------
 # The course root's folders (nbgrader_config.py gives them to nbgrader; git-ignored except source/, release/)

@@ -90,8 +90,13 @@ class Cgroup:
         self.dirs = dirs
         self.cpu = cpu  # whether the CPU share applies (the controller was there)
 
+    CPU_PERIOD_US = 100_000  # the period of a CPU cap (``cpu_cores``)
+
     @classmethod
-    def create(cls, name: str, memory_bytes: int, processes: int) -> "Cgroup | None":
+    def create(cls, name: str, memory_bytes: int, processes: int,
+               cpu_cores: float | None = None) -> "Cgroup | None":
+        """``cpu_cores``: a cap (a class server's per-student limit) in place of the equal share, where the CPU
+        controller is there."""
         if os.geteuid() != 0:
             return None
         try:
@@ -109,6 +114,9 @@ class Cgroup:
                     try:
                         cpu.mkdir(exist_ok=True)
                         (cpu / "cpu.shares").write_text(str(cls.CPU_SHARES))
+                        if cpu_cores:
+                            (cpu / "cpu.cfs_period_us").write_text(str(cls.CPU_PERIOD_US))
+                            (cpu / "cpu.cfs_quota_us").write_text(str(int(cpu_cores * cls.CPU_PERIOD_US)))
                         dirs.append(cpu)
                     except OSError:
                         with contextlib.suppress(OSError):
@@ -129,6 +137,8 @@ class Cgroup:
                 with contextlib.suppress(OSError):
                     if (d / "cpu.weight").is_file():
                         (d / "cpu.weight").write_text(str(cls.CPU_WEIGHT))
+                        if cpu_cores:
+                            (d / "cpu.max").write_text(f"{int(cpu_cores * cls.CPU_PERIOD_US)} {cls.CPU_PERIOD_US}")
                         cpu = True
                 return cls([d], cpu=cpu)
         except OSError:

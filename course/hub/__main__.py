@@ -1,0 +1,227 @@
+"""The class server on this machine (as root):
+
+    python -m course.hub setup --roster ROSTER.csv --instructor NAME [--instructor NAME ...] [--state DIR]
+    python -m course.hub start [--state DIR]      # JupyterHub in the foreground (Ctrl-C stops it)
+    python -m course.hub stop [--state DIR] [--hub-only]   # --hub-only: a restart, the servers go on
+
+``setup`` makes the instructors' group and a Unix account per student of the roster, per instructor or TA and for
+the grader (new accounts get a random password, written to ``DIR/passwords.csv``, 0600), a copy of the course
+owned by the grader and readable by the group only (``DIR/course``), the exchange (``DIR/exchange``, 1777), the
+assignment generated and released there, the roster imported into the gradebook, and the settings
+(``DIR/settings.json``). ``start`` runs JupyterHub with the proxy ``make hub`` installed; docs/hub.md tells the rest.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from course.grading.contract import EXCHANGE_ENV, GRADEBOOK_URL_ENV
+from course.hub import accounts
+from course.hub.python_mount import with_readable_python
+from course.hub.settings import DEFAULT_STATE, HUB_SETTINGS_ENV, SETTINGS_FILE, HubSettings
+from course.paths import BIN, tool
+
+HERE = Path(__file__).resolve().parent
+ASSIGNMENT = "superres"
+
+
+class HubError(RuntimeError):
+    """What stops a hub command, said with what to do."""
+
+
+def _as(user: str, argv: list[str], cwd: Path, env: dict, hold: Path) -> None:
+    """``argv`` run as ``user`` in ``cwd`` with ``env``, its output shown only when it fails."""
+    inner = ["runuser", "-u", user, "--", "env", "-C", str(cwd), *[f"{k}={v}" for k, v in env.items()],
+             *map(str, argv)]
+    out = subprocess.run(with_readable_python(inner, hold), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise HubError(f"{' '.join(map(str, argv[:3]))} as {user} failed:\n{(out.stdout + out.stderr)[-3000:]}")
+
+
+def _own(top: Path, user: str, group: str) -> None:
+    """``top`` and everything below: ``user``'s, readable by ``group`` only (folders 2750, files 0640)."""
+    for dirpath, dirs, files in os.walk(top):
+        for name in [".", *files]:
+            path = os.path.join(dirpath, name)
+            shutil.chown(path, user, group)
+            os.chmod(path, 0o2750 if name == "." else 0o640)
+
+
+def setup(roster: Path, instructors: list[str], state: Path, homes: Path, language: str, port: int,
+          group: str = "sr-instructors", grader: str = "grader-superres", log=print) -> HubSettings:
+    from course.demo import copy_course
+    from course.roster import read_roster
+
+    if os.geteuid() != 0:
+        raise HubError("setup makes Unix accounts: run it as root")
+    students = [s.id for s in read_roster(roster)]
+    bad = [p for p in map(accounts.unix_name_problem, [*students, *instructors, grader, group]) if p]
+    if bad:
+        raise HubError(f"roster {roster} or --instructor: nothing was created:\n  " + "\n  ".join(bad))
+    clash = sorted(set(students) & set(instructors))
+    if clash:
+        raise HubError(f"{', '.join(clash)} both in the roster and an instructor: nothing was created")
+    s = HubSettings(state=state.resolve(), students=students, instructors=instructors, homes=homes.resolve(),
+                    language=language, port=port, group=group, grader=grader,
+                    gradebook_url=os.environ.get(GRADEBOOK_URL_ENV))
+    state.mkdir(parents=True, exist_ok=True)
+    os.chmod(state, 0o711)
+    homes.mkdir(parents=True, exist_ok=True)
+    if accounts.ensure_group(s.group):
+        log(f"created group {s.group}")
+    passwords = {}
+    accounts.ensure_account(s.grader, s.homes, (s.group,), login=False)
+    for name in instructors:
+        passwords[name] = accounts.ensure_account(name, s.homes, (s.group,))
+    for name in students:
+        passwords[name] = accounts.ensure_account(name, s.homes)
+    new = {n: p for n, p in passwords.items() if p}
+    if new:
+        path = state / "passwords.csv"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as f:
+            f.writelines(f"{n},{p}\n" for n, p in new.items())
+        log(f"created {len(new)} accounts; their passwords are in {path} (0600)")
+    if not (s.course / "nbgrader_config.py").is_file():
+        copy_course(s.course)
+    s.exchange.mkdir(exist_ok=True)
+    os.chmod(s.exchange, 0o1777)
+    _own(s.course, s.grader, s.group)
+    env = {"HOME": str(accounts.home_of(s.grader)), "PATH": f"{BIN}:/usr/bin:/bin", EXCHANGE_ENV: str(s.exchange)}
+    if s.gradebook_url:
+        env[GRADEBOOK_URL_ENV] = s.gradebook_url
+    hold = state / "python-mount"
+    nbgrader = str(tool("nbgrader"))
+    _as(s.grader, [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], s.course, env, hold)
+    _as(s.grader, [nbgrader, "release_assignment", ASSIGNMENT, "--force"], s.course, env, hold)
+    roster_copy = s.course / "roster.csv"
+    shutil.copyfile(roster, roster_copy)
+    shutil.chown(roster_copy, s.grader, s.group)
+    _as(s.grader, [sys.executable, "-m", "course.roster", str(roster_copy), "--course-dir", str(s.course)],
+        s.course, env, hold)
+    s.save()
+    log(f"the class server is set up in {state}: {len(students)} students, {len(instructors)} instructors/TAs; "
+        f"`python -m course.hub start --state {state}` starts it")
+    return s
+
+
+def start_command(state: Path) -> tuple[list[str], dict]:
+    """The command that runs the hub of ``state`` in the foreground, and its environment."""
+    if os.geteuid() != 0:
+        raise HubError("the hub starts every user's server as that user: run it as root")
+    settings_file = state.resolve() / SETTINGS_FILE
+    s = HubSettings.load(settings_file)
+    if not Path(s.proxy).is_file():
+        raise HubError(f"the hub's proxy {s.proxy} is missing: `make hub` installs it (npm install "
+                       "configurable-http-proxy)")
+    if not tool("jupyterhub").exists():
+        raise HubError(f"JupyterHub is not installed next to {sys.executable}: pip install -e '.[hub]'")
+    argv = with_readable_python([str(tool("jupyterhub")), "-f", str(HERE / "jupyterhub_config.py")],
+                                s.state / "python-mount")
+    env = {**os.environ, HUB_SETTINGS_ENV: str(settings_file), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    return argv, env
+
+
+def _end(pid_file: Path, timeout: float) -> bool:
+    """SIGTERM to the process of ``pid_file``, SIGKILL after ``timeout`` s; True if there was one."""
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return True
+        time.sleep(0.2)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and has not ended (a process that ended but that its parent has not waited for yet is a
+    zombie: it has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def users_servers(s: HubSettings) -> list[int]:
+    """The pids of the Jupyter servers of the hub's users and of its formgrader service."""
+    import pwd
+
+    uids = set()
+    for name in [*s.students, *s.instructors, s.grader]:
+        with contextlib.suppress(KeyError):
+            uids.add(pwd.getpwnam(name).pw_uid)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.stat(f"/proc/{pid}").st_uid in uids and \
+                    b"jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return found
+
+
+def stop(state: Path, hub_only: bool = False, timeout: float = 30.0) -> bool:
+    """Stop the hub of ``state`` (its pid file), then, unless ``hub_only``, its proxy and every user's server
+    (the hub leaves them running, so that a restarted hub finds them); True if a hub was running."""
+    was = _end(state / "jupyterhub.pid", timeout)
+    if not hub_only:
+        _end(state / "proxy.pid", timeout)
+        with contextlib.suppress(FileNotFoundError):
+            for pid in users_servers(HubSettings.load(state / SETTINGS_FILE)):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+    return was
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course.hub", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    su, st, sp = (sub.add_parser(n) for n in ("setup", "start", "stop"))
+    for p in (su, st, sp):
+        p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="the hub's state folder")
+    sp.add_argument("--hub-only", action="store_true", help="stop the hub alone: the proxy and the users' servers "
+                    "go on, and a hub started again takes them over (a restart)")
+    su.add_argument("--roster", type=Path, required=True, help="the class roster (id,first_name,last_name,email)")
+    su.add_argument("--instructor", action="append", default=[], help="an instructor's or TA's account "
+                    "(repeatable): the group that reaches the formgrader")
+    su.add_argument("--homes", type=Path, default=Path("/home"), help="where the accounts' homes are made")
+    su.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="JupyterLab's language")
+    su.add_argument("--port", type=int, default=8000, help="the hub's port (the next three are its own)")
+    su.add_argument("--group", default="sr-instructors", help="the instructors' Unix group")
+    su.add_argument("--grader", default="grader-superres", help="the account the formgrader runs as")
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "setup":
+            if not args.instructor:
+                ap.error("at least one --instructor: someone must reach the formgrader")
+            setup(args.roster, args.instructor, args.state, args.homes, args.language, args.port, args.group,
+                  args.grader)
+            return 0
+        if args.command == "stop":
+            print("stopped" if stop(args.state, args.hub_only) else f"no hub running from {args.state}")
+            return 0
+        command, env = start_command(args.state)
+    except (HubError, accounts.AccountError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+    os.chdir(args.state)
+    os.execvpe(command[0], command, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

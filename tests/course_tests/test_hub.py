@@ -1,0 +1,283 @@
+"""The class server (``python -m course.hub``): the real JupyterHub and its proxy on 127.0.0.1, with throw-away
+Unix accounts made from a roster by the kit's own ``setup``, driven over HTTP the way a browser drives it (login
+form, cookies, XSRF tokens, the Assignments panel's and the formgrader's requests).
+
+A student logs in, gets a server running as that student's account in a cgroup of the class's limits, with
+JupyterLab's Chinese language pack, sees the released assignment, fetches and submits it; the student cannot
+reach the formgrader service, its own server has no formgrader, another student's server and home and the
+instructors' course folder are refused. An instructor reaches the formgrader service, collects the submission,
+and the formgrader's autograde button runs nothing (student code is graded only in the grading command's
+sandboxes)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from course_fixtures import skip_or_fail
+
+REPO = Path(__file__).resolve().parents[2]
+TAG = f"{os.getpid() % 10000:04d}"
+STUDENTS = [f"srh{TAG}a", f"srh{TAG}b"]
+INSTRUCTOR, GRADER, GROUP = f"srh{TAG}t", f"srh{TAG}g", f"srh{TAG}grp"
+COURSE_ID = "sr-course-kit"
+
+
+def _free_ports(n: int = 4) -> int:
+    """A port p with p..p+n-1 free on 127.0.0.1 (the hub, its API, the proxy's API, the formgrader)."""
+    for base in range(20000 + int(TAG) % 5000 * 4, 60000, 7):
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """A hub set up and started by the kit's commands in a temporary folder; stopped, its accounts, group and
+    cgroups removed after the module."""
+    from course.hub import accounts
+    from course.hub.settings import HubSettings
+
+    if os.geteuid() != 0:
+        skip_or_fail("the class server makes Unix accounts and starts servers as them: it needs root")
+    for tool in ("useradd", "runuser", "unshare", "chpasswd"):
+        if not shutil.which(tool):
+            skip_or_fail(f"{tool} is not available to make the class server's accounts")
+    proxy = HubSettings(state=Path("/nonexistent"), students=[], instructors=[]).proxy
+    if not proxy.is_file():
+        skip_or_fail(f"the hub's proxy {proxy} is missing: `make hub-tools` installs it (npm)")
+    pytest.importorskip("jupyterhub", reason="JupyterHub is not installed (pip install -e '.[test]')")
+    base = Path(tempfile.mkdtemp(prefix="srk-hub-"))
+    base.chmod(0o755)
+    roster = base / "roster.csv"
+    roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},{s},Test,\n" for s in STUDENTS))
+    port = _free_ports()
+    state, hub_proc = base / "state", None
+    log = open(base / "hub.log", "wb")
+    try:
+        out = subprocess.run([sys.executable, "-m", "course.hub", "setup", "--roster", str(roster), "--instructor",
+                              INSTRUCTOR, "--state", str(state), "--homes", str(base / "homes"), "--port",
+                              str(port), "--group", GROUP, "--grader", GRADER], cwd=REPO, capture_output=True,
+                             text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        url = f"http://127.0.0.1:{port}"
+
+        def start():
+            proc = subprocess.Popen([sys.executable, "-m", "course.hub", "start", "--state", str(state)], cwd=REPO,
+                                    stdout=log, stderr=subprocess.STDOUT)
+            _wait(lambda: _get_status(f"{url}/hub/api/") == 200 and _get_status(f"{url}/hub/login") == 200, 120,
+                  "the hub", base / "hub.log")
+            return proc
+
+        def restart():
+            """The hub alone stopped and started again (its proxy and the users' servers go on)."""
+            nonlocal hub_proc
+            out = subprocess.run([sys.executable, "-m", "course.hub", "stop", "--state", str(state), "--hub-only"],
+                                 cwd=REPO, capture_output=True, text=True)
+            assert out.returncode == 0 and "stopped" in out.stdout, out.stdout + out.stderr
+            hub_proc.wait(timeout=60)
+            hub_proc = start()
+
+        hub_proc = start()
+        passwords = dict(line.split(",", 1) for line in (state / "passwords.csv").read_text().splitlines())
+        yield {"url": url, "state": state, "base": base, "passwords": passwords, "restart": restart,
+               "settings": HubSettings.load(state / "settings.json"), "log": base / "hub.log"}
+    finally:
+        subprocess.run([sys.executable, "-m", "course.hub", "stop", "--state", str(state)], cwd=REPO,
+                       capture_output=True)
+        if hub_proc is not None:
+            try:
+                hub_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                hub_proc.kill()
+                hub_proc.wait()
+        log.close()
+        for name in [*STUDENTS, INSTRUCTOR, GRADER]:
+            subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+        time.sleep(0.5)
+        for name in [*STUDENTS, INSTRUCTOR, GRADER]:
+            accounts.remove_account(name)
+            for controller in ("memory", "pids", "cpu"):
+                with _quiet():
+                    os.rmdir(f"/sys/fs/cgroup/{controller}/sr-hub-{name}")
+            with _quiet():
+                os.rmdir(f"/sys/fs/cgroup/sr-hub-{name}")
+        subprocess.run(["groupdel", GROUP], capture_output=True)
+        if (base / "hub.log").exists():  # (what the hub said, for a failure's report: the folder goes)
+            shutil.copyfile(base / "hub.log", Path(tempfile.gettempdir()) / "srk-hub-last.log")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class _quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        return kind is not None and issubclass(kind, OSError)
+
+
+def _get_status(url: str) -> int | None:
+    import requests
+
+    try:
+        return requests.get(url, timeout=5).status_code
+    except requests.RequestException:
+        return None
+
+
+def _wait(condition, seconds: float, what: str, log: Path):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"no {what} within {seconds:.0f} s; {log.name}: {log.read_text(errors='replace')[-3000:]}")
+
+
+def _login(hub, user: str):
+    """A browser's session of ``user``, logged in through the hub's login form."""
+    import requests
+
+    s = requests.Session()
+    s.get(f"{hub['url']}/hub/login", timeout=30)
+    r = s.post(f"{hub['url']}/hub/login", data={"username": user, "password": hub["passwords"][user],
+                                                "_xsrf": s.cookies.get("_xsrf")}, timeout=120)
+    assert r.status_code == 200 and "/hub/login" not in r.url, (user, r.status_code, r.url)
+    return s
+
+
+def _open(hub, s, path: str) -> dict:
+    """Open ``path`` (a page, through the hub's OAuth) and return the headers its API requests carry."""
+    def opened():  # (not the hub's page that says the server is starting)
+        r = s.get(f"{hub['url']}{path}", timeout=60)
+        return r.status_code == 200 and r.url.startswith(f"{hub['url']}{path}")
+
+    _wait(opened, 180, path, hub["log"])
+    prefix = "/" + "/".join(path.strip("/").split("/")[:2]) + "/"
+    return {"X-XSRFToken": s.cookies.get("_xsrf", path=prefix)}
+
+
+def _processes_of(user: str) -> list[tuple[int, str]]:
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                found.append((int(pid), Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except OSError:
+            pass
+    return found
+
+
+def test_a_student_works_in_a_server_of_their_own_and_reaches_nothing_else(hub):
+    student, other = STUDENTS
+    url, s = hub["url"], _login(hub, student)
+    headers = _open(hub, s, f"/user/{student}/lab")
+    # the server runs as the student's account, in the class's cgroup (memory, CPU)
+    servers = [(pid, cmd) for pid, cmd in _processes_of(student) if "jupyterhub-singleuser" in cmd]
+    assert servers, _processes_of(student)
+    pid = servers[0][0]
+    cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+    assert f"sr-hub-{student}" in cgroups, cgroups
+    settings = hub["settings"]
+    memory = Path(f"/sys/fs/cgroup/memory/sr-hub-{student}/memory.limit_in_bytes")
+    if memory.exists():  # (cgroup v1 here; v2 has memory.max)
+        assert int(memory.read_text()) == settings.memory_bytes
+    else:
+        assert int(Path(f"/sys/fs/cgroup/sr-hub-{student}/memory.max").read_text()) == settings.memory_bytes
+    # JupyterLab in Chinese is there to choose
+    r = s.get(f"{url}/user/{student}/lab/api/translations/", headers=headers, timeout=60)
+    assert r.status_code == 200 and "zh_CN" in r.json()["data"], r.text[:300]
+    # the Assignments panel: the released assignment, fetched into the student's home, submitted
+    r = s.get(f"{url}/user/{student}/assignments", params={"course_id": COURSE_ID}, headers=headers, timeout=60)
+    assert r.status_code == 200 and [a["assignment_id"] for a in r.json()["value"]] == ["superres"], r.text[:500]
+    for action in ("fetch", "submit"):
+        r = s.post(f"{url}/user/{student}/assignments/{action}", headers=headers, timeout=300,
+                   data={"course_id": COURSE_ID, "assignment_id": "superres"})
+        assert r.status_code == 200 and r.json()["success"], (action, r.text[:1000])
+    home = settings.homes / student
+    assert (home / "superres" / "01_models.ipynb").is_file()
+    assert oct(home.stat().st_mode & 0o777) == "0o700"
+    inbound = settings.exchange / COURSE_ID / "inbound"
+    assert any(p.name.startswith(f"{student}+superres+") for p in inbound.iterdir())
+    # refused: the formgrader service, a formgrader in its own server, another student's server
+    r = s.get(f"{url}/services/{settings.service}/formgrader", timeout=60)
+    assert r.status_code == 403, (r.status_code, r.url)
+    assert s.get(f"{url}/user/{student}/formgrader", timeout=60).status_code == 404
+    r = s.get(f"{url}/user/{other}/lab", timeout=60)
+    assert r.status_code in (403, 404) and f"/user/{other}/lab" not in r.url.split("/hub/")[0], (r.status_code,
+                                                                                                  r.url)
+    # and, as the student's account, another student's home and the instructors' course
+    from unix_accounts import as_user
+
+    for target in (settings.homes / other, settings.course / "source", settings.course / "nbgrader_config.py"):
+        out = subprocess.run(as_user(student, {"HOME": str(home), "PATH": "/usr/bin:/bin"}, ["ls", str(target)]),
+                             capture_output=True, text=True)
+        assert out.returncode != 0 and "Permission denied" in out.stderr, (target, out.stdout, out.stderr)
+
+
+def test_an_instructor_reaches_the_formgrader_which_collects_and_runs_no_student_code(hub):
+    student = STUDENTS[1]
+    url, settings = hub["url"], hub["settings"]
+    s = _login(hub, student)  # (a submission to collect)
+    headers = _open(hub, s, f"/user/{student}/lab")
+    for action in ("fetch", "submit"):
+        r = s.post(f"{url}/user/{student}/assignments/{action}", headers=headers, timeout=300,
+                   data={"course_id": COURSE_ID, "assignment_id": "superres"})
+        assert r.status_code == 200 and r.json()["success"], (action, r.text[:1000])
+    t = _login(hub, INSTRUCTOR)
+    service = f"/services/{settings.service}/formgrader"
+    headers = _open(hub, t, f"/services/{settings.service}/formgrader")
+    assert "nbgrader formgrade" in t.get(f"{url}{service}", timeout=60).text
+    r = t.post(f"{url}{service}/api/assignment/superres/collect", headers=headers, timeout=300)
+    assert r.status_code == 200 and r.json()["success"], r.text[:1000]
+    assert (settings.course / "course" / "submitted" / student / "superres" / "01_models.ipynb").is_file()
+    grader = [cmd for _, cmd in _processes_of(settings.grader)]
+    r = t.post(f"{url}{service}/api/submission/superres/{student}/autograde", headers=headers, timeout=300)
+    assert r.status_code == 200 and not r.json()["success"], r.text[:1000]
+    assert "python -m course.grade" in r.json()["error"] + r.json().get("log", ""), r.text[:1000]
+    kernels = [cmd for _, cmd in _processes_of(settings.grader) if "ipykernel" in cmd and cmd not in grader]
+    assert not kernels, f"the formgrader started kernels: {kernels}"
+
+
+def test_a_restarted_hub_takes_over_the_running_servers(hub):
+    """The hub restarted in the middle of a class: each student's server goes on (same process, same kernel
+    state), the student's session still works, and a submission after the restart lands."""
+    student = STUDENTS[0]
+    url = hub["url"]
+    s = _login(hub, student)
+    headers = _open(hub, s, f"/user/{student}/lab")
+    before = sorted(pid for pid, cmd in _processes_of(student) if "jupyterhub-singleuser" in cmd)
+    assert before
+    hub["restart"]()
+    after = sorted(pid for pid, cmd in _processes_of(student) if "jupyterhub-singleuser" in cmd)
+    assert after == before, "the student's server was restarted with the hub"
+    r = s.get(f"{url}/user/{student}/api/status", headers=headers, timeout=60)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    inbound = hub["settings"].exchange / COURSE_ID / "inbound"
+    count = len([p for p in inbound.iterdir() if p.name.startswith(f"{student}+superres+")])
+    time.sleep(1.1)  # (nbgrader names a submission by its second)
+    r = s.post(f"{url}/user/{student}/assignments/submit", headers=headers, timeout=300,
+               data={"course_id": COURSE_ID, "assignment_id": "superres"})
+    assert r.status_code == 200 and r.json()["success"], r.text[:1000]
+    assert len([p for p in inbound.iterdir() if p.name.startswith(f"{student}+superres+")]) == count + 1

@@ -68,6 +68,10 @@ def setup(roster: Path, instructors: list[str], state: Path, homes: Path, langua
     clash = sorted(set(students) & set(instructors))
     if clash:
         raise HubError(f"{', '.join(clash)} both in the roster and an instructor: nothing was created")
+    if port == 0:
+        from course.hub.config import free_port_block
+
+        port = free_port_block()
     s = HubSettings(state=state.resolve(), students=students, instructors=instructors, homes=homes.resolve(),
                     language=language, port=port, group=group, grader=grader,
                     gradebook_url=os.environ.get(GRADEBOOK_URL_ENV))
@@ -200,7 +204,8 @@ def main(argv=None) -> int:
                     "(repeatable): the group that reaches the formgrader")
     su.add_argument("--homes", type=Path, default=Path("/home"), help="where the accounts' homes are made")
     su.add_argument("--language", choices=("zh-CN", "en"), default="zh-CN", help="JupyterLab's language")
-    su.add_argument("--port", type=int, default=8000, help="the hub's port (the next three are its own)")
+    su.add_argument("--port", type=int, default=8000, help="the hub's port (the next three are its own; 0: a "
+                    "free block)")
     su.add_argument("--group", default="sr-instructors", help="the instructors' Unix group")
     su.add_argument("--grader", default="grader-superres", help="the account the formgrader runs as")
     args = ap.parse_args(argv)

@@ -4,12 +4,34 @@ service that runs as the grader account in the instructors' course and that only
 (nbgrader's documented pattern)."""
 from __future__ import annotations
 
+import os
+
 from course.grading.contract import EXCHANGE_ENV, FORMGRADER_SERVICE_ENV, GRADEBOOK_URL_ENV
 from course.hub.settings import HubSettings
 from course.paths import BIN
 
 #: Ports after the hub's own: the hub's API, the proxy's API, the formgrader service.
 HUB_API, PROXY_API, FORMGRADER = 1, 2, 3
+
+
+def free_port_block(host: str = "127.0.0.1", first: int = 20000) -> int:
+    """A port p such that p..p+FORMGRADER are free on ``host`` now (``setup --port 0``: tests, a second hub)."""
+    import socket
+
+    for base in range(first + os.getpid() % 997 * 8, 61000, 13):
+        socks = []
+        try:
+            for port in range(base, base + FORMGRADER + 1):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise OSError(f"no {FORMGRADER + 1} free ports in a row on {host}")
 
 
 def configure(c, s: HubSettings, settings_file: str) -> None:

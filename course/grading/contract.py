@@ -51,7 +51,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "CHECK_PASS", "CHECK_FAIL", "GRADING_SCRATCH", "BOOT", "FRAME_LENGTH", "MAX_REQUEST", "MAX_ANSWER",
            "STUDENT_SIDE_MODULES",
            "SANDBOX_ENV", "CHECK_SERVER_ENV", "VERDICTS_ENV", "CELL_TIMEOUT_ENV", "KERNEL_ENV", "CHECKS_NICENESS_ENV",
-           "COURSE_ROOT_ENV", "GRADEBOOK_URL_ENV", "FORMGRADER_SERVICE_ENV", "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR",
+           "COURSE_ROOT_ENV", "GRADEBOOK_URL_ENV", "FORMGRADER_SERVICE_ENV", "HUB_SETTINGS_ENV",
+           "SOURCE_DIR", "RELEASE_DIR", "SUBMITTED_DIR", "AUTOGRADED_DIR",
            "FEEDBACK_DIR",
            "SOLUTION_DIR", "GRADEBOOK", "EXCHANGE_DIR", "GRADES_DIR", "STATE_DIR", "RUNTIME_DIR", "VERDICTS_DIR",
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
@@ -93,6 +94,9 @@ GRADEBOOK_URL_ENV = "SR_KIT_GRADEBOOK_URL"
 #: refuses an autograde that is not the grading command's sandboxed one (the formgrader's button would run student
 #: code as the grader account, which owns the solutions and the gradebook).
 FORMGRADER_SERVICE_ENV = "SR_KIT_FORMGRADER_SERVICE"
+#: The class server's settings file (``course.hub.settings``), from ``python -m course.hub start`` to the hub's
+#: configuration file (``course/hub/jupyterhub_config.py``) and its spawner.
+HUB_SETTINGS_ENV = "SR_KIT_HUB_SETTINGS"
 
 # ---------------------------------------------------------------------------------------------------------
 # The course root's folders (nbgrader_config.py gives them to nbgrader; git-ignored except source/, release/)

@@ -22,10 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from course.grading.contract import EXCHANGE_ENV, GRADEBOOK_URL_ENV
+from course.grading.contract import EXCHANGE_ENV, GRADEBOOK_URL_ENV, HUB_SETTINGS_ENV
 from course.hub import accounts
 from course.hub.python_mount import with_readable_python
-from course.hub.settings import DEFAULT_STATE, HUB_SETTINGS_ENV, SETTINGS_FILE, HubSettings
+from course.hub.settings import DEFAULT_STATE, SETTINGS_FILE, HubSettings
 from course.paths import BIN, tool
 
 HERE = Path(__file__).resolve().parent

@@ -3,7 +3,9 @@
 :func:`course.hub.config.configure`."""
 import os
 
+from course.grading.contract import HUB_SETTINGS_ENV
 from course.hub.config import configure
-from course.hub.settings import HUB_SETTINGS_ENV, HubSettings
+from course.hub.settings import HubSettings
 
-configure(get_config(), HubSettings.load(os.environ[HUB_SETTINGS_ENV]), os.environ[HUB_SETTINGS_ENV])  # noqa: F821
+settings_file = os.environ[HUB_SETTINGS_ENV]
+configure(get_config(), HubSettings.load(settings_file), settings_file)  # noqa: F821 (JupyterHub's)

@@ -1,5 +1,6 @@
 """What the class server is made of, written once by ``python -m course.hub setup`` and read by the hub's
-configuration and every command after it: a JSON file in the hub's state folder."""
+configuration and every command after it: a JSON file in the hub's state folder (named to the hub by
+``$SR_KIT_HUB_SETTINGS``, :data:`course.grading.contract.HUB_SETTINGS_ENV`)."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,9 +10,6 @@ from pathlib import Path
 
 from course.paths import KIT_ROOT
 
-#: The environment variable naming the settings file, from ``python -m course.hub start`` to
-#: ``jupyterhub_config.py``.
-HUB_SETTINGS_ENV = "SR_KIT_HUB_SETTINGS"
 #: The hub's state folder by default (git-ignored): settings, the hub's database and cookie secret, the
 #: passwords of the demo accounts, the proxy, the instructors' course and the exchange.
 DEFAULT_STATE = KIT_ROOT / "course" / ".hub"

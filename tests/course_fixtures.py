@@ -176,6 +176,22 @@ def jupyter_lab_argv(root_dir: Path) -> list[str]:
             "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else [])
 
 
+def poll_until(condition, seconds: float, what: str, log: Path | None = None, fail: bool = True,
+               every: float = 0.2):
+    """``condition()``'s first true value within ``seconds`` (a process, a server); else a failure naming ``what``
+    and showing the end of ``log`` (or None, with ``fail`` False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    if not fail:
+        return None
+    shown = log.read_text(errors="replace")[-3000:] if log is not None and log.is_file() else "(no log)"
+    pytest.fail(f"no {what} within {seconds:.0f} s; {log.name if log else ''}: {shown}")
+
+
 def skip_or_fail(msg: str) -> None:
     """Skip with ``msg`` where what a test needs is absent; fail instead under ``CI`` (nothing skips silently)."""
     if os.environ.get("CI"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import skip_or_fail
+from course_fixtures import poll_until, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = f"{os.getpid() % 10000:04d}"
@@ -62,7 +62,7 @@ def hub():
         def start():
             proc = subprocess.Popen([sys.executable, "-m", "course.hub", "start", "--state", str(state)], cwd=REPO,
                                     stdout=log, stderr=subprocess.STDOUT)
-            _wait(lambda: _get_status(f"{url}/hub/api/") == 200 and _get_status(f"{url}/hub/login") == 200, 120,
+            poll_until(lambda: _get_status(f"{url}/hub/api/") == 200 and _get_status(f"{url}/hub/login") == 200, 120,
                   "the hub", base / "hub.log")
             return proc
 
@@ -122,16 +122,6 @@ def _get_status(url: str) -> int | None:
         return None
 
 
-def _wait(condition, seconds: float, what: str, log: Path):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"no {what} within {seconds:.0f} s; {log.name}: {log.read_text(errors='replace')[-3000:]}")
-
-
 def _login(hub, user: str):
     """A browser's session of ``user``, logged in through the hub's login form."""
     import requests
@@ -150,7 +140,7 @@ def _open(hub, s, path: str) -> dict:
         r = s.get(f"{hub['url']}{path}", timeout=60)
         return r.status_code == 200 and r.url.startswith(f"{hub['url']}{path}")
 
-    _wait(opened, 180, path, hub["log"])
+    poll_until(opened, 180, path, hub["log"])
     prefix = "/" + "/".join(path.strip("/").split("/")[:2]) + "/"
     return {"X-XSRFToken": s.cookies.get("_xsrf", path=prefix)}
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import skip_or_fail
+from course_fixtures import poll_until, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[3]
 STUDENTS = [f"s{i:02d}" for i in range(12)]
@@ -279,9 +279,9 @@ def test_a_cluster_worker_killed_mid_submission_loses_nothing(server, one_notebo
                         return name, lines[lines.index("start") + 1]
                 return None
 
-            killed, student = _wait_for(started, 180, "a worker's first submission", work / "cluster-logs" / "w1.log")
+            killed, student = poll_until(started, 180, "a worker's first submission", work / "cluster-logs" / "w1.log")
             nbgrader_log = workers[killed] / STATE_DIR / LOGS_DIR / f"{student}.log"
-            _wait_for(lambda: nbgrader_log.exists() and "nbgrader" in nbgrader_log.read_text(errors="replace"), 120,
+            poll_until(lambda: nbgrader_log.exists() and "nbgrader" in nbgrader_log.read_text(errors="replace"), 120,
                       f"{student}'s nbgrader process", work / "cluster-logs" / f"{killed}.log")
             time.sleep(1.0)  # (its notebook is running)
             assert _processes_in(str(workers[killed])), "no process grades in the worker's course folder"
@@ -289,7 +289,7 @@ def test_a_cluster_worker_killed_mid_submission_loses_nothing(server, one_notebo
             cluster.workers[killed].wait(timeout=30)
             # its nbgrader process (which would write the grade) and what it started end with it, not seconds later
             killed_root = str(workers[killed])
-            gone = _wait_for(lambda: not _processes_in(killed_root) or None, 5, "", work, fail=False)
+            gone = poll_until(lambda: not _processes_in(killed_root) or None, 5, "", work, fail=False)
             assert gone, f"still running in {killed_root} after its worker was killed: {_processes_in(killed_root)}"
             stdout, stderr = grading.communicate(timeout=600)
             assert grading.returncode == 0 and "needing manual attention" not in stdout.lower(), \
@@ -324,20 +324,6 @@ def test_a_cluster_worker_killed_mid_submission_loses_nothing(server, one_notebo
             if grading is not None and grading.poll() is None:
                 grading.kill()
                 grading.wait()
-
-
-def _wait_for(condition, seconds: float, what: str, log: Path, fail: bool = True):
-    """``condition()``'s first true value within ``seconds``; else a failure showing the end of ``log``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    if not fail:
-        return None
-    pytest.fail(f"no {what} within {seconds:.0f} s; {log.name}: " +
-                (log.read_text(errors="replace")[-3000:] if log.exists() else "(none)"))
 
 
 def _processes_in(folder: str) -> list[str]:

@@ -183,11 +183,30 @@ def stop(state: Path, hub_only: bool = False, timeout: float = 30.0) -> bool:
     was = _end(state / "jupyterhub.pid", timeout)
     if not hub_only:
         _end(state / "proxy.pid", timeout)
-        with contextlib.suppress(FileNotFoundError):
-            for pid in users_servers(HubSettings.load(state / SETTINGS_FILE)):
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGTERM)
+        try:
+            s = HubSettings.load(state / SETTINGS_FILE)
+        except FileNotFoundError:
+            return was
+        servers = users_servers(s)
+        for pid in servers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(map(_running, servers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        remove_cgroups(s)
     return was
+
+
+def remove_cgroups(s: HubSettings) -> None:
+    """The users' cgroups (``sr-hub-<user>``, made by the spawner) once their servers are gone: a hub that was
+    restarted no longer knows them, and a stopped one leaves them."""
+    from course.sandbox import Cgroup
+
+    for name in [*s.students, *s.instructors]:
+        for top in (*Cgroup.V1, Cgroup.V1_CPU, Cgroup.V2):
+            with contextlib.suppress(OSError):
+                (top / f"sr-hub-{name}").rmdir()
 
 
 def main(argv=None) -> int:

@@ -92,25 +92,19 @@ def hub():
         for name in [*STUDENTS, INSTRUCTOR, GRADER]:
             subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
         time.sleep(0.5)
+        left = [name for name in [*STUDENTS, INSTRUCTOR] if os.path.isdir(f"/sys/fs/cgroup/memory/sr-hub-{name}")
+                or os.path.isdir(f"/sys/fs/cgroup/sr-hub-{name}")]
+        if left:  # (said below, once everything else is cleaned up)
+            from course.hub.__main__ import remove_cgroups
+
+            remove_cgroups(HubSettings(state=state, students=STUDENTS, instructors=[INSTRUCTOR]))
         for name in [*STUDENTS, INSTRUCTOR, GRADER]:
             accounts.remove_account(name)
-            for controller in ("memory", "pids", "cpu"):
-                with _quiet():
-                    os.rmdir(f"/sys/fs/cgroup/{controller}/sr-hub-{name}")
-            with _quiet():
-                os.rmdir(f"/sys/fs/cgroup/sr-hub-{name}")
         subprocess.run(["groupdel", GROUP], capture_output=True)
         if (base / "hub.log").exists():  # (what the hub said, for a failure's report: the folder goes)
             shutil.copyfile(base / "hub.log", Path(tempfile.gettempdir()) / "srk-hub-last.log")
         shutil.rmtree(base, ignore_errors=True)
-
-
-class _quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *_):
-        return kind is not None and issubclass(kind, OSError)
+        assert not left, f"`python -m course.hub stop` left the cgroups of {left}"
 
 
 def _get_status(url: str) -> int | None:

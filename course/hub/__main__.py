@@ -198,15 +198,21 @@ def stop(state: Path, hub_only: bool = False, timeout: float = 30.0) -> bool:
     return was
 
 
-def remove_cgroups(s: HubSettings) -> None:
+def remove_cgroups(s: HubSettings, wait: float = 10.0) -> None:
     """The users' cgroups (``sr-hub-<user>``, made by the spawner) once their servers are gone: a hub that was
-    restarted no longer knows them, and a stopped one leaves them."""
+    restarted no longer knows them, and a stopped one leaves them. What is still inside one (a kernel its server
+    left behind, a process still exiting) is killed first: a cgroup with a task in it cannot be removed."""
     from course.sandbox import Cgroup
 
     for name in [*s.students, *s.instructors]:
-        for top in (*Cgroup.V1, Cgroup.V1_CPU, Cgroup.V2):
+        dirs = [top / f"sr-hub-{name}" for top in (*Cgroup.V1, Cgroup.V1_CPU, Cgroup.V2)
+                if (top / f"sr-hub-{name}" / "cgroup.procs").is_file()]
+        for d in dirs:
             with contextlib.suppress(OSError):
-                (top / f"sr-hub-{name}").rmdir()
+                for pid in (d / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        os.kill(int(pid), signal.SIGKILL)
+        Cgroup(dirs).remove(wait)
 
 
 def main(argv=None) -> int:

@@ -14,6 +14,7 @@ from course.grading.contract import EXCHANGE_ENV, FORMGRADER_SERVICE_ENV
 from course.hub.accounts import unix_name_problem
 from course.hub.python_mount import closed_python_folder, with_readable_python
 from course.hub.settings import HubSettings
+from course_fixtures import skip_or_fail
 
 
 def test_settings_travel_through_their_file(tmp_path):
@@ -103,3 +104,28 @@ def test_setup_refuses_a_roster_whose_ids_cannot_be_accounts_before_making_anyth
         with pytest.raises(KeyError):
             grp.getgrnam(group)
     assert not (tmp_path / "state").exists()
+
+
+def test_stop_removes_a_users_cgroup_even_with_a_process_still_in_it(tmp_path):
+    """A kernel its server left behind keeps the user's cgroup busy; stopping the hub kills it and removes the
+    cgroup (an ``rmdir`` alone fails while a task is inside)."""
+    import subprocess
+    import sys
+
+    from course.hub.__main__ import remove_cgroups
+    from course.sandbox import Cgroup
+
+    name = f"srkcg{os.getpid() % 100000}"
+    cgroup = Cgroup.create(f"sr-hub-{name}", 256 << 20, 64) if os.geteuid() == 0 else None
+    if cgroup is None:
+        skip_or_fail("cgroups cannot be made here (root with a writable /sys/fs/cgroup is needed)")
+    left = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        for procs in cgroup.procs:
+            Path(procs).write_text(str(left.pid))
+        remove_cgroups(HubSettings(state=tmp_path, students=[name], instructors=[]))
+        assert left.wait(timeout=10) == -9, "the process left in the cgroup was not killed"
+        assert not [d for d in cgroup.dirs if d.exists()], "the user's cgroup is still there"
+    finally:
+        left.kill()
+        cgroup.remove(wait=2)

@@ -148,7 +148,7 @@ def main() -> int:
     from nbgrader.api import Gradebook
 
     from course.hub import accounts
-    from course.hub.python_mount import with_readable_python
+    from course.hub.mounts import with_readable_python
     from course.hub.settings import HubSettings
     from course.paths import tool_env
 
@@ -330,8 +330,8 @@ def main() -> int:
         collect = subprocess.run(with_readable_python(
             ["runuser", "-u", grader, "--", "env", "-C", str(settings.course), f"HOME={accounts.home_of(grader)}",
              f"PATH={Path(sys.executable).parent}:/usr/bin:/bin", f"SR_KIT_EXCHANGE={settings.exchange}",
-             f"{GRADEBOOK_URL_ENV}={url_pg}", str(Path(sys.executable).parent / "nbgrader"), "collect", ASSIGNMENT],
-            state / "python-mount"), capture_output=True, text=True)
+             f"{GRADEBOOK_URL_ENV}={url_pg}", str(Path(sys.executable).parent / "nbgrader"), "collect", ASSIGNMENT]),
+            capture_output=True, text=True)
         submitted = settings.course / "course" / "submitted"
         collected = sorted(p.name for p in submitted.iterdir()) if submitted.is_dir() else []
         if collected != sorted(students):

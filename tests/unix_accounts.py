@@ -46,11 +46,10 @@ def as_user(user: str, env: dict, argv: list) -> list:
     enter (pyenv under /root here; a shared machine installs it where students can run it), the command runs in
     a private mount namespace where only that folder is replaced by a readable tmpfs holding the Python install:
     nothing changes outside the command."""
-    from course.hub.python_mount import with_readable_python
+    from course.hub.mounts import with_readable_python
 
     inner = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in env.items()], *map(str, argv)]
-    # (inside the test's folder, removed with it)
-    return with_readable_python(inner, Path(env["HOME"]).parent / "python-mount")
+    return with_readable_python(inner)
 
 
 def run(argv, cwd, user: str | None = None, env: dict | None = None) -> str:

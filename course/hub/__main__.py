@@ -24,9 +24,9 @@ from pathlib import Path
 
 from course.grading.contract import EXCHANGE_ENV, GRADEBOOK_URL_ENV, HUB_SETTINGS_ENV
 from course.hub import accounts
-from course.hub.python_mount import with_readable_python
+from course.hub.mounts import with_readable_python
 from course.hub.settings import DEFAULT_STATE, SETTINGS_FILE, HubSettings
-from course.paths import BIN, tool
+from course.paths import BIN, KIT_ROOT, PACKAGE, tool
 
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "superres"
@@ -36,11 +36,11 @@ class HubError(RuntimeError):
     """What stops a hub command, said with what to do."""
 
 
-def _as(user: str, argv: list[str], cwd: Path, env: dict, hold: Path) -> None:
+def _as(user: str, argv: list[str], cwd: Path, env: dict) -> None:
     """``argv`` run as ``user`` in ``cwd`` with ``env``, its output shown only when it fails."""
     inner = ["runuser", "-u", user, "--", "env", "-C", str(cwd), *[f"{k}={v}" for k, v in env.items()],
              *map(str, argv)]
-    out = subprocess.run(with_readable_python(inner, hold), capture_output=True, text=True)
+    out = subprocess.run(with_readable_python(inner), capture_output=True, text=True)
     if out.returncode != 0:
         raise HubError(f"{' '.join(map(str, argv[:3]))} as {user} failed:\n{(out.stdout + out.stderr)[-3000:]}")
 
@@ -54,10 +54,41 @@ def _own(top: Path, user: str, group: str) -> None:
             os.chmod(path, 0o2750 if name == "." else 0o640)
 
 
+def _readable(top: Path) -> None:
+    """``top`` and everything below: readable by every account, writable by its owner only (0755, 0644)."""
+    for dirpath, dirs, files in os.walk(top):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            if not os.path.islink(path := os.path.join(dirpath, name)):
+                os.chmod(path, 0o644)
+
+
+def _open_to_others(path: Path) -> bool:
+    """Whether an account of neither ``path``'s owner nor its group can list ``path``."""
+    return all(os.stat(p).st_mode & 0o001 for p in [path, *path.parents]) and bool(os.stat(path).st_mode & 0o004)
+
+
+def check_checkout(homes: Path, group: str, log=print) -> None:
+    """Refuse what would let a student's server see the kit's solutions; say what an open checkout means."""
+    if not (KIT_ROOT / "pyproject.toml").is_file() or not (KIT_ROOT / "source").is_dir():
+        raise HubError(f"the course package at {PACKAGE} is not in the kit's checkout (installed without -e?): the "
+                       "students' servers cover the checkout, and an installed copy of the package, its hidden "
+                       "checks and reference solution included, would stay readable; install the kit with "
+                       "`pip install -e .` from its checkout")
+    if homes.resolve().is_relative_to(KIT_ROOT):
+        raise HubError(f"--homes {homes} is inside the kit's checkout {KIT_ROOT}, which the students' servers "
+                       "do not see: choose a folder outside it (/home)")
+    if _open_to_others(KIT_ROOT / "source"):
+        log(f"warning: the kit's checkout {KIT_ROOT} is readable by every account. The students' servers do not "
+            f"see it, but a student who logs in another way (ssh) could read source/: "
+            f"`chgrp -R {group} {KIT_ROOT} && chmod -R o-rwx {KIT_ROOT}` closes it to all but the instructors")
+
+
 def setup(roster: Path, instructors: list[str], state: Path, homes: Path, language: str, port: int,
           group: str = "sr-instructors", grader: str = "grader-superres", log=print) -> HubSettings:
     from course.demo import copy_course
     from course.roster import read_roster
+    from course.student_kit import build_student_kit
 
     if os.geteuid() != 0:
         raise HubError("setup makes Unix accounts: run it as root")
@@ -68,6 +99,7 @@ def setup(roster: Path, instructors: list[str], state: Path, homes: Path, langua
     clash = sorted(set(students) & set(instructors))
     if clash:
         raise HubError(f"{', '.join(clash)} both in the roster and an instructor: nothing was created")
+    check_checkout(homes, group, log)
     if port == 0:
         from course.hub.config import free_port_block
 
@@ -93,6 +125,11 @@ def setup(roster: Path, instructors: list[str], state: Path, homes: Path, langua
         with os.fdopen(fd, "a") as f:
             f.writelines(f"{n},{p}\n" for n, p in new.items())
         log(f"created {len(new)} accounts; their passwords are in {path} (0600)")
+    build_student_kit(s.student_kit.parent, log=lambda m: None)
+    shutil.copytree(HERE / "student_config", s.server_config, dirs_exist_ok=True)
+    for top in (s.student_kit.parent, s.server_config):
+        _readable(top)
+    log(f"the students' servers run from the student kit {s.student_kit}")
     if not (s.course / "nbgrader_config.py").is_file():
         copy_course(s.course)
     s.exchange.mkdir(exist_ok=True)
@@ -101,15 +138,14 @@ def setup(roster: Path, instructors: list[str], state: Path, homes: Path, langua
     env = {"HOME": str(accounts.home_of(s.grader)), "PATH": f"{BIN}:/usr/bin:/bin", EXCHANGE_ENV: str(s.exchange)}
     if s.gradebook_url:
         env[GRADEBOOK_URL_ENV] = s.gradebook_url
-    hold = state / "python-mount"
     nbgrader = str(tool("nbgrader"))
-    _as(s.grader, [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], s.course, env, hold)
-    _as(s.grader, [nbgrader, "release_assignment", ASSIGNMENT, "--force"], s.course, env, hold)
+    _as(s.grader, [nbgrader, "generate_assignment", ASSIGNMENT, "--force"], s.course, env)
+    _as(s.grader, [nbgrader, "release_assignment", ASSIGNMENT, "--force"], s.course, env)
     roster_copy = s.course / "roster.csv"
     shutil.copyfile(roster, roster_copy)
     shutil.chown(roster_copy, s.grader, s.group)
     _as(s.grader, [sys.executable, "-m", "course.roster", str(roster_copy), "--course-dir", str(s.course)],
-        s.course, env, hold)
+        s.course, env)
     s.save()
     log(f"the class server is set up in {state}: {len(students)} students, {len(instructors)} instructors/TAs; "
         f"`python -m course.hub start --state {state}` starts it")
@@ -127,8 +163,7 @@ def start_command(state: Path) -> tuple[list[str], dict]:
                        "configurable-http-proxy)")
     if not tool("jupyterhub").exists():
         raise HubError(f"JupyterHub is not installed next to {sys.executable}: pip install -e '.[hub]'")
-    argv = with_readable_python([str(tool("jupyterhub")), "-f", str(HERE / "jupyterhub_config.py")],
-                                s.state / "python-mount")
+    argv = with_readable_python([str(tool("jupyterhub")), "-f", str(HERE / "jupyterhub_config.py")])
     env = {**os.environ, HUB_SETTINGS_ENV: str(settings_file), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     return argv, env
 

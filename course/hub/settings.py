@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.paths import KIT_ROOT
+from course.student_kit import KIT_NAME
 
 #: The hub's state folder by default (git-ignored): settings, the hub's database and cookie secret, the
-#: passwords of the demo accounts, the proxy, the instructors' course and the exchange.
+#: passwords of the demo accounts, the proxy, the instructors' course, the exchange and the student kit.
 DEFAULT_STATE = KIT_ROOT / "course" / ".hub"
 SETTINGS_FILE = "settings.json"
 
@@ -45,6 +46,18 @@ class HubSettings:
     def exchange(self) -> Path:
         """nbgrader's exchange between the students and the formgrader (1777)."""
         return self.state / "exchange"
+
+    @property
+    def student_kit(self) -> Path:
+        """The student kit the students' servers run from (``sr_utils``, ``data_tools``, their nbgrader and
+        JupyterLab configuration), built from the checkout by ``setup``; readable by everyone."""
+        return self.state / "student-kit" / KIT_NAME
+
+    @property
+    def server_config(self) -> Path:
+        """The students' Jupyter server configuration (nbgrader's instructor extensions off), copied by ``setup``
+        from ``course/hub/student_config/``; readable by everyone."""
+        return self.state / "student-server"
 
     @property
     def service(self) -> str:

@@ -1,30 +1,47 @@
 """Each user's Jupyter server on the class server: JupyterHub's local-process spawner (the server runs as that
-user's Unix account, in its home) with the course's environment -- the kit's Python and kernel, the students'
-nbgrader configuration and exchange, JupyterLab's language -- and, as root, in a cgroup of the class's limits
-(memory, CPU, processes) that every kernel it starts stays in."""
+user's Unix account, in its home) with the course's environment, and, as root, in a cgroup of the class's limits
+(memory, CPU, processes) that every kernel it starts stays in.
+
+A server never sees the kit's checkout: it runs in a private mount namespace in which the checkout is covered
+(:func:`course.hub.mounts.cover_script`), only the Python environment, the exchange, the student kit and
+the students' Jupyter configuration (where they sit below it) bound back. What the server and every kernel,
+terminal and command it starts import or read of the course comes from the student kit that ``setup`` built
+(:attr:`HubSettings.student_kit`): ``sr_utils`` and ``data_tools`` on ``PYTHONPATH``, the students' nbgrader
+configuration (the exchange, the hand-in) and JupyterLab's language. The namespace is made as root, then the
+server's command runs as the user (``setpriv``); the cgroup is joined by the same process, whose pid the hub
+keeps."""
 from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode
 
 from course.grading.contract import EXCHANGE_ENV
+from course.hub.mounts import cover_script
 from course.hub.settings import HubSettings
 from course.paths import BIN, KIT_ROOT
 from course.sandbox import Cgroup
 
-#: The students' Jupyter configuration: nbgrader's instructor extensions off (``student_config/``), the
-#: students' nbgrader configuration (the exchange, the hand-in), JupyterLab's language.
-STUDENT_CONFIG = KIT_ROOT / "course" / "hub" / "student_config"
+def student_config_path(s: HubSettings) -> str:
+    """``JUPYTER_CONFIG_PATH`` of a student's server: the server's configuration, then the student kit's
+    (nbgrader: the exchange and the hand-in; JupyterLab's language)."""
+    jupyter = s.student_kit / "jupyter"
+    return ":".join(map(str, [s.server_config, jupyter, jupyter / "lab-locale" / s.language]))
 
 
-def student_config_path(language: str) -> str:
-    folders = [STUDENT_CONFIG, KIT_ROOT / "course" / "jupyter",
-               KIT_ROOT / "course" / "student_kit_files" / "lab-locale" / language]
-    return ":".join(map(str, folders))
+def checkout_covered(s: HubSettings) -> str:
+    """Shell commands that cover the kit's checkout with what a student's server needs of it, nothing more."""
+    keep = [p for p in (Path(sys.prefix), s.exchange, s.student_kit, s.server_config) if p.is_relative_to(KIT_ROOT)]
+    return cover_script(KIT_ROOT, keep)
 
 
 class CourseSpawner(LocalProcessSpawner):
-    """:class:`LocalProcessSpawner` with the course's environment and limits (``settings_file``: the hub's)."""
+    """:class:`LocalProcessSpawner` with the course's environment, the checkout covered, and the class's limits
+    (``settings_file``: the hub's)."""
 
     settings_file = Unicode(help="the class server's settings (course.hub.settings)").tag(config=True)
 
@@ -36,13 +53,30 @@ class CourseSpawner(LocalProcessSpawner):
         env = super().get_env()
         s = self.settings
         env["PATH"] = f"{BIN}:/usr/local/bin:/usr/bin:/bin"
+        env["PYTHONPATH"] = str(s.student_kit)
         env[EXCHANGE_ENV] = str(s.exchange)
-        env["JUPYTER_CONFIG_PATH"] = student_config_path(s.language)
+        env["JUPYTER_CONFIG_PATH"] = student_config_path(s)
         return env
 
+    def make_preexec_fn(self, name):
+        """Only into the user's home: the mounts need root, so the command drops to the user itself."""
+        home = pwd.getpwnam(name).pw_dir
+
+        def into_home():
+            os.chdir(home if os.path.isdir(home) else "/")
+
+        return into_home
+
     async def start(self):
-        address = await super().start()
         s = self.settings
+        for needed in (s.student_kit, s.server_config):
+            if not needed.is_dir():
+                raise RuntimeError(f"{needed} is missing: run `python -m course.hub setup` again")
+        user = pwd.getpwnam(self.user.name)
+        self.shell_cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          checkout_covered(s) + f" && exec setpriv --reuid={user.pw_uid} --regid={user.pw_gid} "
+                          '--init-groups -- sh -c "exec $1"', "sh"]
+        address = await super().start()
         self._cgroup = Cgroup.create(f"sr-hub-{self.user.name}", s.memory_bytes, s.processes, s.cpu_cores)
         if self._cgroup is not None:  # (the server's later children, its kernels, stay in it)
             for procs in self._cgroup.procs:

@@ -2,8 +2,9 @@
 Unix accounts made from a roster by the kit's own ``setup``, driven over HTTP the way a browser drives it (login
 form, cookies, XSRF tokens, the Assignments panel's and the formgrader's requests).
 
-A student logs in, gets a server running as that student's account in a cgroup of the class's limits, with
-JupyterLab's Chinese language pack, sees the released assignment, fetches and submits it; the student cannot
+A student logs in, gets a server running as that student's account in a cgroup of the class's limits, from the
+student kit and without the kit's checkout (its solutions) in sight, with JupyterLab's Chinese language pack,
+sees the released assignment, fetches and submits it; the student cannot
 reach the formgrader service, its own server has no formgrader, another student's server and home and the
 instructors' course folder are refused. An instructor reaches the formgrader service, collects the submission,
 and the formgrader's autograde button runs nothing (student code is graded only in the grading command's
@@ -38,7 +39,7 @@ def hub():
 
     if os.geteuid() != 0:
         skip_or_fail("the class server makes Unix accounts and starts servers as them: it needs root")
-    for tool in ("useradd", "runuser", "unshare", "chpasswd"):
+    for tool in ("useradd", "runuser", "unshare", "chpasswd", "setpriv", "nsenter"):
         if not shutil.which(tool):
             skip_or_fail(f"{tool} is not available to make the class server's accounts")
     proxy = HubSettings(state=Path("/nonexistent"), students=[], instructors=[]).proxy
@@ -153,9 +154,22 @@ def _processes_of(user: str) -> list[tuple[int, str]]:
     return found
 
 
+def _in_server_of(user: str, pid: int, argv: list[str]) -> subprocess.CompletedProcess:
+    """``argv`` run as ``user`` where the server ``pid`` runs (its mount namespace; its PATH and PYTHONPATH), as a
+    kernel or a terminal of that server would run it."""
+    import pwd
+
+    environ = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    env = [f"{k}={environ[k]}" for k in ("PATH", "PYTHONPATH", "HOME") if k in environ]
+    u = pwd.getpwnam(user)
+    return subprocess.run(["nsenter", "-t", str(pid), "-m", "--", "setpriv", f"--reuid={u.pw_uid}",
+                           f"--regid={u.pw_gid}", "--init-groups", "--", "env", "-i", "-C", environ["HOME"], *env,
+                           *argv], capture_output=True, text=True, timeout=60)
+
+
 def test_a_student_works_in_a_server_of_their_own_and_reaches_nothing_else(hub):
     student, other = STUDENTS
-    url, s = hub["url"], _login(hub, student)
+    url, s, settings = hub["url"], _login(hub, student), hub["settings"]
     headers = _open(hub, s, f"/user/{student}/lab")
     # the server runs as the student's account, in the class's cgroup (memory, CPU)
     servers = [(pid, cmd) for pid, cmd in _processes_of(student) if "jupyterhub-singleuser" in cmd]
@@ -163,12 +177,22 @@ def test_a_student_works_in_a_server_of_their_own_and_reaches_nothing_else(hub):
     pid = servers[0][0]
     cgroups = Path(f"/proc/{pid}/cgroup").read_text()
     assert f"sr-hub-{student}" in cgroups, cgroups
-    settings = hub["settings"]
     memory = Path(f"/sys/fs/cgroup/memory/sr-hub-{student}/memory.limit_in_bytes")
     if memory.exists():  # (cgroup v1 here; v2 has memory.max)
         assert int(memory.read_text()) == settings.memory_bytes
     else:
         assert int(Path(f"/sys/fs/cgroup/sr-hub-{student}/memory.max").read_text()) == settings.memory_bytes
+    # the server (and all it starts) does not see the kit's checkout: the students' packages are the student kit's
+    checkout = _in_server_of(student, pid, ["ls", "-A", str(REPO)])
+    assert checkout.returncode == 0 and set(checkout.stdout.split()) <= {".venv"}, checkout.stdout + checkout.stderr
+    assert (REPO / "source" / "superres" / "01_models.ipynb").is_file()
+    out = _in_server_of(student, pid, ["cat", str(REPO / "source" / "superres" / "01_models.ipynb")])
+    assert out.returncode != 0 and "No such file" in out.stderr, out.stdout[:300] + out.stderr
+    out = _in_server_of(student, pid, ["python", "-c", "import sr_utils; print(sr_utils.__file__)"])
+    kit_module = Path(out.stdout.strip())
+    assert out.returncode == 0 and kit_module.is_relative_to(settings.student_kit), out.stdout + out.stderr
+    out = _in_server_of(student, pid, ["python", "-c", "import course.reference"])
+    assert out.returncode != 0 and "ModuleNotFoundError" in out.stderr, out.stdout + out.stderr
     # JupyterLab in Chinese is there to choose
     r = s.get(f"{url}/user/{student}/lab/api/translations/", headers=headers, timeout=60)
     assert r.status_code == 200 and "zh_CN" in r.json()["data"], r.text[:300]

@@ -12,7 +12,7 @@ import pytest
 
 from course.grading.contract import EXCHANGE_ENV, FORMGRADER_SERVICE_ENV
 from course.hub.accounts import unix_name_problem
-from course.hub.python_mount import closed_python_folder, with_readable_python
+from course.hub.mounts import closed_python_folder, with_readable_python
 from course.hub.settings import HubSettings
 from course_fixtures import skip_or_fail
 
@@ -79,10 +79,10 @@ def test_the_python_is_made_readable_only_where_it_is_closed():
     exe.write_text("")
     try:
         assert closed_python_folder(str(exe)) is None
-        assert with_readable_python(["id"], top / "hold", str(exe)) == ["id"]
+        assert with_readable_python(["id"], str(exe)) == ["id"]
         closed.chmod(0o700)
         assert closed_python_folder(str(exe)) == (closed, "pyenv")
-        argv = with_readable_python(["id"], top / "hold", str(exe))
+        argv = with_readable_python(["id"], str(exe))
         assert argv[:4] == ["unshare", "--mount", "--propagation", "private"] and argv[-1] == "id"
         assert str(closed / "pyenv") in argv[6]
     finally:
@@ -129,3 +129,41 @@ def test_stop_removes_a_users_cgroup_even_with_a_process_still_in_it(tmp_path):
     finally:
         left.kill()
         cgroup.remove(wait=2)
+
+
+def test_a_covered_folder_shows_only_what_is_kept_and_only_inside(tmp_path):
+    """What a student's server sees of the kit's checkout: the kept entries, nothing else; outside the namespace
+    nothing changes, and no staging folder is left in /tmp."""
+    import glob
+    import shutil
+    import subprocess
+
+    from course.hub.mounts import cover_script
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        skip_or_fail("covering a folder mounts in a private namespace: it needs root and unshare")
+    folder = tmp_path / "checkout"
+    for rel in ("source/01_models.ipynb", ".git/HEAD", "env/bin/python", "course/hub/state/exchange/x",
+                "course/reference.py"):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(rel)
+    before = set(glob.glob("/tmp/.sr-kit-cover-*"))
+    script = cover_script(folder, [folder / "env", folder / "course" / "hub" / "state" / "exchange"])
+    out = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          script + ' && cd "$1" && find . -type f | sort', "sh", str(folder)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["./course/hub/state/exchange/x", "./env/bin/python"]
+    assert (folder / "source" / "01_models.ipynb").is_file() and not os.path.ismount(folder)
+    assert set(glob.glob("/tmp/.sr-kit-cover-*")) == before
+
+
+def test_setup_refuses_homes_the_students_servers_would_not_see(tmp_path):
+    from course.hub.__main__ import HubError, check_checkout
+    from course.paths import KIT_ROOT
+
+    with pytest.raises(HubError, match="inside the kit's checkout"):
+        check_checkout(KIT_ROOT / "homes", "sr-instructors", log=lambda m: None)
+    said = []
+    check_checkout(tmp_path, "sr-instructors", log=said.append)
+    assert all("readable by every account" in m and "chgrp -R sr-instructors" in m for m in said)

@@ -58,7 +58,7 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "KERNEL_ZYGOTE_ENV", "KERNEL_PROVISIONER",
+           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV", "KERNEL_PROVISIONER",
            "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE", "CLUSTER_WORKER_PLUGIN",
            "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command", "check_command_json"]
 
@@ -81,6 +81,9 @@ KERNEL_ENV = "SR_KIT_KERNEL"
 #: ``0``: every kernel of a sandboxed run starts as a new sandboxed Python; else (the default) a submission's kernels
 #: are forked from its kernel zygote (``course.sandbox.kernel_provisioner``), which imported what they need once.
 KERNEL_ZYGOTE_ENV = "SR_KIT_KERNEL_ZYGOTE"
+#: The pid of the nbgrader process that starts a sandboxed kernel (set by ``course.sandbox.kernel_provisioner``): the
+#: kernel's launcher dies with it, and exits at once if it is already gone (``course.sandbox.die_with_parent``).
+KERNEL_PARENT_ENV = "SR_KIT_KERNEL_PARENT"
 #: The niceness of the hidden checks' processes (check server and student side): ``course.sandbox.CHECKS_NICENESS``
 #: with one worker (they use what the kernel leaves idle), 0 with more.
 CHECKS_NICENESS_ENV = "SR_KIT_CHECKS_NICENESS"

@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.grading.contract import AUTOGRADED_DIR, KERNEL_PROVISIONER, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
+from course.grading.contract import (AUTOGRADED_DIR, KERNEL_PARENT_ENV, KERNEL_PROVISIONER, RUNTIME_DIR, SANDBOX_ENV,
+                                     STATE_DIR)
 
 from .grading_folder import chown_tree
 from .isolation import base_env, bwrap_command
-from .resources import in_cgroups
+from .resources import die_with_parent, in_cgroups
 from .spec import SandboxSpec, SandboxUnavailable
 
 KERNEL_NAME = "sr-sandbox"
@@ -60,7 +61,12 @@ def kernel_folders(spec: SandboxSpec | None, cwd: str, connection_file: str) -> 
 
 def kernel_main(connection_file: str) -> None:
     """Entry point of the kernelspec's command: ``ipykernel`` in a sandbox of its own, rooted at the current folder
-    (what :mod:`.kernel_provisioner` runs when a kernel cannot be forked from the submission's zygote)."""
+    (what :mod:`.kernel_provisioner` runs when a kernel cannot be forked from the submission's zygote).
+
+    It dies with the nbgrader process that started it (``KERNEL_PARENT_ENV``), from its first line: killed while
+    this Python still starts, nbgrader would otherwise leave a kernel in its own session that nothing ends."""
+    parent = os.environ.get(KERNEL_PARENT_ENV, "")
+    die_with_parent(int(parent) if parent.isdigit() else None)
     spec = SandboxSpec.from_env()
     try:
         cwd, runtime = kernel_folders(spec, os.getcwd(), connection_file)
@@ -68,7 +74,7 @@ def kernel_main(connection_file: str) -> None:
         sys.exit(str(e))
     cmd = bwrap_command(spec, [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file], cwd=cwd,
                         writable=[cwd, runtime], env=base_env(spec))
-    cmd = in_cgroups(spec, cmd)
+    cmd = in_cgroups(spec, cmd, parent=os.getppid())
     os.execvp(cmd[0], cmd)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-from course.grading.contract import AUTOGRADED_DIR, KERNEL_ZYGOTE_ENV, SUBMITTED_DIR, ZYGOTE_MARK
+from course.grading.contract import AUTOGRADED_DIR, KERNEL_PARENT_ENV, KERNEL_ZYGOTE_ENV, SUBMITTED_DIR, ZYGOTE_MARK
 
 from .isolation import base_env, bwrap_command
 from .kernel import kernel_folders
@@ -254,6 +254,8 @@ class ZygoteProvisioner(LocalProvisioner):
     (else started with the kernelspec's command, as the local provisioner does)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
+        # (a kernel started anew dies with this process, even if it is killed while the kernel still starts)
+        kwargs["env"] = {**(kwargs.get("env") or os.environ), KERNEL_PARENT_ENV: str(os.getpid())}
         spec = SandboxSpec.from_env()
         if os.environ.get(KERNEL_ZYGOTE_ENV) != "0" and spec is not None and spec.enabled:
             try:

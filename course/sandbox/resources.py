@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -161,16 +162,37 @@ class Cgroup:
                     time.sleep(0.2)
 
 
-def in_cgroups(spec: SandboxSpec, argv: list[str]) -> list[str]:
+def in_cgroups(spec: SandboxSpec, argv: list[str], parent: int | None = None) -> list[str]:
     """``argv`` preceded by a tiny launcher that moves itself into the spec's cgroups, then execs ``argv``
-    (a launcher, not ``preexec_fn``: the grader is multi-threaded)."""
+    (a launcher, not ``preexec_fn``: the grader is multi-threaded). The launcher dies with ``parent`` (default: the
+    caller, which starts it), and exits at once if ``parent`` ended while it started (:func:`die_with_parent`)."""
     if not spec.cgroup_procs or os.geteuid() != 0:
         return argv
-    return [sys.executable, "-I", "-c", _JOIN, os.pathsep.join(spec.cgroup_procs), *argv]
+    parent = os.getpid() if parent is None else parent
+    return [sys.executable, "-I", "-c", _JOIN, os.pathsep.join(spec.cgroup_procs), str(parent), *argv]
 
 
-_JOIN = ("import os, sys\nfor f in sys.argv[1].split(os.pathsep):\n    open(f, 'w').write(str(os.getpid()))\n"
-         "os.execvp(sys.argv[2], sys.argv[2:])\n")
+_JOIN = ("import ctypes, os, sys\nctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"  # (PR_SET_PDEATHSIG, SIGKILL)
+         "if os.getppid() != int(sys.argv[2]):\n    os._exit(1)\n"
+         "for f in sys.argv[1].split(os.pathsep):\n    open(f, 'w').write(str(os.getpid()))\n"
+         "os.execvp(sys.argv[3], sys.argv[3:])\n")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when the thread that started it ends (kept across ``exec``; bwrap's
+    ``--die-with-parent`` sets the same once bwrap runs, too late for a parent killed while this process was still
+    starting). Exits at once when ``parent`` is given and is no longer this process's parent: it ended first."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # (not Linux)
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """What a submission's graded folder (``course/autograded/<student>``) may keep once its run is over: at most its
-size limit (bytes), and only its graded notebooks."""
+size limit (bytes), and only its graded notebooks, with nbgrader's records of the hand-in put back from the
+submitted copy."""
 from __future__ import annotations
 
 import os
@@ -7,8 +8,10 @@ import stat
 from pathlib import Path
 
 from course import plain_tree
+from course.jupyter.handin import EXCHANGE_FILES
 from course.sandbox import Limits
 
+EXCHANGE_RECORD_BYTES = 1024  # timestamp.txt, submission_secret.txt: a line each
 MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<student>), checked after each run
 DISK_RESERVE_BYTES = 64 << 20  # room on the submission's tmpfs past its size limit, for nbgrader's own writes
 
@@ -41,3 +44,25 @@ def keep_graded_notebooks(folder: Path) -> int:
     serves ``course/autograded/`` from the instructor's origin, or travels into the feedback. Returns the bytes
     removed."""
     return plain_tree.keep_only(folder, is_graded_notebook)
+
+
+def restore_exchange_records(folder: Path, submitted: Path) -> list[str]:
+    """Put nbgrader's records of the hand-in (``EXCHANGE_FILES``: its submission time and secret, as collect kept
+    them in ``submitted``) back into the graded ``folder``, which keeps nothing of what its run left there: the
+    feedback is made from ``folder`` and carries them, and releasing it reads them (the secret names the page the
+    student fetches). Regular files of at most ``EXCHANGE_RECORD_BYTES``, never followed. Returns the names put
+    back."""
+    restored = []
+    for name in EXCHANGE_FILES:
+        try:
+            fd = os.open(submitted / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                continue
+            data = f.read(EXCHANGE_RECORD_BYTES + 1)
+        if len(data) <= EXCHANGE_RECORD_BYTES:
+            (folder / name).write_bytes(data)
+            restored.append(name)
+    return restored

@@ -17,10 +17,10 @@ from pathlib import Path
 from course import plain_tree
 from course.grading.contract import (AUTOGRADED_DIR, CHECK_SERVER_ENV, DISK_DIR, KERNEL_DISAGREES,
                                      KERNEL_DISAGREES_RECORD, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD, RUNTIME_DIR,
-                                     STATE_DIR, VERDICTS_DIR)
+                                     STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR)
 from course.grading.errors import GradingError
 from course.grading.graded_folder import (DISK_RESERVE_BYTES, is_graded_notebook, keep_graded_notebooks,
-                                          trim_to_size_limit)
+                                          restore_exchange_records, trim_to_size_limit)
 from course.grading.permissions import AUTOGRADED_MODE
 from course.grading.trusted_forkserver_client import TrustedForkServer
 from course.grading.trusted_processes import (nbgrader_command, nbgrader_rlimits, start_check_server,
@@ -107,6 +107,8 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
     plain_tree.remove_tree(runtime)
     too_big = trim_to_size_limit(course_root / AUTOGRADED_DIR / student, spec.limits.folder_bytes)
     keep_graded_notebooks(folder)
+    if folder.is_dir():
+        restore_exchange_records(folder, course_root / SUBMITTED_DIR / student / assignment)
     over = verdicts / student / OVER_DISK_RECORD  # written by TrustedHiddenChecks
     too_big = too_big or (over.read_text()[:300] if over.is_file() else None)
     status = too_big if too_big and status == "ok" else status

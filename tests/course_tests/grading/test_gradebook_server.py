@@ -204,6 +204,11 @@ def one_notebook_class(server):
         env = tool_env(**{GRADEBOOK_URL_ENV: server["url"], "SR_DATA_DIR": str(data)})
         yield {"work": work, "env": env, "course": course, "hand_ins": hand_ins}
     finally:
+        # (a killed worker leaves its tmpfs folders mounted -- its next run unmounts them -- and this one has none)
+        with open("/proc/mounts") as f:
+            left = [line.split()[1] for line in f if line.split()[1].startswith(f"{work}/")]
+        for mount in sorted(left, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
 

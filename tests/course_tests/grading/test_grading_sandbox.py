@@ -24,6 +24,7 @@ from class_batch import (CORRECT, FOLDER_BYTES, HOST_TMP_MARK, INTAKE_ATTACKS, U
 from class_batch import scores as _gradebook_scores
 from class_batch import read_notebook as _nb
 from course.grading.contract import FORKED_MARK, ZYGOTE_MARK
+from course.jupyter.handin import EXCHANGE_FILES
 from course.paths import tool
 from course_fixtures import cell_source as _src
 
@@ -305,13 +306,17 @@ def test_graded_folders_and_feedback_keep_only_notebooks_and_pages(batch):
     assert "scripts" in graded and len(graded) > 10, graded
     for student in graded:
         folder = course / "course" / "autograded" / student / "superres"
-        odd = [p.relative_to(folder).as_posix() for p in folder.rglob("*")
-               if p.parent != folder or p.suffix != ".ipynb" or p.is_symlink() or not p.is_file()]
+        # nbgrader's records of the hand-in (timestamp, secret) are those collect kept, put back after the run
+        submitted = course / "course" / "submitted" / student / "superres"
+        records = [n for n in EXCHANGE_FILES if (folder / n).exists()]
+        assert all((folder / n).read_bytes() == (submitted / n).read_bytes() for n in records), student
+        odd = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.name not in records and (
+               p.parent != folder or p.suffix != ".ipynb" or p.is_symlink() or not p.is_file())]
         assert not odd, (student, odd[:5])
         feedback = course / "course" / "feedback" / student
         if feedback.exists():
             odd = [p.relative_to(feedback).as_posix() for p in feedback.rglob("*")
-                   if not p.is_dir() and p.suffix != ".html"]
+                   if not p.is_dir() and p.suffix != ".html" and p.name not in EXCHANGE_FILES]
             assert not odd, (student, odd[:5])
 
 

@@ -20,6 +20,7 @@ from class_batch import snapshot as _snapshot
 from class_batch import code_cell as _code
 from class_batch import read_notebook as _nb
 from class_batch import write_submission as _write_submission
+from course.jupyter.handin import EXCHANGE_FILES
 from course.paths import BIN, tool, tool_env
 
 REPO = Path(__file__).resolve().parents[3]
@@ -431,8 +432,14 @@ def test_what_a_notebook_writes_while_graded_is_not_handed_back(short_tmp):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     graded = course / "course" / "autograded" / "writer" / "superres"
     assert f"WROTE {800 << 20}" in (graded / "01_models.ipynb").read_text(), "the writes did not succeed"
-    kept = {p.relative_to(graded).as_posix(): p.stat().st_size for p in graded.rglob("*") if p.is_file()}
+    # (nbgrader's records of the hand-in, timestamp and secret, are the submitted copy's, whatever the run wrote)
+    submitted = course / "course" / "submitted" / "writer" / "superres"
+    records = {n: (graded / n).read_bytes() for n in EXCHANGE_FILES if (graded / n).exists()}
+    assert records == {n: (submitted / n).read_bytes() for n in records}
+    kept = {p.relative_to(graded).as_posix(): p.stat().st_size for p in graded.rglob("*")
+            if p.is_file() and p.name not in records}
     assert list(kept) == ["01_models.ipynb"] and sum(kept.values()) < 5 << 20, kept
     feedback = course / "course" / "feedback" / "writer"
-    pages = {p.relative_to(feedback).as_posix(): p.stat().st_size for p in feedback.rglob("*") if p.is_file()}
+    pages = {p.relative_to(feedback).as_posix(): p.stat().st_size for p in feedback.rglob("*")
+             if p.is_file() and p.name not in EXCHANGE_FILES}
     assert list(pages) == ["superres/01_models.html"] and sum(pages.values()) < 5 << 20, pages

@@ -70,6 +70,7 @@ def configure(c, s: HubSettings, settings_file: str) -> None:
     c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     c.Spawner.notebook_dir = "~"
-    # a class logging in at once on a small server: a server may take more than JupyterHub's 30 s to answer
-    c.Spawner.http_timeout = 180
+    # a class logging in at once on a small server: a server may take minutes, not JupyterHub's 30 s, to answer;
+    # a hub restarted meanwhile waits as long for a server the hub before it was still starting (http_timeout)
+    c.Spawner.http_timeout = 300
     c.Spawner.start_timeout = 300

@@ -2,14 +2,14 @@
 user's Unix account, in its home) with the course's environment, and, as root, in a cgroup of the class's limits
 (memory, CPU, processes) that every kernel it starts stays in.
 
-A server never sees the kit's checkout: it runs in a private mount namespace in which the checkout is covered
-(:func:`course.hub.mounts.cover_script`), only the Python environment, the exchange, the student kit and
+A student's server never sees the kit's checkout: it runs in a private mount namespace in which the checkout is
+covered (:func:`course.hub.mounts.cover_script`), only the Python environment, the exchange, the student kit and
 the students' Jupyter configuration (where they sit below it) bound back. What the server and every kernel,
 terminal and command it starts import or read of the course comes from the student kit that ``setup`` built
 (:attr:`HubSettings.student_kit`): ``sr_utils`` and ``data_tools`` on ``PYTHONPATH``, the students' nbgrader
-configuration (the exchange, the hand-in) and JupyterLab's language. The namespace is made as root, then the
-server's command runs as the user (``setpriv``); the cgroup is joined by the same process, whose pid the hub
-keeps."""
+configuration (the exchange, the hand-in) and JupyterLab's language. An instructor's or TA's server sees what
+that account may read. The namespace is made as root, then the server's command runs as the user (``setpriv``);
+the cgroup is joined by the same process, whose pid the hub keeps."""
 from __future__ import annotations
 
 import os
@@ -73,9 +73,10 @@ class CourseSpawner(LocalProcessSpawner):
             if not needed.is_dir():
                 raise RuntimeError(f"{needed} is missing: run `python -m course.hub setup` again")
         user = pwd.getpwnam(self.user.name)
-        self.shell_cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                          checkout_covered(s) + f" && exec setpriv --reuid={user.pw_uid} --regid={user.pw_gid} "
-                          '--init-groups -- sh -c "exec $1"', "sh"]
+        as_user = f'exec setpriv --reuid={user.pw_uid} --regid={user.pw_gid} --init-groups -- sh -c "exec $1"'
+        # (an instructor's or TA's server sees what the account may read: the checkout, the instructors' course)
+        view = checkout_covered(s) + " && " if self.user.name not in s.instructors else ""
+        self.shell_cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c", view + as_user, "sh"]
         address = await super().start()
         self._cgroup = Cgroup.create(f"sr-hub-{self.user.name}", s.memory_bytes, s.processes, s.cpu_cores)
         if self._cgroup is not None:  # (the server's later children, its kernels, stay in it)

@@ -8,7 +8,9 @@ sees the released assignment, fetches and submits it; the student cannot
 reach the formgrader service, its own server has no formgrader, another student's server and home and the
 instructors' course folder are refused. An instructor reaches the formgrader service, collects the submission,
 and the formgrader's autograde button runs nothing (student code is graded only in the grading command's
-sandboxes)."""
+sandboxes). In Chromium, the whole round: a student fetches, validates and submits in the Assignments panel, an
+instructor collects in the formgrader, the course is graded on the server as docs/hub.md says, the instructor
+scores a written answer and releases the feedback, and the student fetches and reads it."""
 from __future__ import annotations
 
 import os
@@ -21,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from course_fixtures import poll_until, skip_or_fail
+from course_fixtures import find_chromium, headless_chromium, poll_until, skip_or_fail, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 TAG = f"{os.getpid() % 10000:04d}"
-STUDENTS = [f"srh{TAG}a", f"srh{TAG}b"]
+STUDENTS = [f"srh{TAG}a", f"srh{TAG}b", f"srh{TAG}c"]  # (the third goes round in Chromium)
 INSTRUCTOR, GRADER, GROUP = f"srh{TAG}t", f"srh{TAG}g", f"srh{TAG}grp"
 COURSE_ID = "sr-course-kit"
 
@@ -168,7 +170,7 @@ def _in_server_of(user: str, pid: int, argv: list[str]) -> subprocess.CompletedP
 
 
 def test_a_student_works_in_a_server_of_their_own_and_reaches_nothing_else(hub):
-    student, other = STUDENTS
+    student, other = STUDENTS[:2]
     url, s, settings = hub["url"], _login(hub, student), hub["settings"]
     headers = _open(hub, s, f"/user/{student}/lab")
     # the server runs as the student's account, in the class's cgroup (memory, CPU)
@@ -269,3 +271,145 @@ def test_a_restarted_hub_takes_over_the_running_servers(hub):
                data={"course_id": COURSE_ID, "assignment_id": "superres"})
     assert r.status_code == 200 and r.json()["success"], r.text[:1000]
     assert len([p for p in inbound.iterdir() if p.name.startswith(f"{student}+superres+")]) == count + 1
+
+
+ARTIFACTS = REPO / "tests" / "artifacts" / "hub-browser"
+
+
+def _browser_login(b, hub, user: str) -> None:
+    """Log ``user`` in through the hub's login form, as a person does."""
+    from selenium.webdriver.common.by import By
+
+    b.get(f"{hub['url']}/hub/login")
+    wait_for(b, lambda d: d.find_elements(By.ID, "username_input"), 60, "the login form", ARTIFACTS)
+    b.find_element(By.ID, "username_input").send_keys(user)
+    b.find_element(By.ID, "password_input").send_keys(hub["passwords"][user])
+    b.find_element(By.ID, "login_submit").click()
+    wait_for(b, lambda d: "/hub/login" not in d.current_url, 120, f"{user} logged in", ARTIFACTS)
+
+
+def _panel(b, hub, student: str) -> None:
+    """The student's JupyterLab with nbgrader's Assignments panel open (Nbgrader -> Assignment List)."""
+    from selenium.webdriver.common.by import By
+
+    def menu_item(label: str, selector: str):
+        found = [e for e in b.find_elements(By.CSS_SELECTOR, selector) if e.text.strip() == label]
+        return found[0] if found else None
+
+    b.get(f"{hub['url']}/user/{student}/lab")
+    wait_for(b, lambda d: menu_item("Nbgrader", ".lm-MenuBar-item"), 240, "the student's JupyterLab", ARTIFACTS)
+    menu_item("Nbgrader", ".lm-MenuBar-item").click()
+    wait_for(b, lambda d: menu_item("Assignment List", ".lm-Menu-item"), 30, "the Nbgrader menu", ARTIFACTS).click()
+    wait_for(b, lambda d: d.find_elements(By.CSS_SELECTOR, "#released_assignments_list"), 60, "the panel", ARTIFACTS)
+
+
+def _press(b, listing: str, button: str, what: str) -> None:
+    """Press ``button`` on the superres line of the panel's list ``listing`` (released, fetched, submitted)."""
+    wait_for(b, lambda d: d.execute_script(
+        "const item = [...document.querySelectorAll('#' + arguments[0] + '_assignments_list .list_item')]"
+        "  .find(i => i.textContent.includes('superres'));"
+        "const button = item && [...item.querySelectorAll('button')].find(x => x.innerText.trim() === arguments[1]);"
+        "if (button && !button.disabled) { button.click(); return true; } return false;", listing, button),
+        120, what, ARTIFACTS)
+
+
+def _listed(b, listing: str, text: str, what: str, seconds: float = 300) -> str:
+    return wait_for(b, lambda d: d.execute_script(
+        "const l = document.querySelector('#' + arguments[0] + '_assignments_list');"
+        "return l && l.innerText.includes(arguments[1]) ? l.innerText : false;", listing, text),
+        seconds, what, ARTIFACTS)
+
+
+def _formgrader_action(b, base: str, action: str, said: str) -> None:
+    """Press ``action`` (collect, generate-feedback, release-feedback) on superres's line of Manage Assignments;
+    wait for the dialog that says ``said`` (the next page's load closes it)."""
+    b.get(f"{base}/formgrader/manage_assignments")
+    wait_for(b, lambda d: d.execute_script(
+        "const row = [...document.querySelectorAll('tr')].find(r => r.querySelector('.name')"
+        "  && r.querySelector('.name').textContent.trim() === 'superres');"
+        "const a = row && row.querySelector('.' + arguments[0] + ' a');"
+        "if (a) { a.click(); return true; } return false;", action), 120, f"the formgrader's {action}", ARTIFACTS)
+    text = wait_for(b, lambda d: d.execute_script(
+        "const m = document.querySelector('.modal.in .modal-body, .modal.show .modal-body');"
+        "return m && m.innerText.trim() ? m.innerText : false;"), 600, f"the {action} dialog", ARTIFACTS)
+    assert said in text, text
+
+
+def test_a_class_round_trip_in_chromium(hub):
+    """A student fetches, validates and submits in the Assignments panel; an instructor collects in the formgrader;
+    the course is graded on the server with the grading command, as root, and handed back to the grader account
+    (docs/hub.md); the instructor scores a written answer in the formgrader and generates and releases the
+    feedback; the student fetches it in the panel and reads it."""
+    from nbgrader.api import Gradebook
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    student, settings, url = STUDENTS[2], hub["settings"], hub["url"]
+    chromium = find_chromium()
+    s = headless_chromium(*chromium)
+    t = headless_chromium(*chromium)
+    try:
+        _browser_login(s, hub, student)
+        _panel(s, hub, student)
+        _press(s, "released", "Fetch", "the Fetch button of superres")
+        _listed(s, "fetched", "superres", "superres among the fetched assignments")
+        # Validate in the notebook's toolbar (the released notebook, not solved: its tests fail)
+        s.get(f"{url}/user/{student}/lab/tree/superres/01_models.ipynb")
+        wait_for(s, lambda d: d.find_elements(By.CSS_SELECTOR, ".validate-button"), 240, "the Validate button",
+                 ARTIFACTS)[0].click()
+        dialog = wait_for(s, lambda d: d.find_elements(By.CSS_SELECTOR, ".validation-success, .validation-failed"),
+                          300, "the validation's answer", ARTIFACTS)[0]
+        assert "validation-failed" in dialog.get_attribute("class") and dialog.text.strip(), dialog.text[:1000]
+        # no instructor's panel in a student's JupyterLab
+        assert "Create Assignment" not in s.find_element(By.TAG_NAME, "body").text
+        _panel(s, hub, student)
+        _press(s, "fetched", "Submit", "the Submit button of superres")
+        _listed(s, "submitted", "superres", "superres among the submitted assignments")
+        # the instructor collects in the formgrader
+        service = f"{url}/services/{settings.service}"
+        _browser_login(t, hub, INSTRUCTOR)
+        _formgrader_action(t, service, "collect", "Successfully collected")
+        assert (settings.course / "course" / "submitted" / student / "superres" / "01_models.ipynb").is_file()
+        # graded on the server, as root, with the grading command; then the course is the grader account's again
+        out = subprocess.run([sys.executable, "-m", "course.grade", "superres", "--course-dir", str(settings.course),
+                              "--student", student, "--no-feedback", "--cell-timeout", "120"],
+                             cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        out = subprocess.run(["chown", "-R", f"{GRADER}:{GROUP}", str(settings.course)], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stderr
+        # a written answer scored by hand in the formgrader
+        gradebook = f"sqlite:///{settings.course / 'course' / 'gradebook.db'}"
+        with Gradebook(gradebook) as gb:
+            manual = [(nb.id, g.name, nb.name) for nb in gb.find_submission("superres", student).notebooks
+                      for g in nb.grades if g.cell.cell_type == "markdown" and g.max_score >= 1]
+        assert manual, "no written answer to score in superres"
+        notebook_id, cell, notebook = manual[0]
+        t.get(f"{service}/formgrader/submissions/{notebook_id}/")
+        box = wait_for(t, lambda d: d.find_elements(By.CSS_SELECTOR, f"input.score#{cell}"), 120,
+                       "the written answer's score box", ARTIFACTS)[0]
+        box.clear()
+        box.send_keys("1", Keys.TAB)  # (leaving the box saves it)
+
+        def scored(_):
+            with Gradebook(gradebook) as gb:
+                return gb.find_grade(cell, notebook, "superres", student).manual_score == 1
+
+        wait_for(t, scored, 60, "the hand-given score in the gradebook", ARTIFACTS)
+        _formgrader_action(t, service, "generate-feedback", "Successfully generated feedback")
+        _formgrader_action(t, service, "release-feedback", "Successfully released feedback")
+        # the student fetches the feedback and reads it
+        _panel(s, hub, student)
+        _listed(s, "submitted", "feedback available to fetch", "the feedback offered to the student")
+        _press(s, "submitted", "Fetch Feedback", "the Fetch Feedback button")
+        _listed(s, "submitted", "view feedback", "the feedback fetched")
+        pages = sorted((settings.homes / student / "superres" / "feedback").glob(f"*/{notebook}.html"))
+        assert pages, "no feedback page in the student's folder"
+        relative = pages[-1].relative_to(settings.homes / student)
+        s.get(f"{url}/user/{student}/files/{relative}")
+        wait_for(s, lambda d: d.title == notebook, 60, "the feedback page", ARTIFACTS)
+        text = s.find_element(By.TAG_NAME, "body").text
+        assert "Written response (Score: 1.0 /" in text and "BEGIN HIDDEN" not in text, text[:2000]
+    finally:
+        s.quit()
+        t.quit()

@@ -228,9 +228,12 @@ def main() -> int:
             time.sleep(15)
             pg_ctl = next(Path(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")))
             pg_user = (base / "pg" / "data").owner()
+            # (the new server logs where course.gradebook_server's did, never into a pipe of this script's: a
+            # server holding the pipe open would keep the restart command waiting for it)
             outage("PostgreSQL restarted", lambda: subprocess.run(
-                ["runuser", "-u", pg_user, "--", str(pg_ctl), "-D", str(base / "pg" / "data"), "-m", "fast",
-                 "-w", "restart"], capture_output=True, timeout=120), lambda: None)
+                ["runuser", "-u", pg_user, "--", str(pg_ctl), "-D", str(base / "pg" / "data"), "-l",
+                 str(base / "pg" / "server.log"), "-m", "fast", "-w", "-t", "110", "restart"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=True), lambda: None)
 
         ta_errors, rounds_done = [], {ta: 0 for ta in tas}
         earlier, cells = "earlier", {ta: [f"q{i}-{ta}" for i in (1, 2)] for ta in tas}

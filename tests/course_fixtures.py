@@ -192,6 +192,15 @@ def poll_until(condition, seconds: float, what: str, log: Path | None = None, fa
     pytest.fail(f"no {what} within {seconds:.0f} s; {log.name if log else ''}: {shown}")
 
 
+def process_running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def skip_or_fail(msg: str) -> None:
     """Skip with ``msg`` where what a test needs is absent; fail instead under ``CI`` (nothing skips silently)."""
     if os.environ.get("CI"):

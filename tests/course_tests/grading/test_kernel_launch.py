@@ -11,15 +11,7 @@ import textwrap
 from types import SimpleNamespace
 
 from course.sandbox.resources import in_cgroups
-from course_fixtures import poll_until, skip_or_fail
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
+from course_fixtures import poll_until, process_running, skip_or_fail
 
 
 def test_a_launcher_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
@@ -34,10 +26,11 @@ def test_a_launcher_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path
     try:
         poll_until(lambda: child_pid.exists() and child_pid.read_text(), 60, "the launcher")
         child = int(child_pid.read_text())
-        assert _alive(child)
+        assert process_running(child)
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        assert poll_until(lambda: not _alive(child) or None, 5, "", fail=False), "the launcher outlived its parent"
+        gone = poll_until(lambda: not process_running(child) or None, 5, "", fail=False)
+        assert gone, "the launcher outlived its parent"
     finally:
         parent.kill()
         if child_pid.exists():

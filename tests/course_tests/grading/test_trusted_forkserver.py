@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from course.grading.trusted_forkserver import become
+from course_fixtures import process_running
 
 
 @pytest.mark.parametrize("taken_at_target", [True, False], ids=["server's own descriptor at the target", "apart"])
@@ -106,9 +107,9 @@ def test_children_still_running_when_the_grader_goes_are_killed_with_their_sessi
         server = None
         for pid in (child, grandchild):
             deadline = time.monotonic() + 10
-            while _running(pid) and time.monotonic() < deadline:
+            while process_running(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not _running(pid), f"{pid} still runs after its grader went"
+            assert not process_running(pid), f"{pid} still runs after its grader went"
     finally:
         for pid in (server, child):
             if pid:
@@ -116,12 +117,3 @@ def test_children_still_running_when_the_grader_goes_are_killed_with_their_sessi
                     os.kill(pid, signal.SIGKILL)
         if server:
             os.waitpid(server, 0)
-
-
-def _running(pid: int) -> bool:
-    """``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False

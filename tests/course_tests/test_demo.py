@@ -29,13 +29,25 @@ def test_evaluate_without_checkpoints_prints_the_bicubic_table(tmp_path):
     assert "shaved" in out.stdout, "the evaluation convention must be printed under the table"
 
 
-def test_demo_pipeline_writes_everything(tmp_path):
+def test_demo_pipeline_writes_everything_and_grades_the_reference_with_the_grading_command(tmp_path_factory):
+    """The whole demo on tiny iterations, as `make demo` runs it: training, tables, pictures, the report, the MOS
+    study, and the reference graded by `python -m course.grade` (sandboxed where bubblewrap can build a sandbox
+    here, else without one: see the test below)."""
     from data_tools.samples import ensure_sample_data
+    from course import sandbox as sandbox_module
     from course.demo import run_demo
+    from course.sandbox import SandboxUnavailable
 
+    tmp_path = tmp_path_factory.mktemp("demo")  # (short: the kernels' IPC socket paths are limited to 107 bytes)
+    try:
+        sandbox_module.probe()
+        usable = True
+    except SandboxUnavailable:
+        usable = False
     data = ensure_sample_data(tmp_path / "data")
     small = dict(iterations=2, val_every=2, n_channels=8, n_blocks=1, batch_size=2, val_images=1)
-    s = run_demo(tmp_path / "demo", data_dir=data, grade=False, progress=False, log=lambda *a: None, overrides=small)
+    said = []
+    s = run_demo(tmp_path / "demo", data_dir=data, progress=False, log=said.append, overrides=small)
     out = tmp_path / "demo"
     for path in ("srresnet/best.pth", "srgan/best.pth", "eval/table.md", "eval/table.csv", "eval/table.tex",
                  "eval/per_image.csv", "comparison.png", "report.md"):
@@ -47,6 +59,7 @@ def test_demo_pipeline_writes_everything(tmp_path):
     assert isinstance(s["gain_db"], float)
     assert "samples_val" in report, "the report says which split chose best.pth"
     assert (out / "mos" / "results" / "mos.html").is_file() and s["mos_html"].endswith("mos.html")
+    _assert_graded_by_the_grading_command(s["grades"], said, out / "grading", usable)
 
 
 def test_the_roster_import_names_the_students(tmp_path):
@@ -71,13 +84,9 @@ def test_the_roster_import_names_the_students(tmp_path):
         import_roster(root, tmp_path / "nope.csv")
 
 
-@pytest.mark.parametrize("sandbox", ["as found here", "no bubblewrap"])
-def test_the_demo_grades_the_reference_with_the_grading_command(tmp_path_factory, monkeypatch, sandbox):
-    """`make demo` grades the reference with `python -m course.grade` (what `make grade` runs): sandboxed where
-    bubblewrap can build a sandbox, else without one, said in one line with the reason and how to get it; the
-    points it reports are those the grader wrote."""
-    import csv
-
+def test_the_demo_grades_the_reference_without_a_sandbox_where_none_can_be_built(tmp_path_factory, monkeypatch):
+    """Where bubblewrap cannot build a sandbox, `make demo` grades the reference with the same command without one,
+    said in one line with the reason and how to get it; the points it reports are those the grader wrote."""
     tmp_path = tmp_path_factory.mktemp("demo")  # (short: the kernels' IPC socket paths are limited to 107 bytes)
 
     from data_tools.samples import ensure_sample_data
@@ -85,25 +94,25 @@ def test_the_demo_grades_the_reference_with_the_grading_command(tmp_path_factory
     from course.demo import grade_reference
     from course.sandbox import SandboxUnavailable
 
-    if sandbox == "no bubblewrap":
-        def probe(*a, **k):
-            raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`")
+    def probe(*a, **k):
+        raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`")
 
-        monkeypatch.setattr(sandbox_module, "probe", probe)
-        usable = False
-    else:
-        try:
-            sandbox_module.probe()
-            usable = True
-        except SandboxUnavailable:
-            usable = False
+    monkeypatch.setattr(sandbox_module, "probe", probe)
     data = ensure_sample_data(tmp_path / "data", progress=False)
     report = tmp_path / "report.md"
     report.write_text("# Report\n\nThe reference solution's written answers.\n")
     said = []
     g = grade_reference(tmp_path / "grading", progress=False, log=said.append, data_dir=data, report=report)
+    _assert_graded_by_the_grading_command(g, said, tmp_path / "grading", usable=False)
 
-    course = tmp_path / "grading" / "course"
+
+def _assert_graded_by_the_grading_command(g: dict, said: list[str], work, usable: bool) -> None:
+    """``g``: what ``grade_reference`` returned for the course copy ``work``; ``said``: the lines it logged;
+    ``usable``: whether a sandbox could be built. The grading command's outputs are there, one line says how the
+    reference was graded, and the demo's grades are those the grader wrote."""
+    import csv
+
+    course = work / "course"
     assert g["sandboxed"] is usable
     lines = [s for s in said if "grading the reference solution with `python -m course.grade`" in s]
     assert len(lines) == 1, said
@@ -128,6 +137,6 @@ def test_the_demo_grades_the_reference_with_the_grading_command(tmp_path_factory
         row = next(r for r in csv.DictReader(f) if r["student_id"] == "reference")
     assert g["student"] == "Reference Solution" == f"{row['first_name']} {row['last_name']}"
     assert row["report"] == "report.md", "the report handed in beside the notebooks"
-    assert (tmp_path / "grading" / "release" / "superres" / "01_models.ipynb").is_file()
+    assert (work / "release" / "superres" / "01_models.ipynb").is_file()
     assert sorted(g) == sorted(["points", "max_points", "student", "release", "sandboxed", "grades_csv",
                                 "breakdown", "grading_summary"])

@@ -27,6 +27,7 @@ course copy such as ``course.demo.copy_course`` makes), or to :data:`STATE_DIR` 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 # Named here, defined where a process that cannot import ``course`` reads them (see above):
@@ -58,7 +59,7 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV", "KERNEL_PROVISIONER",
+           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV", "KERNEL_PROVISIONER",
            "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE", "CLUSTER_WORKER_PLUGIN",
            "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command", "check_command_json"]
 
@@ -162,6 +163,10 @@ EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what n
 #: in its docstring. Each child's log starts with a line beginning with FORKED_MARK.
 TRUSTED_FORKSERVER_MODULE = "course.grading.trusted_forkserver"
 FORKED_MARK = "[trusted fork server]"
+#: The signal on which a process forked by the fork server writes the stack of each of its threads to its log
+#: (``faulthandler``): the grading command sends it to a submission's nbgrader process before killing it at the
+#: submission timeout, so that the log says where it waited.
+STACK_DUMP_SIGNAL = signal.SIGUSR1
 #: The kernel provisioner of the sandbox's kernelspec (jupyter_client's entry point group
 #: ``jupyter_client.kernel_provisioners``, declared in pyproject.toml): ``course.sandbox.kernel_provisioner``. The
 #: lines it writes in a submission's log begin with ZYGOTE_MARK.

@@ -17,7 +17,7 @@ from pathlib import Path
 from course import plain_tree
 from course.grading.contract import (AUTOGRADED_DIR, CHECK_SERVER_ENV, DISK_DIR, KERNEL_DISAGREES,
                                      KERNEL_DISAGREES_RECORD, LOGS_DIR, NUMBA_DIR, OVER_DISK_RECORD, RUNTIME_DIR,
-                                     STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR)
+                                     STACK_DUMP_SIGNAL, STATE_DIR, SUBMITTED_DIR, VERDICTS_DIR)
 from course.grading.errors import GradingError
 from course.grading.graded_folder import (DISK_RESERVE_BYTES, is_graded_notebook, keep_graded_notebooks,
                                           restore_exchange_records, trim_to_size_limit)
@@ -80,9 +80,11 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             folder.parent.mkdir(parents=True, exist_ok=True)
             os.chown(folder.parent, spec.uid, -1)
         server = proc = None
+        forked = False
         if forks is not None:
             try:
                 server, proc = forks.submission(argv, folder, env, f, nbgrader_rlimits(spec))
+                forked = True
             except OSError as e:
                 f.write(f"[course.grade] {e}: its processes started anew\n".encode())
                 f.flush()
@@ -100,6 +102,14 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             rc = proc.wait(timeout=submission_timeout)
             status = "ok" if rc == 0 else f"nbgrader exited with code {rc} (see {log})"
         except subprocess.TimeoutExpired:
+            if forked:  # (its log then says where it waited: see STACK_DUMP_SIGNAL)
+                f.write(f"[course.grade] not done after {submission_timeout:.0f} s: the stack of each of its "
+                        "nbgrader process's threads, then it is killed\n".encode())
+                f.flush()
+                with contextlib.suppress(OSError):
+                    os.kill(proc.pid, STACK_DUMP_SIGNAL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=1)
             stop_process_group(proc, wait=0)
             status = f"killed after {submission_timeout:.0f} s"
         stop_process_group(server, wait=10)

@@ -29,6 +29,7 @@ nbgrader process of a run that is gone writes a grade while the submission is gr
 """
 from __future__ import annotations
 
+import faulthandler
 import fcntl
 import gc
 import json
@@ -42,7 +43,7 @@ import tempfile
 import time
 import traceback
 
-from .contract import FORKED_MARK
+from .contract import FORKED_MARK, STACK_DUMP_SIGNAL
 
 MAX_MESSAGE = 1 << 20  # bytes of one job (its environment is most of it)
 MAX_FDS = 16  # descriptors attached to one job
@@ -115,6 +116,7 @@ def become(job: dict, fds: list[int], run, started: float, closing: list[int], t
     os.close(taken)
     print(f"{FORKED_MARK} {job['kind']}: forked from the run's fork server, imports done once "
           f"{time.monotonic() - started:.0f} s ago", file=sys.stderr, flush=True)
+    faulthandler.register(STACK_DUMP_SIGNAL, file=2, all_threads=True)  # (descriptor 2: the job's log)
     try:
         code = _exit_code(run(list(job["argv"])))
     except SystemExit as e:

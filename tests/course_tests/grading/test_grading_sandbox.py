@@ -117,6 +117,8 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
     # each submission's nbgrader process and check server were forked from the run's fork server
     logs = {p.stem: p.read_text(errors="replace")
             for p in (batch["course"] / "course" / ".grading" / "logs").glob("*.log")}
+    for name in killed:  # (where its nbgrader process waited, written before the kill)
+        assert "most recent call first" in logs[name], logs[name][-2000:]
     forked = [s for s, text in logs.items()
               if f"{FORKED_MARK} nbgrader:" in text and f"{FORKED_MARK} check-server:" in text]
     assert sorted(forked) == sorted(logs), sorted(set(logs) - set(forked))

@@ -117,3 +117,54 @@ def test_children_still_running_when_the_grader_goes_are_killed_with_their_sessi
                     os.kill(pid, signal.SIGKILL)
         if server:
             os.waitpid(server, 0)
+
+
+def test_a_forked_child_writes_its_stack_to_its_log_on_the_stack_dump_signal(tmp_path):
+    """A submission killed at the submission timeout: the grading command first sends its nbgrader process (a
+    child of the fork server) STACK_DUMP_SIGNAL, and the log then says where it waited."""
+    import signal
+    import time
+
+    from course.grading.contract import STACK_DUMP_SIGNAL
+
+    log = tmp_path / "student.log"
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    never_read, never_written = os.pipe()  # (the child waits on it for ever, as on a kernel that no longer talks)
+    ready_read, ready_write = os.pipe()
+    taken_read, taken_write = os.pipe()
+    job = {"kind": "test", "argv": [], "env": dict(os.environ), "cwd": str(tmp_path),
+           "limits": [8 << 30, 3600], "fds": {"2": 0}}
+
+    def waiting_for_a_kernel_that_no_longer_talks(argv):
+        os.write(ready_write, b"r")
+        os.read(never_read, 1)
+        return 0
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(taken_read)
+            code = become(job, [log_fd], waiting_for_a_kernel_that_no_longer_talks, 0.0, [], taken_write)
+        finally:
+            os._exit(code)
+    os.close(taken_write)
+    os.close(log_fd)
+    try:
+        assert os.read(taken_read, 1) == b""  # (it took its job)
+        assert os.read(ready_read, 1) == b"r"  # (it runs it)
+        os.kill(pid, STACK_DUMP_SIGNAL)
+        deadline = time.monotonic() + 30
+        while "waiting_for_a_kernel_that_no_longer_talks" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0), "the signal ended it: only the kill may"
+        said = log.read_text()
+        assert "most recent call first" in said and "waiting_for_a_kernel_that_no_longer_talks" in said, said
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        for fd in (taken_read, never_read, never_written, ready_read, ready_write):
+            os.close(fd)

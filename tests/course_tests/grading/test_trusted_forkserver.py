@@ -13,6 +13,30 @@ from course.grading.trusted_forkserver import become
 from course_fixtures import process_running
 
 
+def _in_a_child(body) -> int:
+    """Fork; the child runs ``body()`` and exits with the code it returns (1 if it raises). Returns the child's pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = body()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _forked_child(job: dict, fds: list[int], run, taken_write: int, close: list[int]) -> int:
+    """A child that closes ``close`` and becomes the fork server's child for ``job`` (``become``); its pid."""
+    def body():
+        for fd in close:
+            os.close(fd)
+        return become(job, fds, run, 0.0, [], taken_write)
+
+    return _in_a_child(body)
+
+
 @pytest.mark.parametrize("taken_at_target", [True, False], ids=["server's own descriptor at the target", "apart"])
 def test_a_forked_child_keeps_the_descriptor_placed_at_each_target(tmp_path, taken_at_target):
     """nbgrader's ends of its check server's pipes were placed at their target numbers, then the server's own
@@ -35,17 +59,7 @@ def test_a_forked_child_keeps_the_descriptor_placed_at_each_target(tmp_path, tak
         os.write(target, b"placed")
         return 0
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(job_read)
-            os.close(taken_read)
-            code = become(job, [attached], run, 0.0, [], taken_write)
-        finally:
-            os._exit(code)
+    pid = _forked_child(job, [attached], run, taken_write, close=[job_read, taken_read])
     for fd in (attached, taken_write):
         os.close(fd)
     assert os.read(taken_read, 1) == b""  # (the child took its job: its copy of taken_write is closed)
@@ -77,17 +91,13 @@ def test_children_still_running_when_the_grader_goes_are_killed_with_their_sessi
         return 0
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    server = os.fork()
-    if server == 0:
-        code = 1
-        try:
-            ours.close()
-            serve(theirs, {"test": run}, time.monotonic())
-            code = 0
-        finally:
-            os._exit(code)
+
+    def server_body():
+        ours.close()
+        serve(theirs, {"test": run}, time.monotonic())
+        return 0
+
+    server = _in_a_child(server_body)
     theirs.close()
     child = None
     try:
@@ -140,16 +150,7 @@ def test_a_forked_child_writes_its_stack_to_its_log_on_the_stack_dump_signal(tmp
         os.read(never_read, 1)
         return 0
 
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(taken_read)
-            code = become(job, [log_fd], waiting_for_a_kernel_that_no_longer_talks, 0.0, [], taken_write)
-        finally:
-            os._exit(code)
+    pid = _forked_child(job, [log_fd], waiting_for_a_kernel_that_no_longer_talks, taken_write, close=[taken_read])
     os.close(taken_write)
     os.close(log_fd)
     try:

@@ -12,6 +12,8 @@ import os
 import time
 from queue import Empty
 
+import zmq
+
 from nbformat.v4 import new_output
 from jupyter_core.utils import ensure_async, run_sync
 from traitlets import Integer
@@ -63,6 +65,9 @@ class LimitedOutputExecute(Execute):
         self.iopub_timeout = self._iopub_timeout
         if not hasattr(self, "_timeout_error"):
             self._timeout_error = dict(self.error_on_timeout or {})
+        if not hasattr(self, "_shutdown_kernel"):
+            self._shutdown_kernel = self.shutdown_kernel
+        self.shutdown_kernel = self._shutdown_kernel
         if self._timeout_error.get("ename") == "CellTimeoutError":  # nbgrader's, in the student's words
             said = grader_tr("No reply from kernel before timeout", language=self._language)
             self.error_on_timeout = {**self._timeout_error,
@@ -77,13 +82,23 @@ class LimitedOutputExecute(Execute):
             self._not_answering = True
             self.raise_on_iopub_timeout = False  # (its idle status will not come either: no wait ends the run)
             self.iopub_timeout = 1  # (... nor its last outputs: not waited for)
+            self.shutdown_kernel = "immediate"  # (... nor a shutdown request: the kernel is killed)
         return reply
 
     async def _kernel_answers(self, wait: float) -> bool:
         """Whether the kernel answers a ``kernel_info`` request within ``wait`` seconds (other shell messages that
-        arrive meanwhile, such as the interrupted cell's late reply, are dropped: nbclient has its reply)."""
-        msg_id = self.kc.kernel_info()
+        arrive meanwhile, such as the interrupted cell's late reply, are dropped: nbclient has its reply). The
+        request itself is sent within ``wait`` too: a kernel whose code wrote into its own sockets can leave the
+        shell channel unable to take a message, and a plain send then waits for ever (seen in the class batch)."""
         deadline = time.monotonic() + wait
+        socket = self.kc.shell_channel.socket
+        socket.setsockopt(zmq.SNDTIMEO, max(1, int(wait * 1000)))
+        try:
+            msg_id = self.kc.kernel_info()
+        except zmq.Again:
+            return False
+        finally:
+            socket.setsockopt(zmq.SNDTIMEO, -1)
         while (left := deadline - time.monotonic()) > 0:
             try:
                 msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))

@@ -41,3 +41,49 @@ def test_a_kernel_that_answers_after_the_interrupt_runs_the_rest():
                  answer_after_timeout=15)
     assert _errors(nb.cells[0]) == ["KeyboardInterrupt", "CellTimeoutError"]
     assert [o.get("text") for o in nb.cells[1].outputs] == ["after\n"]
+
+
+class _ShellThatCannotSend(LimitedOutputExecute):
+    """Once a cell timed out, the client's shell socket is one that cannot take a message: a DEALER with
+    ``ZMQ_IMMEDIATE`` towards a port nothing listens on, whose sends wait for a peer that never comes (what a
+    kernel that wrote into its own sockets left nbgrader's client with, in the class batch)."""
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        import zmq
+
+        from course_fixtures import free_port
+
+        self.replaced = self.kc.shell_channel.socket
+        stuck = zmq.Context.instance().socket(zmq.DEALER)
+        stuck.setsockopt(zmq.IMMEDIATE, 1)
+        stuck.setsockopt(zmq.LINGER, 0)
+        stuck.connect(f"tcp://127.0.0.1:{free_port()}")
+        self.kc.shell_channel.socket = stuck
+        return await super()._async_handle_timeout(timeout, cell)
+
+
+def test_a_shell_channel_that_cannot_take_the_question_counts_as_a_kernel_not_answering():
+    """The ``kernel_info`` question after a timed-out cell is itself sent within the answer time: a send that
+    would wait for ever (nbgrader then held its worker until the submission timeout) is a kernel not answering, the
+    rest of the notebook is not run, and the kernel is killed rather than asked to shut down."""
+    import threading
+
+    nb = new_notebook(cells=[new_code_cell(src) for src in
+                             ["import time\nwhile True:\n    time.sleep(0.1)\n", "print('after')"]])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    ep = _ShellThatCannotSend(timeout=3, answer_after_timeout=3, kernel_name="python3")
+    done = threading.Event()
+
+    def run():
+        ep.preprocess(nb, {"metadata": {"path": "."}})
+        done.set()
+
+    t0 = time.monotonic()
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(3 + 3 + 60), "the question to the kernel was never sent: grading waited for ever"
+    seconds = time.monotonic() - t0
+    ep.replaced.close(linger=0)
+    assert "CellTimeoutError" in _errors(nb.cells[0])
+    assert _errors(nb.cells[1]) == ["KernelNotAnswering"], nb.cells[1].outputs
+    assert ep.shutdown_kernel == "immediate"
+    assert seconds < 3 + 3 + 30, f"{seconds:.0f} s"

@@ -59,9 +59,10 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV", "KERNEL_PROVISIONER",
-           "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE", "CLUSTER_WORKER_PLUGIN",
-           "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command", "check_command_json"]
+           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV",
+           "KERNEL_PROVISIONER", "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE",
+           "CLUSTER_WORKER_PLUGIN", "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command",
+           "check_command_json"]
 
 # ---------------------------------------------------------------------------------------------------------
 # Environment variables set by the grading command (course.grade) or nbgrader_config.py

@@ -10,6 +10,7 @@ from pathlib import Path
 from course import plain_tree
 from course.jupyter.handin import EXCHANGE_FILES
 from course.sandbox import Limits
+from course.student_files import read_beneath
 
 EXCHANGE_RECORD_BYTES = 1024  # timestamp.txt, submission_secret.txt: a line each
 MAX_SUBMISSION_BYTES = Limits().folder_bytes  # a graded folder (autograded/<student>), checked after each run
@@ -50,19 +51,14 @@ def restore_exchange_records(folder: Path, submitted: Path) -> list[str]:
     """Put nbgrader's records of the hand-in (``EXCHANGE_FILES``: its submission time and secret, as collect kept
     them in ``submitted``) back into the graded ``folder``, which keeps nothing of what its run left there: the
     feedback is made from ``folder`` and carries them, and releasing it reads them (the secret names the page the
-    student fetches). Regular files of at most ``EXCHANGE_RECORD_BYTES``, never followed. Returns the names put
-    back."""
+    student fetches). Regular files of at most ``EXCHANGE_RECORD_BYTES``, read beneath ``submitted`` through no
+    link (:func:`course.student_files.read_beneath`). Returns the names put back."""
     restored = []
     for name in EXCHANGE_FILES:
         try:
-            fd = os.open(submitted / name, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
+            data = read_beneath(submitted, name, EXCHANGE_RECORD_BYTES)
+        except (OSError, ValueError):  # (missing, a link, not a regular file, too large: not put back)
             continue
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                continue
-            data = f.read(EXCHANGE_RECORD_BYTES + 1)
-        if len(data) <= EXCHANGE_RECORD_BYTES:
-            (folder / name).write_bytes(data)
-            restored.append(name)
+        (folder / name).write_bytes(data)
+        restored.append(name)
     return restored

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from course.sandbox import unmount
 from course_fixtures import poll_until, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[3]
@@ -208,7 +209,7 @@ def one_notebook_class(server):
         with open("/proc/mounts") as f:
             left = [line.split()[1] for line in f if line.split()[1].startswith(f"{work}/")]
         for mount in sorted(left, reverse=True):
-            subprocess.run(["umount", "-l", mount], capture_output=True)
+            unmount(mount, wait=0)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -163,7 +163,7 @@ def _sandbox_here() -> tuple[bool, bool, str]:
                              "root, with apt-get); the reference is trusted code, `make grade` refuses students' "
                              "without the sandbox")
     limits = Limits()
-    cgroup = Cgroup.create(f"sr-kit-{os.getpid()}-demo", limits.memory_bytes, limits.processes)
+    cgroup = Cgroup.create(Cgroup.owned_name("demo"), limits.memory_bytes, limits.processes)
     if cgroup is not None:
         cgroup.remove()
         return False, False, "(sandboxed with bubblewrap, a memory + process cgroup per worker)"

@@ -174,8 +174,9 @@ class GradingSlots:
             except SandboxUnavailable as e:
                 raise GradingError(str(e)) from None
         if spec.enabled:  # one memory + process cgroup per worker (root with a writable cgroupfs)
+            Cgroup.remove_stale()  # (those of runs killed before they removed theirs)
             for slot in range(workers):
-                self.cgroups[slot] = Cgroup.create(f"sr-kit-{os.getpid()}-w{slot}", spec.limits.memory_bytes,
+                self.cgroups[slot] = Cgroup.create(Cgroup.owned_name(f"w{slot}"), spec.limits.memory_bytes,
                                                    spec.limits.processes)
             if require_cgroup and not all(self.cgroups.values()):
                 self._release()

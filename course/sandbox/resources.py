@@ -150,6 +150,35 @@ class Cgroup:
     def procs(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
+    #: the start of the names of the kit's cgroups that end with their process's pid: ``sr-kit-<pid>-<what>``
+    OWNED_PREFIX = "sr-kit-"
+
+    @classmethod
+    def owned_name(cls, what: str) -> str:
+        """The name of a cgroup of this process (``sr-kit-<pid>-<what>``), one :meth:`remove_stale` can clean up."""
+        return f"{cls.OWNED_PREFIX}{os.getpid()}-{what}"
+
+    @classmethod
+    def remove_stale(cls) -> list[Path]:
+        """Remove the empty cgroups ``sr-kit-<pid>-*`` whose process ``pid`` is gone (a grading run or a demo killed
+        before its own clean-up) and return them; a cgroup that holds a process, or whose pid runs, is left alone."""
+        removed = []
+        if os.geteuid() != 0:
+            return removed
+        for base in (*cls.V1, cls.V1_CPU, cls.V2):
+            for d in sorted(base.glob(cls.OWNED_PREFIX + "*")) if base.is_dir() else []:
+                pid = d.name[len(cls.OWNED_PREFIX):].partition("-")[0]
+                if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+                    continue
+                try:
+                    if (d / "cgroup.procs").read_text().strip():
+                        continue
+                    d.rmdir()
+                    removed.append(d)
+                except OSError:  # (a process entered it meanwhile, or it is gone already)
+                    pass
+        return removed
+
     def remove(self, wait: float = 10.0) -> None:
         deadline = time.monotonic() + wait
         for d in self.dirs:

@@ -56,10 +56,19 @@ def preload() -> dict:
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
+    from nbformat import v4
+    from nbformat.validator import get_validator
 
     from . import check_server
 
-    check_server.preload(compiled_kernels=False)  # (each child loads them: numba's threads do not survive a fork)
+    # nbformat's notebook schema, compiled once here (fastjsonschema) instead of in each nbgrader process: as nbformat
+    # reads and writes notebooks and as nbconvert's exporter checks them (with relax_add_props)
+    for relaxed in (False, True):
+        get_validator(4, v4.nbformat_minor, relax_add_props=relaxed)
+
+    # (numba's compiler is set up here, its compiled kernels loaded by each child: numba's threads do not survive a
+    # fork)
+    check_server.preload(compiled_kernels=False)
 
     def run_nbgrader(argv):
         sys.argv = ["nbgrader", *argv]

@@ -23,15 +23,16 @@ MAX_FILE = 256 << 20  # bytes: a student file (checkpoint, csv, png) read by the
 @functools.cache
 def load_ahead(compiled_kernels: bool = True) -> None:
     """Import now what later checks need (the grader's check server does this before its submission starts, so
-    that it is not waited for after a notebook): the evaluation code, PIL and, with ``compiled_kernels``, imresize's
-    compiled kernels (which starts numba's threads: not in a process that will fork)."""
+    that it is not waited for after a notebook): the evaluation code, PIL, numba's compiler set up and, with
+    ``compiled_kernels``, imresize's compiled kernels (which starts numba's threads: not in a process that will
+    fork; the fork server's children load them, each in a few hundredths of a second once the compiler is set up)."""
     import PIL.Image  # noqa: F401
     import sr_utils.evaluation  # noqa: F401
     import sr_utils.trained  # noqa: F401
+    from sr_utils.imresize import compile_kernels, prepare_compiler
 
+    prepare_compiler()
     if compiled_kernels:
-        from sr_utils.imresize import compile_kernels
-
         compile_kernels()
 
 

@@ -558,10 +558,10 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
 def test_the_fork_server_imports_everything_but_starts_no_thread(trusted_numba_cache):
     """What the fork server loads before it forks must survive a fork: no thread may run in it (numba's OpenMP
     threads, started by loading imresize's compiled kernels, make a forked child that resizes die with "fork()
-    called from a process already using GNU OpenMP"). After its imports it has the threads that numpy's and
-    torch's imports start (BLAS's, which re-make themselves in a forked child) and no other, and a child forked from
-    it resizes an image."""
-    code = ("import os\nimport numpy, torch\nbefore = len(os.listdir('/proc/self/task'))\n"
+    called from a process already using GNU OpenMP"). After its imports it has the threads that the BLAS libraries
+    of numpy, torch and scipy start as they load (they re-make themselves in a forked child; numba's compiler, set
+    up in the server, loads scipy's) and no other, and a child forked from it resizes an image."""
+    code = ("import os\nimport numpy, torch, scipy.linalg\nbefore = len(os.listdir('/proc/self/task'))\n"
             "from course.grading.trusted_forkserver import preload\npreload()\n"
             "threads = len(os.listdir('/proc/self/task')) - before\npid = os.fork()\nif pid == 0:\n"
             "    import numpy as np\n    from sr_utils.imresize import imresize\n"

@@ -23,7 +23,7 @@ sys.path[:] = [p for p in sys.path if not (os.path.isdir(os.path.join(p or os.cu
                                            and not os.path.isfile(os.path.join(p or os.curdir, "course", "__init__.py")))]
 try:
     import course
-    from course import paths
+    from course import gradebook_schema, paths
     from course.gradebook_url import gradebook_url
     from course.grading import contract
 except ImportError as e:
@@ -33,6 +33,8 @@ if getattr(course, "__file__", None) is None:  # (cannot happen after the line a
     raise ImportError(f"`course` is {list(course.__path__)}, not the kit's package")
 
 os.makedirs(os.path.join(HERE, "course"), exist_ok=True)  # sqlite needs the folder before the first command
+# a new gradebook is stamped with its schema's version read in this process, not by a new `alembic` process
+gradebook_schema.stamp_in_process()
 
 # Inherited by the kernels nbgrader starts: the command that decides a hidden check (the kit's, in this Python);
 # no warnings or progress bars on stderr (any stderr output costs a test cell its points).

@@ -3,7 +3,7 @@
 The kit's checkout (:data:`KIT_ROOT`) holds ``source/``, ``release/`` and the instructor's ``nbgrader_config.py``:
 it is the default *course root* (a course copy, ``course.demo.copy_course``, is another; the folders below a course
 root are in :mod:`course.grading.contract`). The ``course`` package (:data:`PACKAGE`) holds the kit's own files
-besides its modules. nbgrader, and what it runs by name (``alembic`` when it creates a gradebook; ``jupyter``), are
+besides its modules. nbgrader, and what it runs by name (``alembic`` when it upgrades a gradebook; ``jupyter``), are
 the commands of this Python environment (:data:`BIN`): :func:`nbgrader_executable` finds nbgrader, :func:`tool_env`
 puts ``BIN`` first on ``PATH`` for the processes that run them.
 """
@@ -46,7 +46,7 @@ def nbgrader_executable() -> str:
 
 def tool_env(env: dict | None = None, **extra: str) -> dict[str, str]:
     """``env`` (default: this process's environment) with :data:`BIN` first on ``PATH``, and ``extra`` set: nbgrader
-    runs ``alembic`` by name when it creates a gradebook, Jupyter finds its commands on ``PATH``."""
+    runs ``alembic`` by name when it upgrades a gradebook, Jupyter finds its commands on ``PATH``."""
     env = dict(os.environ if env is None else env)
     env["PATH"] = os.pathsep.join(p for p in (str(BIN), env.get("PATH")) if p)
     env.update(extra)
@@ -56,7 +56,7 @@ def tool_env(env: dict | None = None, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def tools_on_path():
     """Within the block, this process's ``PATH`` has :data:`BIN` first (for nbgrader's API used in-process: it runs
-    ``alembic`` by name when it creates a gradebook); restored after."""
+    ``alembic`` by name when it upgrades a gradebook); restored after."""
     old = os.environ.get("PATH")
     os.environ["PATH"] = tool_env()["PATH"]
     try:

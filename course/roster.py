@@ -131,10 +131,12 @@ def import_roster(course_root: Path | str, roster: Path | str) -> list[RosterStu
     transaction (added, or their fields updated); returns them."""
     from nbgrader.api import Gradebook, Student
 
+    from course.gradebook_schema import stamp_in_process
     from course.gradebook_url import gradebook_url
     from course.paths import tools_on_path
 
     students = read_roster(roster)
+    stamp_in_process()
     with tools_on_path(), Gradebook(gradebook_url(course_root)) as gb:
         try:
             for s in students:

@@ -31,6 +31,7 @@ INTEGRATION_MODULES = {
     "test_demo": "the whole `make demo`",
     "test_docs": "runs every command the docs show",
     "test_exchange": "nbgrader's exchange between Unix accounts",
+    "test_gradebook_schema": "nbgrader creating a gradebook, and its `alembic` process",
     "test_gradebook_server": "a PostgreSQL server, two TAs and the MOS step at once, a grading run writing to it",
     "test_grading_sandbox": "grades batches of submissions in bubblewrap",
     "test_hidden_checks": "the hidden checks on mutants and variants",

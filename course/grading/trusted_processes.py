@@ -37,7 +37,7 @@ def nbgrader_command() -> str:
 
 def trusted_env(course_root: Path) -> dict:
     """The environment of the grader's trusted processes for ``course_root`` (variable -> value, strings)."""
-    # nbgrader runs `alembic` by name when it creates a gradebook: the venv's bin/ must be on PATH. The grader's
+    # nbgrader runs `alembic` by name when it upgrades a gradebook: the venv's bin/ must be on PATH. The grader's
     # processes create files under the private umask: they write no cache into the public trees the sandbox reads
     # (bytecode, numba's compiled imresize: theirs is kept with the grading state)
     return tool_env(**{COURSE_ROOT_ENV: str(course_root), "PYTHONDONTWRITEBYTECODE": "1",

@@ -161,7 +161,9 @@ class Cgroup:
     @classmethod
     def remove_stale(cls) -> list[Path]:
         """Remove the empty cgroups ``sr-kit-<pid>-*`` whose process ``pid`` is gone (a grading run or a demo killed
-        before its own clean-up) and return them; a cgroup that holds a process, or whose pid runs, is left alone."""
+        before its own clean-up) and return them; a cgroup that holds a process, or whose pid runs, is left alone.
+        (The pid is looked up in this process's PID namespace: runs that share a cgroup hierarchy on one host
+        share it.)"""
         removed = []
         if os.geteuid() != 0:
             return removed

@@ -163,9 +163,10 @@ def compile_kernels() -> None:
 
 def prepare_compiler() -> None:
     """Set up numba's CPU target (its typing and lowering registries), the first step of every process that compiles
-    or loads a kernel (about 0.5 s of CPU). It starts no thread (loading the kernels does: numba's OpenMP threads),
-    so a process that forks can do it once for all its children, which then load :func:`compile_kernels`'s kernels
-    from the cache in a few hundredths of a second (the grader's fork server, ``course.grading.trusted_forkserver``)."""
+    or loads a kernel (about 0.5 s of CPU; nothing the second time). It starts no thread of its own (loading the
+    kernels does: numba's OpenMP threads); it loads scipy's BLAS, whose threads, like numpy's, make themselves again
+    in a forked child. So a process that forks can do it once for all its children (the grader's fork server does),
+    which then load :func:`compile_kernels`'s kernels from the cache in a few hundredths of a second."""
     from numba.core.registry import cpu_target
 
     cpu_target.typing_context.refresh()

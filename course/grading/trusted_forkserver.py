@@ -66,8 +66,8 @@ def preload() -> dict:
     for relaxed in (False, True):
         get_validator(4, v4.nbformat_minor, relax_add_props=relaxed)
 
-    # (numba's compiler is set up here, its compiled kernels loaded by each child: numba's threads do not survive a
-    # fork)
+    # (numba's compiler is set up here, its compiled kernels loaded by each child: numba's OpenMP threads, which
+    # loading them starts, do not survive a fork)
     check_server.preload(compiled_kernels=False)
 
     def run_nbgrader(argv):

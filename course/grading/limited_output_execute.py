@@ -7,6 +7,7 @@ The notes it writes into a notebook for the student (output cut, a cell that tim
 language (``metadata.sr_kit.language``), through the course's catalogue (``student_client.grader_tr``,
 ``course/locales``); the grader's log stays English.
 """
+import contextlib
 import json
 import os
 import time
@@ -15,8 +16,9 @@ from queue import Empty
 import zmq
 
 from nbformat.v4 import new_output
+from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import ensure_async, run_sync
-from traitlets import Integer
+from traitlets import Float, Integer
 
 from nbgrader.preprocessors import Execute
 from sr_utils.i18n import notebook_language
@@ -25,6 +27,44 @@ from .contract import SANDBOX_ENV
 from .student_client import grader_tr
 
 KERNEL_REPLY = "sr_kit_kernel_reply"  # cell metadata: LimitedOutputExecute -> TrustedHiddenChecks (removed there)
+
+
+class BoundedKernelManager(AsyncKernelManager):
+    """jupyter_client's kernel manager, whose messages on a kernel's control channel -- the interrupt (a message for
+    the sandboxed kernels: ``interrupt_mode`` ``message``) and the shutdown request -- are each sent within
+    ``control_send_timeout`` seconds. A kernel whose code wrote into its own sockets can leave that channel unable to
+    take a message, and a plain send then waits for ever (seen in the class batch, as a notebook ended: nbgrader held
+    its worker until the submission timeout). A kernel that cannot be sent a message is killed instead."""
+
+    control_send_timeout = Float(15.0, help="seconds a message on the kernel's control channel may take to be sent; "
+                                            "past them the kernel is killed").tag(config=True)
+    unreachable = False  # (set once a message could not be sent: the kernel was killed)
+
+    async def _send_on_control(self, send) -> None:
+        self._connect_control_socket()  # (jupyter_client's own socket for both messages)
+        socket = self._control_socket
+        socket.setsockopt(zmq.SNDTIMEO, max(1, int(self.control_send_timeout * 1000)))
+        try:
+            await send()
+        except zmq.Again:
+            self.unreachable = True
+            self.log.error("The kernel's control channel took no message within %s s: the kernel is killed",
+                           self.control_send_timeout)
+            await self._async_kill_kernel()
+        finally:
+            with contextlib.suppress(zmq.ZMQError):  # (closed meanwhile)
+                socket.setsockopt(zmq.SNDTIMEO, -1)
+
+    async def _async_interrupt_kernel(self) -> None:
+        if not self.unreachable:
+            await self._send_on_control(super()._async_interrupt_kernel)
+
+    async def _async_request_shutdown(self, restart: bool = False) -> None:
+        if not self.unreachable:
+            await self._send_on_control(lambda: AsyncKernelManager._async_request_shutdown(self, restart=restart))
+
+    interrupt_kernel = _async_interrupt_kernel  # (AsyncKernelManager binds jupyter_client's own to these names)
+    request_shutdown = _async_request_shutdown
 
 
 class LimitedOutputExecute(Execute):
@@ -40,7 +80,8 @@ class LimitedOutputExecute(Execute):
     kernel must answer a ``kernel_info`` request within ``answer_after_timeout`` seconds. One that does not (its
     code ignores the interrupt, or broke the kernel's own messaging) would make every later cell wait the whole
     cell timeout: instead the rest of the notebook is not run, each of its code cells gets an error saying why,
-    and grading goes on with the next notebook, in a new kernel."""
+    and grading goes on with the next notebook, in a new kernel. Its kernels are managed by
+    :class:`BoundedKernelManager`: nothing it sends a kernel can wait for ever."""
 
     max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
     max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)
@@ -52,6 +93,10 @@ class LimitedOutputExecute(Execute):
                                      "grading machine)").tag(config=True)
     store_widget_state = False
     _language = "en"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", BoundedKernelManager)  # (nbgrader's Execute sets jupyter_client's)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute ``nb``; the notes this adds (output cut, a cell that timed out) in the notebook's language."""

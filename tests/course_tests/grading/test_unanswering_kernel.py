@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbformat.v4 import new_code_cell, new_notebook
 
 from course.grading.limited_output_execute import LimitedOutputExecute
@@ -43,22 +44,27 @@ def test_a_kernel_that_answers_after_the_interrupt_runs_the_rest():
     assert [o.get("text") for o in nb.cells[1].outputs] == ["after\n"]
 
 
+def _socket_that_cannot_send():
+    """A socket that cannot take a message: a DEALER with ``ZMQ_IMMEDIATE`` towards a port nothing listens on, whose
+    sends wait for a peer that never comes (what a kernel that wrote into its own sockets left nbgrader's client
+    with, in the class batch)."""
+    import zmq
+
+    from course_fixtures import free_port
+
+    stuck = zmq.Context.instance().socket(zmq.DEALER)
+    stuck.setsockopt(zmq.IMMEDIATE, 1)
+    stuck.setsockopt(zmq.LINGER, 0)
+    stuck.connect(f"tcp://127.0.0.1:{free_port()}")
+    return stuck
+
+
 class _ShellThatCannotSend(LimitedOutputExecute):
-    """Once a cell timed out, the client's shell socket is one that cannot take a message: a DEALER with
-    ``ZMQ_IMMEDIATE`` towards a port nothing listens on, whose sends wait for a peer that never comes (what a
-    kernel that wrote into its own sockets left nbgrader's client with, in the class batch)."""
+    """Once a cell timed out, the client's shell socket is one that cannot take a message."""
 
     async def _async_handle_timeout(self, timeout, cell=None):
-        import zmq
-
-        from course_fixtures import free_port
-
         self.replaced = self.kc.shell_channel.socket
-        stuck = zmq.Context.instance().socket(zmq.DEALER)
-        stuck.setsockopt(zmq.IMMEDIATE, 1)
-        stuck.setsockopt(zmq.LINGER, 0)
-        stuck.connect(f"tcp://127.0.0.1:{free_port()}")
-        self.kc.shell_channel.socket = stuck
+        self.kc.shell_channel.socket = _socket_that_cannot_send()
         return await super()._async_handle_timeout(timeout, cell)
 
 
@@ -87,3 +93,44 @@ def test_a_shell_channel_that_cannot_take_the_question_counts_as_a_kernel_not_an
     assert _errors(nb.cells[1]) == ["KernelNotAnswering"], nb.cells[1].outputs
     assert ep.shutdown_kernel == "immediate"
     assert seconds < 3 + 3 + 30, f"{seconds:.0f} s"
+
+
+class _ControlThatCannotSend(LimitedOutputExecute):
+    """Once the notebook ran, the kernel manager's control socket is one that cannot take a message, and the kernel's
+    interrupts travel as messages (as the sandboxed kernels' do)."""
+
+    async def _async_cleanup_kernel(self):
+        self.kernel_process = self.km.provisioner.process
+        self.km.kernel_spec.interrupt_mode = "message"
+        self.km._control_socket = _socket_that_cannot_send()  # (jupyter_client's socket for the control channel)
+        return await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)  # (nbclient binds its own at class creation)
+
+
+def test_a_control_channel_that_cannot_take_a_message_gets_its_kernel_killed():
+    """As a notebook ends, its kernel is shut down with an interrupt and a shutdown request on its control channel.
+    Each is sent within a bound (``BoundedKernelManager.control_send_timeout``): a kernel that cannot be sent one is
+    killed, and grading goes on (a plain send waited for ever: nbgrader held its worker until the submission
+    timeout, in the class batch)."""
+    import threading
+
+    from traitlets.config import Config
+
+    nb = new_notebook(cells=[new_code_cell("print('ran')")])
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    ep = _ControlThatCannotSend(timeout=60, kernel_name="python3",
+                                config=Config({"BoundedKernelManager": {"control_send_timeout": 2}}))
+    done = threading.Event()
+
+    def run():
+        ep.preprocess(nb, {"metadata": {"path": "."}})
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    ended = done.wait(60 + 60)
+    if not ended:
+        ep.kernel_process.kill()
+    assert ended, "the interrupt was never sent: grading waited for ever"
+    assert ep.kernel_process.poll() is not None, "the kernel still runs"
+    assert [o.get("text") for o in nb.cells[0].outputs] == ["ran\n"]

@@ -81,7 +81,7 @@ class LimitedOutputExecute(Execute):
     code ignores the interrupt, or broke the kernel's own messaging) would make every later cell wait the whole
     cell timeout: instead the rest of the notebook is not run, each of its code cells gets an error saying why,
     and grading goes on with the next notebook, in a new kernel. Its kernels are managed by
-    :class:`BoundedKernelManager`: nothing it sends a kernel can wait for ever."""
+    :class:`BoundedKernelManager`: the interrupt and the shutdown request are sent within a bound too."""
 
     max_output_bytes = Integer(1 << 20, help="output kept per cell, in bytes (all kinds)").tag(config=True)
     max_notebook_output_bytes = Integer(8 << 20, help="output kept per notebook, in bytes").tag(config=True)

@@ -195,7 +195,7 @@ def _grade(assignment, course_root, spec, src, lms_zip, lms_regexp, students, wo
             log(f"grading {len(students)} submissions with {workers} workers "
                 f"({'sandboxed with bubblewrap' if spec.enabled else 'UNSAFE, no sandbox'})")
             t0 = time.perf_counter()
-            with FeedbackQueue(course_root, assignment, enabled=feedback) as feedback_queue:
+            with FeedbackQueue(course_root, assignment, enabled=feedback, forks=forks) as feedback_queue:
                 results = autograde_all(students, assignment, course_root, spec, workers, cell_timeout,
                                         submission_timeout, progress, require_cgroup=not no_cgroup, forks=forks,
                                         graded=feedback_queue.add)

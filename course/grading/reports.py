@@ -185,22 +185,51 @@ def submitted_without_outputs(autograded: Path, assignment: str, students: list[
 class FeedbackServer:
     """One ``feedback_server`` process (:mod:`.feedback_server`) of the course, under the trusted rlimits: it makes
     each student's feedback as ``nbgrader generate_feedback ASSIGNMENT --student ID`` would (feedback HTML in
-    ``course/feedback/``, hidden tests cleared), nbgrader imported once. A student whose feedback takes longer than
-    :data:`FEEDBACK_TIMEOUT` seconds is skipped (said on stdout) and the process replaced; so is the process after
-    :data:`FEEDBACK_PER_PROCESS` students (what a long run leaks stays bounded)."""
+    ``course/feedback/``, hidden tests cleared), nbgrader imported once. Forked from the run's fork server
+    ``forks`` (:class:`.trusted_forkserver_client.TrustedForkServer`, which has nbgrader imported already) where
+    there is one, else a new Python. A student whose feedback takes longer than :data:`FEEDBACK_TIMEOUT` seconds is
+    skipped (said on stdout) and the process replaced; so is the process after :data:`FEEDBACK_PER_PROCESS`
+    students (what a long run leaks stays bounded)."""
 
-    def __init__(self, course_root: Path, assignment: str):
-        self.course_root, self.assignment = Path(course_root), assignment
-        self.proc: subprocess.Popen | None = None
+    def __init__(self, course_root: Path, assignment: str, forks=None):
+        self.course_root, self.assignment, self.forks = Path(course_root), assignment, forks
+        self.proc = None  # subprocess.Popen or a forked process (pid, poll, wait)
+        self.stdin, self.stdout_fd = None, -1  # (a binary file; a descriptor)
         self.served, self._pending = 0, b""
 
     def _start(self) -> None:
-        argv = python_module(FEEDBACK_SERVER_MODULE, self.assignment, "--force",
-                             f"--GenerateFeedback.permissions={FEEDBACK_MODE:o}")
-        self.proc = subprocess.Popen(with_trusted_rlimits(argv), cwd=self.course_root,
-                                     env=trusted_env(self.course_root), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        args = [self.assignment, "--force", f"--GenerateFeedback.permissions={FEEDBACK_MODE:o}"]
         self.served, self._pending = 0, b""
+        if self.forks is not None:
+            try:
+                self._fork(args)
+                return
+            except OSError:  # (the fork server ended, or refused: a new Python, as without one)
+                pass
+        self.proc = subprocess.Popen(with_trusted_rlimits(python_module(FEEDBACK_SERVER_MODULE, *args)),
+                                     cwd=self.course_root, env=trusted_env(self.course_root), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.stdin, self.stdout_fd = self.proc.stdin, self.proc.stdout.fileno()
+
+    def _fork(self, args: list[str]) -> None:
+        from course.grading.trusted_forkserver import FEEDBACK
+        from course.grading.trusted_processes import TRUSTED_CPU_SECONDS, TRUSTED_MEMORY_BYTES
+
+        ids_read, ids_write = os.pipe()
+        done_read, done_write = os.pipe()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            self.proc = self.forks.spawn(FEEDBACK, args, trusted_env(self.course_root), self.course_root,
+                                         (TRUSTED_MEMORY_BYTES, TRUSTED_CPU_SECONDS),
+                                         {0: ids_read, 1: done_write, 2: null})
+        except OSError:
+            os.close(ids_write)
+            os.close(done_read)
+            raise
+        finally:
+            for fd in (ids_read, done_write, null):
+                os.close(fd)
+        self.stdin, self.stdout_fd = os.fdopen(ids_write, "wb"), done_read
 
     def feedback(self, student: str) -> bool:
         """Make ``student``'s feedback; False if it failed or took too long."""
@@ -209,13 +238,12 @@ class FeedbackServer:
             self._start()
         self.served += 1
         try:
-            self.proc.stdin.write(student.encode() + b"\n")
-            self.proc.stdin.flush()
+            self.stdin.write(student.encode() + b"\n")
+            self.stdin.flush()
         except OSError:
             self.close()
             return False
         deadline = time.monotonic() + FEEDBACK_TIMEOUT
-        fd = self.proc.stdout.fileno()
         while True:
             if b"\n" in self._pending:
                 line, self._pending = self._pending.split(b"\n", 1)
@@ -224,11 +252,11 @@ class FeedbackServer:
                     return words[2:] == ["0"]
                 continue
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
+            if left <= 0 or not select.select([self.stdout_fd], [], [], left)[0]:
                 print(f"  feedback for {student} took longer than {FEEDBACK_TIMEOUT} s: skipped")
                 self.close()
                 return False
-            chunk = os.read(fd, 4096)
+            chunk = os.read(self.stdout_fd, 4096)
             if not chunk:  # the process ended (a limit, a crash)
                 self.close()
                 return False
@@ -239,27 +267,30 @@ class FeedbackServer:
         if self.proc is None:
             return
         with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+            self.stdin.close()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
-        self.proc.stdout.close()
-        self.proc = None
+        if isinstance(self.proc, subprocess.Popen):
+            self.proc.stdout.close()
+        else:
+            os.close(self.stdout_fd)
+        self.proc, self.stdin, self.stdout_fd = None, None, -1
 
 
 class FeedbackQueue:
     """Feedback made while the class is still being graded: :meth:`add` (called from the workers' threads as each
     submission is done) queues the submissions graded "ok", whose feedback one thread makes beside the workers, in
-    one :class:`FeedbackServer`; leaving the ``with`` block waits until the queue is done. ``enabled=False``: no
-    feedback."""
+    one :class:`FeedbackServer` (forked from ``forks``, the run's fork server, where given); leaving the ``with``
+    block waits until the queue is done. ``enabled=False``: no feedback."""
 
-    def __init__(self, course_root: Path, assignment: str, enabled: bool = True):
+    def __init__(self, course_root: Path, assignment: str, enabled: bool = True, forks=None):
         self.course_root, self.assignment, self.enabled = course_root, assignment, enabled
         self._pool: ThreadPoolExecutor | None = None
-        self._server = FeedbackServer(course_root, assignment)
+        self._server = FeedbackServer(course_root, assignment, forks)
         self._queued = []
 
     def __enter__(self) -> "FeedbackQueue":

@@ -1,5 +1,5 @@
 """The fork server of a grading run's trusted processes: one process that imports nbgrader, torch and the checks
-once, then forks each submission's nbgrader process and check server from itself.
+once, then forks each submission's nbgrader process and check server, and the run's feedback process, from itself.
 
     python -I -B -m course.grading.trusted_forkserver FD   # FD: its end of a SOCK_SEQPACKET socket pair
 
@@ -14,10 +14,10 @@ socket its grading command made (a private socket pair, descriptor FD). The prot
 
 * from this server, once its imports are done: ``{"ready": seconds}``;
 * from the grader, a job, with file descriptors attached (``SCM_RIGHTS``): ``{"id": n, "kind": "nbgrader" |
-  "check-server", "argv": [...], "env": {...}, "cwd": path, "limits": [bytes, seconds], "fds": {target: index}}``
-  -- the child gets the ``index``-th attached descriptor as its fd ``target`` (0, 1, 2 among them), its own
-  session, the environment ``env`` (whole), RLIMIT_DATA and RLIMIT_CPU ``limits``, and runs ``nbgrader ARGV`` or
-  ``check_server ARGV``;
+  "check-server" | "feedback", "argv": [...], "env": {...}, "cwd": path, "limits": [bytes, seconds], "fds":
+  {target: index}}`` -- the child gets the ``index``-th attached descriptor as its fd ``target`` (0, 1, 2 among
+  them), its own session, the environment ``env`` (whole), RLIMIT_DATA and RLIMIT_CPU ``limits``, and runs
+  ``nbgrader ARGV``, ``check_server ARGV`` or ``feedback_server ARGV`` (the run's feedback pages);
 * from this server: ``{"id": n, "pid": pid, "kind": kind}`` once the child has taken the job (its session,
   limits, descriptors, folder and environment) (``{"id": n, "error": why}`` if it could not), and
   ``{"pid": pid, "returncode": rc}`` when that child ends (``rc`` as :class:`subprocess.Popen` gives it: minus the
@@ -47,7 +47,7 @@ from .contract import FORKED_MARK, STACK_DUMP_SIGNAL
 
 MAX_MESSAGE = 1 << 20  # bytes of one job (its environment is most of it)
 MAX_FDS = 16  # descriptors attached to one job
-NBGRADER, CHECK_SERVER = "nbgrader", "check-server"  # the kinds of job
+NBGRADER, CHECK_SERVER, FEEDBACK = "nbgrader", "check-server", "feedback"  # the kinds of job
 
 
 def preload() -> dict:
@@ -59,7 +59,7 @@ def preload() -> dict:
     from nbformat import v4
     from nbformat.validator import get_validator
 
-    from . import check_server
+    from . import check_server, feedback_server
 
     # nbformat's notebook schema, compiled once here (fastjsonschema) instead of in each nbgrader process: as nbformat
     # reads and writes notebooks and as nbconvert's exporter checks them (with relax_add_props)
@@ -74,7 +74,7 @@ def preload() -> dict:
         sys.argv = ["nbgrader", *argv]
         return nbgrader_main()
 
-    return {NBGRADER: run_nbgrader, CHECK_SERVER: check_server.main}
+    return {NBGRADER: run_nbgrader, CHECK_SERVER: check_server.main, FEEDBACK: feedback_server.main}
 
 
 def _send(sock: socket.socket, message: dict) -> None:

@@ -171,8 +171,12 @@ def test_plain_nbgrader_autograde_shows_the_submitted_outputs(tiny_course):
 def test_one_feedback_process_makes_each_students_page_as_the_command_does(tiny_course):
     """The grader's feedback process (``FeedbackServer``): one process for every student, each page byte for byte
     what ``nbgrader generate_feedback --student`` makes; a student it cannot make feedback for (nothing graded)
-    is a failure that leaves the others theirs."""
+    is a failure that leaves the others theirs. Forked from a grading run's fork server (nbgrader imported there
+    already), it makes the same pages."""
     from course.grading.reports import FeedbackServer
+    from course.grading.trusted_forkserver import FEEDBACK
+    from course.grading.trusted_forkserver_client import TrustedForkServer
+    from course.grading.trusted_processes import TRUSTED_CPU_SECONDS, TRUSTED_MEMORY_BYTES, trusted_env
 
     root, env = _autograded_with_plain_nbgrader(tiny_course)
     page = root / "course" / "feedback" / "{}" / "tiny" / "03_train.html"
@@ -191,6 +195,19 @@ def test_one_feedback_process_makes_each_students_page_as_the_command_does(tiny_
     assert Path(str(page).format("alice")).read_bytes() == by_command
     assert "03_train" in Path(str(page).format("bob")).read_text()
     assert not (root / "course" / "feedback" / "nobody").exists()
+
+    Path(str(page).format("alice")).unlink()
+    forks = TrustedForkServer(trusted_env(root), root / "forkserver.log", (TRUSTED_MEMORY_BYTES, TRUSTED_CPU_SECONDS))
+    server = FeedbackServer(root, "tiny", forks)
+    try:
+        assert server.feedback("alice") and getattr(server.proc, "kind", None) == FEEDBACK, "forked"
+        pid = server.proc.pid
+        assert not server.feedback("nobody")
+        assert server.feedback("bob") and server.proc.pid == pid, "one forked process for the whole class"
+    finally:
+        server.close()
+        forks.close()
+    assert Path(str(page).format("alice")).read_bytes() == by_command
 
 
 def test_the_sandboxed_grader_shows_them_and_flags_missing_outputs_in_the_summary(tiny_course):

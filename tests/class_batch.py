@@ -5,8 +5,8 @@ assignment (the session fixture ``class_batch``, registered in ``tests/conftest.
 of both languages: the reference solution (``ref_a``) and its zh-CN translation (``ref_b``), a partly solved
 submission, the untouched releases, the hostile submissions of ``course/grading/submissions/attacks.toml`` (each
 built on the unsolved release, so that any point it gets is a point it stole), the mistakes of
-``mistakes.toml``, and folders with links and FIFOs refused at intake. Then the correct and the partial submission
-are graded again without the others around them. Grading a class is the expensive part of the suite: one run
+``mistakes.toml``, and folders with links and FIFOs refused at intake. Then the partial submission is graded again
+without the others around it. Grading a class is the expensive part of the suite: one run
 feeds the assertions of ``test_grading_sandbox`` (isolation, secrets, intake, feedback) and of ``test_assignment``
 (what nbgrader gives each kind of work).
 """
@@ -324,11 +324,13 @@ def class_batch(tmp_path_factory):
         leftover = processes_of({r.get("sandbox_uid") for r in result["results"]},
                                 started_before=max(r.get("finished_at", 0) for r in result["results"]))
         shutil.copytree(course / "course" / "grades", root / "grades_of_the_batch")  # the regrades below rewrite it
-        # the same students without the attackers around them (one run for both: what matters is the neighbours)
-        grade("superres", course, students=[CORRECT[0], "partial"], workers=2, cell_timeout=CELL_TIMEOUT,
+        # the partial submission without the attackers around it (the correct ones must score every point in the
+        # batch, which is all they could score alone: test_grading_sandbox; the partial one has points to lose or
+        # gain from its neighbours)
+        grade("superres", course, students=["partial"], workers=1, cell_timeout=CELL_TIMEOUT,
               submission_timeout=SUBMISSION_TIMEOUT, limits=limits, progress=False, log=lambda *a: None,
               feedback=False)
-        alone = {student: scores(course, student) for student in [CORRECT[0], "partial"]}
+        alone = {"partial": scores(course, "partial")}
     finally:
         for key, value in saved.items():
             if value is None:

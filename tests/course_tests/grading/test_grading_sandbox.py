@@ -232,6 +232,9 @@ def test_special_files_were_removed_and_nothing_followed(batch):
 
 
 def test_others_grades_equal_grades_alone(batch):
+    """The partial submission scores cell for cell what it scores graded alone. (The correct ones score every point
+    among the attackers, all they could score alone: test_correct_submissions_get_full_marks_and_partial_gets_part.)"""
+    assert set(batch["alone"]) == {"partial"}
     for student, alone in batch["alone"].items():
         assert batch["batch_scores"][student] == alone, student
 

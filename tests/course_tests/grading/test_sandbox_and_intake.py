@@ -5,6 +5,7 @@ leave behind. (The class graded once is read by ``test_grading_sandbox``.)
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -308,61 +309,81 @@ def short_tmp():
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
-def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right(short_tmp):
-    """Two `python -m course.grade` processes started together on separate course copies, one correct submission
-    each: while they run, no sandbox uid serves both (seen from /proc: uid and working folder of every sandboxed
-    process), and both give full marks."""
+@pytest.fixture(scope="module")
+def two_runs():
+    """Two `python -m course.grade` processes started together on separate course copies of notebook 01, one
+    correct submission each (a cell a student may add shows its uid and keeps the kernel alive long enough for the
+    runs to overlap); student_a's also writes 2 x 400 MB into its folder (within the default folder bound, 1 GiB)
+    and prints how much it wrote. While they run, the sandbox uids working in each course are seen from /proc (uid
+    and working folder of every sandboxed process). One pair of runs feeds the tests of both."""
     require_bwrap()
-    from nbgrader.api import Gradebook
+    import tempfile
 
     from course.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS
     from data_tools.samples import ensure_sample_data
 
+    tmp_path = Path(tempfile.mkdtemp(prefix="srk-"))  # (short: the kernels' IPC socket paths under it)
+    try:
+        data = ensure_sample_data(tmp_path / "data")
+        for p in [tmp_path, data, *data.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        reference = _nb(REPO / "source" / "superres" / "01_models.ipynb")
+        reference["cells"].insert(1, _code("import os, time\nprint('SANDBOX_UID', os.getuid())\ntime.sleep(8)\n"))
+        writer = json.loads(json.dumps(reference))
+        writer["cells"].insert(2, _code("for _i in range(2):\n    with open(f'big{_i}.bin', 'wb') as _f:\n"
+                                        "        for _ in range(40):\n            _f.write(b'\\0' * (10 << 20))\n"
+                                        "import os\nprint('WROTE', sum(os.path.getsize(f'big{_i}.bin') for _i in "
+                                        "range(2)))\n"))
+        courses, procs = {}, {}
+        for name, notebook in (("a", writer), ("b", reference)):
+            courses[name] = _course_of_one_notebook(tmp_path / name)
+            _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": notebook})
+            (tmp_path / name / "from" / f"student_{name}" / "report.md").write_text("# Report\n")  # (else: listed)
+        env = tool_env(SR_DATA_DIR=str(data))
+        for name, course in courses.items():
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
+                 str(tmp_path / name / "from"), "--workers", "1", "--cell-timeout", "120"],
+                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen, together = {name: set() for name in courses}, False
+        while any(p.poll() is None for p in procs.values()):
+            now = {name: set() for name in courses}
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:  # (not the owner of /proc/PID: a process that changed uid is not dumpable, and that is root's)
+                    with open(f"/proc/{pid}/status") as f:
+                        uid = int(next(ln for ln in f if ln.startswith("Uid:")).split()[1])
+                    cwd = os.readlink(f"/proc/{pid}/cwd") \
+                        if FIRST_SANDBOX_UID <= uid < FIRST_SANDBOX_UID + SANDBOX_UIDS else ""
+                except (OSError, StopIteration, ValueError):
+                    continue
+                for name, course in courses.items():
+                    if cwd.startswith(str(course) + os.sep):
+                        now[name].add(uid)
+            for name in courses:
+                seen[name] |= now[name]
+            together |= all(now.values())
+            time.sleep(0.2)
+        outputs = {name: p.stdout.read() for name, p in procs.items()}
+        yield {"courses": courses, "outputs": outputs, "returncodes": {n: p.returncode for n, p in procs.items()},
+               "seen": seen, "together": together}
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_two_grading_runs_at_once_never_share_a_sandbox_uid_and_both_grade_right(two_runs):
+    """The two runs at once: no sandbox uid served both, each submission ran as the uid seen in its course, and
+    both got full marks."""
+    from nbgrader.api import Gradebook
+
+    outputs, seen = two_runs["outputs"], two_runs["seen"]
+    for name, code in two_runs["returncodes"].items():
+        assert code == 0 and "needing manual attention" not in outputs[name].lower(), outputs[name][-2000:]
     if os.geteuid() != 0:
         pytest.skip("sandbox uids are used when grading as root")
-    tmp_path = short_tmp
-    data = ensure_sample_data(tmp_path / "data")
-    for p in [tmp_path, data, *data.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    reference = _nb(REPO / "source" / "superres" / "01_models.ipynb")
-    # a cell a student may add: it shows its uid and keeps the kernel alive long enough for the runs to overlap
-    reference["cells"].insert(1, _code("import os, time\nprint('SANDBOX_UID', os.getuid())\ntime.sleep(8)\n"))
-    courses, procs = {}, {}
-    for name in ("a", "b"):
-        courses[name] = _course_of_one_notebook(tmp_path / name)
-        _write_submission(tmp_path / name / "from" / f"student_{name}", {"01_models.ipynb": reference})
-        (tmp_path / name / "from" / f"student_{name}" / "report.md").write_text("# Report\n")  # (else: listed)
-    env = tool_env(SR_DATA_DIR=str(data))
-    for name, course in courses.items():
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
-             str(tmp_path / name / "from"), "--workers", "1", "--no-feedback", "--cell-timeout", "120"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen, together = {name: set() for name in courses}, False
-    while any(p.poll() is None for p in procs.values()):
-        now = {name: set() for name in courses}
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:  # (not the owner of /proc/PID: a process that changed uid is not dumpable, and that is root's)
-                with open(f"/proc/{pid}/status") as f:
-                    uid = int(next(ln for ln in f if ln.startswith("Uid:")).split()[1])
-                cwd = os.readlink(f"/proc/{pid}/cwd") if FIRST_SANDBOX_UID <= uid < FIRST_SANDBOX_UID + SANDBOX_UIDS \
-                    else ""
-            except (OSError, StopIteration, ValueError):
-                continue
-            for name, course in courses.items():
-                if cwd.startswith(str(course) + os.sep):
-                    now[name].add(uid)
-        for name in courses:
-            seen[name] |= now[name]
-        together |= all(now.values())
-        time.sleep(0.2)
-    outputs = {name: p.stdout.read() for name, p in procs.items()}
-    for name, p in procs.items():
-        assert p.returncode == 0 and "needing manual attention" not in outputs[name].lower(), outputs[name][-2000:]
-    assert together, f"the two runs never had sandboxed processes at the same time: {seen}"
+    assert two_runs["together"], f"the two runs never had sandboxed processes at the same time: {seen}"
     assert seen["a"] and seen["b"] and not seen["a"] & seen["b"], seen
     printed = {}
-    for name, course in courses.items():
+    for name, course in two_runs["courses"].items():
         nb = (course / "course" / "autograded" / f"student_{name}" / "superres" / "01_models.ipynb").read_text()
         printed[name] = int(re.search(r"SANDBOX_UID (\d+)", nb).group(1))
         assert {printed[name]} == seen[name], (printed, seen)
@@ -406,40 +427,25 @@ def test_a_bounded_folder_refuses_writes_past_its_size_and_comes_back_on_disk(sh
     # (what the killed run wrote is gone; the folder is as it was before it)
     assert sorted(p.name for p in (folder / "superres").iterdir()) == ["big.bin", "models.py"]
 
-def test_what_a_notebook_writes_while_graded_is_not_handed_back(short_tmp):
-    """A submission that writes 2 x 400 MB into its folder while graded (within the default folder bound, 1 GiB):
-    the writes succeed during the run, and afterwards ``course/autograded/`` keeps only the notebook and
+def test_what_a_notebook_writes_while_graded_is_not_handed_back(two_runs):
+    """student_a's submission wrote 2 x 400 MB into its folder while graded (within the default folder bound,
+    1 GiB): the writes succeeded during the run, and afterwards ``course/autograded/`` keeps only the notebook and
     ``course/feedback/`` only its page; neither copies the 800 MB."""
-    require_bwrap()
     from course.sandbox import Limits
-    from data_tools.samples import ensure_sample_data
 
-    tmp_path = short_tmp
-    data = ensure_sample_data(tmp_path / "data")
-    for p in [tmp_path, data, *data.rglob("*")]:
-        p.chmod(0o755 if p.is_dir() else 0o644)
     assert Limits().folder_bytes >= 800 << 20, "the default bound is meant to admit this run"
-    notebook = _nb(REPO / "source" / "superres" / "01_models.ipynb")
-    notebook["cells"].insert(1, _code("for _i in range(2):\n    with open(f'big{_i}.bin', 'wb') as _f:\n"
-                                      "        for _ in range(40):\n            _f.write(b'\\0' * (10 << 20))\n"
-                                      "import os\nprint('WROTE', sum(os.path.getsize(f'big{_i}.bin') for _i in range(2)))\n"))
-    course = _course_of_one_notebook(tmp_path / "course")
-    _write_submission(tmp_path / "from" / "writer", {"01_models.ipynb": notebook})
-    (tmp_path / "from" / "writer" / "report.md").write_text("# Report\n")
-    out = subprocess.run([sys.executable, "-m", "course.grade", "superres", "--course-dir", str(course), "--from",
-                          str(tmp_path / "from"), "--workers", "1", "--cell-timeout", "120"],
-                         cwd=REPO, env=tool_env(SR_DATA_DIR=str(data)), capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    graded = course / "course" / "autograded" / "writer" / "superres"
+    course, out = two_runs["courses"]["a"], two_runs["outputs"]["a"]
+    assert two_runs["returncodes"]["a"] == 0, out[-3000:]
+    graded = course / "course" / "autograded" / "student_a" / "superres"
     assert f"WROTE {800 << 20}" in (graded / "01_models.ipynb").read_text(), "the writes did not succeed"
     # (nbgrader's records of the hand-in, timestamp and secret, are the submitted copy's, whatever the run wrote)
-    submitted = course / "course" / "submitted" / "writer" / "superres"
+    submitted = course / "course" / "submitted" / "student_a" / "superres"
     records = {n: (graded / n).read_bytes() for n in EXCHANGE_FILES if (graded / n).exists()}
     assert records == {n: (submitted / n).read_bytes() for n in records}
     kept = {p.relative_to(graded).as_posix(): p.stat().st_size for p in graded.rglob("*")
             if p.is_file() and p.name not in records}
     assert list(kept) == ["01_models.ipynb"] and sum(kept.values()) < 5 << 20, kept
-    feedback = course / "course" / "feedback" / "writer"
+    feedback = course / "course" / "feedback" / "student_a"
     pages = {p.relative_to(feedback).as_posix(): p.stat().st_size for p in feedback.rglob("*")
              if p.is_file() and p.name not in EXCHANGE_FILES}
     assert list(pages) == ["superres/01_models.html"] and sum(pages.values()) < 5 << 20, pages

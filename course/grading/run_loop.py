@@ -137,18 +137,18 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
 def with_compiled_imresize(spec: SandboxSpec, state: Path) -> SandboxSpec:
     """``spec`` with imresize's compiled kernels for its sandboxes (compiled once per machine, and again only when
     stale; copied into each sandbox, whose code is read-only to numba), the same kernels copied into the trusted
-    processes' own cache in ``state`` (which they write privately). Costs no process when the cache is fresh."""
-    if not spec.enabled:
-        return spec
-    spec = dataclasses.replace(spec, numba_cache=prepare_numba_cache(NUMBA_CACHE))
-    if spec.numba_cache:
-        for path in Path(spec.numba_cache).rglob("*"):
+    processes' own cache in ``state`` (which they write privately). Without a sandbox (``--unsafe``) the kernels
+    are copied there too (the notebooks' kernels then share that cache): else the first check server of each course
+    compiles them itself (~10 s of CPU). Costs no process when the machine's cache is fresh."""
+    cache = prepare_numba_cache(NUMBA_CACHE)
+    if cache:
+        for path in Path(cache).rglob("*"):
             if path.is_file() and not path.is_symlink():
-                target = state / NUMBA_DIR / path.relative_to(spec.numba_cache)
+                target = state / NUMBA_DIR / path.relative_to(cache)
                 with contextlib.suppress(OSError):
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(path, target)
-    return spec
+    return dataclasses.replace(spec, numba_cache=cache) if spec.enabled else spec
 
 
 class GradingSlots:

@@ -127,6 +127,29 @@ def test_the_kernels_are_compiled_again_only_when_imresize_changed(tmp_path, mon
     assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 4
 
 
+def test_a_run_without_a_sandbox_gives_its_trusted_processes_the_compiled_kernels_too(tmp_path, monkeypatch):
+    """``--unsafe`` (the demo where bubblewrap is missing): the machine's compiled imresize is copied into the
+    run's own cache as for a sandboxed run, so that the first check server of a course does not compile it
+    (~10 s of CPU); the spec stays one without a sandbox."""
+    from course.grading import run_loop
+    from course.grading.contract import NUMBA_DIR
+    from course.sandbox import SandboxSpec
+
+    machine = tmp_path / "machine"
+    (machine / "sub").mkdir(parents=True)
+    (machine / "imresize._resize_rows-108.py311.nbi").write_bytes(b"index")
+    (machine / "sub" / "imresize._resize_rows-108.py311.1.nbc").write_bytes(b"code")
+    monkeypatch.setattr(run_loop, "prepare_numba_cache", lambda folder: str(machine))
+    unsafe = SandboxSpec(enabled=False)
+    assert run_loop.with_compiled_imresize(unsafe, tmp_path / "state") == unsafe
+    copied = {p.relative_to(tmp_path / "state" / NUMBA_DIR).as_posix(): p.read_bytes()
+              for p in (tmp_path / "state" / NUMBA_DIR).rglob("*") if p.is_file()}
+    assert copied == {"imresize._resize_rows-108.py311.nbi": b"index",
+                      "sub/imresize._resize_rows-108.py311.1.nbc": b"code"}
+    sandboxed = run_loop.with_compiled_imresize(SandboxSpec(), tmp_path / "state2")
+    assert sandboxed.numba_cache == str(machine) and (tmp_path / "state2" / NUMBA_DIR / "sub").is_dir()
+
+
 def test_the_checks_student_side_yields_to_the_kernels():
     """The student side of the hidden checks runs at CHECKS_NICENESS, its session's scheduling group too (bwrap
     makes a session of its own, and with autogroups a thread's niceness only counts inside its session); a

@@ -217,22 +217,31 @@ print(json.dumps(got))
 # ---------------------------------------------------------------------------------------------------------
 # 16 busy threads (hashing 1 MB at a time releases the GIL: they use every core) and 32 busy processes, each in a
 # session of its own (where the kernel schedules sessions as groups, each would count as much as a whole worker)
+# the storm ends its threads and processes after its time (a notebook's later cells then run at once)
 STORM = r"""
-import hashlib, os, threading, time
+import hashlib, os, signal, threading, time
 buf = b"x" * (1 << 20)
+calm = threading.Event()
 def spin():
-    while True:
+    while not calm.is_set():
         hashlib.sha256(buf).digest()
 for _ in range(16):
     threading.Thread(target=spin, daemon=True).start()
+spinners = []
 for _ in range(32):
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
         os.setsid()
         while True:
             pass
+    spinners.append(pid)
 print("STORM", time.time(), flush=True)
 time.sleep(SECONDS)
 print("CALM", time.time(), flush=True)
+calm.set()
+for pid in spinners:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 """
 # the neighbour: a fixed amount of CPU work (seconds of its own CPU time); prints the wall time it took
 WORK = r"""
@@ -279,7 +288,8 @@ def test_a_storm_in_one_worker_leaves_its_neighbour_its_share(two_cgroups):
         skip_or_fail("no CPU controller in the cgroups here: the workers have no CPU share")
     alone = _neighbour(calm)
     contained = _under_storm(storming, calm)
-    uncontained = _under_storm(None, calm, cpu=1.0)  # (starved: 1 s of work takes long enough to show it)
+    # (starved: a quarter of a second of work, ~4 s of wall time here, is enough to show it)
+    uncontained = _under_storm(None, calm, cpu=0.25)
     again = _neighbour(calm)
     base = max(alone, again)  # (other jobs on the machine change both: the slower of the two)
     print(f"wall per CPU second: alone {alone:.2f} / {again:.2f}, storm in its worker's cgroup {contained:.2f}, "
@@ -351,10 +361,10 @@ def test_two_workers_a_storm_does_not_change_the_neighbours_grade(short_tmp, two
     subs = short_tmp / "from"
     t0 = time.time()
     # both kernels start within seconds of each other on an idle machine (`make test` runs this test alone; the
-    # storm starts ~8 s after grading does): the neighbour starts its work 16 s after grading starts, the storm
-    # lasts 15 s past the neighbour's limit after that
+    # storm starts ~8 s after grading does, the neighbour's work takes ~3 s of its limit under it): the neighbour
+    # starts its work 16 s after grading starts, the storm lasts 6 s past the neighbour's limit after that
     for student, first in (("neighbour", f"import time\ntime.sleep(max(0, {t0 + 16} - time.time()))\n"),
-                           ("storm", STORM.replace("time.sleep(SECONDS)", f"time.sleep(max(0, {t0 + 31 + limit} - "
+                           ("storm", STORM.replace("time.sleep(SECONDS)", f"time.sleep(max(0, {t0 + 22 + limit} - "
                                                                             "time.time()))"))):
         nb = json.loads(json.dumps(release))
         nb["cells"][0]["source"] = first

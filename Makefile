@@ -36,13 +36,19 @@ $(PY):
 # writes the same .pyc files on every core (the sandboxes read site-packages read-only: they could not write them
 # later). As with pip, a file that this Python cannot compile (torch ships one for Python 3.12) is no error.
 COMPILE := $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
+# jsonschema imports rfc3987-syntax whenever it is installed (jupyter-events asks for it), and that import builds ~35
+# parsers: ~1 s of CPU in every process that imports nbformat, nbgrader or a Jupyter server, for an IRI format that
+# no notebook or Jupyter schema uses. The set-up removes it; jsonschema then skips that format (docs/dependencies.md).
+DROP_SLOW_IMPORTS := $(PIP) uninstall -y rfc3987-syntax
 $(VENV)/.installed-%: pyproject.toml | $(PY)
 	$(PIP) install --no-compile -e ".[$*]"
+	$(DROP_SLOW_IMPORTS)
 	$(COMPILE)
 	@touch $@
 
 $(VENV)/.installed-base: pyproject.toml | $(PY)
 	$(PIP) install --no-compile -e .
+	$(DROP_SLOW_IMPORTS)
 	$(COMPILE)
 	@touch $@
 

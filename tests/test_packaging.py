@@ -85,3 +85,23 @@ def test_the_parallel_run_keeps_the_class_batch_on_one_process_and_the_cpu_share
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r'^test:.*\n\t.*pytest -n \$\(TEST_WORKERS\) -m "not alone".*\n\t.*pytest -m alone', makefile,
                      re.M)
+
+
+def test_the_set_up_leaves_jsonschema_without_its_slow_iri_parsers():
+    """Both Makefiles remove rfc3987-syntax after installing (its import builds ~35 parsers, ~1 s of CPU in every
+    process that imports nbformat): in the environment `make` set up, importing nbformat and jsonschema does not
+    import it, and a notebook still validates against nbformat's schema."""
+    import subprocess
+    import sys
+
+    from course_fixtures import skip_or_fail
+
+    for makefile in (REPO / "Makefile", REPO / "course" / "student_kit_files" / "Makefile"):
+        assert "uninstall -y rfc3987-syntax" in makefile.read_text(), makefile
+    if Path(sys.prefix).resolve() != (REPO / ".venv").resolve():
+        skip_or_fail(f"this Python ({sys.prefix}) is not the environment `make` sets up ({REPO / '.venv'})")
+    code = ("import sys, nbformat, jsonschema\n"
+            f"nbformat.validate(nbformat.read({str(REPO / 'release' / 'superres' / '01_models.ipynb')!r}, 4))\n"
+            "print('rfc3987_syntax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.split() == ["False"], out.stderr[-2000:]

@@ -59,7 +59,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "LOGS_DIR", "FORKSERVER_LOG", "DISK_DIR", "NUMBA_DIR", "CELLS_DIR", "OVER_DISK_RECORD",
            "KERNEL_DISAGREES_RECORD", "DISAGREE_FAILED", "SHOWN_RESULT", "SHOWN_NUMBER_DISPLAYED",
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
-           "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV", "KERNEL_PARENT_ENV",
+           "WARMED_MARK", "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV",
+           "KERNEL_PARENT_ENV",
            "KERNEL_PROVISIONER", "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE",
            "CLUSTER_WORKER_PLUGIN", "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command",
            "check_command_json"]
@@ -159,6 +160,9 @@ RUN_CHECK_MODULE = "course.grading.run_check"
 #: "ran": [...], "seconds": s}``.
 CHECK_SERVER_MODULE = "course.grading.check_server"
 EARLY, DECIDE = "early", "decide"  #: the check server's requests: decide what needs no run yet / the rest
+#: The line a check server writes in a submission's log when its student side builds a first optimizer ahead of the
+#: checks that train (``checks.OPTIMIZER_CHECKS``): only submissions whose notebooks ask for such a check pay it.
+WARMED_MARK = "[check server] student side warmed for"
 #: ``TRUSTED_FORKSERVER_MODULE FD`` (FD: its end of a SOCK_SEQPACKET socket pair): imports nbgrader, torch and the checks once, then
 #: forks a submission's nbgrader process or check server for each job; one JSON object per message, the protocol
 #: in its docstring. Each child's log starts with a line beginning with FORKED_MARK.

@@ -23,7 +23,7 @@ from class_batch import (CORRECT, FOLDER_BYTES, HOST_TMP_MARK, INTAKE_ATTACKS, U
                          attack_names, load_attacks)
 from class_batch import scores as _gradebook_scores
 from class_batch import read_notebook as _nb
-from course.grading.contract import FORKED_MARK, ZYGOTE_MARK
+from course.grading.contract import FORKED_MARK, WARMED_MARK, ZYGOTE_MARK
 from course.jupyter.handin import EXCHANGE_FILES
 from course.paths import tool
 from course_fixtures import cell_source as _src
@@ -134,6 +134,13 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
     assert {s for s in ran if zygotes[s] != (handed_in[s] > 1)} == set(), (zygotes, handed_in)
     assert {s for s in ran if (f"{ZYGOTE_MARK} one notebook handed in" in logs[s]) != (handed_in[s] == 1)} == set()
     assert sum(n > 1 for n in handed_in.values()) >= 10 and not {s for s in ran if "start anew" in logs[s]}
+    # the student side builds a first optimizer (~1 s of CPU) ahead of the solver checks, and only for a submission
+    # that hands in the notebook asking for them
+    submitted = batch["course"] / "course" / "submitted"
+    solver = {s for s in ran if (submitted / s / "superres" / "02_solver.ipynb").is_file()}
+    warmed = {s for s in ran if f"{WARMED_MARK} srgan_epoch, srresnet_epoch" in logs[s]}
+    assert {*CORRECT, "partial", *UNTOUCHED} <= warmed <= solver, (warmed - solver, solver - warmed)
+    assert len(ran - solver) >= 10, "(the batch has submissions without notebook 02, which never pay for it)"
     for r in results.values():
         if r["status"] != "ok":
             assert r["student"] in summary

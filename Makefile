@@ -37,8 +37,11 @@ $(PY):
 # One stamp per extra: reinstalled only when pyproject.toml changes. pip byte-compiles what it installs on one core
 # (~50 s of the first set-up here: ~15,000 files, torch's among them): it installs without, and compileall then
 # writes the same .pyc files on every core (the sandboxes read site-packages read-only: they could not write them
-# later). As with pip, a file that this Python cannot compile (torch ships one for Python 3.12) is no error.
-COMPILE := $(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
+# later). As with pip, a file that this Python cannot compile (torch ships one for Python 3.12) is no error. The
+# packages' own test suites (tests/ and test/ folders, a fifth of the files) and pip's and setuptools' sources are
+# left out: nothing the kit or a notebook runs imports them (were one imported, Python would compile it in memory).
+COMPILE := $(PY) -m compileall -q -j 0 -x '/site-packages/([^/]+/)*tests?/|/site-packages/(pip|setuptools)/' \
+           $(VENV)/lib >/dev/null || true
 # jsonschema imports rfc3987-syntax whenever it is installed (jupyter-events asks for it), and that import builds ~35
 # parsers: ~1 s of CPU in every process that imports nbformat, nbgrader or a Jupyter server, for an IRI format that
 # no notebook or Jupyter schema uses. The set-up removes it; jsonschema then skips that format (docs/dependencies.md).

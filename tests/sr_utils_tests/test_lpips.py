@@ -4,16 +4,20 @@ the file is missing; the evaluate command's column and the trainer's validation 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 
 import numpy as np
 import pytest
 import torch
 
-lpips = pytest.importorskip("lpips")
+from course.reference import load_reference
+from sr_utils.lpips_metric import BACKBONE_ENV, LPIPSMetric, find_lpips_backbone
 
-from course.reference import load_reference  # noqa: E402
-from sr_utils.lpips_metric import BACKBONE_ENV, LPIPSMetric, find_lpips_backbone  # noqa: E402
+# (lpips is imported where it is used: its import loads torchvision, ~1.5 s of CPU in every test process that
+# collects this module)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("lpips") is None,
+                                reason="lpips is not installed (pip install -e '.[test]')")
 
 
 @pytest.fixture()
@@ -58,6 +62,8 @@ def test_loads_the_shipped_layers_and_the_local_backbone(no_download, backbone, 
     monkeypatch.setenv(BACKBONE_ENV, str(backbone))
     assert find_lpips_backbone() == backbone
     metric = LPIPSMetric()
+    import lpips
+
     shipped = torch.load(os.path.join(os.path.dirname(lpips.__file__), "weights/v0.1/alex.pth"), map_location="cpu",
                          weights_only=True)
     ours = metric.model.state_dict()

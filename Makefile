@@ -27,12 +27,9 @@ help:
 	@echo "make mos-collect / mos-serve / mos-results   the human evaluation (MOS study) of the Set5 images (docs/mos.md)"
 	@echo "make class-results   the class's PSNR/SSIM (recomputed vs reported) and MOS, perception-distortion plot"
 
-# A new venv's pip is the one Python bundled (23.2 with Python 3.11.7): it is upgraded first, since pip >= 24
-# resolves the kit's ~200 packages in a third of the CPU (`make test`'s pip install: 83 -> 47 s here).
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed, $(PYTHON) is " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -U "pip>=24" || echo "(pip could not be upgraded: installing with $$($(PY) -m pip --version))"
 
 # One stamp per extra: reinstalled only when pyproject.toml changes. pip byte-compiles what it installs on one core
 # (~50 s of the first set-up here: ~15,000 files, torch's among them): it installs without, and compileall then
@@ -46,13 +43,19 @@ COMPILE := $(PY) -m compileall -q -j 0 -x '/site-packages/([^/]+/)*tests?/|/site
 # parsers: ~1 s of CPU in every process that imports nbformat, nbgrader or a Jupyter server, for an IRI format that
 # no notebook or Jupyter schema uses. The set-up removes it; jsonschema then skips that format (docs/dependencies.md).
 DROP_SLOW_IMPORTS := $(PIP) uninstall -y rfc3987-syntax
+# A new venv's pip is the one Python bundled (23.2 with Python 3.11.7): each install upgrades it first, since pip
+# >= 24 resolves the kit's ~200 packages in a third of the CPU (`make test`'s pip install: 83 -> 47 s here).
+UPGRADE_PIP := $(PIP) install -U "pip>=24" \
+               || echo "(pip could not be upgraded: installing with $$($(PY) -m pip --version))"
 $(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(UPGRADE_PIP)
 	$(PIP) install --no-compile -e ".[$*]"
 	$(DROP_SLOW_IMPORTS)
 	$(COMPILE)
 	@touch $@
 
 $(VENV)/.installed-base: pyproject.toml | $(PY)
+	$(UPGRADE_PIP)
 	$(PIP) install --no-compile -e .
 	$(DROP_SLOW_IMPORTS)
 	$(COMPILE)

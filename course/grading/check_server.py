@@ -73,9 +73,10 @@ def serve(folder: Path, requests, reply) -> None:
                 pass
             names = [n for n in wanted if n not in decided]
             early = request.get("op") == EARLY
-            if not warm and checks.OPTIMIZER_CHECKS & set(names):
+            training = sorted(checks.OPTIMIZER_CHECKS.intersection(names))
+            if training and not warm:
                 warm = True
-                _warm(session, timeout, sorted(checks.OPTIMIZER_CHECKS & set(names)))
+                _warm(session, timeout, training)
             t0 = time.perf_counter()
             if early:
                 prepare(checks, [n for n in names if n in checks.PREPARE], folder, session, timeout)

@@ -195,12 +195,12 @@ def _running(pid: int) -> bool:
         return False
 
 
-def users_servers(s: HubSettings) -> list[int]:
-    """The pids of the Jupyter servers of the hub's users and of its formgrader service."""
+def servers_of(names: list[str]) -> list[int]:
+    """The pids of the Jupyter servers (``jupyterhub-singleuser``) running as the accounts ``names``."""
     import pwd
 
     uids = set()
-    for name in [*s.students, *s.instructors, s.grader]:
+    for name in names:
         with contextlib.suppress(KeyError):
             uids.add(pwd.getpwnam(name).pw_uid)
     found = []
@@ -212,23 +212,41 @@ def users_servers(s: HubSettings) -> list[int]:
     return found
 
 
+def users_servers(s: HubSettings) -> list[int]:
+    """The pids of the Jupyter servers of the hub's users and of its formgrader service."""
+    return servers_of([*s.students, *s.instructors, s.grader])
+
+
+def _end_all(pids: list[int], timeout: float) -> None:
+    """SIGTERM to each of ``pids``, SIGKILL to those still running after ``timeout`` s."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in filter(_running, pids):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def stop(state: Path, hub_only: bool = False, timeout: float = 30.0) -> bool:
     """Stop the hub of ``state`` (its pid file), then, unless ``hub_only``, its proxy and every user's server
-    (the hub leaves them running, so that a restarted hub finds them); True if a hub was running."""
+    (the hub leaves them running, so that a restarted hub finds them); True if a hub was running.
+
+    The formgrader is the hub's own managed service: the hub ends it as it stops, and every hub starts its own. A
+    hub that could not end it within ``timeout`` s (and was killed then) would leave it holding the service's port
+    with the OAuth secret of a hub that is gone: the next hub's formgrader could not start, and the instructors
+    would get errors from the old one. So it is ended here too, also with ``hub_only``."""
     was = _end(state / "jupyterhub.pid", timeout)
+    try:
+        s = HubSettings.load(state / SETTINGS_FILE)
+    except FileNotFoundError:
+        return was
+    _end_all(servers_of([s.grader]), timeout)
     if not hub_only:
         _end(state / "proxy.pid", timeout)
-        try:
-            s = HubSettings.load(state / SETTINGS_FILE)
-        except FileNotFoundError:
-            return was
-        servers = users_servers(s)
-        for pid in servers:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while any(map(_running, servers)) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        _end_all(users_servers(s), timeout)
         remove_cgroups(s)
     return was
 
@@ -259,6 +277,8 @@ def main(argv=None) -> int:
         p.add_argument("--state", type=Path, default=DEFAULT_STATE, help="the hub's state folder")
     sp.add_argument("--hub-only", action="store_true", help="stop the hub alone: the proxy and the users' servers "
                     "go on, and a hub started again takes them over (a restart)")
+    sp.add_argument("--timeout", type=float, default=30.0, help="seconds the hub, and then each server, may take "
+                    "to end before it is killed (default 30)")
     su.add_argument("--roster", type=Path, required=True, help="the class roster (id,first_name,last_name,email)")
     su.add_argument("--instructor", action="append", default=[], help="an instructor's or TA's account "
                     "(repeatable): the group that reaches the formgrader")
@@ -277,7 +297,7 @@ def main(argv=None) -> int:
                   args.grader)
             return 0
         if args.command == "stop":
-            print("stopped" if stop(args.state, args.hub_only) else f"no hub running from {args.state}")
+            print("stopped" if stop(args.state, args.hub_only, args.timeout) else f"no hub running from {args.state}")
             return 0
         command, env = start_command(args.state)
     except (HubError, accounts.AccountError, FileNotFoundError, ValueError) as e:

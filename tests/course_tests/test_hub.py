@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,11 +70,14 @@ def hub():
                   "the hub", base / "hub.log")
             return proc
 
-        def restart():
-            """The hub alone stopped and started again (its proxy and the users' servers go on)."""
+        def restart(frozen: bool = False):
+            """The hub alone stopped and started again (its proxy and the users' servers go on). ``frozen``: the
+            hub is stopped (SIGSTOP) first, so that it ends nothing itself and `stop` kills it after 3 s."""
             nonlocal hub_proc
-            out = subprocess.run([sys.executable, "-m", "course.hub", "stop", "--state", str(state), "--hub-only"],
-                                 cwd=REPO, capture_output=True, text=True)
+            if frozen:
+                os.kill(hub_proc.pid, signal.SIGSTOP)
+            out = subprocess.run([sys.executable, "-m", "course.hub", "stop", "--state", str(state), "--hub-only",
+                                  *(["--timeout", "3"] if frozen else [])], cwd=REPO, capture_output=True, text=True)
             assert out.returncode == 0 and "stopped" in out.stdout, out.stdout + out.stderr
             hub_proc.wait(timeout=60)
             hub_proc = start()
@@ -271,6 +275,23 @@ def test_a_restarted_hub_takes_over_the_running_servers(hub):
                data={"course_id": COURSE_ID, "assignment_id": "superres"})
     assert r.status_code == 200 and r.json()["success"], r.text[:1000]
     assert len([p for p in inbound.iterdir() if p.name.startswith(f"{student}+superres+")]) == count + 1
+
+
+def test_a_hub_killed_before_it_ended_its_formgrader_leaves_none_behind(hub):
+    """A hub that does not end its formgrader (the managed service every hub starts anew) before `stop` kills it:
+    `stop` ends that formgrader too, or it would keep the service's port with the OAuth secret of a hub that is
+    gone, the next hub's formgrader could not start, and instructors would get errors. The students' servers go
+    on; the next hub's formgrader answers the instructor."""
+    settings = hub["settings"]
+    old = {pid for pid, cmd in _processes_of(settings.grader) if "jupyterhub-singleuser" in cmd}
+    assert old, "no formgrader is running"
+    students = {pid for student in STUDENTS for pid, cmd in _processes_of(student) if "jupyterhub-singleuser" in cmd}
+    hub["restart"](frozen=True)
+    assert not {pid for pid, _ in _processes_of(settings.grader)} & old, "the killed hub's formgrader still runs"
+    assert students <= {pid for student in STUDENTS for pid, _ in _processes_of(student)}, "a student's server ended"
+    t = _login(hub, INSTRUCTOR)
+    _open(hub, t, f"/services/{settings.service}/formgrader")  # (through the new hub's OAuth: its secret)
+    assert "nbgrader formgrade" in t.get(f"{hub['url']}/services/{settings.service}/formgrader", timeout=60).text
 
 
 ARTIFACTS = REPO / "tests" / "artifacts" / "hub-browser"

@@ -54,10 +54,9 @@ INTEGRATION_MODULES = {
 #: Tests that measure CPU shares or wall time against a machine at rest: ``make test`` runs them by themselves
 #: (``-m alone``), after the others have run on several processes, so that no other test's load is in their figures.
 ALONE = {"test_a_storm_in_one_worker_leaves_its_neighbour_its_share",
-         "test_two_workers_a_storm_does_not_change_the_neighbours_grade",
-         "test_a_kernel_that_ignores_the_interrupt_gets_the_rest_of_its_notebook_not_run"}
+         "test_two_workers_a_storm_does_not_change_the_neighbours_grade"}
 #: The modules that define them: ``-m alone`` collects only these (importing every module costs ~15 s of CPU).
-ALONE_MODULES = {"test_sandbox_hardening", "test_unanswering_kernel"}
+ALONE_MODULES = {"test_sandbox_hardening"}
 #: The test modules that read the class graded once (``class_batch``): on several processes, one runs them all.
 CLASS_BATCH_MODULES = {"test_grading_sandbox", "test_assignment"}
 

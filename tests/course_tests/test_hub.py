@@ -268,6 +268,10 @@ def test_a_restarted_hub_takes_over_the_running_servers(hub):
     assert after == before, "the student's server was restarted with the hub"
     r = s.get(f"{url}/user/{student}/api/status", headers=headers, timeout=60)
     assert r.status_code == 200, (r.status_code, r.text[:300])
+    if not (hub["settings"].homes / student / "superres").is_dir():  # (the module's first test fetched it, when run)
+        r = s.post(f"{url}/user/{student}/assignments/fetch", headers=headers, timeout=300,
+                   data={"course_id": COURSE_ID, "assignment_id": "superres"})
+        assert r.status_code == 200 and r.json()["success"], r.text[:1000]
     inbound = hub["settings"].exchange / COURSE_ID / "inbound"
     count = len([p for p in inbound.iterdir() if p.name.startswith(f"{student}+superres+")])
     time.sleep(1.1)  # (nbgrader names a submission by its second)

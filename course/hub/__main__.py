@@ -172,16 +172,10 @@ def _end(pid_file: Path, timeout: float) -> bool:
     """SIGTERM to the process of ``pid_file``, SIGKILL after ``timeout`` s; True if there was one."""
     try:
         pid = int(pid_file.read_text())
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, 0)
     except (OSError, ValueError):
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _running(pid):
-            return True
-        time.sleep(0.2)
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGKILL)
+    _end_all([pid], timeout)
     return True
 
 

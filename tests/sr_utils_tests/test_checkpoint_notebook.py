@@ -71,6 +71,29 @@ def test_atomic_writes_get_umask_permissions_not_tempfile_ones(tmp_path):
     assert (tmp_path / "c.json").stat().st_mode & 0o777 == 0o600
 
 
+def test_write_png_is_lossless_and_leaves_a_file_with_the_same_pixels(tmp_path):
+    """The fast zlib level changes the file's size, never its pixels; a file that already holds the pixels is
+    not rewritten (its inode stays), one that holds others is replaced."""
+    import numpy as np
+    from PIL import Image
+
+    from sr_utils.files import write_png
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (20, 11), dtype=np.uint8)
+    for name, img in (("rgb.png", rgb), ("grey.png", grey)):
+        write_png(tmp_path / name, img)
+        with Image.open(tmp_path / name) as im:
+            assert im.format == "PNG" and np.array_equal(np.asarray(im), img), name
+    inode = (tmp_path / "rgb.png").stat().st_ino
+    write_png(tmp_path / "rgb.png", rgb.copy())
+    assert (tmp_path / "rgb.png").stat().st_ino == inode, "the same pixels were written again"
+    write_png(tmp_path / "rgb.png", 255 - rgb)
+    with Image.open(tmp_path / "rgb.png") as im:
+        assert np.array_equal(np.asarray(im), 255 - rgb)
+
+
 def test_writefile_cells_are_replayed_in_order(tmp_path):
     nb = _nb("%%writefile m.py\nA = 1", "print('not a module cell')", "%%writefile -a m.py\nB = A + 1",
              "%%writefile other.py\nC = 3", "%%writefile m.py\nA = 10")  # a later plain %%writefile overwrites

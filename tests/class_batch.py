@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from course.paths import tool, tool_env
-from course_fixtures import cell_source
+from course_fixtures import cell_source, sample_data
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "course_tests" / "grading" / "submissions"
@@ -256,12 +256,11 @@ def class_batch(tmp_path_factory):
     from course.grade import grade
     from course.notebook_translation import catalogue_path, read_catalogue, translate_notebook
     from course.sandbox import Limits
-    from data_tools.samples import ensure_sample_data
 
     root = tmp_path_factory.mktemp("class")
     course = copy_course(root / "course_root")
     data = root / "data"
-    ensure_sample_data(data)
+    sample_data(data)
     for p in [root, data, *data.rglob("*")]:  # pytest's folders are 0700: the sandbox user must read the data
         p.chmod(0o755 if p.is_dir() else 0o644)
     env = tool_env(SR_DATA_DIR=str(data))  # (nbgrader runs `alembic` by name: the venv's bin/ first on PATH)

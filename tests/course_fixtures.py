@@ -1,8 +1,10 @@
 """Helpers shared by the tests: tiny nbgrader assignments, notebook cells' text and the solution's lines, Jupyter
-servers, the commands a Markdown file shows, a student kit cloned and set up as a student sets it up, free ports,
-skip-or-fail, headless Chromium and its screenshots."""
+servers, the commands a Markdown file shows, a student kit cloned and set up as a student sets it up, the sample
+data, free ports, skip-or-fail, headless Chromium and its screenshots."""
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
@@ -13,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -124,6 +127,24 @@ def set_up_student_kit(workdir: Path) -> tuple[Path, Path]:
     out = subprocess.run(["make", "setup", f"VENV={venv}"], cwd=clone, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"the kit's `make setup` failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     return clone, python
+
+
+@functools.cache
+def _sample_data_template() -> Path:
+    """The sample data built by :func:`data_tools.samples.ensure_sample_data` in a private folder of this test
+    process (removed when it ends)."""
+    from data_tools.samples import ensure_sample_data
+
+    folder = Path(tempfile.mkdtemp(prefix="sr-kit-samples-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return ensure_sample_data(folder / "data", progress=False)
+
+
+def sample_data(dest: Path) -> Path:
+    """The bundled sample data, prepared, in ``dest`` (new or empty), as ``ensure_sample_data(dest)`` makes it: built once per test process and copied (its lists and caches hold relative paths), since building it
+    costs ~2 s of CPU and a test folder of it is made ~15 times in a run of the suite. Returns ``dest``."""
+    shutil.copytree(_sample_data_template(), dest, dirs_exist_ok=True)
+    return Path(dest)
 
 
 def free_port() -> int:

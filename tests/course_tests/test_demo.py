@@ -8,13 +8,12 @@ import sys
 import pytest
 
 from data_tools.samples import SAMPLE_TEST
+from course_fixtures import sample_data
 
 
 def test_evaluate_without_checkpoints_prints_the_bicubic_table(tmp_path):
     """`python -m sr_utils evaluate` with no model: the bicubic baseline of every prepared test set."""
-    from data_tools.samples import ensure_sample_data
-
-    data = ensure_sample_data(tmp_path / "data", progress=False)
+    data = sample_data(tmp_path / "data")
     out = subprocess.run([sys.executable, "-m", "sr_utils", "evaluate", "--data-dir", str(data), "--out",
                           str(tmp_path / "eval")], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -33,7 +32,6 @@ def test_demo_pipeline_writes_everything_and_grades_the_reference_with_the_gradi
     """The whole demo on tiny iterations, as `make demo` runs it: training, tables, pictures, the report, the MOS
     study, and the reference graded by `python -m course.grade` (sandboxed where bubblewrap can build a sandbox
     here, else without one: see the test below)."""
-    from data_tools.samples import ensure_sample_data
     from course import sandbox as sandbox_module
     from course.demo import run_demo
     from course.sandbox import SandboxUnavailable
@@ -44,7 +42,7 @@ def test_demo_pipeline_writes_everything_and_grades_the_reference_with_the_gradi
         usable = True
     except SandboxUnavailable:
         usable = False
-    data = ensure_sample_data(tmp_path / "data")
+    data = sample_data(tmp_path / "data")
     small = dict(iterations=2, val_every=2, n_channels=8, n_blocks=1, batch_size=2, val_images=1)
     said = []
     s = run_demo(tmp_path / "demo", data_dir=data, progress=False, log=said.append, overrides=small)
@@ -89,7 +87,6 @@ def test_the_demo_grades_the_reference_without_a_sandbox_where_none_can_be_built
     said in one line with the reason and how to get it; the points it reports are those the grader wrote."""
     tmp_path = tmp_path_factory.mktemp("demo")  # (short: the kernels' IPC socket paths are limited to 107 bytes)
 
-    from data_tools.samples import ensure_sample_data
     from course import sandbox as sandbox_module
     from course.demo import grade_reference
     from course.sandbox import SandboxUnavailable
@@ -98,7 +95,7 @@ def test_the_demo_grades_the_reference_without_a_sandbox_where_none_can_be_built
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap`")
 
     monkeypatch.setattr(sandbox_module, "probe", probe)
-    data = ensure_sample_data(tmp_path / "data", progress=False)
+    data = sample_data(tmp_path / "data")
     report = tmp_path / "report.md"
     report.write_text("# Report\n\nThe reference solution's written answers.\n")
     said = []

@@ -12,6 +12,7 @@ from sr_utils.amp import amp_plan
 from sr_utils.checkpoint import load_checkpoint
 from sr_utils.trainer import TrainConfig
 from sr_utils.trainer import train as kit_train
+from course_fixtures import sample_data
 
 TINY = dict(n_channels=8, n_blocks=1, crop_size=32, batch_size=4, val_every=2, workers=0, lr=1e-3, warmup=0,
             schedule="constant", val_images=1, patches_per_image=3, amp=True, amp_dtype="float16")
@@ -19,9 +20,8 @@ TINY = dict(n_channels=8, n_blocks=1, crop_size=32, batch_size=4, val_every=2, w
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from data_tools.samples import ensure_sample_data
 
-    return ensure_sample_data(tmp_path_factory.mktemp("data"))
+    return sample_data(tmp_path_factory.mktemp("data"))
 
 
 def train(cfg, out_dir, **kwargs):

@@ -12,13 +12,13 @@ import pytest
 
 from course.reference import load_reference
 from sr_utils.__main__ import main
+from course_fixtures import sample_data
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from data_tools.samples import ensure_sample_data
 
-    return ensure_sample_data(tmp_path_factory.mktemp("data"))
+    return sample_data(tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="module")

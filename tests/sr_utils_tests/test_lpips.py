@@ -13,6 +13,7 @@ import torch
 
 from course.reference import load_reference
 from sr_utils.lpips_metric import BACKBONE_ENV, LPIPSMetric, find_lpips_backbone
+from course_fixtures import sample_data
 
 # (lpips is imported where it is used: its import loads torchvision, ~1.5 s of CPU in every test process that
 # collects this module)
@@ -45,9 +46,8 @@ def backbone(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from data_tools.samples import ensure_sample_data
 
-    return ensure_sample_data(tmp_path_factory.mktemp("data"))
+    return sample_data(tmp_path_factory.mktemp("data"))
 
 
 def test_missing_backbone_says_where_to_put_it_and_never_downloads(no_download, tmp_path):

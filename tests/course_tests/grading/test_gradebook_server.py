@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from course.sandbox import unmount
-from course_fixtures import poll_until, skip_or_fail
+from course_fixtures import poll_until, sample_data, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[3]
 STUDENTS = [f"s{i:02d}" for i in range(12)]
@@ -179,12 +179,11 @@ def one_notebook_class(server):
     from course.grading.contract import GRADEBOOK_URL_ENV
     from course.paths import tool_env
     from class_batch import require_bwrap
-    from data_tools.samples import ensure_sample_data
 
     require_bwrap()
     work = Path(tempfile.mkdtemp(prefix="srk-"))  # (short: kernels' socket paths stay below 107 bytes)
     try:
-        data = ensure_sample_data(work / "data")
+        data = sample_data(work / "data")
         for p in [work, data, *data.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
 

@@ -151,9 +151,9 @@ def _module(source: str, name: str):
 
 @pytest.fixture(scope="module")
 def sample_data(tmp_path_factory):
-    from data_tools.samples import ensure_sample_data
+    from course_fixtures import sample_data as copy_sample_data
 
-    return ensure_sample_data(tmp_path_factory.mktemp("data"), progress=False)
+    return copy_sample_data(tmp_path_factory.mktemp("data"))
 
 
 def _graded_folder(root: Path, data: Path, models_source: str, make) -> Path:

@@ -21,6 +21,7 @@ from class_batch import snapshot as _snapshot
 from class_batch import code_cell as _code
 from class_batch import read_notebook as _nb
 from class_batch import write_submission as _write_submission
+from course_fixtures import sample_data
 from course.jupyter.handin import EXCHANGE_FILES
 from course.paths import BIN, tool, tool_env
 
@@ -343,11 +344,10 @@ def two_runs():
     import tempfile
 
     from course.sandbox import FIRST_SANDBOX_UID, SANDBOX_UIDS
-    from data_tools.samples import ensure_sample_data
 
     tmp_path = Path(tempfile.mkdtemp(prefix="srk-"))  # (short: the kernels' IPC socket paths under it)
     try:
-        data = ensure_sample_data(tmp_path / "data")
+        data = sample_data(tmp_path / "data")
         for p in [tmp_path, data, *data.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
         reference = _nb(REPO / "source" / "superres" / "01_models.ipynb")

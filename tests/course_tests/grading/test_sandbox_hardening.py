@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from course.paths import tool_env
-from course_fixtures import skip_or_fail
+from course_fixtures import sample_data, skip_or_fail
 from unix_accounts import student_account  # noqa: F401 (fixture: a throw-away Unix account)
 from class_batch import NBGRADER, require_bwrap
 
@@ -346,14 +346,13 @@ def test_two_workers_a_storm_does_not_change_the_neighbours_grade(short_tmp, two
 
     from course.grade import grade
     from course.sandbox import Limits
-    from data_tools.samples import ensure_sample_data
 
     calm = two_cgroups[1]
     if not calm.cpu:
         skip_or_fail("no CPU controller in the cgroups here: the workers have no CPU share")
     alone = max(_neighbour(calm, 1.5), _neighbour(calm, 1.5))  # wall time per CPU second, alone
     limit = 3 * (2 * alone + 0.2)
-    data = ensure_sample_data(short_tmp / "data")
+    data = sample_data(short_tmp / "data")
     for p in [data, *data.rglob("*")]:
         p.chmod(0o755 if p.is_dir() else 0o644)
     course = _share_course(short_tmp / "course", limit)

@@ -132,17 +132,18 @@ def set_up_student_kit(workdir: Path) -> tuple[Path, Path]:
 @functools.cache
 def _sample_data_template() -> Path:
     """The sample data built by :func:`data_tools.samples.ensure_sample_data` in a private folder of this test
-    process (removed when it ends)."""
+    process (removed when it exits; not by a child forked from it)."""
     from data_tools.samples import ensure_sample_data
 
-    folder = Path(tempfile.mkdtemp(prefix="sr-kit-samples-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder, owner = Path(tempfile.mkdtemp(prefix="sr-kit-samples-")), os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
     return ensure_sample_data(folder / "data", progress=False)
 
 
 def sample_data(dest: Path) -> Path:
-    """The bundled sample data, prepared, in ``dest`` (new or empty), as ``ensure_sample_data(dest)`` makes it: built once per test process and copied (its lists and caches hold relative paths), since building it
-    costs ~2 s of CPU and a test folder of it is made ~15 times in a run of the suite. Returns ``dest``."""
+    """The bundled sample data, prepared, in ``dest`` (new or empty), as ``ensure_sample_data(dest)`` makes it:
+    built once per test process and copied (its lists and caches hold relative paths), since building it costs
+    ~2 s of CPU and a test folder of it is made ~15 times in a run of the suite. Returns ``dest``."""
     shutil.copytree(_sample_data_template(), dest, dirs_exist_ok=True)
     return Path(dest)
 

@@ -20,7 +20,6 @@ TINY = dict(n_channels=8, n_blocks=1, crop_size=32, batch_size=4, val_every=2, w
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-
     return sample_data(tmp_path_factory.mktemp("data"))
 
 

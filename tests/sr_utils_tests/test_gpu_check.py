@@ -13,7 +13,6 @@ from course_fixtures import sample_data
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-
     return sample_data(tmp_path_factory.mktemp("data"))
 
 

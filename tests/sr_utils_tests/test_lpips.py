@@ -46,7 +46,6 @@ def backbone(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-
     return sample_data(tmp_path_factory.mktemp("data"))
 
 

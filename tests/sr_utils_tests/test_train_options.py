@@ -22,7 +22,6 @@ GAN = dict(TINY, crop_size=96, batch_size=2, d_channels=8, fc_size=16, content="
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-
     return sample_data(tmp_path_factory.mktemp("data"))
 
 

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 TARGET_RATE, TARGET_RATIO, TARGET_RSS_GB = 5000, 100, 2.0
 
 
-class NaiveDataset(torch.utils.data.Dataset):
-    """The course's approach: decode the whole PNG for every patch, LR made with PIL bicubic."""
+class NaiveDataset:
+    """The course's approach: decode the whole PNG for every patch, LR made with PIL bicubic (a map-style dataset:
+    ``torch.utils.data.DataLoader`` needs only ``__len__`` and ``__getitem__``)."""
 
     def __init__(self, hr_paths, patches_per_image=100, crop=96, scale=4):
         self.paths, self.ppi, self.crop, self.scale = list(hr_paths), patches_per_image, crop, scale
@@ -38,6 +38,7 @@ class NaiveDataset(torch.utils.data.Dataset):
         return len(self.paths) * self.ppi
 
     def __getitem__(self, i):
+        import torch
         from PIL import Image
 
         img = Image.open(self.paths[i % len(self.paths)]).convert("RGB")
@@ -88,6 +89,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--images", type=int, default=8, help="DIV2K-like images to generate when DIV2K is absent")
     args = ap.parse_args(argv)
+    import torch  # (after the arguments: --help answers at once)
+
     from sr_utils.datasets import SRDataset, make_train_loader
 
     torch.set_num_threads(1)

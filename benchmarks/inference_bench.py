@@ -15,7 +15,6 @@ import sys
 import time
 
 import numpy as np
-import torch
 
 
 def main(argv=None) -> int:
@@ -23,6 +22,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--tile", type=int, default=128)
     args = ap.parse_args(argv)
+    import torch  # (after the arguments: --help answers at once)
+
     from course.reference import load_reference
     from sr_utils.inference import bicubic_upscale
     from sr_utils.speed import SIZES, benchmark_inference

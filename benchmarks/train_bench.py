@@ -17,13 +17,12 @@ import statistics
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-
 TARGET = 1.3
 
 
 def timed(step, steps: int) -> float:
+    import torch
+
     step()  # warm-up (oneDNN/cuDNN pick their kernels)
     times = []
     for _ in range(steps):
@@ -42,6 +41,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (CUDA; slow to compile)")
     args = ap.parse_args(argv)
+    import torch  # (after the arguments: --help answers at once)
+    import torch.nn.functional as F
+
     from course.reference import load_reference
     from sr_utils.trainer import cpu_has_bf16, default_device
 

@@ -11,8 +11,9 @@ Four ways of grading the same submissions, each in a fresh private course copy (
    and check server forked from the run's fork server, which imported them once; the whole command: intake, one
    ``nbgrader autograde --student`` per submission, breakdown, export, summary; no feedback) with 1 worker;
 4. the same with ``--workers`` workers;
-5. (3) with every kernel started as a new sandboxed Python (``SR_KIT_KERNEL_ZYGOTE=0``) instead of forked from the
-   submission's kernel zygote, which imported ipykernel, torch and ``sr_utils`` once.
+5. (3) with every kernel started as a new sandboxed Python and the student side in a sandbox of its own
+   (``SR_KIT_KERNEL_ZYGOTE=0``) instead of both forked from the submission's zygote, which imported ipykernel, torch
+   and ``sr_utils`` once.
 
 ``nbgrader generate_assignment`` runs before the clock starts in all four. Prints the wall times, seconds per
 submission, the ratios to (1) and the load average before/after each (other jobs on the machine show there); the
@@ -108,7 +109,7 @@ def main() -> int:
         runs[name] = {"seconds": seconds, "scores": scores(course), "load": (load, os.getloadavg()[0])}
         print(f"{name}: {seconds:.0f} s", flush=True)
     for workers, zygote in ((1, True), (args.workers, True), (1, False)):
-        name = f"course.grade, {workers} worker{'s' * (workers > 1)}" + ("" if zygote else ", kernels anew")
+        name = f"course.grade, {workers} worker{'s' * (workers > 1)}" + ("" if zygote else ", no zygote")
         course = make_course(tmp / f"w{workers}{'' if zygote else '-anew'}", args.copies)
         generate_assignment(course)
         os.environ.pop(KERNEL_ZYGOTE_ENV, None)

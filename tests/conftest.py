@@ -61,6 +61,18 @@ ALONE_MODULES = {"test_sandbox_hardening"}
 CLASS_BATCH_MODULES = {"test_grading_sandbox", "test_assignment"}
 
 
+def pytest_configure(config):
+    """Temporary folders under /var/tmp rather than /tmp: the courses the tests grade live there, and a grading
+    sandbox forks a submission's kernels and student side from one zygote only where the graded folders are not
+    beneath its own /tmp (``course/sandbox/submission_zygote.py``). Set before xdist starts its workers, which
+    inherit it."""
+    import tempfile
+
+    if tempfile.gettempdir() == "/tmp" and os.path.isdir("/var/tmp") and os.access("/var/tmp", os.W_OK):
+        os.environ["TMPDIR"] = "/var/tmp"
+        tempfile.tempdir = None
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.module.__name__.rpartition(".")[2] in INTEGRATION_MODULES:

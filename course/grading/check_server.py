@@ -20,7 +20,10 @@ each reason in the request's ``"language"`` (that of the notebook, ``"en"`` when
 messages (``student_client.Message``) and put into words for each answer.
 
 Like the nbgrader process it serves, this process never imports or executes student code: its student side is a
-sandboxed process (``student_client.Session``), started at once too: it sees FOLDER appear when nbgrader makes it.
+sandboxed process (``student_client.Session``), forked from the submission's zygote (``course.sandbox.ZygoteProcess``),
+which this process starts at once, in the sandbox of the submission's kernels, and whose kernel socket it hands on
+(``--zygote-kernels-fd``: the other end is nbgrader's); without a zygote, the student side is a sandbox of its own,
+started at once too. Either sees FOLDER appear when nbgrader makes it.
 Keeping the checks out of the nbgrader process also keeps torch, and the oracles' work, away from the process
 that must drain the kernel's output in time.
 """
@@ -34,24 +37,29 @@ import sys
 import time
 from pathlib import Path
 
+from .contract import ZYGOTE_KERNELS_OPTION
+
 START_TIMEOUT = 180.0  # seconds for the student side to start (import torch), before a request says otherwise
 
 
-def serve(folder: Path, requests, reply) -> None:
-    """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end."""
-    from course.sandbox import SandboxSpec, checks_niceness, set_priority, student_launcher
+def serve(folder: Path, requests, reply, kernels_fd: int | None = None) -> None:
+    """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end. ``kernels_fd``: this
+    process's end of the socket of the zygote's kernels (``course.sandbox.ZygoteProcess.for_check_server``)."""
+    from course.sandbox import SandboxSpec, ZygoteProcess, checks_niceness, set_priority, student_launcher
 
     from .contract import EARLY
     from .student_client import Session
 
-    # (one worker) the checks yield to the kernel: they use what a notebook leaves idle, all of it while nbgrader waits
     nice = max(os.getpriority(os.PRIO_PROCESS, 0), checks_niceness())
-    set_priority(0, nice)
     spec = SandboxSpec.from_env()
+    # (before this process yields: the zygote, and so the kernels, keep the grader's niceness)
+    zygote = ZygoteProcess.for_check_server(spec, folder, kernels_fd, nice)
+    # (one worker) the checks yield to the kernel: they use what a notebook leaves idle, all of it while nbgrader waits
+    set_priority(0, nice)
     if spec is not None and spec.enabled:
         spec = dataclasses.replace(spec, niceness=max(spec.niceness, nice))
     launch = student_launcher(spec, folder) if spec is not None and spec.enabled else None
-    session = Session(folder, launch)
+    session = Session(folder, launch, zygote)
     try:
         session.start(START_TIMEOUT)  # (it imports torch while nbgrader starts; the folder may not exist yet)
     except OSError:  # not even its parent: started again at the first request
@@ -89,6 +97,8 @@ def serve(folder: Path, requests, reply) -> None:
                    "seconds": round(time.perf_counter() - t0, 2)})
     finally:
         session.close()
+        if zygote is not None:
+            zygote.stop()
 
 
 def _warm(session, timeout: float, names: list[str]) -> None:
@@ -139,6 +149,8 @@ def prepare(checks, names: list[str], folder: Path, session, timeout: float) -> 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -I -m course.grading.check_server", description=__doc__)
     ap.add_argument("folder", type=Path, help="the submission's grading folder")
+    ap.add_argument(ZYGOTE_KERNELS_OPTION, type=int, dest="kernels_fd", metavar="FD",
+                    help="this process's end of the socket of its zygote's kernels (the other end is nbgrader's)")
     args = ap.parse_args(argv)
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed here goes to the grader's log, never into the answers
@@ -151,7 +163,7 @@ def main(argv=None) -> int:
 
     warnings.simplefilter("ignore")
     try:
-        serve(args.folder.resolve(), sys.stdin, reply)
+        serve(args.folder.resolve(), sys.stdin, reply, args.kernels_fd)
     except BrokenPipeError:  # nbgrader ended without reading an answer it no longer needed (its notebook failed)
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, out.fileno())  # (the unwritten answer is flushed at exit: into nothing)

@@ -27,10 +27,9 @@ class CheckServer:
     @classmethod
     def for_folder(cls, folder: Path, check_timeout: float) -> "CheckServer":
         """The server the grading command started for ``folder`` (once), else a new one."""
-        handed = json.loads(os.environ.get(CHECK_SERVER_ENV) or "{}")
-        if handed.get("folder") == str(folder):
-            del os.environ[CHECK_SERVER_ENV]
-            return cls(*handed["fds"], check_timeout)
+        fds = _take_handed(folder, "fds")
+        if fds:
+            return cls(*fds, check_timeout)
         import subprocess
 
         # stderr: the grader's log of this submission; same process group: killed with this process
@@ -103,6 +102,31 @@ class CheckServer:
                     os.close(fd)
                 except OSError:
                     pass
+
+
+def _take_handed(folder, key: str):
+    """The ``key`` of what the grading command handed this nbgrader process for ``folder`` (``$SR_KIT_CHECK_SERVER``:
+    ``{"folder": FOLDER, "fds": [requests, answers], "kernels": socket}``, the ends of the check server's pipes and of
+    its zygote's kernel socket), taken once: it leaves the variable, which leaves the environment once empty (the
+    kernels this process starts do not inherit it). None where there is none for ``folder``."""
+    handed = json.loads(os.environ.get(CHECK_SERVER_ENV) or "{}")
+    if "folder" not in handed or os.path.realpath(handed["folder"]) != os.path.realpath(folder):
+        return None
+    value = handed.pop(key, None)
+    if set(handed) - {"folder"}:
+        os.environ[CHECK_SERVER_ENV] = json.dumps(handed)
+    else:
+        del os.environ[CHECK_SERVER_ENV]
+    return value
+
+
+def handed_zygote_socket(folder: str):
+    """The kernel socket of the zygote of the submission graded in ``folder`` (``course.sandbox.kernel_provisioner``),
+    if the grading command handed one for that folder; once."""
+    import socket
+
+    fd = _take_handed(folder, "kernels")
+    return socket.socket(fileno=fd) if isinstance(fd, int) and not isinstance(fd, bool) else None
 
 
 SERVERS = {}  # submission folder -> its check server, kept for the submission's next notebooks

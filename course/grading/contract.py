@@ -61,7 +61,8 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
            "SHOWN_NUMBER_PRINTED", "KERNEL_DISAGREES", "RUN_CHECK_MODULE", "CHECK_SERVER_MODULE", "EARLY", "DECIDE",
            "WARMED_MARK", "TRUSTED_FORKSERVER_MODULE", "FORKED_MARK", "STACK_DUMP_SIGNAL", "KERNEL_ZYGOTE_ENV",
            "KERNEL_PARENT_ENV",
-           "KERNEL_PROVISIONER", "ZYGOTE_MARK", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY", "CLUSTER_WORKER_MODULE",
+           "KERNEL_PROVISIONER", "ZYGOTE_MARK", "ZYGOTE_KERNELS_OPTION", "CLUSTER_DIR", "CLUSTER_CA", "CLUSTER_KEY",
+           "CLUSTER_WORKER_MODULE",
            "CLUSTER_WORKER_PLUGIN", "CLUSTER_WORKER_LOG", "CLUSTER_WORKER_LOCK", "python_module", "check_command",
            "check_command_json"]
 
@@ -72,8 +73,9 @@ __all__ = ["EXCHANGE_ENV", "LANGUAGE_ENV", "DATA_DIR_ENV", "HIDDEN_CHECKS_ENV", 
 #: kernels' launcher and the check servers; set means sandboxed grading (nbgrader_config.py then takes the
 #: kernel, transport, timeout and preprocessors of the sandboxed run).
 SANDBOX_ENV = "SR_KIT_SANDBOX"
-#: The pipes of the check server the grading command started for a submission, handed to its nbgrader process:
-#: JSON ``{"folder": <the submission's grading folder>, "fds": [<requests end>, <answers end>]}``.
+#: The pipes of the check server the grading command started for a submission, and the socket of its zygote's
+#: kernels, handed to its nbgrader process: JSON ``{"folder": <the submission's grading folder>, "fds": [<requests
+#: end>, <answers end>], "kernels": <socket>}``.
 CHECK_SERVER_ENV = "SR_KIT_CHECK_SERVER"
 #: The folder where ``TrustedHiddenChecks`` records, per student, the verdicts and decisions (:data:`VERDICTS_DIR`).
 VERDICTS_ENV = "SR_KIT_VERDICTS_DIR"
@@ -81,8 +83,9 @@ VERDICTS_ENV = "SR_KIT_VERDICTS_DIR"
 CELL_TIMEOUT_ENV = "SR_KIT_CELL_TIMEOUT"
 #: The kernelspec nbgrader runs notebooks with: ``course.sandbox.KERNEL_NAME`` sandboxed, ``python3`` with --unsafe.
 KERNEL_ENV = "SR_KIT_KERNEL"
-#: ``0``: every kernel of a sandboxed run starts as a new sandboxed Python; else (the default) a submission's kernels
-#: are forked from its kernel zygote (``course.sandbox.kernel_provisioner``), which imported what they need once.
+#: ``0``: every kernel of a sandboxed run starts as a new sandboxed Python, and every student side in a sandbox of its
+#: own; else (the default) a submission's kernels and student side are forked from its zygote
+#: (``course.sandbox.submission_zygote``), which imported what they need once.
 KERNEL_ZYGOTE_ENV = "SR_KIT_KERNEL_ZYGOTE"
 #: The pid of the nbgrader process that starts a sandboxed kernel (set by ``course.sandbox.kernel_provisioner``): the
 #: kernel's launcher dies with it, and exits at once if it is already gone (``course.sandbox.die_with_parent``).
@@ -177,6 +180,10 @@ STACK_DUMP_SIGNAL = signal.SIGUSR1
 #: lines it writes in a submission's log begin with ZYGOTE_MARK.
 KERNEL_PROVISIONER = "sr-sandbox-zygote"
 ZYGOTE_MARK = "[kernel zygote]"
+#: ``CHECK_SERVER_MODULE FOLDER ZYGOTE_KERNELS_OPTION FD``: the check server's end of the socket of its zygote's
+#: kernels (``course.sandbox.submission_zygote``), which it hands to the zygote it starts; the other end is the
+#: submission's nbgrader process's (``"kernels"`` in ``$SR_KIT_CHECK_SERVER``).
+ZYGOTE_KERNELS_OPTION = "--zygote-kernels-fd"
 #: ``FEEDBACK_SERVER_MODULE ASSIGNMENT [NBGRADER OPTION...]`` in the course root: a student id per line on stdin,
 #: ``FEEDBACK_DONE <student> <exit code>`` on stdout once that student's ``nbgrader generate_feedback`` has run.
 FEEDBACK_SERVER_MODULE = "course.grading.feedback_server"

@@ -23,7 +23,7 @@ from course.grading.graded_folder import (DISK_RESERVE_BYTES, is_graded_notebook
                                           restore_exchange_records, trim_to_size_limit)
 from course.grading.permissions import AUTOGRADED_MODE
 from course.grading.trusted_forkserver_client import TrustedForkServer
-from course.grading.trusted_processes import (nbgrader_command, nbgrader_rlimits, start_check_server,
+from course.grading.trusted_processes import (handed_fds, nbgrader_command, nbgrader_rlimits, start_check_server,
                                               stop_process_group, submission_env, with_trusted_rlimits)
 from course.sandbox import (CHECKS_NICENESS, FIRST_SANDBOX_UID, Cgroup, SandboxSpec, SandboxUnavailable,
                             SizeLimitedFolder, UidPool, mount_tmpfs, prepare_numba_cache, unmount, write_kernelspec)
@@ -94,9 +94,10 @@ def autograde_one(student: str, assignment: str, course_root: Path, spec: Sandbo
             try:
                 proc = subprocess.Popen(with_trusted_rlimits([nbgrader_command(), *argv], *nbgrader_rlimits(spec)),
                                         cwd=course_root, env={**env, CHECK_SERVER_ENV: json.dumps(handed)}, stdout=f,
-                                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=handed["fds"])
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        pass_fds=handed_fds(handed))
             finally:
-                for fd in handed["fds"]:  # nbgrader holds them now: the server ends when nbgrader does
+                for fd in handed_fds(handed):  # nbgrader holds them now: the server ends when nbgrader does
                     os.close(fd)
         try:
             rc = proc.wait(timeout=submission_timeout)

@@ -129,15 +129,22 @@ def exception_name(name):
 class Student:
     """One student-side process serving every check of a submission folder (torch imported once)."""
 
-    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0, wait: bool = True):
-        """Start the process; unless ``wait`` is False, wait for it to be ready (:meth:`wait_ready`)."""
-        argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
-        if launch is not None:
-            argv = launch(argv)
+    def __init__(self, folder: Path, launch=None, start_timeout: float = 120.0, wait: bool = True, zygote=None):
+        """Start the process (forked from ``zygote``, a ``course.sandbox.ZygoteProcess``, where it can be, else
+        through ``launch``); unless ``wait`` is False, wait for it to be ready (:meth:`wait_ready`)."""
         cwd = folder if Path(folder).is_dir() else Path(folder).parent  # (the grader may start it before nbgrader
         # makes the folder: the student side enters it at its first request)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd=str(cwd), start_new_session=True)
+        self.proc = None
+        if zygote is not None:
+            try:
+                self.proc = zygote.spawn_student(BOOT, [str(folder)], str(cwd))
+            except OSError:  # (said in the log) a student side of its own
+                self.proc = None
+        if self.proc is None:
+            argv = [sys.executable, "-I", "-c", BOOT, str(folder)]
+            self.proc = subprocess.Popen(launch(argv) if launch is not None else argv, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(cwd),
+                                         start_new_session=True)
         self.fd_in, self.fd_out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.n = 0
         self.ready = False
@@ -206,10 +213,13 @@ class Student:
         raise CheckFailed(describe_error(answer.get("error"), what))
 
     def close(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        if hasattr(self.proc, "kill_session"):  # forked by the zygote: its pid is the sandbox's
+            self.proc.kill_session()
+        else:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -260,23 +270,25 @@ class Session:
     once per submission, not once per notebook): started at first use, replaced after a timeout, a death or a
     protocol breach, emptied of the previous notebook's objects before the next one, closed by :meth:`close`.
 
-    It runs the student's own code only, in the sandbox of that submission (same uid and cgroup as its kernels,
-    its folder read-only); it never serves another submission."""
+    It runs the student's own code only, in the sandbox of that submission (forked from its zygote where it can be,
+    ``zygote``: in its kernels' sandbox, else in one of its own; same uid and cgroup as its kernels, its folder
+    read-only); it never serves another submission."""
 
-    def __init__(self, folder: Path, launch=None):
-        self.folder, self.launch = Path(folder), launch
+    def __init__(self, folder: Path, launch=None, zygote=None):
+        self.folder, self.launch, self.zygote = Path(folder), launch, zygote
         self.student: Student | None = None
         self.used = False
 
     def start(self, timeout: float) -> None:
-        """Start the process without waiting for it (it imports torch while the notebook runs)."""
-        if self.student is None or not self.student.alive:
+        """Start the process without waiting for it (it imports torch while the notebook runs); forked from the
+        zygote, it starts when first used instead (the zygote imports while the notebook starts)."""
+        if (self.student is None or not self.student.alive) and (self.zygote is None or not self.zygote.alive()):
             self.student = Student(self.folder, self.launch, start_timeout=timeout, wait=False)
             self.used = False
 
     def get(self, timeout: float) -> Student:
         if self.student is None or not self.student.alive:
-            self.student = Student(self.folder, self.launch, start_timeout=timeout)
+            self.student = Student(self.folder, self.launch, start_timeout=timeout, zygote=self.zygote)
             self.used = False
         elif not self.student.ready:
             self.student.wait_ready()

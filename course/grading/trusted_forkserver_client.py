@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from course.grading.contract import (CHECK_SERVER_ENV, COURSE_ROOT_ENV, FORKSERVER_LOG, RUNTIME_DIR, STATE_DIR,
-                                     TRUSTED_FORKSERVER_MODULE, python_module)
+                                     TRUSTED_FORKSERVER_MODULE, ZYGOTE_KERNELS_OPTION, python_module)
 from course.grading.trusted_forkserver import CHECK_SERVER, MAX_FDS, MAX_MESSAGE, NBGRADER
 from course.grading.trusted_processes import (TRUSTED_CPU_SECONDS, TRUSTED_MEMORY_BYTES, nbgrader_rlimits,
                                               stop_process_group, submission_env, with_trusted_rlimits)
@@ -154,30 +154,36 @@ class TrustedForkServer:
 
     def submission(self, argv: list[str], folder: Path, env: dict, log, nbgrader_limits: tuple[int, int]):
         """A submission's check server of ``folder`` and its ``nbgrader ARGV`` process, forked, both writing to the
-        open file ``log``, joined by a pipe for requests and one for answers (the ends nbgrader gets: its
-        ``$SR_KIT_CHECK_SERVER``). Returns (server, nbgrader); :class:`OSError` as :meth:`spawn`."""
-        folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+        open file ``log``, joined by a pipe for requests and one for answers, and by the socket of the zygote's
+        kernels (the check server starts the zygote; the ends nbgrader gets: its ``$SR_KIT_CHECK_SERVER``).
+        Returns (server, nbgrader); :class:`OSError` as :meth:`spawn`."""
+        folder.parent.mkdir(parents=True, exist_ok=True)  # the zygote binds it (nbgrader makes ``folder``)
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
+        kernels_ours, kernels_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         null = os.open(os.devnull, os.O_RDONLY)
         cwd = Path(env[COURSE_ROOT_ENV])
         try:
-            server = self.spawn(CHECK_SERVER, [str(folder)], env, cwd,
+            server = self.spawn(CHECK_SERVER, [str(folder), ZYGOTE_KERNELS_OPTION, str(SERVER_KERNELS_FD)], env, cwd,
                                 (TRUSTED_MEMORY_BYTES, TRUSTED_CPU_SECONDS),
-                                {0: requests_read, 1: answers_write, 2: log.fileno()})
+                                {0: requests_read, 1: answers_write, 2: log.fileno(),
+                                 SERVER_KERNELS_FD: kernels_theirs.fileno()})
             # (in nbgrader, its ends are at fixed numbers, above any its fork server could have open; not at this
             # process's numbers, which grow with the workers' open files)
-            handed = {"folder": str(folder), "fds": list(HANDED_FDS)}
+            handed = {"folder": str(folder), "fds": list(HANDED_FDS[:2]), "kernels": HANDED_FDS[2]}
             try:
                 nbgrader = self.spawn(NBGRADER, argv, {**env, CHECK_SERVER_ENV: json.dumps(handed)}, cwd,
                                       nbgrader_limits, {0: null, 1: log.fileno(), 2: log.fileno(),
-                                                        HANDED_FDS[0]: requests_write, HANDED_FDS[1]: answers_read})
+                                                        HANDED_FDS[0]: requests_write, HANDED_FDS[1]: answers_read,
+                                                        HANDED_FDS[2]: kernels_ours.fileno()})
             except OSError:
                 stop_process_group(server, wait=0)
                 raise
         finally:
             for fd in (requests_read, requests_write, answers_read, answers_write, null):
                 os.close(fd)
+            kernels_ours.close()
+            kernels_theirs.close()
         return server, nbgrader
 
     def close(self) -> None:
@@ -190,7 +196,10 @@ class TrustedForkServer:
         stop_process_group(self.proc, wait=10)
 
 
-HANDED_FDS = (100, 101)  # a forked nbgrader's ends of its check server's pipes: requests (write), answers (read)
+# a forked nbgrader's ends of its check server's pipes, requests (write) and answers (read), and of its zygote's
+# kernel socket; the check server's end of that socket
+HANDED_FDS = (100, 101, 102)
+SERVER_KERNELS_FD = 3
 
 
 def _watch(child: ForkedProcess) -> None:

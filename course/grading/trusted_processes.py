@@ -15,7 +15,7 @@ from pathlib import Path
 
 from course.grading.contract import (AFTER_NOTEBOOK, CELL_TIMEOUT_ENV, CHECK_COMMAND_ENV, CHECK_SERVER_MODULE,
                                      CHECKS_NICENESS_ENV, COURSE_ROOT_ENV, HIDDEN_CHECKS_ENV, KERNEL_ENV, NUMBA_DIR,
-                                     SANDBOX_ENV, STATE_DIR, VERDICTS_DIR, VERDICTS_ENV,
+                                     SANDBOX_ENV, STATE_DIR, VERDICTS_DIR, VERDICTS_ENV, ZYGOTE_KERNELS_OPTION,
                                      python_module)
 from course.grading.errors import GradingError
 from course.paths import ToolMissing, nbgrader_executable, tool_env
@@ -84,24 +84,36 @@ def submission_env(course_root: Path, spec: SandboxSpec, state: Path, runtime: P
 def start_check_server(folder: Path, env: dict, log) -> tuple[subprocess.Popen, dict]:
     """Start the trusted check server of one submission (:mod:`course.grading.check_server`; it never runs student
     code) with a pipe for requests and one for answers, as a new process (usually it is forked:
-    :meth:`.trusted_forkserver_client.TrustedForkServer.submission`). Returns the process and ``{"folder", "fds"}``:
-    the ends the submission's nbgrader process gets (``check_server_client.CheckServer``), to be closed here once it
-    has them."""
-    folder.parent.mkdir(parents=True, exist_ok=True)  # the student side binds it (nbgrader makes ``folder``)
+    :meth:`.trusted_forkserver_client.TrustedForkServer.submission`), and the socket of its zygote's kernels. Returns
+    the process and ``{"folder", "fds", "kernels"}``: the ends the submission's nbgrader process gets
+    (``check_server_client``), to be closed here once it has them (:func:`handed_fds`)."""
+    import socket
+
+    folder.parent.mkdir(parents=True, exist_ok=True)  # the zygote binds it (nbgrader makes ``folder``)
     requests_read, requests_write = os.pipe()
     answers_read, answers_write = os.pipe()
+    kernels_ours, kernels_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        server = subprocess.Popen(with_trusted_rlimits(python_module(CHECK_SERVER_MODULE, str(folder), bytecode=False)),
-                                  stdin=requests_read, stdout=answers_write, stderr=log, env=env,
-                                  cwd=env[COURSE_ROOT_ENV], start_new_session=True)
+        argv = python_module(CHECK_SERVER_MODULE, str(folder), ZYGOTE_KERNELS_OPTION, str(kernels_theirs.fileno()),
+                             bytecode=False)
+        server = subprocess.Popen(with_trusted_rlimits(argv), stdin=requests_read, stdout=answers_write, stderr=log,
+                                  env=env, cwd=env[COURSE_ROOT_ENV], start_new_session=True,
+                                  pass_fds=(kernels_theirs.fileno(),))
     except OSError:
         for fd in (requests_write, answers_read):
             os.close(fd)
+        kernels_ours.close()
         raise
     finally:
         os.close(requests_read)
         os.close(answers_write)
-    return server, {"folder": str(folder), "fds": [requests_write, answers_read]}
+        kernels_theirs.close()
+    return server, {"folder": str(folder), "fds": [requests_write, answers_read], "kernels": kernels_ours.detach()}
+
+
+def handed_fds(handed: dict) -> list[int]:
+    """Every descriptor of ``handed`` (:func:`start_check_server`'s): those the nbgrader process inherits."""
+    return [*handed["fds"], handed["kernels"]]
 
 
 def stop_process_group(proc: subprocess.Popen, wait: float) -> None:

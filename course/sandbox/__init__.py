@@ -26,8 +26,9 @@ The settings travel as JSON in ``$SR_KIT_SANDBOX`` from the grading command to n
 
 The parts: :mod:`.spec` (the settings), :mod:`.isolation` (the bwrap command, the uid pool, the probe),
 :mod:`.seccomp` (the system-call filter), :mod:`.resources` (per-process limits, niceness, cgroups, tmpfs mounts),
-:mod:`.grading_folder` (the one folder sandboxed code writes: its size limit, what is removed from it) and
-:mod:`.kernel` (what runs inside: the ``sr-sandbox`` kernel, the hidden checks' student side). This package
+:mod:`.grading_folder` (the one folder sandboxed code writes: its size limit, what is removed from it),
+:mod:`.kernel` (what runs inside: the ``sr-sandbox`` kernel, the hidden checks' student side) and the submission's
+zygote that forks both (:mod:`.submission_zygote`, :mod:`.kernel_zygote`, :mod:`.kernel_provisioner`). This package
 re-exports their public names; ``python -I -m course.sandbox kernel CONNECTION_FILE`` is the kernelspec's command.
 """
 from __future__ import annotations
@@ -40,10 +41,11 @@ from .kernel import KERNEL_NAME, kernel_main, prepare_numba_cache, student_launc
 from .resources import CHECKS_NICENESS, Cgroup, Limits, checks_niceness, in_cgroups, mount_tmpfs, set_priority, unmount
 from .seccomp import seccomp_program
 from .spec import SandboxSpec, SandboxUnavailable
+from .submission_zygote import ZygoteProcess
 
 __all__ = ["SandboxSpec", "SandboxUnavailable", "Limits", "FIRST_SANDBOX_UID", "SANDBOX_UIDS", "UID_LOCKS", "UidPool",
            "base_env", "bwrap_command", "probe", "python_dirs", "user_process_count", "seccomp_program",
            "CHECKS_NICENESS", "Cgroup", "checks_niceness", "in_cgroups", "mount_tmpfs", "set_priority", "unmount",
            "MAX_FOLDER_DEPTH", "SizeLimitedFolder", "chown_tree", "enforce_folder_size_limit", "prune_deep_folders",
            "remove_special_files", "KERNEL_NAME", "kernel_main", "prepare_numba_cache", "student_launcher",
-           "write_kernelspec"]
+           "write_kernelspec", "ZygoteProcess"]

@@ -1,29 +1,42 @@
-"""The kernel zygote: one sandboxed process per submission that imports what a notebook's kernel needs (ipykernel,
-torch, matplotlib, the kit's ``sr_utils``) once, then forks each of that submission's kernels from itself.
+"""The submission's zygote: one sandboxed process per submission that imports what a notebook's kernel and the
+hidden checks' student side need (ipykernel, torch, matplotlib, the kit's ``sr_utils``) once, then forks each of
+that submission's kernels, and its student side, from itself.
 
-A kernel that is a new Python imports all of that again: ~3 s of CPU per notebook, most of what a short notebook
-costs the grader. Forked, the second to fifth notebooks of a submission start at once.
+A kernel or a student side that is a new Python imports all of that again: ~3 s of CPU each, most of what a short
+notebook costs the grader. Forked, they start at once.
 
-This file runs **inside the sandbox** (started by :mod:`.kernel_provisioner` in the submission's nbgrader
-process), as ``python -c <this file's source>``, with its socket as standard input: the sandbox cannot see
-``course/``, so it imports nothing of it, and only the standard library at import time. It never runs student
-code itself; its children are the kernels that do. They run as the same sandbox uid in the same sandbox, so they
-can signal or end it: a zygote that misbehaves harms only the grading of its own submission, which the grader's
-side bounds (it kills the whole sandbox and starts the remaining kernels anew).
+This file runs **inside the sandbox** (started by the submission's check server, :mod:`.submission_zygote`), as
+``python -c <this file's source> KERNEL_FD``: the sandbox cannot see ``course/``, so it imports nothing of it, and
+only the standard library at import time. It never runs student code itself; its children do. They run as the same
+sandbox uid in the same sandbox, so they can signal or end it: a zygote that misbehaves harms only the grading of
+its own submission, which the grader's side bounds (the check server kills the whole sandbox; the next kernels and
+student sides start each in a sandbox of their own).
 
-The protocol, one JSON object per datagram on the SOCK_SEQPACKET socket (fd 0):
+The sandbox binds the submission's folder's parent (``autograded/<student>``: nbgrader makes the folder anew after
+the zygote starts) read-write. Each child narrows what it may write with Landlock before it runs anything: a
+kernel writes only its notebook's folder, its runtime folder and the sandbox's own ``/tmp``, ``/dev/shm`` and
+``/dev``; the student side only the last three (its folder is read-only to it, as in a sandbox of its own). Where
+Landlock is missing, the zygote says so when ready and is not used.
 
-* from the zygote, once its imports are done: ``{"ready": seconds}``, or ``{"error": why}`` and it ends (a
-  preloaded module started a thread: forking it would not be safe);
-* from the grader: ``{"fork": CONNECTION_FILE}``; the zygote first kills every process of the sandbox but itself
-  (what an earlier kernel left behind), then forks the kernel and answers ``{"forked": pid}``;
-* from the grader: ``{"signal": SIGNUM}`` for the current kernel (its process group; SIGKILL and SIGTERM: every
-  process of the sandbox but the zygote);
-* from the zygote: ``{"exited": pid, "status": code}`` when a kernel ends (``code`` as :class:`subprocess.Popen`
-  gives it: minus the signal that killed it).
+Two SOCK_SEQPACKET sockets, one JSON object per datagram: the *owner's* on fd 0 (the check server: the student
+side) and the *kernels'* on fd ``KERNEL_FD`` (the submission's nbgrader process, through the check server's hands).
 
-When the grader's end closes, the zygote ends, and the sandbox with it.
+* to both, once its imports are done: ``{"ready": seconds, "landlock": abi}``, or ``{"error": why}`` and it ends
+  (a preloaded module started a thread: forking it would not be safe);
+* kernels': ``{"fork": CONNECTION_FILE, "cwd": FOLDER}``; the zygote first kills every process of the sandbox but
+  itself and the student side's session (what an earlier kernel left behind), then forks the kernel and answers
+  ``{"forked": pid}`` (``{"refused": why}`` where it cannot fork: the sandbox's process limit); ``{"signal": SIGNUM}`` for the current kernel (its process group; SIGKILL and SIGTERM: every
+  process of the sandbox but the zygote and the student side's);
+* owner's: ``{"student": [ARG...], "code": SOURCE, "cwd": FOLDER, "niceness": N}`` with two descriptors (the
+  child's stdin and stdout): forks ``python -I -c SOURCE ARG...`` as it would run, answers as for a kernel;
+  ``{"kill": pid}``: kills that student side's session;
+* to the socket that asked for it: ``{"exited": pid, "status": code}`` when a child ends (``code`` as
+  :class:`subprocess.Popen` gives it: minus the signal that killed it).
+
+When the kernels' socket closes, the zygote kills every kernel; when the owner's closes, it ends, and the sandbox
+with it.
 """
+import ctypes
 import gc
 import importlib
 import importlib.util
@@ -32,16 +45,61 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
-#: imported before any kernel is forked: what the kernel itself and the assignment's notebooks import
+#: imported before any child is forked: what the kernel itself, the assignment's notebooks and the student side import
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.display", "numpy", "PIL.Image", "torch",
            "torch.nn", "torch.nn.functional", "matplotlib.pyplot", "sr_utils.notebook",
            "sr_utils.i18n", "sr_utils.color", "sr_utils.vgg", "sr_utils.plotting", "sr_utils.datasets",
            "sr_utils.metrics", "sr_utils.evaluation", "sr_utils.trainer", "sr_utils.trained", "sr_utils.inference",
            "sr_utils.tables", "sr_utils.lists", "data_tools.samples")
 MAX_MESSAGE = 1 << 16  # bytes of one request
+# Landlock (linux/landlock.h): landlock_create_ruleset, landlock_add_rule, landlock_restrict_self (the same numbers
+# on x86_64 and aarch64), and the rights that write, by the ABI version that has them (REFER: 2, TRUNCATE: 3)
+LANDLOCK_CALLS = (444, 445, 446)
+WRITE_RIGHTS = {1: sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12)), 2: 1 << 13, 3: 1 << 14}
+SANDBOX_WRITABLE = ("/tmp", "/dev")  # the sandbox's own (tmpfs /tmp, /dev and its /dev/shm)
+STUDENT_SIDE_NAME = b"sr-student-side"  # a student side's process name (comm), as a kernel in the sandbox sees it
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI version of this kernel (0: none, or disabled)."""
+    try:
+        return max(0, _LIBC.syscall(ctypes.c_long(LANDLOCK_CALLS[0]), None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
+    except (OSError, AttributeError):
+        return 0
+
+
+def restrict_writes(writable) -> None:
+    """Let this process, and what it starts, write (make, remove, rename, truncate) beneath the ``writable`` folders
+    only; reading is left as the sandbox has it. :class:`OSError` if Landlock cannot do it."""
+    def call(nr, *args):
+        if _LIBC.syscall(ctypes.c_long(nr), *args) < 0:
+            raise OSError(ctypes.get_errno(), f"Landlock system call {nr}")
+
+    rights = sum(bits for abi, bits in WRITE_RIGHTS.items() if abi <= landlock_abi())
+    if not rights:
+        raise OSError("Landlock is not available")
+    attr = ctypes.create_string_buffer(struct.pack("=Q", rights))
+    ruleset = _LIBC.syscall(ctypes.c_long(LANDLOCK_CALLS[0]), attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
+    try:
+        for path in writable:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:  # (struct landlock_path_beneath_attr, packed: the rights, then the folder's descriptor)
+                call(LANDLOCK_CALLS[1], ctypes.c_int(ruleset), ctypes.c_int(1),
+                     ctypes.create_string_buffer(struct.pack("=Qi", rights, fd)), ctypes.c_uint32(0))
+            finally:
+                os.close(fd)
+        if _LIBC.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS (bwrap has set it already)
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+        call(LANDLOCK_CALLS[2], ctypes.c_int(ruleset), ctypes.c_uint32(0))
+    finally:
+        os.close(ruleset)
 
 
 def threads() -> int:
@@ -76,18 +134,29 @@ def preload() -> str:
     return ""
 
 
-def others() -> list[int]:
-    """Every process of the sandbox but this one and the sandbox's init (pid 1)."""
+def session_of(pid: int) -> int:
+    """The session id of ``pid`` (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[3])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def others(spare: set[int] = frozenset()) -> list[int]:
+    """Every process of the sandbox but this one, the sandbox's init (pid 1) and the processes ``spare`` with their
+    sessions (a student side leads one: what it starts stays in it)."""
     me = os.getpid()
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+    return [p for p in map(int, filter(str.isdigit, os.listdir("/proc")))
+            if p not in (1, me) and not (spare and (p in spare or session_of(p) in spare))]
 
 
-def kill_others() -> list[tuple[int, int]]:
-    """SIGKILL every process of the sandbox but this one (and its init), until none is left (bounded); returns the
-    children reaped on the way, as :func:`reap`."""
+def kill_until_gone(select_pids) -> list[tuple[int, int]]:
+    """SIGKILL what ``select_pids()`` lists until it lists none (bounded); returns the children reaped on the way,
+    as :func:`reap`."""
     ended = []
     for _ in range(50):
-        left = others()
+        left = select_pids()
         if not left:
             break
         for pid in left:
@@ -113,27 +182,12 @@ def reap() -> list[tuple[int, int]]:
         ended.append((pid, os.waitstatus_to_exitcode(status)))
 
 
-def become_kernel(connection_file: str) -> None:
-    """In the forked child: a session of its own, and ipykernel started as ``python -m ipykernel_launcher -f
-    CONNECTION_FILE`` would start it (the same ``sys.argv`` and ``sys.path``)."""
-    os.setsid()
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # (ipykernel_launcher removes the folder too)
-    sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", connection_file]
-    from ipykernel import kernelapp
-
-    kernelapp.launch_new_instance()
-
-
-def run_kernel(connection_file: str) -> int:
-    """The forked child's whole life: the kernel, then what a normal interpreter exit runs (``atexit``: the
+def run_child(start) -> int:
+    """The forked child's whole life: ``start()``, then what a normal interpreter exit runs (``atexit``: the
     kernel's and IPython's clean-up); returns the exit code (the zygote's own stack is never returned to)."""
     code = 0
     try:
-        become_kernel(connection_file)
+        start()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:  # noqa: BLE001
@@ -152,61 +206,176 @@ def run_kernel(connection_file: str) -> int:
     return code
 
 
-def serve(sock: socket.socket) -> None:
-    """Answer the grader's requests on ``sock`` (the protocol above) until it closes."""
-    kernel = None
+def become_kernel(connection_file: str, cwd: str) -> None:
+    """In the forked child: a session of its own, writes narrowed to its folders, and ipykernel started as ``python
+    -m ipykernel_launcher -f CONNECTION_FILE`` would start it in ``cwd`` (the same ``sys.argv`` and ``sys.path``)."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.chdir(cwd)
+    restrict_writes((cwd, os.path.dirname(os.path.abspath(connection_file)), *SANDBOX_WRITABLE))
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]  # (ipykernel_launcher removes the folder too)
+    sys.argv = [importlib.util.find_spec("ipykernel_launcher").origin, "-f", connection_file]
+    from ipykernel import kernelapp
 
-    def report(ended):
-        nonlocal kernel
+    kernelapp.launch_new_instance()
+
+
+def become_student(request: dict, fds: list[int]) -> None:
+    """In the forked child: ``python -I -c CODE ARG...`` as it would run in ``cwd``, on the descriptors ``fds``
+    (stdin, stdout; stderr is the null device), in a session of its own, at the niceness asked, unable to write
+    anything but the sandbox's own folders."""
+    os.setsid()
+    _LIBC.prctl(15, STUDENT_SIDE_NAME, 0, 0, 0)  # (PR_SET_NAME: what /proc/PID/comm shows)
+    os.dup2(fds[0], 0)
+    os.dup2(fds[1], 1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    for fd in (*fds, null):
+        if fd > 2:
+            os.close(fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    niceness = int(request.get("niceness", 0))
+    if niceness > os.getpriority(os.PRIO_PROCESS, 0):  # (its new session is a scheduling group: its niceness too)
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+        try:
+            with open("/proc/self/autogroup", "w") as f:
+                f.write(str(niceness))
+        except OSError:
+            pass
+    os.chdir(str(request["cwd"]))
+    restrict_writes(SANDBOX_WRITABLE)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+    sys.argv = ["-c", *map(str, request["student"])]
+    main = type(sys)("__main__")
+    sys.modules["__main__"] = main
+    exec(compile(str(request["code"]), "<string>", "exec"), main.__dict__)
+
+
+class Zygote:
+    """The zygote's state: its two sockets, the current kernel, the student sides (pid -> session)."""
+
+    def __init__(self, owner: socket.socket, kernels: socket.socket | None):
+        self.owner, self.kernels, self.kernel, self.students = owner, kernels, None, set()
+
+    def send(self, sock, message: dict) -> None:
+        if sock is not None:
+            try:
+                sock.send(json.dumps(message).encode())
+            except OSError:
+                if sock is self.kernels:
+                    self.kernels_gone()
+                else:
+                    raise
+
+    def report(self, ended) -> None:
         for pid, code in ended:
-            kernel = None if pid == kernel else kernel
-            sock.send(json.dumps({"exited": pid, "status": code}).encode())
+            if pid in self.students:
+                self.students.discard(pid)
+                self.send(self.owner, {"exited": pid, "status": code})
+            else:
+                self.kernel = None if pid == self.kernel else self.kernel
+                self.send(self.kernels, {"exited": pid, "status": code})
 
-    while True:
-        report(reap())
-        if not select.select([sock], [], [], 0.1)[0]:
-            continue
-        data = sock.recv(MAX_MESSAGE)
-        if not data:
-            return
-        request = json.loads(data)
+    def kill_kernels(self) -> None:
+        """Every process of the sandbox but this one and the student sides' sessions."""
+        self.report(kill_until_gone(lambda: others(self.students)))
+
+    def kernels_gone(self) -> None:
+        if self.kernels is not None:
+            self.kernels.close()
+            self.kernels = None
+            self.kill_kernels()
+
+    def fork(self, start, close: list[int] = ()) -> int:
+        """Fork a child that runs ``start()``; 0 where it cannot (the sandbox's process limit)."""
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid == 0:
+            for sock in (self.owner, self.kernels):
+                if sock is not None:
+                    sock.close()
+            os._exit(run_child(start))
+        for fd in close:
+            os.close(fd)
+        return max(pid, 0)
+
+    def on_kernels(self, request: dict) -> None:
         if "fork" in request:
-            report(kill_others())
-            kernel = os.fork()
-            if kernel == 0:
-                sock.close()
-                os._exit(run_kernel(str(request["fork"])))
-            sock.send(json.dumps({"forked": kernel}).encode())
-        elif "signal" in request and kernel is not None:
+            self.kill_kernels()
+            connection_file, cwd = str(request["fork"]), str(request.get("cwd") or os.getcwd())
+            self.kernel = self.fork(lambda: become_kernel(connection_file, cwd)) or None
+            self.send(self.kernels, {"forked": self.kernel} if self.kernel else {"refused": "fork failed"})
+        elif "signal" in request and self.kernel is not None:
             signum = int(request["signal"])
             if signum in (signal.SIGKILL, signal.SIGTERM):
-                report(kill_others())
+                self.kill_kernels()
             else:
                 try:
-                    os.killpg(kernel, signum)
+                    os.killpg(self.kernel, signum)
                 except OSError:
                     pass
 
+    def on_owner(self, request: dict, fds: list[int]) -> None:
+        if "student" in request and len(fds) == 2:
+            pid = self.fork(lambda: become_student(request, fds), close=fds)
+            if pid:
+                self.students.add(pid)
+            self.send(self.owner, {"forked": pid} if pid else {"refused": "fork failed"})
+        elif "kill" in request and int(request["kill"]) in self.students:
+            session = int(request["kill"])
+            self.report(kill_until_gone(lambda: [p for p in others() if session_of(p) == session]))
+        else:
+            for fd in fds:
+                os.close(fd)
+
+    def serve(self) -> None:
+        """Answer requests (the protocol above) until the owner's socket closes."""
+        while True:
+            self.report(reap())
+            ready = select.select([s for s in (self.owner, self.kernels) if s is not None], [], [], 0.1)[0]
+            if self.kernels in ready:
+                data = self.kernels.recv(MAX_MESSAGE)
+                if not data:
+                    self.kernels_gone()
+                else:
+                    self.on_kernels(json.loads(data))
+            if self.owner in ready:
+                data, fds, _, _ = socket.recv_fds(self.owner, MAX_MESSAGE, 2)
+                if not data:
+                    return
+                self.on_owner(json.loads(data), fds)
+
 
 def main() -> None:
-    sock = socket.socket(fileno=os.dup(0))
+    owner = socket.socket(fileno=os.dup(0))
+    kernels = socket.socket(fileno=int(sys.argv[1])) if len(sys.argv) > 1 else None
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
     t0 = time.process_time()
     threaded = preload()
+    zygote = Zygote(owner, kernels)
     if threaded:
         names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
-        sock.send(json.dumps({"error": f"{len(names)} threads ({', '.join(names)[:120]}) once {threaded} was "
-                                       "imported: forking is not safe"}).encode())
+        error = {"error": f"{len(names)} threads ({', '.join(names)[:120]}) once {threaded} was imported: forking "
+                          "is not safe"}
+        zygote.send(kernels, error)
+        zygote.send(owner, error)
         return
-    # what was imported stays out of the collector's way: a kernel's collections do not walk it (nor touch, and so
+    # what was imported stays out of the collector's way: a child's collections do not walk it (nor touch, and so
     # copy, the pages it shares with the zygote)
     gc.freeze()
     try:
-        sock.send(json.dumps({"ready": round(time.process_time() - t0, 2)}).encode())
-        serve(sock)
-    except (BrokenPipeError, ConnectionResetError):  # the grader's end closed: its nbgrader process has ended
+        ready = {"ready": round(time.process_time() - t0, 2), "landlock": landlock_abi()}
+        zygote.send(kernels, ready)
+        zygote.send(owner, ready)
+        zygote.serve()
+    except (BrokenPipeError, ConnectionResetError):  # the owner's end closed: its check server has ended
         pass
 
 

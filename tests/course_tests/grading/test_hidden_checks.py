@@ -526,6 +526,7 @@ def test_the_check_server_decides_source_checks_early_and_the_rest_when_asked(st
             handed = {"folder": str(folder), "fds": [requests_write, answers_read]}
         else:
             server, handed = start_check_server(folder, env, log)
+            os.close(handed.pop("kernels"))  # (unsandboxed here: no zygote, and so no kernels' socket to hand on)
     client = _check_server_client(folder, handed, monkeypatch)
     if server is not None:
         for fd in handed["fds"]:  # the handed ends: the client wraps these very descriptors
@@ -584,6 +585,7 @@ def test_a_check_server_whose_nbgrader_ended_without_reading_ends_quietly(tmp_pa
     with open(tmp_path / "server.log", "wb") as log:
         server, handed = start_check_server(folder, _trusted_env(trusted_numba_cache), log)
     requests, answers = handed["fds"]
+    os.close(handed["kernels"])  # (its zygote's kernels: none here, nbgrader is not there)
     os.write(requests, b'{"op": "early", "names": ["conv_block", "srresnet_epoch"], "timeout": 120}\n')
     os.close(answers)
     os.close(requests)

@@ -1,7 +1,9 @@
-"""The sandbox kernelspec's provisioner on its own (``course/sandbox/kernel_provisioner.py``): a submission's kernels
-forked from one sandboxed zygote, each started with nothing of the earlier kernel left, and started anew, each in a
-sandbox of its own, once a kernel has killed that zygote; a submission of one notebook gets none. (The class
-batch grades every submission of several notebooks this way.)
+"""A submission's zygote on its own (``course/sandbox/submission_zygote.py``, ``kernel_zygote.py`` and the
+kernelspec's provisioner, ``kernel_provisioner.py``): started as the check server starts it, it forks the
+submission's kernels, each with nothing of the earlier kernel left and able to write its notebook's folder only, and
+the hidden checks' student side, which writes nothing of the submission and outlives the kernels; once a kernel has
+killed it, the next kernels start anew, each in a sandbox of its own. (The class batch grades every submission this
+way.)
 """
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ import pytest
 from class_batch import require_bwrap
 
 REPORT = ("import json, os, sys\n"
+          "def writes(path):\n"
+          "    try:\n        open(path, 'w').close()\n        os.remove(path)\n        return True\n"
+          "    except OSError:\n        return False\n"
           "print('KERNEL ' + json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'path': [p.replace(os.getcwd(), "
           "'CWD') for p in sys.path[:3]], 'torch_loaded': 'torch' in sys.modules, "
-          "'argv0': os.path.basename(sys.argv[0]), "
+          "'argv0': os.path.basename(sys.argv[0]), 'writes': [writes(p) for p in ('x', '../x', '/tmp/x')], "
           "'others': sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in "
           "(1, os.getpid(), os.getppid()))}))\n")
 
@@ -27,14 +32,17 @@ REPORT = ("import json, os, sys\n"
 @pytest.fixture
 def sandboxed_kernels(monkeypatch):
     """``start()`` -> a started kernel (manager, client) for a submission folder of a private course, with the
-    environment nbgrader has in a sandboxed run; every kernel and zygote is stopped after."""
+    environment nbgrader has in a sandboxed run and the zygote its check server would have started
+    (``start.zygote``); every kernel and the zygote are stopped after."""
     require_bwrap()
+    import socket
+
     import sr_utils
     import data_tools
     from jupyter_client import KernelManager
 
-    from course.grading.contract import AUTOGRADED_DIR, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
-    from course.sandbox import SandboxSpec, UidPool, write_kernelspec
+    from course.grading.contract import AUTOGRADED_DIR, CHECK_SERVER_ENV, RUNTIME_DIR, SANDBOX_ENV, STATE_DIR
+    from course.sandbox import SandboxSpec, UidPool, ZygoteProcess, write_kernelspec
     from course.sandbox import kernel_provisioner
     from course.sandbox.kernel import KERNEL_NAME
 
@@ -47,6 +55,8 @@ def sandboxed_kernels(monkeypatch):
     for d in [root, *root.rglob("*")]:
         d.chmod(0o755)
     pool = UidPool(1) if os.geteuid() == 0 else None
+    if pool:
+        os.chown(folder.parent, pool.uids[0], -1)  # (as the grading command hands it over)
     spec = SandboxSpec(uid=pool.uids[0] if pool else None, course_root=str(root),
                        code_dirs=[str(Path(m.__file__).resolve().parent) for m in (sr_utils, data_tools)])
     write_kernelspec(root / STATE_DIR)
@@ -54,6 +64,11 @@ def sandboxed_kernels(monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(root / STATE_DIR))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
     monkeypatch.delenv("SR_KIT_KERNEL_ZYGOTE", raising=False)
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    zygote = ZygoteProcess(spec, folder, str(runtime), theirs, niceness=0)
+    theirs.close()
+    monkeypatch.setenv(CHECK_SERVER_ENV, json.dumps({"folder": str(folder), "kernels": ours.detach()}))
+    kernel_provisioner._ZYGOTES.clear()
     started = []
 
     def start():
@@ -66,13 +81,16 @@ def sandboxed_kernels(monkeypatch):
         started.append((km, kc))
         return km, kc
 
-    start.root = root
+    start.root, start.folder, start.zygote = root, folder, zygote
     yield start
     for km, kc in started:
         kc.stop_channels()
         if km.is_alive():
             km.shutdown_kernel(now=True)
-    kernel_provisioner._stop_all()
+    for kernels in kernel_provisioner._ZYGOTES.values():
+        kernels.stop()
+    kernel_provisioner._ZYGOTES.clear()
+    zygote.stop()
     if pool:
         pool.release()
     shutil.rmtree(root, ignore_errors=True)
@@ -106,8 +124,11 @@ def test_a_submissions_kernels_are_forked_from_one_zygote_with_nothing_left_betw
     assert a["torch_loaded"] and b["torch_loaded"], (a, b)
     assert a["argv0"] == b["argv0"] == "ipykernel_launcher.py", (a, b)
     assert a["others"] == [] and b["others"] == [], (a, b)  # the first kernel's `sleep` is gone
+    # the zygote's sandbox binds the folder's parent (nbgrader makes the folder anew): a kernel writes its folder
+    # and the sandbox's /tmp, nothing beside them
+    assert a["writes"] == b["writes"] == [True, False, True], (a, b)
     log = capfd.readouterr().err
-    assert log.count("[kernel zygote] started") == 1, log
+    assert "anew" not in log, log
 
 
 def test_a_kernel_that_kills_its_zygote_leaves_the_next_kernels_a_sandbox_of_their_own(sandboxed_kernels, capfd):
@@ -123,18 +144,44 @@ def test_a_kernel_that_kills_its_zygote_leaves_the_next_kernels_a_sandbox_of_the
     assert a["ppid"] != 1 and b["ppid"] == 1 and not b["torch_loaded"], (a, b)  # a new sandboxed Python
     assert b["argv0"] == "ipykernel_launcher.py", b
     assert a["path"] == b["path"], (a, b)  # the forked kernel's sys.path starts as a new one's
+    assert b["writes"] == [True, False, True], b  # (a sandbox of its own binds its folder only)
     log = capfd.readouterr().err
-    assert "ended before this kernel: its sandbox is killed, and this submission's next kernels start anew" in log, log
+    assert "this submission's next kernels and student sides start anew, each in a sandbox of its own" in log, log
+    # and the check server's end sees it gone: its student sides start in sandboxes of their own
+    with pytest.raises(OSError, match="gone"):
+        sandboxed_kernels.zygote.spawn_student("pass", [], str(sandboxed_kernels.folder))
 
 
-def test_a_submission_of_one_notebook_gets_a_new_sandboxed_python_not_a_zygote(sandboxed_kernels, capfd):
-    from course.grading.contract import SUBMITTED_DIR
+STUDENT = ("import json, os, sys\n"
+           "def writes(path):\n"
+           "    try:\n        open(path, 'w').close()\n        os.remove(path)\n        return True\n"
+           "    except OSError:\n        return False\n"
+           "sys.stdout.write(json.dumps({'ppid': os.getppid(), 'sid': os.getsid(0), 'pid': os.getpid(), "
+           "'argv': sys.argv, 'cwd': os.getcwd(), 'torch_loaded': 'torch' in sys.modules, "
+           "'nice': os.getpriority(os.PRIO_PROCESS, 0), "
+           "'writes': [writes(p) for p in ('x', '../x', '/tmp/x')], 'line': sys.stdin.readline()}) + '\\n')\n"
+           "sys.stdout.flush()\n"
+           "sys.stdin.readline()\n")
 
-    submitted = sandboxed_kernels.root / SUBMITTED_DIR / "alice" / "superres"
-    submitted.mkdir(parents=True)
-    (submitted / "01_models.ipynb").write_text("{}")
-    _, kc = sandboxed_kernels()
-    a = _report(kc)
-    assert a["ppid"] == 1 and not a["torch_loaded"], a
-    log = capfd.readouterr().err
-    assert "one notebook handed in" in log and "[kernel zygote] started" not in log, log
+
+def test_the_student_side_is_forked_from_the_zygote_writes_nothing_of_the_submission_and_outlives_the_kernels(
+        sandboxed_kernels):
+    """The hidden checks' student side, forked as the check server asks: ``python -I -c CODE ARGS`` on the pipes it
+    gets, in the folder, at the checks' niceness, torch already imported, unable to write the submission; a kernel
+    forked afterwards (which first kills what earlier kernels left) leaves it running, and killing it is asked of
+    the zygote."""
+    folder, zygote = sandboxed_kernels.folder, sandboxed_kernels.zygote
+    zygote.niceness = 5
+    student = zygote.spawn_student(STUDENT, ["an argument"], str(folder))
+    student.stdin.write(b"hello\n")
+    s = json.loads(student.stdout.readline())
+    assert s["argv"] == ["-c", "an argument"] and s["cwd"] == str(folder) and s["line"] == "hello\n", s
+    assert s["torch_loaded"] and s["ppid"] != 1 and s["sid"] == s["pid"] and s["nice"] >= 5, s
+    assert s["writes"] == [False, False, True], s  # its folder read-only, as in a sandbox of its own
+    km, kc = sandboxed_kernels()
+    k = _report(kc)
+    assert k["ppid"] == s["ppid"] and k["others"] == [s["pid"]], (k, s)  # one zygote; the student side was spared
+    assert student.poll() is None
+    student.kill_session()
+    assert student.poll() == -9 and student.stdout.read() == b""
+    assert _report(kc)["others"] == []

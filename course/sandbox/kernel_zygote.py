@@ -8,9 +8,9 @@ notebook costs the grader. Forked, they start at once.
 This file runs **inside the sandbox** (started by the submission's check server, :mod:`.submission_zygote`), as
 ``python -c <this file's source> KERNEL_FD``: the sandbox cannot see ``course/``, so it imports nothing of it, and
 only the standard library at import time. It never runs student code itself; its children do. They run as the same
-sandbox uid in the same sandbox, so they can signal or end it: a zygote that misbehaves harms only the grading of
-its own submission, which the grader's side bounds (the check server kills the whole sandbox; the next kernels and
-student sides start each in a sandbox of their own).
+sandbox uid in the same sandbox, so they can signal or end it (not trace it: it is not dumpable, nor are they): a
+zygote that misbehaves harms only the grading of its own submission, which the grader's side bounds (the check
+server kills the whole sandbox; the next kernels and student sides start each in a sandbox of their own).
 
 The sandbox binds the submission's folder's parent (``autograded/<student>``: nbgrader makes the folder anew after
 the zygote starts) read-write. Each child narrows what it may write with Landlock before it runs anything: a
@@ -25,8 +25,9 @@ side) and the *kernels'* on fd ``KERNEL_FD`` (the submission's nbgrader process,
   (a preloaded module started a thread: forking it would not be safe);
 * kernels': ``{"fork": CONNECTION_FILE, "cwd": FOLDER}``; the zygote first kills every process of the sandbox but
   itself and the student side's session (what an earlier kernel left behind), then forks the kernel and answers
-  ``{"forked": pid}`` (``{"refused": why}`` where it cannot fork: the sandbox's process limit); ``{"signal": SIGNUM}`` for the current kernel (its process group; SIGKILL and SIGTERM: every
-  process of the sandbox but the zygote and the student side's);
+  ``{"forked": pid}`` (``{"refused": why}`` where it cannot fork: the sandbox's process limit); ``{"signal":
+  SIGNUM}`` for the current kernel (its process group; SIGKILL and SIGTERM: every process of the sandbox but the
+  zygote and the student side's);
 * owner's: ``{"student": [ARG...], "code": SOURCE, "cwd": FOLDER, "niceness": N}`` with two descriptors (the
   child's stdin and stdout): forks ``python -I -c SOURCE ARG...`` as it would run, answers as for a kernel;
   ``{"kill": pid}``: kills that student side's session;
@@ -352,6 +353,9 @@ class Zygote:
 
 
 def main() -> None:
+    # not dumpable: no process of the sandbox (a kernel) can trace it, read its memory or open its descriptors, and
+    # so run code in it, which Landlock does not narrow (it may write the folder's parent); its children inherit it
+    _LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
     owner = socket.socket(fileno=os.dup(0))
     kernels = socket.socket(fileno=int(sys.argv[1])) if len(sys.argv) > 1 else None
     null = os.open(os.devnull, os.O_RDONLY)

@@ -25,6 +25,7 @@ REPORT = ("import json, os, sys\n"
           "print('KERNEL ' + json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'path': [p.replace(os.getcwd(), "
           "'CWD') for p in sys.path[:3]], 'torch_loaded': 'torch' in sys.modules, "
           "'argv0': os.path.basename(sys.argv[0]), 'writes': [writes(p) for p in ('x', '../x', '/tmp/x')], "
+          "'traces_parent': os.access(f'/proc/{os.getppid()}/mem', os.R_OK), "
           "'others': sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in "
           "(1, os.getpid(), os.getppid()))}))\n")
 
@@ -127,6 +128,8 @@ def test_a_submissions_kernels_are_forked_from_one_zygote_with_nothing_left_betw
     # the zygote's sandbox binds the folder's parent (nbgrader makes the folder anew): a kernel writes its folder
     # and the sandbox's /tmp, nothing beside them
     assert a["writes"] == b["writes"] == [True, False, True], (a, b)
+    # nor can it run code in the zygote, which may write beside the folder: the zygote is not dumpable
+    assert not a["traces_parent"] and not b["traces_parent"], (a, b)
     log = capfd.readouterr().err
     assert "anew" not in log, log
 

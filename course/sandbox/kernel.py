@@ -116,22 +116,29 @@ def prepare_numba_cache(folder: Path, timeout: float = 300) -> str:
     Sandboxed code sees the kit's code read-only, and numba neither writes nor reads a cache it cannot write: each
     kernel would compile imresize again (~2.5 s of every notebook that resizes an image). With ``numba_cache`` in
     the spec, every sandboxed process starts with a private copy of this folder in its own /tmp instead; nothing
-    it does there reaches another sandbox."""
+    it does there reaches another sandbox.
+
+    Grading runs at once on one machine share the folder: one compiles while the others wait for it (a lock file
+    beside the folder), then they use what it compiled."""
+    import fcntl
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp, compiled_for = folder / COMPILED_STAMP, _compiled_for()
-    if stamp.is_file() and stamp.read_text() == compiled_for and any(folder.rglob("*.nbi")):
-        return str(folder.resolve())  # (compiled for this imresize.py: a process loading it costs ~3 s of CPU)
-    stamp.unlink(missing_ok=True)
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
-    try:
-        subprocess.run([sys.executable, "-c", "from sr_utils.imresize import compile_kernels; compile_kernels()"],
-                       env=env, check=True, capture_output=True, timeout=timeout)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        return ""
-    stamp.write_text(compiled_for)
-    for dirpath, _, files in os.walk(folder):  # the sandbox uid reads it
-        os.chmod(dirpath, 0o755)
-        for name in files:
-            os.chmod(os.path.join(dirpath, name), 0o644)
-    return str(folder.resolve())
+    with open(folder.with_name(folder.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp, compiled_for = folder / COMPILED_STAMP, _compiled_for()
+        if stamp.is_file() and stamp.read_text() == compiled_for and any(folder.rglob("*.nbi")):
+            return str(folder.resolve())  # (compiled for this imresize.py: a process loading it costs ~3 s of CPU)
+        stamp.unlink(missing_ok=True)
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(folder), "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            subprocess.run([sys.executable, "-c", "from sr_utils.imresize import compile_kernels; compile_kernels()"],
+                           env=env, check=True, capture_output=True, timeout=timeout)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            return ""
+        stamp.write_text(compiled_for)
+        for dirpath, _, files in os.walk(folder):  # the sandbox uid reads it
+            os.chmod(dirpath, 0o755)
+            for name in files:
+                os.chmod(os.path.join(dirpath, name), 0o644)
+        return str(folder.resolve())

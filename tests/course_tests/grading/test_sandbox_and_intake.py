@@ -128,6 +128,33 @@ def test_the_kernels_are_compiled_again_only_when_imresize_changed(tmp_path, mon
     assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 4
 
 
+def test_grading_runs_at_once_compile_the_kernels_once(tmp_path, monkeypatch):
+    """Two grading runs starting together on one machine share its cache: one compiles, the other waits for it and
+    uses what it compiled (before, both compiled into the same folder at once)."""
+    import threading
+    import types
+
+    from course.sandbox import kernel
+
+    compiled, started = [], threading.Event()
+
+    def run(argv, env, **kwargs):
+        compiled.append(env["NUMBA_CACHE_DIR"])
+        started.set()
+        time.sleep(1)  # (a compile takes seconds: the other run asks meanwhile)
+        Path(env["NUMBA_CACHE_DIR"], "imresize._resize_rows-108.py311.nbi").write_bytes(b"index")
+
+    monkeypatch.setattr(kernel, "subprocess", types.SimpleNamespace(
+        run=run, CalledProcessError=subprocess.CalledProcessError, TimeoutExpired=subprocess.TimeoutExpired))
+    results = []
+    first = threading.Thread(target=lambda: results.append(kernel.prepare_numba_cache(tmp_path / "numba")))
+    first.start()
+    assert started.wait(30)
+    results.append(kernel.prepare_numba_cache(tmp_path / "numba"))  # while the first compiles
+    first.join()
+    assert len(compiled) == 1 and results[0] == results[1] == str((tmp_path / "numba").resolve()), (compiled, results)
+
+
 def test_a_run_without_a_sandbox_gives_its_trusted_processes_the_compiled_kernels_too(tmp_path, monkeypatch):
     """``--unsafe`` (the demo where bubblewrap is missing): the machine's compiled imresize is copied into the
     run's own cache as for a sandboxed run, so that the first check server of a course does not compile it

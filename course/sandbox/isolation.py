@@ -182,17 +182,23 @@ def base_env(spec: SandboxSpec) -> dict:
 
 
 def probe(spec: SandboxSpec | None = None, timeout: float = 60) -> None:
-    """Raise :class:`SandboxUnavailable` with the reason unless a sandbox can be built and runs Python here."""
+    """Raise :class:`SandboxUnavailable` with the reason unless a sandbox can be built and runs Python here. As
+    root, without ``spec``, the test sandbox runs as a sandbox uid held for it (:class:`UidPool`): never as one that
+    another grading run's submissions use (whose processes may have filled that uid's process limit)."""
     if shutil.which("bwrap") is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` "
                                  "(or `dnf install bubblewrap`), or grade inside Docker (README)")
-    spec = spec or SandboxSpec(uid=FIRST_SANDBOX_UID if os.geteuid() == 0 else None)
+    pool = UidPool(1) if spec is None and os.geteuid() == 0 else None
+    spec = spec or SandboxSpec(uid=pool.uids[0] if pool else None)
     cmd = bwrap_command(spec, [sys.executable, "-c", "import socket, os; print(os.getuid())"], cwd="/tmp",
                         env=base_env(spec))
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SandboxUnavailable("a test sandbox did not start within a minute") from None
+    finally:
+        if pool:
+            pool.release()
     if out.returncode != 0:
         raise SandboxUnavailable("bwrap cannot build a sandbox here (user namespaces disabled? in a container "
                                  "without --privileged?): " + (out.stderr.strip().splitlines() or ["?"])[-1])

@@ -128,6 +128,34 @@ def test_the_kernels_are_compiled_again_only_when_imresize_changed(tmp_path, mon
     assert kernel.prepare_numba_cache(tmp_path / "numba") == cache and len(compiled) == 4
 
 
+def test_the_probe_runs_as_a_sandbox_uid_no_grading_run_holds(monkeypatch):
+    """The grading command first builds a test sandbox. As root it ran as the first sandbox uid, which another
+    grading run's first worker may hold and whose process limit that run's submission may have filled (a fork bomb):
+    the probe's setuid then failed and the second run refused to grade. It now holds a uid of its own for it."""
+    if os.geteuid() != 0:
+        pytest.skip("sandbox uids are used when grading as root")
+    require_bwrap()
+    from course.sandbox import UidPool, isolation, probe
+
+    other_run = UidPool(1)  # (another grading run's worker)
+    seen, real_run = [], isolation.subprocess.run
+
+    def run(cmd, **kwargs):
+        seen.append(json.loads(next(a for a in cmd if a.startswith('{"uid": '))))
+        return real_run(cmd, **kwargs)
+
+    monkeypatch.setattr(isolation.subprocess, "run", run)
+    try:
+        probe()
+    finally:
+        other_run.release()
+    assert len(seen) == 1 and seen[0]["uid"] not in other_run.uids and seen[0]["uid"] is not None, seen
+    import fcntl
+
+    with open(isolation.UID_LOCKS / f"{seen[0]['uid']}.lock", "a") as f:  # the probe's uid is free again
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
 def test_grading_runs_at_once_compile_the_kernels_once(tmp_path, monkeypatch):
     """Two grading runs starting together on one machine share its cache: one compiles, the other waits for it and
     uses what it compiled (before, both compiled into the same folder at once)."""

@@ -68,12 +68,9 @@ class ForkedKernel:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.zygote.drain()
-            if self.pid in self.zygote.exited:
-                self.returncode = self.zygote.exited.pop(self.pid)
-            elif not self.zygote.alive():
-                self.returncode = -signal.SIGKILL
-            elif self._killed_at is not None and time.monotonic() - self._killed_at > KILL_GRACE:
+            self.returncode = self.zygote.ended(self.pid)
+            if self.returncode is None and self._killed_at is not None \
+                    and time.monotonic() - self._killed_at > KILL_GRACE:
                 self.zygote.stop("a killed kernel was not reported ended")
                 self.returncode = -signal.SIGKILL
         return self.returncode

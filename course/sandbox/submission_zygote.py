@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -107,6 +108,14 @@ class ZygoteChannel:
             if self._take(data) is None:
                 self.stop("it ended, or sent what it should not")
                 return
+
+    def ended(self, pid: int) -> int | None:
+        """The exit code of the child ``pid`` once reported (as Popen gives it), -SIGKILL once the zygote is given
+        up (its children went with its sandbox, or are no longer heard of), else None."""
+        self.drain()
+        if pid in self.exited:
+            return self.exited.pop(pid)
+        return None if self.alive() else -signal.SIGKILL
 
     def usable(self) -> bool:
         """Ready, with Landlock (its children narrow what they may write with it), within ``READY_TIMEOUT``."""
@@ -262,11 +271,7 @@ class ForkedStudent:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            self.zygote.drain()
-            if self.pid in self.zygote.exited:
-                self.returncode = self.zygote.exited.pop(self.pid)
-            elif not self.zygote.alive():
-                self.returncode = -9
+            self.returncode = self.zygote.ended(self.pid)
         return self.returncode
 
     def kill_session(self) -> None:
@@ -279,7 +284,7 @@ class ForkedStudent:
                     select.select([self.zygote.sock], [], [], 0.2)
             if self.poll() is None:
                 self.zygote.stop("a killed student side was not reported ended")
-                self.returncode = -9
+                self.returncode = -signal.SIGKILL
 
     def wait(self, timeout: float | None = None) -> int:
         if self.poll() is None:

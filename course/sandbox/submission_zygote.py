@@ -137,9 +137,12 @@ class ZygoteChannel:
         """Send a fork request (with ``fds``); the pid of the child forked. :class:`ZygoteGone` if there is none."""
         if not self.usable():
             raise ZygoteGone("the zygote is gone")
+        data = json.dumps(message).encode()
         try:
-            socket.send_fds(self.sock, [json.dumps(message).encode()], list(fds)) if fds else \
-                self.sock.send(json.dumps(message).encode())
+            if fds:
+                socket.send_fds(self.sock, [data], list(fds))
+            else:
+                self.sock.send(data)
         except OSError:
             self.stop()
             raise ZygoteGone("the zygote is gone") from None

@@ -45,7 +45,8 @@ START_TIMEOUT = 180.0  # seconds for the student side to start (import torch), b
 def serve(folder: Path, requests, reply, kernels_fd: int | None = None) -> None:
     """Answer ``requests`` (an iterable of JSON lines) through ``reply(dict)`` until they end. ``kernels_fd``: this
     process's end of the socket of the zygote's kernels (``course.sandbox.ZygoteProcess.for_check_server``)."""
-    from course.sandbox import SandboxSpec, ZygoteProcess, checks_niceness, set_priority, student_launcher
+    from course.sandbox import (SandboxSpec, ZygoteProcess, checks_niceness, hand_to_sandbox_uid, set_priority,
+                                student_launcher)
 
     from .contract import EARLY
     from .student_client import Session
@@ -68,13 +69,17 @@ def serve(folder: Path, requests, reply, kernels_fd: int | None = None) -> None:
 
     preload()
     decided: dict = {}  # name -> (passed, reason: a student_client.Message, None for a pass)
-    warm = False
+    warm = handed = False
     try:
         for line in requests:
             request = json.loads(line)
             wanted = [str(n) for n in request.get("names", [])]
             timeout = float(request.get("timeout", 180))
             language = str(request.get("language") or "en")
+            if not handed and launch is not None and folder.is_dir():
+                # the student side may read the folder before the first kernel starts, which hands it over too
+                hand_to_sandbox_uid(spec, str(folder))
+                handed = True
             try:
                 session.start(timeout)
             except OSError:  # no folder to start in: each check below fails, saying so
@@ -84,6 +89,10 @@ def serve(folder: Path, requests, reply, kernels_fd: int | None = None) -> None:
             training = sorted(checks.OPTIMIZER_CHECKS.intersection(names))
             if training and not warm:
                 warm = True
+                if zygote is not None and zygote.alive():
+                    # the nbgrader process had the zygote build a first optimizer before this notebook, whose
+                    # checks train: a student side forked from it now has nothing left to pay for
+                    session.close()
                 _warm(session, timeout, training)
             t0 = time.perf_counter()
             if early:

@@ -42,7 +42,11 @@ class PrewarmHiddenChecks(NbGraderPreprocessor):
     """Before a notebook with hidden checks runs, ask the submission's check server (``CheckServer``) for what it
     can do already: decide the checks that read only the notebooks' sources (nbgrader has written this notebook
     into the grading folder) and prepare the others from what earlier notebooks left, while the kernel runs. The
-    verdicts are collected, and the cells marked, by :class:`TrustedHiddenChecks` after the notebook ran."""
+    verdicts are collected, and the cells marked, by :class:`TrustedHiddenChecks` after the notebook ran.
+
+    Before the first notebook whose checks train (``checks.OPTIMIZER_CHECKS``), the submission's zygote builds a
+    first optimizer (``course.sandbox.kernel_provisioner.KernelZygote.warm``): that notebook's kernel, the later
+    ones and the student side forked for those checks find it done."""
 
     def preprocess(self, nb, resources):
         if not os.environ.get(SANDBOX_ENV):
@@ -50,6 +54,14 @@ class PrewarmHiddenChecks(NbGraderPreprocessor):
         names = sorted({n for ns in _graded_checks(nb).values() for n in ns})
         if names:
             folder = Path(resources["metadata"]["path"]).resolve()
+            from course.sandbox.kernel_provisioner import zygote_of
+
+            zygote = zygote_of(str(folder))
+            if zygote is not None:
+                from .checks import OPTIMIZER_CHECKS  # (imported already: the run's fork server preloads the checks)
+
+                if OPTIMIZER_CHECKS.intersection(names):  # (its kernel trains, and so does the checks' student side)
+                    zygote.warm()
             check_server_for(folder, TrustedHiddenChecks(config=self.config).check_timeout).send(EARLY, names,
                                                                                         notebook_language(nb))
         return nb, resources

@@ -37,7 +37,8 @@ from .grading_folder import (MAX_FOLDER_DEPTH, SizeLimitedFolder, chown_tree, en
                              prune_deep_folders, remove_special_files)
 from .isolation import (FIRST_SANDBOX_UID, SANDBOX_UIDS, UID_LOCKS, UidPool, base_env, bwrap_command, probe,
                         python_dirs, user_process_count)
-from .kernel import KERNEL_NAME, kernel_main, prepare_numba_cache, student_launcher, write_kernelspec
+from .kernel import (KERNEL_NAME, hand_to_sandbox_uid, kernel_main, prepare_numba_cache, student_launcher,
+                     write_kernelspec)
 from .resources import CHECKS_NICENESS, Cgroup, Limits, checks_niceness, in_cgroups, mount_tmpfs, set_priority, unmount
 from .seccomp import seccomp_program
 from .spec import SandboxSpec, SandboxUnavailable
@@ -47,5 +48,5 @@ __all__ = ["SandboxSpec", "SandboxUnavailable", "Limits", "FIRST_SANDBOX_UID", "
            "base_env", "bwrap_command", "probe", "python_dirs", "user_process_count", "seccomp_program",
            "CHECKS_NICENESS", "Cgroup", "checks_niceness", "in_cgroups", "mount_tmpfs", "set_priority", "unmount",
            "MAX_FOLDER_DEPTH", "SizeLimitedFolder", "chown_tree", "enforce_folder_size_limit", "prune_deep_folders",
-           "remove_special_files", "KERNEL_NAME", "kernel_main", "prepare_numba_cache", "student_launcher",
-           "write_kernelspec", "ZygoteProcess"]
+           "remove_special_files", "KERNEL_NAME", "hand_to_sandbox_uid", "kernel_main", "prepare_numba_cache",
+           "student_launcher", "write_kernelspec", "ZygoteProcess"]

@@ -52,11 +52,20 @@ def kernel_folders(spec: SandboxSpec | None, cwd: str, connection_file: str) -> 
     if not runtime.startswith(runtimes):  # it is bound read-write into the sandbox: never a shared folder
         raise SandboxUnavailable(f"{KERNEL_NAME} kernel: connection file {connection_file} is not under {runtimes} "
                                  "(set TMPDIR and JUPYTER_RUNTIME_DIR to a private folder there)")
+    hand_to_sandbox_uid(spec, cwd)
     if spec.uid is not None and os.geteuid() == 0:
-        chown_tree(cwd, spec.uid)
         os.chown(runtime, spec.uid, spec.uid)
         os.chown(connection_file, spec.uid, spec.uid)
     return cwd, runtime
+
+
+def hand_to_sandbox_uid(spec: SandboxSpec, folder: str) -> None:
+    """As root, give a submission's grading folder (recursively, nothing followed) to its sandbox uid: nbgrader
+    makes it under the grading run's private umask, where the sandbox could not even enter it. Done before each
+    kernel starts (:func:`kernel_folders`), and by the check server before the hidden checks' student side first
+    reads it, which may come first."""
+    if spec.uid is not None and os.geteuid() == 0:
+        chown_tree(folder, spec.uid)
 
 
 def kernel_main(connection_file: str) -> None:

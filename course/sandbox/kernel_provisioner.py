@@ -28,7 +28,7 @@ from course.grading.contract import KERNEL_PARENT_ENV, KERNEL_ZYGOTE_ENV
 
 from .kernel import kernel_folders
 from .spec import SandboxSpec, SandboxUnavailable
-from .submission_zygote import KILL_GRACE, ZygoteChannel, ZygoteGone
+from .submission_zygote import ANSWER_TIMEOUT, KILL_GRACE, ZygoteChannel, ZygoteGone, say
 
 
 class KernelZygote(ZygoteChannel):
@@ -43,12 +43,33 @@ class KernelZygote(ZygoteChannel):
     def signal(self, signum: int) -> None:
         self.send({"signal": int(signum)})
 
+    def warm(self) -> None:
+        """Have the zygote build a first optimizer (:func:`.kernel_zygote.build_first_optimizer`) before the
+        kernels and the student side that train are forked from it; given up where it does not answer so."""
+        self.send({"warm": 1})
+        answer = self.receive(("warmed",), ANSWER_TIMEOUT) if self.alive() else {}
+        seconds = answer.get("warmed")
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            self.stop("it did not build a first optimizer when asked")
+        elif seconds:
+            say(f"built a first optimizer ({seconds:.1f} s of CPU) for the kernels and the student side that train")
+
 
 _ZYGOTES: dict[str, KernelZygote] = {}  # submission folder -> its zygote, once the handed socket was taken
 
 
+def zygote_of(folder: str) -> KernelZygote | None:
+    """The usable zygote of the submission graded in ``folder``, as this nbgrader process's kernels get it; None
+    where the grading command handed none, the zygote is off (``$SR_KIT_KERNEL_ZYGOTE`` 0) or was given up."""
+    spec = SandboxSpec.from_env()
+    if os.environ.get(KERNEL_ZYGOTE_ENV) == "0" or spec is None or not spec.enabled:
+        return None
+    return _zygote_for(folder)
+
+
 def _zygote_for(cwd: str) -> KernelZygote | None:
     """The zygote of the submission graded in ``cwd``, where the grading command handed one and it is usable."""
+    cwd = os.path.realpath(cwd)
     if cwd not in _ZYGOTES:
         sock = handed_zygote_socket(cwd)
         if sock is None:

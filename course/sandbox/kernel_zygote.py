@@ -23,6 +23,9 @@ side) and the *kernels'* on fd ``KERNEL_FD`` (the submission's nbgrader process,
 
 * to both, once its imports are done: ``{"ready": seconds, "landlock": abi}``, or ``{"error": why}`` and it ends
   (a preloaded module started a thread: forking it would not be safe);
+* kernels': ``{"warm": 1}`` before the first notebook that trains: the zygote builds a first optimizer itself
+  (torch imports ``torch._dynamo`` then, ~1 s of CPU) and answers ``{"warmed": seconds}``, so that the kernels and
+  the student side forked after it do not each pay for it (a submission whose notebooks train none never asks);
 * kernels': ``{"fork": CONNECTION_FILE, "cwd": FOLDER}``; the zygote first kills every process of the sandbox but
   itself and the student side's session (what an earlier kernel left behind), then forks the kernel and answers
   ``{"forked": pid}`` (``{"refused": why}`` where it cannot fork: the sandbox's process limit); ``{"signal":
@@ -133,6 +136,25 @@ def preload() -> str:
         else:
             os.environ["OPENBLAS_NUM_THREADS"] = blas
     return ""
+
+
+def build_first_optimizer() -> float:
+    """Build a throw-away optimizer, from the installed packages only: torch's first optimizer in a process imports
+    ``torch._dynamo`` (~1 s of CPU), which the children forked afterwards then find done. Returns its seconds of
+    CPU."""
+    t0 = time.process_time()
+    path = sys.path[:]
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+    try:
+        import torch
+
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    except Exception:  # noqa: BLE001 (each child then pays for its own first optimizer, as without this)
+        pass
+    finally:
+        sys.path[:] = path
+    gc.freeze()  # (what it imported stays out of the children's collections, as the preloaded modules do)
+    return round(time.process_time() - t0, 2)
 
 
 def session_of(pid: int) -> int:
@@ -260,6 +282,7 @@ class Zygote:
 
     def __init__(self, owner: socket.socket, kernels: socket.socket | None):
         self.owner, self.kernels, self.kernel, self.students = owner, kernels, None, set()
+        self.warmed = False  # whether it built a first optimizer (asked once the submission's notebooks train)
 
     def send(self, sock, message: dict) -> None:
         if sock is not None:
@@ -306,7 +329,13 @@ class Zygote:
         return max(pid, 0)
 
     def on_kernels(self, request: dict) -> None:
-        if "fork" in request:
+        if "warm" in request:
+            seconds = 0.0 if self.warmed else build_first_optimizer()
+            self.warmed = True
+            if threads() != 1:  # (forking would not be safe: the owner's end then sees the zygote gone)
+                raise SystemExit(f"{threads()} threads once a first optimizer was built: forking is not safe")
+            self.send(self.kernels, {"warmed": seconds})
+        elif "fork" in request:
             self.kill_kernels()
             connection_file, cwd = str(request["fork"]), str(request.get("cwd") or os.getcwd())
             self.kernel = self.fork(lambda: become_kernel(connection_file, cwd)) or None

@@ -136,12 +136,15 @@ def test_the_batch_completed_and_flags_what_needs_attention(batch):
     assert sum(n > 1 for n in handed_in.values()) >= 10 and "kill_parent" in ran
     anew = {s: re.findall(r".*start anew.*", logs[s]) for s in ran if "start anew" in logs[s]}
     assert set(anew) - {"fork_bomb"} == {"kill_parent"}, anew
-    # the student side builds a first optimizer (~1 s of CPU) ahead of the solver checks, and only for a submission
-    # that hands in the notebook asking for them
+    # the student side has a first optimizer (~1 s of CPU) ahead of the solver checks, and only in a submission that
+    # hands in the notebook asking for them
     submitted = batch["course"] / "course" / "submitted"
     solver = {s for s in ran if (submitted / s / "superres" / "02_solver.ipynb").is_file()}
     warmed = {s for s in ran if f"{WARMED_MARK} srgan_epoch, srresnet_epoch" in logs[s]}
     assert {*CORRECT, "partial", *UNTOUCHED} <= warmed <= solver, (warmed - solver, solver - warmed)
+    # ... which the zygote built before notebook 02's kernel and that student side were forked from it
+    zygote_built = {s for s in ran if f"{ZYGOTE_MARK} built a first optimizer" in logs[s]}
+    assert {*CORRECT, "partial", *UNTOUCHED} <= zygote_built <= warmed, (zygote_built - warmed, warmed - zygote_built)
     assert len(ran - solver) >= 10, "(the batch has submissions without notebook 02, which never pay for it)"
     for r in results.values():
         if r["status"] != "ok":

@@ -24,6 +24,7 @@ REPORT = ("import json, os, sys\n"
           "    except OSError:\n        return False\n"
           "print('KERNEL ' + json.dumps({'pid': os.getpid(), 'ppid': os.getppid(), 'path': [p.replace(os.getcwd(), "
           "'CWD') for p in sys.path[:3]], 'torch_loaded': 'torch' in sys.modules, "
+          "'dynamo_loaded': 'torch._dynamo' in sys.modules, "
           "'argv0': os.path.basename(sys.argv[0]), 'writes': [writes(p) for p in ('x', '../x', '/tmp/x')], "
           "'traces_parent': os.access(f'/proc/{os.getppid()}/mem', os.R_OK), "
           "'others': sorted(int(p) for p in os.listdir('/proc') if p.isdigit() and int(p) not in "
@@ -123,6 +124,7 @@ def test_a_submissions_kernels_are_forked_from_one_zygote_with_nothing_left_betw
     # each starts as `python -m ipykernel_launcher` would: the notebook's folder first on sys.path
     assert a["ppid"] == b["ppid"] != 1 and a["pid"] != b["pid"], (a, b)
     assert a["torch_loaded"] and b["torch_loaded"], (a, b)
+    assert not a["dynamo_loaded"] and not b["dynamo_loaded"], (a, b)  # (no optimizer built: none was asked for)
     assert a["argv0"] == b["argv0"] == "ipykernel_launcher.py", (a, b)
     assert a["others"] == [] and b["others"] == [], (a, b)  # the first kernel's `sleep` is gone
     # the zygote's sandbox binds the folder's parent (nbgrader makes the folder anew): a kernel writes its folder
@@ -161,6 +163,7 @@ STUDENT = ("import json, os, sys\n"
            "    except OSError:\n        return False\n"
            "sys.stdout.write(json.dumps({'ppid': os.getppid(), 'sid': os.getsid(0), 'pid': os.getpid(), "
            "'argv': sys.argv, 'cwd': os.getcwd(), 'torch_loaded': 'torch' in sys.modules, "
+           "'dynamo_loaded': 'torch._dynamo' in sys.modules, "
            "'nice': os.getpriority(os.PRIO_PROCESS, 0), "
            "'writes': [writes(p) for p in ('x', '../x', '/tmp/x')], 'line': sys.stdin.readline()}) + '\\n')\n"
            "sys.stdout.flush()\n"
@@ -188,3 +191,28 @@ def test_the_student_side_is_forked_from_the_zygote_writes_nothing_of_the_submis
     student.kill_session()
     assert student.poll() == -9 and student.stdout.read() == b""
     assert _report(kc)["others"] == []
+
+
+def test_a_zygote_asked_before_a_notebook_that_trains_builds_the_first_optimizer_for_what_it_forks_later(
+        sandboxed_kernels, capfd):
+    """Asked by the nbgrader process (``KernelZygote.warm``), the zygote builds a first optimizer itself, once (torch
+    imports ``torch._dynamo`` then, ~1 s of CPU): the kernels and the student side forked afterwards start with it
+    done, those forked before do not have it."""
+    from course.sandbox.kernel_provisioner import zygote_of
+
+    folder, zygote = sandboxed_kernels.folder, sandboxed_kernels.zygote
+    _, before = sandboxed_kernels()
+    a = _report(before)
+    kernels = zygote_of(str(folder))
+    kernels.warm()
+    kernels.warm()  # (asked again: nothing more to build)
+    _, after = sandboxed_kernels()
+    b = _report(after)
+    student = zygote.spawn_student(STUDENT, [], str(folder))
+    student.stdin.write(b"hello\n")
+    s = json.loads(student.stdout.readline())
+    student.kill_session()
+    assert not a["dynamo_loaded"] and b["dynamo_loaded"] and s["dynamo_loaded"], (a, b, s)
+    assert a["ppid"] == b["ppid"] == s["ppid"], (a, b, s)  # one zygote throughout
+    log = capfd.readouterr().err
+    assert log.count("built a first optimizer") == 1 and "anew" not in log, log

@@ -28,8 +28,9 @@ The parts: :mod:`.spec` (the settings), :mod:`.isolation` (the bwrap command, th
 :mod:`.seccomp` (the system-call filter), :mod:`.resources` (per-process limits, niceness, cgroups, tmpfs mounts),
 :mod:`.grading_folder` (the one folder sandboxed code writes: its size limit, what is removed from it),
 :mod:`.kernel` (what runs inside: the ``sr-sandbox`` kernel, the hidden checks' student side) and the submission's
-zygote that forks both (:mod:`.submission_zygote`, :mod:`.kernel_zygote`, :mod:`.kernel_provisioner`). This package
-re-exports their public names; ``python -I -m course.sandbox kernel CONNECTION_FILE`` is the kernelspec's command.
+zygote that forks both (:mod:`.submission_zygote`, :mod:`.kernel_zygote` with :mod:`.landlock`,
+:mod:`.kernel_provisioner`). This package re-exports their public names; ``python -I -m course.sandbox kernel
+CONNECTION_FILE`` is the kernelspec's command.
 """
 from __future__ import annotations
 

@@ -6,8 +6,9 @@ A kernel or a student side that is a new Python imports all of that again: ~3 s 
 notebook costs the grader. Forked, they start at once.
 
 This file runs **inside the sandbox** (started by the submission's check server, :mod:`.submission_zygote`), as
-``python -c <this file's source> KERNEL_FD``: the sandbox cannot see ``course/``, so it imports nothing of it, and
-only the standard library at import time. It never runs student code itself; its children do. They run as the same
+``python -c SOURCE KERNEL_FD``, SOURCE this file's source after :mod:`.landlock`'s (as the module ``sr_kit_landlock``:
+:func:`.submission_zygote.zygote_source`): the sandbox cannot see ``course/``, so it imports nothing of it, and only
+the standard library at import time. It never runs student code itself; its children do. They run as the same
 sandbox uid in the same sandbox, so they can signal or end it (not trace it: it is not dumpable, nor are they): a
 zygote that misbehaves harms only the grading of its own submission, which the grader's side bounds (the check
 server kills the whole sandbox; the next kernels and student sides start each in a sandbox of their own).
@@ -49,9 +50,10 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
+
+from sr_kit_landlock import SANDBOX_WRITABLE, landlock_abi, restrict_writes  # (see above)
 
 #: imported before any child is forked: what the kernel itself, the assignment's notebooks and the student side import
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.display", "numpy", "PIL.Image", "torch",
@@ -60,50 +62,8 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "IPython.display", "nump
            "sr_utils.metrics", "sr_utils.evaluation", "sr_utils.trainer", "sr_utils.trained", "sr_utils.inference",
            "sr_utils.tables", "sr_utils.lists", "data_tools.samples")
 MAX_MESSAGE = 1 << 16  # bytes of one request
-# Landlock (linux/landlock.h): landlock_create_ruleset, landlock_add_rule, landlock_restrict_self (the same numbers
-# on x86_64 and aarch64), and the rights that write, by the ABI version that has them (REFER: 2, TRUNCATE: 3)
-LANDLOCK_CALLS = (444, 445, 446)
-WRITE_RIGHTS = {1: sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12)), 2: 1 << 13, 3: 1 << 14}
-SANDBOX_WRITABLE = ("/tmp", "/dev")  # the sandbox's own (tmpfs /tmp, /dev and its /dev/shm)
 STUDENT_SIDE_NAME = b"sr-student-side"  # a student side's process name (comm), as a kernel in the sandbox sees it
 _LIBC = ctypes.CDLL(None, use_errno=True)
-
-
-def landlock_abi() -> int:
-    """The Landlock ABI version of this kernel (0: none, or disabled)."""
-    try:
-        return max(0, _LIBC.syscall(ctypes.c_long(LANDLOCK_CALLS[0]), None, ctypes.c_size_t(0), ctypes.c_uint32(1)))
-    except (OSError, AttributeError):
-        return 0
-
-
-def restrict_writes(writable) -> None:
-    """Let this process, and what it starts, write (make, remove, rename, truncate) beneath the ``writable`` folders
-    only; reading is left as the sandbox has it. :class:`OSError` if Landlock cannot do it."""
-    def call(nr, *args):
-        if _LIBC.syscall(ctypes.c_long(nr), *args) < 0:
-            raise OSError(ctypes.get_errno(), f"Landlock system call {nr}")
-
-    rights = sum(bits for abi, bits in WRITE_RIGHTS.items() if abi <= landlock_abi())
-    if not rights:
-        raise OSError("Landlock is not available")
-    attr = ctypes.create_string_buffer(struct.pack("=Q", rights))
-    ruleset = _LIBC.syscall(ctypes.c_long(LANDLOCK_CALLS[0]), attr, ctypes.c_size_t(8), ctypes.c_uint32(0))
-    if ruleset < 0:
-        raise OSError(ctypes.get_errno(), "landlock_create_ruleset")
-    try:
-        for path in writable:
-            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            try:  # (struct landlock_path_beneath_attr, packed: the rights, then the folder's descriptor)
-                call(LANDLOCK_CALLS[1], ctypes.c_int(ruleset), ctypes.c_int(1),
-                     ctypes.create_string_buffer(struct.pack("=Qi", rights, fd)), ctypes.c_uint32(0))
-            finally:
-                os.close(fd)
-        if _LIBC.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS (bwrap has set it already)
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-        call(LANDLOCK_CALLS[2], ctypes.c_int(ruleset), ctypes.c_uint32(0))
-    finally:
-        os.close(ruleset)
 
 
 def threads() -> int:

@@ -29,6 +29,7 @@ from pathlib import Path
 from course.grading.contract import KERNEL_ZYGOTE_ENV, ZYGOTE_MARK
 
 from .isolation import base_env, bwrap_command
+from .landlock import MODULE as LANDLOCK_MODULE, SANDBOX_WRITABLE
 from .resources import in_cgroups
 from .spec import SandboxSpec
 
@@ -37,7 +38,6 @@ ANSWER_TIMEOUT = 30.0  # seconds the zygote may take to answer a fork
 KILL_GRACE = 10.0  # seconds a killed child may take to be reported ended before the zygote is given up
 MAX_MESSAGE = 4096  # bytes of one datagram from the zygote
 ANEW = "this submission's next kernels and student sides start anew, each in a sandbox of its own"
-SANDBOX_WRITABLE = ("/tmp", "/dev")  # what every sandboxed process may write (kernel_zygote.SANDBOX_WRITABLE)
 
 
 def say(message: str) -> None:
@@ -181,13 +181,23 @@ def beneath_sandbox_folders(*paths: str) -> str:
     return ""
 
 
+def zygote_source() -> str:
+    """What the zygote runs as ``python -c``: :mod:`.landlock`'s source made the module ``LANDLOCK_MODULE`` (the
+    sandbox cannot import ``course``), then :mod:`.kernel_zygote`'s, which imports it by that name."""
+    here = Path(__file__).parent
+    landlock = (here / "landlock.py").read_text(encoding="utf-8")
+    return (f"import sys, types\nsys.modules[{LANDLOCK_MODULE!r}] = types.ModuleType({LANDLOCK_MODULE!r})\n"
+            f"exec(compile({landlock!r}, 'landlock.py', 'exec'), sys.modules[{LANDLOCK_MODULE!r}].__dict__)\n"
+            + (here / "kernel_zygote.py").read_text(encoding="utf-8"))
+
+
 class ZygoteProcess(ZygoteChannel):
     """The check server's zygote: started at once (it imports while nbgrader starts), given ``kernels`` (the
     socket whose other end the submission's nbgrader process holds), forking student sides at ``niceness``.
     :class:`OSError` where it cannot be started (said why)."""
 
     def __init__(self, spec: SandboxSpec, folder: Path, runtime: str, kernels: socket.socket, niceness: int):
-        source = Path(__file__).with_name("kernel_zygote.py").read_text(encoding="utf-8")
+        source = zygote_source()
         parent = str(Path(folder).parent)  # (nbgrader makes the folder anew once the zygote runs)
         inside = beneath_sandbox_folders(parent, runtime)
         if inside:

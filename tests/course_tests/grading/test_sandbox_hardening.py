@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -299,9 +300,25 @@ def test_a_storm_in_one_worker_leaves_its_neighbour_its_share(two_cgroups):
                                           contained, uncontained)
 
 
+GO, STORMING, DONE, CALM = "go", "storming", "done", "calm"  # the files of the side-by-side grading's timeline
+
+
+def _conduct(storm: Path, neighbour: Path, ended) -> None:
+    """While two submissions are graded side by side: once the storm runs (``STORMING`` in its folder) and nbgrader
+    has written the neighbour's notebook, put ``GO`` into the neighbour's folder; once the neighbour's work is done
+    (``DONE``), put ``CALM`` into the storm's. Until ``ended`` is set."""
+    while not ended.wait(0.05):
+        if (storm / STORMING).exists() and (neighbour / "share.ipynb").exists() and not (neighbour / GO).exists():
+            (neighbour / GO).touch()
+        if (neighbour / DONE).exists():
+            (storm / CALM).touch()
+            return
+
+
 def _share_course(dest: Path, limit: float) -> Path:
-    """A private course with one assignment ``share`` of one notebook: a solution cell and a test cell that does
-    3 s of CPU work and scores only if that took less than ``limit`` seconds of wall time."""
+    """A private course with one assignment ``share`` of one notebook: a solution cell (which sets ``WORK_SECONDS``)
+    and a test cell that does that much CPU work and scores only if that took less than ``limit`` seconds of wall
+    time."""
     import nbformat
     from nbformat.v4 import new_notebook
 
@@ -310,8 +327,9 @@ def _share_course(dest: Path, limit: float) -> Path:
 
     root = copy_course(dest)
     nb = new_notebook(cells=[
-        cell("code", "### BEGIN SOLUTION\nimport time\n### END SOLUTION", grade_id="answer", solution=True),
-        cell("code", WORK.replace("CPU", "3") + "import os\nprint('CGROUPS', os.listdir('/sys/fs/cgroup'))\n"
+        cell("code", "### BEGIN SOLUTION\nWORK_SECONDS = 3\n### END SOLUTION", grade_id="answer", solution=True),
+        cell("code", WORK.replace("CPU", "WORK_SECONDS") + f"open({DONE!r}, 'w').close()\n"
+             "import os\nprint('CGROUPS', os.listdir('/sys/fs/cgroup'))\n"
              f"assert wall < {limit:.1f}, f'{{wall:.1f}} s of wall time for 3 s of CPU'\n", grade_id="test_share",
              grade=True, points=1, locked=True),
     ])
@@ -340,7 +358,10 @@ def test_two_workers_a_storm_does_not_change_the_neighbours_grade(short_tmp, two
     from its first cell on; the other's test cell does 3 s of CPU work while the storm runs and scores its point
     only within twice the wall time that work takes alone here (measured just before, in a worker's cgroup, so
     that the machine's other jobs count in both). It scores it. The notebooks' outputs show that the work ran while
-    the storm did, and that neither kernel saw a cgroup."""
+    the storm did, and that neither kernel saw a cgroup.
+
+    The test conducts the timeline through files in the two grading folders (the sandboxes see what root writes
+    there, :func:`_conduct`): the neighbour starts its work once the storm runs, the storm calms once it is done."""
     require_bwrap()
     from nbgrader.api import Gradebook
 
@@ -359,12 +380,13 @@ def test_two_workers_a_storm_does_not_change_the_neighbours_grade(short_tmp, two
     release = json.loads((course / "release" / "share" / "share.ipynb").read_text())
     subs = short_tmp / "from"
     t0 = time.time()
-    # both kernels start within seconds of each other on an idle machine (`make test` runs this test alone; the
-    # storm starts ~8 s after grading does, the neighbour's work takes ~3 s of its limit under it): the neighbour
-    # starts its work 16 s after grading starts, the storm lasts 6 s past the neighbour's limit after that
-    for student, first in (("neighbour", f"import time\ntime.sleep(max(0, {t0 + 16} - time.time()))\n"),
-                           ("storm", STORM.replace("time.sleep(SECONDS)", f"time.sleep(max(0, {t0 + 22 + limit} - "
-                                                                            "time.time()))"))):
+    # (each waits for its file 120 s at most: a timeline that breaks shows in the assertions below, not as a hang)
+    wait_for = "import os, time\nwhile not os.path.exists({!r}) and time.time() < {}:\n    time.sleep(0.05)\n"
+    # (the storm's own test cell, which runs once it calmed, does no work: its point is not what this test reads)
+    for student, first in (("neighbour", "WORK_SECONDS = 3\n" + wait_for.format(GO, t0 + 120)),
+                           ("storm", "WORK_SECONDS = 0\n" + STORM.replace(
+                               "time.sleep(SECONDS)", f"open({STORMING!r}, 'w').close()\n"
+                               + wait_for.format(CALM, t0 + 120)))):
         nb = json.loads(json.dumps(release))
         nb["cells"][0]["source"] = first
         (subs / student).mkdir(parents=True)
@@ -372,11 +394,17 @@ def test_two_workers_a_storm_does_not_change_the_neighbours_grade(short_tmp, two
         (subs / student / "report.md").write_text("# Report\n")
     old = os.environ.get("SR_DATA_DIR")
     os.environ["SR_DATA_DIR"] = str(data)
+    graded, ended = course / "course" / "autograded", threading.Event()
+    conductor = threading.Thread(target=_conduct, args=(graded / "storm" / "share", graded / "neighbour" / "share",
+                                                        ended), daemon=True)
+    conductor.start()
     try:
         result = grade("share", course, src=subs, workers=2, cell_timeout=150, submission_timeout=600,
                        limits=Limits(cpu_seconds=900, memory_bytes=2 << 30, threads=1), feedback=False,
                        progress=False, log=lambda *a: None)
     finally:
+        ended.set()
+        conductor.join()
         os.environ.pop("SR_DATA_DIR") if old is None else os.environ.__setitem__("SR_DATA_DIR", old)
     assert {r["student"]: r["status"] for r in result["results"]} == {"neighbour": "ok", "storm": "ok"}, result
     text = {s: (course / "course" / "autograded" / s / "share" / "share.ipynb").read_text() for s in

@@ -110,16 +110,17 @@ def set_up_student_kit(workdir: Path) -> tuple[Path, Path]:
     would, and run the kit's own ``make setup`` there. Returns ``(clone, python of the kit's environment)``.
 
     A fresh environment would download and install PyTorch again (a CUDA build of several GB here): the kit's
-    environment is created first with this one's packages visible through a ``.pth`` file, so ``make setup``
-    installs the kit itself with pip and finds its dependencies already there. This environment's own editable
-    install of the repository is not visible (its ``.pth`` hooks are not read): ``sr_utils`` comes from the clone."""
+    environment is created first, without a pip of its own, with this one's packages visible through a ``.pth``
+    file, so ``make setup`` installs the kit itself with this environment's pip and finds its dependencies already
+    there. This environment's own editable install of the repository is not visible (its ``.pth`` hooks are not
+    read): ``sr_utils`` comes from the clone."""
     from course.student_kit import build_student_kit
 
     built = build_student_kit(workdir / "built", log=lambda *a: None)
     clone = workdir / "kit"
     subprocess.run(["git", "clone", "-q", str(built["folder"]), str(clone)], check=True, capture_output=True)
     venv = workdir / "kit-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()

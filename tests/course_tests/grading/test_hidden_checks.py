@@ -462,13 +462,13 @@ def test_harness_needs_token_and_exit_code():
 # The check server: the sandboxed grader's trusted side, one process per submission
 # ---------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def trusted_numba_cache(tmp_path_factory) -> str:
-    """imresize's kernels compiled once (~10 s of CPU) for every check server of this module, in a folder of the
-    tests: not in the repository's course/.grading, which the class batch (on another process) checks stays
-    untouched."""
+def trusted_numba_cache() -> str:
+    """imresize's kernels as every grading run on this machine has them (``run_loop.NUMBA_CACHE``): compiled once
+    (~6 s of CPU) by whichever comes first, the suite's grading runs or this module's check servers."""
+    from course.grading.run_loop import NUMBA_CACHE
     from course.sandbox import prepare_numba_cache
 
-    cache = prepare_numba_cache(tmp_path_factory.mktemp("numba"))
+    cache = prepare_numba_cache(NUMBA_CACHE)
     assert cache, "imresize's kernels could not be compiled"
     return cache
 

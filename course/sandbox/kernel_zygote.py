@@ -41,6 +41,7 @@ side) and the *kernels'* on fd ``KERNEL_FD`` (the submission's nbgrader process,
 When the kernels' socket closes, the zygote kills every kernel; when the owner's closes, it ends, and the sandbox
 with it.
 """
+import contextlib
 import ctypes
 import gc
 import importlib
@@ -71,26 +72,36 @@ def threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def preload() -> str:
-    """Import :data:`PRELOAD` from the installed packages, never from the submission's folder (the current folder),
-    and build matplotlib's font list once; a module that fails to import is left for the kernel to meet. Returns
-    the first module after whose import this process had more than one thread ("" if none)."""
+@contextlib.contextmanager
+def installed_packages_only():
+    """Imports from the installed packages only, never from the current folder (the submission's folder's parent,
+    which the zygote may write)."""
     path = sys.path[:]
     sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+
+
+def preload() -> str:
+    """Import :data:`PRELOAD` (:func:`installed_packages_only`) and build matplotlib's font list once; a module that
+    fails to import is left for the kernel to meet. Returns the first module after whose import this process had
+    more than one thread ("" if none)."""
     # numpy's OpenBLAS starts its threads as it is loaded (a process with threads must not fork): in the kernels it
     # runs on one thread (torch's own threads, OMP_NUM_THREADS, start at their first use, in each kernel)
     blas = os.environ.get("OPENBLAS_NUM_THREADS")
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        for name in PRELOAD:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 (the notebook that imports it gets the error itself)
-                pass
-            if threads() != 1:
-                return name
+        with installed_packages_only():
+            for name in PRELOAD:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 (the notebook that imports it gets the error itself)
+                    pass
+                if threads() != 1:
+                    return name
     finally:
-        sys.path[:] = path
         if blas is None:
             del os.environ["OPENBLAS_NUM_THREADS"]
         else:
@@ -99,20 +110,17 @@ def preload() -> str:
 
 
 def build_first_optimizer() -> float:
-    """Build a throw-away optimizer, from the installed packages only: torch's first optimizer in a process imports
+    """Build a throw-away optimizer (:func:`installed_packages_only`): torch's first optimizer in a process imports
     ``torch._dynamo`` (~1 s of CPU), which the children forked afterwards then find done. Returns its seconds of
     CPU."""
     t0 = time.process_time()
-    path = sys.path[:]
-    sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
     try:
-        import torch
+        with installed_packages_only():
+            import torch
 
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+            torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
     except Exception:  # noqa: BLE001 (each child then pays for its own first optimizer, as without this)
         pass
-    finally:
-        sys.path[:] = path
     gc.freeze()  # (what it imported stays out of the children's collections, as the preloaded modules do)
     return round(time.process_time() - t0, 2)
 
